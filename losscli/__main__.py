@@ -1,0 +1,5 @@
+"""Entry point for ``python -m losscli``."""
+
+from losscli.cli import main
+
+main()

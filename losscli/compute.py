@@ -1,0 +1,256 @@
+"""Compute: the loss value, per-sample losses and gradients, by torch itself.
+
+The only module that imports torch at top level. The value is what
+``torch.nn.functional`` returns for the user's tensors and options, bit for bit; the
+per-sample breakdown comes from a second call with ``reduction='none'``; gradients come
+from autograd on the value (on the sum when the reduction is ``none``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from losscli.losses import LossSpec, PerSampleRule
+from losscli.result import Computation
+
+
+class TorchRejected(Exception):
+    """torch raised for these inputs; the message is torch's first line."""
+
+
+_TORCH_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def to_tensor(values: np.ndarray) -> torch.Tensor:
+    """A torch tensor sharing memory with ``values`` where numpy allows it."""
+    array = np.asarray(values)
+    if array.dtype.kind == "u" and array.dtype != np.uint8:
+        array = array.astype(np.int64)
+    if not array.flags.writeable:
+        array = np.array(array)
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def loss_function(
+    spec: LossSpec, options: dict[str, Any], soft_target: bool = False
+) -> Callable[..., torch.Tensor]:
+    """A callable ``f(*tensors, reduction=...)`` computing ``spec`` with ``options``.
+
+    Args:
+        spec: the loss.
+        options: torch keyword → value; tensor options as numpy arrays.
+        soft_target: unused by torch (cross-entropy infers it from the target's dtype);
+            kept so callers need not know.
+    """
+    del soft_target
+    kwargs = {name: value for name, value in options.items() if name != "reduction"}
+    if spec.name == "focal":
+        return _focal(float(kwargs["alpha"]), float(kwargs["gamma"]))
+    if spec.name == "dice":
+        return _dice(float(kwargs["smooth"]))
+    function = getattr(F, spec.function)
+    if "distance_function" in kwargs:
+        kwargs["distance_function"] = _DISTANCES[kwargs["distance_function"]]
+    if spec.option("p") is not None and spec.name == "multi-margin":
+        kwargs["p"] = int(kwargs["p"])
+
+    def call(*tensors: torch.Tensor, reduction: str) -> torch.Tensor:
+        resolved = {k: _tensor_option(v, tensors[0]) for k, v in kwargs.items()}
+        return function(*tensors, reduction=reduction, **resolved)
+
+    return call
+
+
+def _tensor_option(value: Any, like: torch.Tensor) -> Any:
+    if isinstance(value, np.ndarray):
+        dtype = like.dtype if like.is_floating_point() else torch.float32
+        return to_tensor(value).to(dtype)
+    return value
+
+
+def _cosine_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return 1.0 - F.cosine_similarity(a, b)
+
+
+_DISTANCES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None] = {
+    "pairwise": None,  # torch's default: nn.PairwiseDistance()
+    "cosine": _cosine_distance,
+}
+
+
+def _reduce(loss: torch.Tensor, reduction: str) -> torch.Tensor:
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
+def _focal(alpha: float, gamma: float) -> Callable[..., torch.Tensor]:
+    """torchvision.ops.sigmoid_focal_loss, line for line, reduced like the other losses."""
+
+    def call(inputs: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
+        p = torch.sigmoid(inputs)
+        ce_loss = F.binary_cross_entropy_with_logits(inputs, targets, reduction="none")
+        p_t = p * targets + (1 - p) * (1 - targets)
+        loss = ce_loss * ((1 - p_t) ** gamma)
+        if alpha >= 0:
+            alpha_t = alpha * targets + (1 - alpha) * (1 - targets)
+            loss = alpha_t * loss
+        return _reduce(loss, reduction)
+
+    return call
+
+
+def _dice(smooth: float) -> Callable[..., torch.Tensor]:
+    """Soft Dice on sigmoid probabilities, per sample over its non-batch dimensions."""
+
+    def call(logits: torch.Tensor, targets: torch.Tensor, reduction: str) -> torch.Tensor:
+        probabilities = torch.sigmoid(logits)
+        if probabilities.dim() <= 1:
+            probabilities, targets = probabilities.reshape(-1, 1), targets.reshape(-1, 1)
+        else:
+            probabilities = probabilities.flatten(1)
+            targets = targets.flatten(1)
+        intersection = (probabilities * targets).sum(dim=1)
+        total = probabilities.sum(dim=1) + targets.sum(dim=1)
+        loss = 1 - (2 * intersection + smooth) / (total + smooth)
+        return _reduce(loss, reduction)
+
+    return call
+
+
+def compute(
+    spec: LossSpec,
+    arrays: dict[str, np.ndarray],
+    options: dict[str, Any],
+    soft_target: bool = False,
+    want_gradient: bool = True,
+) -> Computation:
+    """Compute ``spec`` on ``arrays`` (argument name → array) with ``options``.
+
+    Raises:
+        TorchRejected: torch raised for these tensors (its message, first line).
+    """
+    reduction = str(options.get("reduction", "mean"))
+    function = loss_function(spec, options, soft_target)
+    tensors = [to_tensor(arrays[a.name]) for a in spec.arguments]
+    grad_names = [
+        a.name
+        for a, t in zip(spec.arguments, tensors, strict=True)
+        if a.differentiable and t.is_floating_point() and want_gradient
+    ]
+    for argument, tensor in zip(spec.arguments, tensors, strict=True):
+        if argument.name in grad_names:
+            tensor.requires_grad_(True)
+    caught: list[str] = []
+    try:
+        with warnings.catch_warnings(record=True) as records:
+            warnings.simplefilter("always")
+            out = function(*tensors, reduction=reduction)
+            value = None if reduction == "none" else float(out.item())
+            if grad_names:
+                total = out if reduction != "none" else out.sum()
+                if total.requires_grad:
+                    total.backward()
+            with torch.no_grad():
+                unreduced = function(*[t.detach() for t in tensors], reduction="none")
+            caught = [str(r.message) for r in records]
+    except (RuntimeError, ValueError, IndexError, TypeError) as error:
+        raise TorchRejected(
+            str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        ) from None
+    gradients = {}
+    for argument, tensor in zip(spec.arguments, tensors, strict=True):
+        if argument.name in grad_names:
+            grad = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
+            gradients[argument.name] = grad.detach().numpy()
+    per_sample, denominator, ignored = per_sample_losses(
+        spec, unreduced, arrays, options, reduction, soft_target
+    )
+    return Computation(
+        value=value,
+        dtype=str(out.dtype).removeprefix("torch."),
+        per_sample=per_sample,
+        denominator=denominator,
+        ignored=ignored,
+        gradients=gradients,
+        warnings=tuple(dict.fromkeys(caught)),
+    )
+
+
+def per_sample_losses(
+    spec: LossSpec,
+    unreduced: torch.Tensor,
+    arrays: dict[str, np.ndarray],
+    options: dict[str, Any],
+    reduction: str,
+    soft_target: bool = False,
+) -> tuple[np.ndarray, float | None, np.ndarray | None]:
+    """Reduce torch's ``reduction='none'`` output to one loss per sample.
+
+    Returns ``(per_sample, denominator, ignored)`` such that under the chosen reduction
+    ``value == per_sample.sum() / denominator``:
+
+    - ``sum``: per_sample[i] sums sample i's elements; denominator 1.
+    - ``none``: as ``sum``; denominator None (there is no value).
+    - ``mean``: per_sample[i] is the mean of sample i's elements; denominator N, so the value
+      is the mean of per_sample. For cross-entropy/nll with class indices, the mean divides by
+      the summed weight of the non-ignored targets: per_sample[i] is sample i's weighted sum
+      divided by its element count m, and the denominator is that weight sum divided by m
+      (with one element per sample: the sum of the weights). Ignored targets contribute 0.
+    - kl-div ``batchmean``: per_sample[i] sums sample i; denominator N.
+    - ctc ``mean``: per_sample[i] = loss_i / max(target_length_i, 1); denominator N.
+    """
+    losses = unreduced.detach().to(torch.float64)
+    if losses.dim() == 0:
+        losses = losses.reshape(1)
+    batch = losses.shape[0]
+    flat = losses.reshape(batch, -1)
+    elements = flat.shape[1]
+    sums = flat.sum(dim=1)
+    ignored: np.ndarray | None = None
+    denominator: float | None
+    if reduction == "none":
+        return sums.numpy(), None, None
+    if reduction == "sum":
+        return sums.numpy(), 1.0, None
+    rule = spec.per_sample_rule
+    if rule is PerSampleRule.WEIGHTED and not soft_target:
+        target_name = spec.arguments[1].name
+        targets = torch.as_tensor(np.asarray(arrays[target_name], dtype=np.int64))
+        ignore_index = int(options.get("ignore_index", -100))
+        keep = targets != ignore_index
+        weight = options.get("weight")
+        if weight is not None:
+            weights = torch.as_tensor(np.asarray(weight, dtype=np.float64))
+            safe = torch.where(keep, targets, torch.zeros_like(targets)).clamp(
+                0, weights.numel() - 1
+            )
+            target_weights = torch.where(keep, weights[safe], torch.zeros((), dtype=torch.float64))
+        else:
+            target_weights = keep.to(torch.float64)
+        total_weight = float(target_weights.sum())
+        keep_flat = keep.reshape(batch, -1) if keep.dim() > 0 else keep.reshape(1, 1)
+        ignored = (~keep_flat).all(dim=1).numpy()
+        return (sums / elements).numpy(), total_weight / elements, ignored
+    if rule is PerSampleRule.BATCHMEAN and reduction == "batchmean":
+        return sums.numpy(), float(batch), None
+    if rule is PerSampleRule.CTC:
+        lengths = torch.as_tensor(np.asarray(arrays["target_lengths"], dtype=np.int64)).reshape(-1)
+        return (sums / lengths.clamp_min(1).to(torch.float64)).numpy(), float(batch), None
+    if reduction == "batchmean":  # batchmean of a loss without the rule: sum / N
+        return sums.numpy(), float(batch), None
+    denominator = float(batch)
+    return (sums / elements).numpy(), denominator, None

@@ -1,0 +1,180 @@
+"""Conversion: turn loaded arrays into the dtypes a loss needs, reporting every change.
+
+A cast that keeps every value is an ``info`` finding; one that would change values (a
+fractional class index) is an ``error`` and the argument is left as it was. With
+``strict`` nothing is converted, so torch sees exactly what was loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from losscli.findings import Finding, Severity, finding
+from losscli.loaders import LoadedArray
+from losscli.losses import Argument, DType, LossSpec, Role
+
+FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
+
+
+@dataclass(frozen=True)
+class Converted:
+    """The arrays handed to torch, by argument name, and what converting them found.
+
+    Attributes:
+        arrays: argument name → array in the dtype torch will see.
+        findings: the conversions made (info) and refused (error).
+        blocked: True when an argument could not be converted, so torch must not run.
+        soft_target: cross-entropy's target holds class probabilities, not indices.
+    """
+
+    arrays: dict[str, np.ndarray]
+    findings: list[Finding]
+    blocked: bool
+    soft_target: bool = False
+
+
+def convert(
+    spec: LossSpec,
+    inputs: dict[str, LoadedArray],
+    float_dtype: str = "float32",
+    strict: bool = False,
+) -> Converted:
+    """Convert each argument of ``spec`` to the dtype it needs.
+
+    Args:
+        spec: the loss.
+        inputs: argument name → loaded array, for every argument of ``spec``.
+        float_dtype: the float dtype of float arguments (``float32``, ``float64``, ``float16``).
+        strict: convert nothing.
+    """
+    target_float = np.dtype(FLOAT_DTYPES[float_dtype])
+    arrays: dict[str, np.ndarray] = {}
+    findings: list[Finding] = []
+    blocked = False
+    prediction = inputs[spec.arguments[0].name].values
+    soft_target = False
+    for argument in spec.arguments:
+        loaded = inputs[argument.name]
+        values = loaded.values
+        if strict:
+            arrays[argument.name] = np.asarray(values)
+            if argument.dtype is DType.CLASS:
+                soft_target = (
+                    values.dtype.kind == "f" and values.ndim == prediction.ndim and values.ndim >= 2
+                )
+            continue
+        wants = argument.dtype
+        if wants is DType.CLASS:
+            soft_target = _is_probability_target(values, prediction)
+            wants = DType.FLOAT if soft_target else DType.INDEX
+        if wants is DType.FLOAT:
+            converted, note = _to_float(argument, loaded, target_float, soft_target)
+        else:
+            as_index, note = _to_index(argument, loaded)
+            if as_index is None:
+                blocked = True
+            converted = np.asarray(values) if as_index is None else as_index
+        arrays[argument.name] = converted
+        if note is not None:
+            findings.append(note)
+    return Converted(arrays=arrays, findings=findings, blocked=blocked, soft_target=soft_target)
+
+
+def _is_probability_target(target: np.ndarray, prediction: np.ndarray) -> bool:
+    """Cross-entropy reads a target shaped like the input as class probabilities."""
+    return target.ndim >= 2 and target.ndim == prediction.ndim and target.shape == prediction.shape
+
+
+def _to_float(
+    argument: Argument, loaded: LoadedArray, target_float: np.dtype, soft_target: bool
+) -> tuple[np.ndarray, Finding | None]:
+    values = loaded.values
+    if values.dtype == target_float:
+        return np.asarray(values), None
+    converted = np.asarray(values, dtype=target_float)
+    is_target = argument.role not in (Role.PREDICTION, Role.VARIANCE, Role.LOG_PROBS)
+    if values.dtype.kind in "biu" and is_target:
+        if soft_target:
+            message = (
+                f"{argument.name} ({loaded.source}) holds {values.dtype} values shaped like the input; "
+                f"cross-entropy reads them as class probabilities, so they were cast to {target_float}"
+            )
+        else:
+            message = f"{argument.name} ({loaded.source}) holds {values.dtype} values; cast to {target_float} as the loss needs"
+        return converted, finding(
+            "int-target-for-float-loss",
+            Severity.INFO,
+            message,
+            f"in PyTorch, pass {argument.name}.float() (torch raises 'Found dtype Long but expected Float')",
+            argument=argument.name,
+            from_dtype=str(values.dtype),
+            to_dtype=str(target_float),
+        )
+    return converted, finding(
+        "dtype-conversion",
+        Severity.INFO,
+        f"{argument.name} ({loaded.source}) converted from {values.dtype} to {target_float}",
+        "use --dtype float64 to compute in double precision" if target_float == np.float32 else "",
+        argument=argument.name,
+        from_dtype=str(values.dtype),
+        to_dtype=str(target_float),
+    )
+
+
+def _to_index(argument: Argument, loaded: LoadedArray) -> tuple[np.ndarray | None, Finding | None]:
+    values = loaded.values
+    if values.dtype == np.int64:
+        return np.asarray(values), None
+    if values.dtype.kind in "biu":
+        if values.dtype == np.uint64 and values.size and int(values.max()) > np.iinfo(np.int64).max:
+            return None, finding(
+                "dtype-conversion",
+                Severity.ERROR,
+                f"{argument.name} ({loaded.source}) holds uint64 values too large for int64",
+                "store the indices as int64",
+                argument=argument.name,
+            )
+        return values.astype(np.int64), finding(
+            "dtype-conversion",
+            Severity.INFO,
+            f"{argument.name} ({loaded.source}) converted from {values.dtype} to int64 (class indices)",
+            f"in PyTorch, pass {argument.name}.long()",
+            argument=argument.name,
+            from_dtype=str(values.dtype),
+            to_dtype="int64",
+        )
+    # float class indices: cast only when every value is a finite integer
+    finite = np.isfinite(values)
+    fractional = finite & (np.floor(values) != values)
+    if not finite.all() or fractional.any():
+        bad = np.argwhere(~finite | fractional)
+        first = tuple(int(i) for i in bad[0])
+        example = values[first]
+        count = len(bad)
+        return None, finding(
+            "float-class-target",
+            Severity.ERROR,
+            f"{argument.name} ({loaded.source}) holds float values used as class indices, and "
+            f"{count} of {values.size} are not whole numbers (first at {_position(first)}: {example!r}); "
+            "casting them would change the labels",
+            "pass integer class labels; if these are probabilities or soft labels, give one column per class "
+            "(shaped like the input)",
+            argument=argument.name,
+            count=count,
+            first_position=list(first),
+        )
+    return values.astype(np.int64), finding(
+        "float-class-target",
+        Severity.INFO,
+        f"{argument.name} ({loaded.source}) holds {values.dtype} class indices, all whole numbers; cast to int64",
+        f"in PyTorch, pass {argument.name}.long() (torch raises 'expected scalar type Long but found Float')",
+        argument=argument.name,
+        from_dtype=str(values.dtype),
+        to_dtype="int64",
+    )
+
+
+def _position(index: tuple[int, ...]) -> str:
+    return f"index {index[0]}" if len(index) == 1 else f"position {list(index)}"

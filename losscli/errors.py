@@ -1,0 +1,33 @@
+"""The typed errors of the core: usage errors and unreadable input (both exit 2)."""
+
+from __future__ import annotations
+
+
+class LossCliError(Exception):
+    """Base of the errors that end a command with exit code 2 and one line on stderr."""
+
+    def __init__(self, message: str, tip: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.tip = tip
+
+    def line(self) -> str:
+        """The one line printed on stderr."""
+        return f"{self.message} (tip: {self.tip})" if self.tip else self.message
+
+
+class UsageError(LossCliError):
+    """The command line cannot work: an unknown loss, an option that does not apply, ..."""
+
+
+class LoadError(LossCliError):
+    """An input cannot be read: missing, corrupt, hostile, or without data.
+
+    Attributes:
+        source: the file (or ``-``, or ``inline``) the message is about.
+    """
+
+    def __init__(self, source: str, problem: str, tip: str = "") -> None:
+        super().__init__(f"{source}: {problem}", tip)
+        self.source = source
+        self.problem = problem

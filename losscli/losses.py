@@ -1,0 +1,713 @@
+"""The loss catalogue: one :class:`LossSpec` per loss, read by the checks, compute and the CLI.
+
+Behaviour that varies by loss lives here as data; nothing else branches on a loss name.
+This module imports neither torch nor numpy, so ``list`` and ``explain`` stay fast.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Role(str, enum.Enum):
+    """What an argument holds, as the checks understand it."""
+
+    PREDICTION = "prediction"  # model output: logits, probabilities, values, embeddings
+    TARGET = "target"  # a float target shaped like the prediction
+    BINARY_TARGET = "binary-target"  # float target in [0, 1] (bce, focal, dice, multi-label)
+    CLASS_TARGET = "class-target"  # cross-entropy: class indices, or class probabilities
+    CLASS_INDEX = "class-index"  # nll, multi-margin: int64 class indices
+    MULTILABEL_INDEX = "multilabel-index"  # multilabel-margin: class indices padded with -1
+    SIGN_TARGET = "sign-target"  # {-1, 1}
+    COUNT_TARGET = "count-target"  # poisson-nll: counts >= 0
+    DISTRIBUTION_TARGET = "distribution-target"  # kl-div: probabilities (or log with log_target)
+    VARIANCE = "variance"  # gaussian-nll: > 0
+    LOG_PROBS = "log-probs"  # ctc: log-softmax output, [time, batch, classes]
+    CTC_TARGETS = "ctc-targets"  # ctc: label sequences
+    LENGTHS = "lengths"  # ctc: int64 lengths
+
+
+class DType(str, enum.Enum):
+    """The dtype an argument is converted to."""
+
+    FLOAT = "float"  # the compute float dtype (float32 unless --dtype)
+    INDEX = "index"  # int64
+    CLASS = "class"  # int64 class indices, or float probabilities shaped like the input
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One tensor argument of a loss, in torch's order.
+
+    Attributes:
+        name: the name users and JSON see (torch's argument name, or the docs' x1/x2/y).
+        role: what it holds.
+        dtype: what it is converted to.
+        shape: its expected shape in the project's notation, e.g. ``[batch, classes]``.
+        differentiable: the gradient is reported for it.
+        batch_dim: which dimension indexes samples (ctc log_probs use 1).
+    """
+
+    name: str
+    role: Role
+    dtype: DType
+    shape: str
+    differentiable: bool = False
+    batch_dim: int = 0
+
+
+class OptionType(str, enum.Enum):
+    FLOAT = "float"
+    INT = "int"
+    BOOL = "bool"
+    CHOICE = "choice"
+    TENSOR = "tensor"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One constructor option of a loss.
+
+    Attributes:
+        name: the torch keyword (``pos_weight``); the CLI flag is ``--pos-weight``.
+        type: how its value is parsed.
+        default: torch's default.
+        help: one line for ``--help``, ``list`` and ``explain``.
+        choices: the allowed values of a CHOICE option.
+    """
+
+    name: str
+    type: OptionType
+    default: object
+    help: str
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "-p" if self.name == "p" else "--" + self.name.replace("_", "-")
+
+
+class PerSampleRule(str, enum.Enum):
+    """How ``value`` is recovered from ``per_sample`` under reduction ``mean``."""
+
+    MEAN = "mean"  # per_sample[i] = mean over sample i's elements; value = mean(per_sample)
+    WEIGHTED = "weighted"  # per_sample[i] = sum of the weighted losses; value = sum / sum(weights)
+    BATCHMEAN = "batchmean"  # kl-div: per_sample[i] = sum over sample i; value = sum / N
+    CTC = "ctc"  # per_sample[i] = loss_i / max(target_length_i, 1); value = mean(per_sample)
+
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduction(default: str = "mean", choices: tuple[str, ...] = _REDUCTIONS) -> Option:
+    return Option(
+        "reduction", OptionType.CHOICE, default, "how per-element losses are reduced", choices
+    )
+
+
+def _weight(
+    help_text: str = "a manual rescaling weight per class (inline array or file)",
+) -> Option:
+    return Option("weight", OptionType.TENSOR, None, help_text)
+
+
+def _margin(default: float) -> Option:
+    return Option("margin", OptionType.FLOAT, default, "the margin")
+
+
+IGNORE_INDEX = Option(
+    "ignore_index", OptionType.INT, -100, "a target value that is ignored (no loss, no gradient)"
+)
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    """One loss of the catalogue.
+
+    Attributes:
+        name: the kebab-case name (``cross-entropy``).
+        aliases: other accepted names (``ce``).
+        torch_class: the ``torch.nn`` class it mirrors (or the reference formula's home).
+        function: the ``torch.nn.functional`` function that computes it (``""`` when the
+            formula is composed from torch operations: focal, dice).
+        arguments: the tensor arguments in torch's order.
+        options: every constructor option, with torch's defaults.
+        summary: one line for ``list``.
+        formula: the loss, written out, for ``explain``.
+        per_sample_rule: how the value is recovered from per_sample under ``mean``.
+        pitfalls: common mistakes, for ``explain``.
+        streamable: decomposes over samples, so it can be computed chunk by chunk.
+        nonnegative: the loss can never be negative (a negative value is a finding).
+    """
+
+    name: str
+    aliases: tuple[str, ...]
+    torch_class: str
+    function: str
+    arguments: tuple[Argument, ...]
+    options: tuple[Option, ...]
+    summary: str
+    formula: str
+    per_sample_rule: PerSampleRule = PerSampleRule.MEAN
+    pitfalls: tuple[str, ...] = ()
+    streamable: bool = False
+    nonnegative: bool = True
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
+
+    @property
+    def differentiable(self) -> tuple[Argument, ...]:
+        return tuple(a for a in self.arguments if a.differentiable)
+
+    def argument(self, role: Role) -> Argument | None:
+        return next((a for a in self.arguments if a.role is role), None)
+
+
+def _pair(
+    target_role: Role = Role.TARGET, target_dtype: DType = DType.FLOAT
+) -> tuple[Argument, ...]:
+    return (
+        Argument("input", Role.PREDICTION, DType.FLOAT, "[batch, *]", differentiable=True),
+        Argument("target", target_role, target_dtype, "[batch, *] (same shape as input)"),
+    )
+
+
+_CLASS_INPUT = Argument(
+    "input",
+    Role.PREDICTION,
+    DType.FLOAT,
+    "[batch, classes] or [batch, classes, d1, ...]",
+    differentiable=True,
+)
+
+LOSSES: tuple[LossSpec, ...] = (
+    LossSpec(
+        "l1",
+        ("mae",),
+        "torch.nn.L1Loss",
+        "l1_loss",
+        _pair(),
+        (_reduction(),),
+        "mean absolute error",
+        "l_i = |input_i - target_i|",
+        streamable=True,
+        pitfalls=("(N, 1) predictions against (N,) targets broadcast to (N, N).",),
+    ),
+    LossSpec(
+        "mse",
+        ("l2",),
+        "torch.nn.MSELoss",
+        "mse_loss",
+        _pair(),
+        (_reduction(),),
+        "mean squared error",
+        "l_i = (input_i - target_i)^2",
+        streamable=True,
+        pitfalls=(
+            "(N, 1) predictions against (N,) targets broadcast to (N, N): the value is wrong, torch only warns.",
+        ),
+    ),
+    LossSpec(
+        "huber",
+        (),
+        "torch.nn.HuberLoss",
+        "huber_loss",
+        _pair(),
+        (
+            _reduction(),
+            Option(
+                "delta", OptionType.FLOAT, 1.0, "where the loss switches from quadratic to linear"
+            ),
+        ),
+        "Huber loss",
+        "l_i = 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta), d = input_i - target_i",
+        streamable=True,
+    ),
+    LossSpec(
+        "smooth-l1",
+        (),
+        "torch.nn.SmoothL1Loss",
+        "smooth_l1_loss",
+        _pair(),
+        (
+            _reduction(),
+            Option(
+                "beta", OptionType.FLOAT, 1.0, "where the loss switches from quadratic to linear"
+            ),
+        ),
+        "smooth L1 loss",
+        "l_i = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta, d = input_i - target_i",
+        streamable=True,
+    ),
+    LossSpec(
+        "bce",
+        ("binary-cross-entropy",),
+        "torch.nn.BCELoss",
+        "binary_cross_entropy",
+        _pair(Role.BINARY_TARGET),
+        (_weight("a rescaling weight broadcast over the input"), _reduction()),
+        "binary cross-entropy on probabilities",
+        "l_i = -w_i [t_i log p_i + (1 - t_i) log(1 - p_i)], log clamped at -100",
+        streamable=True,
+        pitfalls=(
+            "Logits given to bce (use bce-logits).",
+            "Probabilities of exactly 0 or 1 saturate: the gradient vanishes.",
+        ),
+    ),
+    LossSpec(
+        "bce-logits",
+        ("bce-with-logits", "binary-cross-entropy-with-logits"),
+        "torch.nn.BCEWithLogitsLoss",
+        "binary_cross_entropy_with_logits",
+        _pair(Role.BINARY_TARGET),
+        (
+            _weight("a rescaling weight broadcast over the input"),
+            _reduction(),
+            Option(
+                "pos_weight",
+                OptionType.TENSOR,
+                None,
+                "a weight of positive examples, per class (inline array or file)",
+            ),
+        ),
+        "binary cross-entropy on logits (sigmoid inside)",
+        "l_i = -w_i [pw t_i log s(x_i) + (1 - t_i) log(1 - s(x_i))], s = sigmoid",
+        streamable=True,
+        pitfalls=("Sigmoid applied before the loss: the input is already in [0, 1].",),
+    ),
+    LossSpec(
+        "cross-entropy",
+        ("ce", "crossentropy"),
+        "torch.nn.CrossEntropyLoss",
+        "cross_entropy",
+        (
+            _CLASS_INPUT,
+            Argument(
+                "target",
+                Role.CLASS_TARGET,
+                DType.CLASS,
+                "[batch] class indices, or [batch, classes] probabilities",
+            ),
+        ),
+        (
+            _weight(),
+            IGNORE_INDEX,
+            _reduction(),
+            Option(
+                "label_smoothing",
+                OptionType.FLOAT,
+                0.0,
+                "mix this much of the uniform distribution into the target",
+            ),
+        ),
+        "cross-entropy on logits (log_softmax inside)",
+        "l_i = -w_{y_i} log softmax(x_i)[y_i]; with probability targets l_i = -sum_c w_c t_ic log softmax(x_i)_c",
+        per_sample_rule=PerSampleRule.WEIGHTED,
+        streamable=True,
+        pitfalls=(
+            "Softmax applied before the loss (probabilities as logits): it still trains, slowly.",
+            "Targets of shape (N, 1): squeeze them to (N,).",
+            "1-based labels: the largest equals C and is out of range.",
+        ),
+    ),
+    LossSpec(
+        "nll",
+        ("nll-loss",),
+        "torch.nn.NLLLoss",
+        "nll_loss",
+        (
+            Argument(
+                "input",
+                Role.PREDICTION,
+                DType.FLOAT,
+                "[batch, classes] log-probabilities",
+                differentiable=True,
+            ),
+            Argument("target", Role.CLASS_INDEX, DType.INDEX, "[batch] class indices"),
+        ),
+        (_weight(), IGNORE_INDEX, _reduction()),
+        "negative log-likelihood on log-probabilities",
+        "l_i = -w_{y_i} input[i, y_i]",
+        per_sample_rule=PerSampleRule.WEIGHTED,
+        streamable=True,
+        pitfalls=(
+            "Raw scores given to nll: the loss goes negative.",
+            "Probabilities given to nll: log was never taken.",
+        ),
+    ),
+    LossSpec(
+        "poisson-nll",
+        ("poisson",),
+        "torch.nn.PoissonNLLLoss",
+        "poisson_nll_loss",
+        _pair(Role.COUNT_TARGET),
+        (
+            Option(
+                "log_input",
+                OptionType.BOOL,
+                True,
+                "the input is log(rate); otherwise the rate itself",
+            ),
+            Option("full", OptionType.BOOL, False, "add the Stirling term log(target!)"),
+            Option(
+                "eps", OptionType.FLOAT, 1e-8, "added to the rate before log when not log_input"
+            ),
+            _reduction(),
+        ),
+        "Poisson negative log-likelihood",
+        "l_i = exp(x_i) - t_i x_i (log_input) or x_i - t_i log(x_i + eps)",
+        streamable=True,
+        nonnegative=False,
+    ),
+    LossSpec(
+        "gaussian-nll",
+        ("gaussian",),
+        "torch.nn.GaussianNLLLoss",
+        "gaussian_nll_loss",
+        (
+            Argument(
+                "input",
+                Role.PREDICTION,
+                DType.FLOAT,
+                "[batch, *] predicted means",
+                differentiable=True,
+            ),
+            Argument("target", Role.TARGET, DType.FLOAT, "[batch, *]"),
+            Argument(
+                "var",
+                Role.VARIANCE,
+                DType.FLOAT,
+                "[batch, *] or [batch, 1] predicted variances",
+                differentiable=True,
+            ),
+        ),
+        (
+            Option("full", OptionType.BOOL, False, "add the constant 0.5 log(2 pi)"),
+            Option("eps", OptionType.FLOAT, 1e-6, "variances are clamped to at least eps"),
+            _reduction(),
+        ),
+        "Gaussian negative log-likelihood",
+        "l_i = 0.5 (log max(var_i, eps) + (input_i - target_i)^2 / max(var_i, eps))",
+        streamable=True,
+        nonnegative=False,
+    ),
+    LossSpec(
+        "kl-div",
+        ("kl", "kldiv"),
+        "torch.nn.KLDivLoss",
+        "kl_div",
+        (
+            Argument(
+                "input",
+                Role.PREDICTION,
+                DType.FLOAT,
+                "[batch, *] log-probabilities",
+                differentiable=True,
+            ),
+            Argument(
+                "target",
+                Role.DISTRIBUTION_TARGET,
+                DType.FLOAT,
+                "[batch, *] probabilities (log with --log-target)",
+            ),
+        ),
+        (
+            _reduction("mean", ("mean", "batchmean", "sum", "none")),
+            Option(
+                "log_target", OptionType.BOOL, False, "the target is given as log-probabilities"
+            ),
+        ),
+        "Kullback-Leibler divergence KL(target || exp(input))",
+        "l_i = t_i (log t_i - x_i)",
+        streamable=True,
+        nonnegative=False,
+        pitfalls=(
+            "Probabilities given as input: take log first.",
+            "reduction mean divides by every element: use batchmean.",
+        ),
+    ),
+    LossSpec(
+        "margin-ranking",
+        ("ranking",),
+        "torch.nn.MarginRankingLoss",
+        "margin_ranking_loss",
+        (
+            Argument("x1", Role.PREDICTION, DType.FLOAT, "[batch] scores", differentiable=True),
+            Argument("x2", Role.PREDICTION, DType.FLOAT, "[batch] scores", differentiable=True),
+            Argument(
+                "y",
+                Role.SIGN_TARGET,
+                DType.FLOAT,
+                "[batch] 1 if x1 should rank higher, -1 otherwise",
+            ),
+        ),
+        (_margin(0.0), _reduction()),
+        "pairwise ranking loss",
+        "l_i = max(0, -y_i (x1_i - x2_i) + margin)",
+        streamable=True,
+    ),
+    LossSpec(
+        "hinge-embedding",
+        ("hinge",),
+        "torch.nn.HingeEmbeddingLoss",
+        "hinge_embedding_loss",
+        _pair(Role.SIGN_TARGET),
+        (_margin(1.0), _reduction()),
+        "hinge embedding loss on distances",
+        "l_i = x_i if y_i = 1; max(0, margin - x_i) if y_i = -1",
+        streamable=True,
+        pitfalls=("{0, 1} targets: every 0 counts as neither class.",),
+    ),
+    LossSpec(
+        "multilabel-margin",
+        (),
+        "torch.nn.MultiLabelMarginLoss",
+        "multilabel_margin_loss",
+        (
+            Argument(
+                "input", Role.PREDICTION, DType.FLOAT, "[batch, classes]", differentiable=True
+            ),
+            Argument(
+                "target",
+                Role.MULTILABEL_INDEX,
+                DType.INDEX,
+                "[batch, classes] class indices, padded with -1",
+            ),
+        ),
+        (_reduction(),),
+        "multi-label hinge loss on class indices",
+        "l_i = sum_{j in y_i, k not in y_i} max(0, 1 - (x_ij - x_ik)) / C",
+        streamable=True,
+    ),
+    LossSpec(
+        "soft-margin",
+        (),
+        "torch.nn.SoftMarginLoss",
+        "soft_margin_loss",
+        _pair(Role.SIGN_TARGET),
+        (_reduction(),),
+        "two-class logistic loss on {-1, 1} targets",
+        "l_i = log(1 + exp(-y_i x_i))",
+        streamable=True,
+    ),
+    LossSpec(
+        "multilabel-soft-margin",
+        ("multilabel",),
+        "torch.nn.MultiLabelSoftMarginLoss",
+        "multilabel_soft_margin_loss",
+        (
+            Argument(
+                "input",
+                Role.PREDICTION,
+                DType.FLOAT,
+                "[batch, classes] logits",
+                differentiable=True,
+            ),
+            Argument("target", Role.BINARY_TARGET, DType.FLOAT, "[batch, classes] 0/1"),
+        ),
+        (_weight(), _reduction()),
+        "multi-label one-versus-all logistic loss",
+        "l_i = -mean_c w_c [t_ic log s(x_ic) + (1 - t_ic) log(1 - s(x_ic))]",
+        streamable=True,
+    ),
+    LossSpec(
+        "cosine-embedding",
+        ("cosine",),
+        "torch.nn.CosineEmbeddingLoss",
+        "cosine_embedding_loss",
+        (
+            Argument("x1", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True),
+            Argument("x2", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True),
+            Argument("y", Role.SIGN_TARGET, DType.FLOAT, "[batch] 1 (similar) or -1 (dissimilar)"),
+        ),
+        (_margin(0.0), _reduction()),
+        "cosine similarity embedding loss",
+        "l_i = 1 - cos(x1_i, x2_i) if y_i = 1; max(0, cos(x1_i, x2_i) - margin) if y_i = -1",
+        streamable=True,
+    ),
+    LossSpec(
+        "multi-margin",
+        (),
+        "torch.nn.MultiMarginLoss",
+        "multi_margin_loss",
+        (
+            Argument(
+                "input", Role.PREDICTION, DType.FLOAT, "[batch, classes]", differentiable=True
+            ),
+            Argument("target", Role.CLASS_INDEX, DType.INDEX, "[batch] class indices"),
+        ),
+        (
+            Option("p", OptionType.INT, 1, "1 or 2: the power of the hinge", ("1", "2")),
+            _margin(1.0),
+            _weight(),
+            _reduction(),
+        ),
+        "multi-class hinge loss",
+        "l_i = sum_{j != y_i} w_{y_i} max(0, margin - x_{i,y_i} + x_ij)^p / C",
+        streamable=True,
+    ),
+    LossSpec(
+        "triplet-margin",
+        ("triplet",),
+        "torch.nn.TripletMarginLoss",
+        "triplet_margin_loss",
+        (
+            Argument(
+                "anchor", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
+            ),
+            Argument(
+                "positive", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
+            ),
+            Argument(
+                "negative", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
+            ),
+        ),
+        (
+            _margin(1.0),
+            Option("p", OptionType.FLOAT, 2.0, "the norm degree of the pairwise distance"),
+            Option("eps", OptionType.FLOAT, 1e-6, "added inside the pairwise distance"),
+            Option("swap", OptionType.BOOL, False, "use the distance swap (Balntas et al.)"),
+            _reduction(),
+        ),
+        "triplet margin loss",
+        "l_i = max(0, d(a_i, p_i) - d(a_i, n_i) + margin), d = p-norm distance",
+        streamable=True,
+    ),
+    LossSpec(
+        "triplet-margin-distance",
+        ("triplet-distance", "triplet-margin-with-distance"),
+        "torch.nn.TripletMarginWithDistanceLoss",
+        "triplet_margin_with_distance_loss",
+        (
+            Argument(
+                "anchor", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
+            ),
+            Argument(
+                "positive", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
+            ),
+            Argument(
+                "negative", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
+            ),
+        ),
+        (
+            Option(
+                "distance_function",
+                OptionType.CHOICE,
+                "pairwise",
+                "the distance: pairwise (torch's default, PairwiseDistance) or cosine (1 - cosine similarity)",
+                ("pairwise", "cosine"),
+            ),
+            _margin(1.0),
+            Option("swap", OptionType.BOOL, False, "use the distance swap (Balntas et al.)"),
+            _reduction(),
+        ),
+        "triplet margin loss with a chosen distance",
+        "l_i = max(0, d(a_i, p_i) - d(a_i, n_i) + margin)",
+        streamable=True,
+    ),
+    LossSpec(
+        "ctc",
+        (),
+        "torch.nn.CTCLoss",
+        "ctc_loss",
+        (
+            Argument(
+                "log_probs",
+                Role.LOG_PROBS,
+                DType.FLOAT,
+                "[time, batch, classes] log-softmax output",
+                differentiable=True,
+                batch_dim=1,
+            ),
+            Argument(
+                "targets",
+                Role.CTC_TARGETS,
+                DType.INDEX,
+                "[batch, max_target_length] or concatenated [sum(target_lengths)]",
+            ),
+            Argument("input_lengths", Role.LENGTHS, DType.INDEX, "[batch]"),
+            Argument("target_lengths", Role.LENGTHS, DType.INDEX, "[batch]"),
+        ),
+        (
+            Option("blank", OptionType.INT, 0, "the blank label"),
+            _reduction(),
+            Option(
+                "zero_infinity",
+                OptionType.BOOL,
+                False,
+                "replace infinite losses (impossible alignments) by 0",
+            ),
+        ),
+        "connectionist temporal classification",
+        "l_i = -log sum over alignments of target_i of prod_t p(t, a_t)",
+        per_sample_rule=PerSampleRule.CTC,
+    ),
+    LossSpec(
+        "focal",
+        ("sigmoid-focal",),
+        "torchvision.ops.sigmoid_focal_loss",
+        "",
+        _pair(Role.BINARY_TARGET),
+        (
+            Option(
+                "alpha",
+                OptionType.FLOAT,
+                0.25,
+                "weight of the positive class in (0, 1); negative disables it",
+            ),
+            Option("gamma", OptionType.FLOAT, 2.0, "focusing exponent"),
+            _reduction(),
+        ),
+        "sigmoid focal loss (torchvision's formula)",
+        "l_i = alpha_t (1 - p_t)^gamma bce_with_logits(x_i, t_i), p_t = p t + (1 - p)(1 - t), p = sigmoid(x)",
+        streamable=True,
+    ),
+    LossSpec(
+        "dice",
+        ("soft-dice",),
+        "soft Dice on sigmoid probabilities",
+        "",
+        _pair(Role.BINARY_TARGET),
+        (
+            Option("smooth", OptionType.FLOAT, 1e-6, "added to numerator and denominator"),
+            _reduction(),
+        ),
+        "soft Dice loss, per sample over its non-batch dimensions",
+        "l_i = 1 - (2 sum p t + s) / (sum p + sum t + s), p = sigmoid(input)",
+        streamable=True,
+    ),
+)
+
+_BY_NAME: dict[str, LossSpec] = {}
+for _spec in LOSSES:
+    for _key in (_spec.name, *_spec.aliases):
+        _BY_NAME[_key] = _spec
+
+
+def all_options() -> dict[str, Option]:
+    """Every option of every loss, by torch keyword (the CLI offers the union)."""
+    found: dict[str, Option] = {}
+    for spec in LOSSES:
+        for option in spec.options:
+            found.setdefault(option.name, option)
+    return found
+
+
+def get(name: str) -> LossSpec | None:
+    """The loss called ``name`` (or one of its aliases); case and ``_`` are forgiven."""
+    return _BY_NAME.get(name.strip().lower().replace("_", "-"))
+
+
+def names() -> list[str]:
+    """Every accepted name and alias."""
+    return sorted(_BY_NAME)
+
+
+def suggest(name: str) -> str | None:
+    """The closest loss name to a misspelled one, or None."""
+    import difflib
+
+    matches = difflib.get_close_matches(name.strip().lower(), names(), n=1, cutoff=0.6)
+    return _BY_NAME[matches[0]].name if matches else None

@@ -1,0 +1,94 @@
+"""Pipeline: one loss on one set of inputs, load → convert → check → compute → report.
+
+Data flows one way; torch is imported only when the inputs can be computed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from losscli.checks import CheckContext, run_input_checks, run_result_checks
+from losscli.conversion import convert
+from losscli.errors import UsageError
+from losscli.findings import Finding, Severity, finding
+from losscli.loaders import LoadedArray, load
+from losscli.losses import LossSpec
+from losscli.options import json_ready
+from losscli.report import InputInfo, Report
+from losscli.sources import parse_source
+
+
+def bind(spec: LossSpec, arguments: Sequence[str]) -> dict[str, str]:
+    """Pair INPUT arguments with the loss's tensor arguments, in torch's order."""
+    names = [a.name for a in spec.arguments]
+    if len(arguments) != len(names):
+        raise UsageError(
+            f"{spec.name} takes {len(names)} inputs ({' '.join(names)}), got {len(arguments)}"
+            + (f": {' '.join(arguments)}" if arguments else "")
+        )
+    if sum(1 for a in arguments if a.strip() == "-") > 1:
+        raise UsageError("only one input can come from standard input ('-')")
+    return dict(zip(names, arguments, strict=True))
+
+
+def load_inputs(
+    spec: LossSpec, arguments: Sequence[str], stdin_format: str = "csv"
+) -> dict[str, LoadedArray]:
+    """Load every INPUT of ``spec``; unreadable input raises LoadError."""
+    return {
+        name: load(parse_source(text), stdin_format) for name, text in bind(spec, arguments).items()
+    }
+
+
+def evaluate(
+    spec: LossSpec,
+    inputs: dict[str, LoadedArray],
+    options: dict[str, Any],
+    float_dtype: str = "float32",
+    strict: bool = False,
+    want_gradient: bool = True,
+) -> Report:
+    """Check and compute ``spec`` on loaded ``inputs`` with resolved ``options``."""
+    converted = convert(spec, inputs, float_dtype, strict)
+    context = CheckContext(
+        spec=spec,
+        inputs=inputs,
+        arrays=converted.arrays,
+        options=options,
+        soft_target=converted.soft_target,
+        strict=strict,
+    )
+    findings: list[Finding] = [*converted.findings, *run_input_checks(context)]
+    computation = None
+    if not converted.blocked and not any(f.blocking for f in findings):
+        from losscli.compute import TorchRejected, compute
+
+        try:
+            computation = compute(
+                spec, converted.arrays, options, converted.soft_target, want_gradient
+            )
+        except TorchRejected as error:
+            findings.append(
+                finding(
+                    "torch-rejected",
+                    Severity.ERROR,
+                    f"torch raised: {error}",
+                    f"run losscli debug --loss {spec.name} on the same inputs for an explanation",
+                )
+            )
+        if computation is not None:
+            findings.extend(run_result_checks(context, computation))
+    info = {
+        name: InputInfo(
+            source=loaded.source, shape=tuple(loaded.values.shape), dtype=str(loaded.values.dtype)
+        )
+        for name, loaded in inputs.items()
+    }
+    return Report(
+        spec=spec,
+        options=json_ready(options),
+        inputs=info,
+        computation=computation,
+        findings=tuple(findings),
+    )

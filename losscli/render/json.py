@@ -1,0 +1,72 @@
+"""JSON renderer: the stable, documented report object (SPEC.md's keys plus schema_version)."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+
+from losscli.report import SCHEMA_VERSION, Report, gradient_summary, per_sample_summary
+
+# per-sample lists and gradient values are included up to this many numbers (or --all-values)
+SMALL = 1000
+
+
+def finite_or_none(values: Any) -> Any:
+    """Nested lists with NaN/Inf written as None (JSON null)."""
+    if isinstance(values, list):
+        return [finite_or_none(v) for v in values]
+    if isinstance(values, float) and not math.isfinite(values):
+        return None
+    return values
+
+
+def _values(array: np.ndarray) -> Any:
+    return finite_or_none(np.asarray(array, dtype=np.float64).tolist())
+
+
+def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
+    """The report as a JSON-ready dict."""
+    computation = report.computation
+    record: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "loss": report.spec.name,
+        "torch": report.spec.torch_class,
+        "options": report.options,
+        "value": None,
+        "dtype": computation.dtype if computation is not None else None,
+        "inputs": {name: info.to_dict() for name, info in report.inputs.items()},
+        "per_sample": None,
+        "per_sample_summary": None,
+        "gradient": {},
+        "findings": [f.to_dict() for f in report.findings],
+        "streamed": bool(computation.streamed) if computation is not None else False,
+    }
+    if computation is None:
+        return record
+    value = computation.value
+    record["value"] = value if value is not None and math.isfinite(value) else None
+    per_sample = computation.per_sample
+    if all_values or per_sample.size <= SMALL:
+        record["per_sample"] = _values(per_sample)
+    record["per_sample_summary"] = per_sample_summary(per_sample)
+    record["per_sample_rule"] = {
+        "reduction": report.options.get("reduction", "mean"),
+        "denominator": computation.denominator,
+        "recover": "value = sum(per_sample) / denominator",
+    }
+    if computation.ignored is not None and computation.ignored.any():
+        record["ignored"] = [int(i) for i in np.flatnonzero(computation.ignored)]
+    for name, gradient in computation.gradients.items():
+        summary = gradient_summary(gradient)
+        if all_values or gradient.size <= SMALL:
+            summary = {"shape": summary.pop("shape"), "values": _values(gradient), **summary}
+        record["gradient"][name] = summary
+    return record
+
+
+def render(report: Report, all_values: bool = False) -> str:
+    """One JSON object, no trailing text."""
+    return json.dumps(report_dict(report, all_values), allow_nan=False)

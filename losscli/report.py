@@ -1,0 +1,154 @@
+"""Report: everything computed for one loss, plus findings; decides the exit code in one place."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from losscli.findings import Finding, Severity
+from losscli.losses import LossSpec
+from losscli.result import Computation
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class InputInfo:
+    """Where one argument came from and what it was, as loaded."""
+
+    source: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"source": self.source, "shape": list(self.shape), "dtype": self.dtype}
+
+
+@dataclass(frozen=True)
+class Report:
+    """The outcome of one loss on one set of inputs.
+
+    Attributes:
+        spec: the loss.
+        options: torch keyword → value, JSON-ready (tensor options as lists).
+        inputs: argument name → where it came from.
+        computation: what torch computed, or None when the inputs could not work.
+        findings: every finding, input checks first.
+    """
+
+    spec: LossSpec
+    options: dict[str, Any]
+    inputs: dict[str, InputInfo]
+    computation: Computation | None
+    findings: tuple[Finding, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def value(self) -> float | None:
+        return None if self.computation is None else self.computation.value
+
+    @property
+    def worst_severity(self) -> Severity | None:
+        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+
+
+@dataclass(frozen=True)
+class Gates:
+    """What makes a command exit 1.
+
+    Attributes:
+        fail_on: the lowest severity that fails (``error``, ``warning``, ``info``), or ``never``.
+        max_loss: the value must not exceed this.
+        baseline: a saved report's value to compare against.
+        max_increase: the largest allowed relative increase over ``baseline`` (0.05 = 5 %).
+    """
+
+    fail_on: str = "error"
+    max_loss: float | None = None
+    baseline: float | None = None
+    max_increase: float | None = None
+
+
+def tripped_gates(report: Report, gates: Gates) -> list[str]:
+    """Each gate the report trips, as a sentence for stderr; empty means exit 0."""
+    tripped: list[str] = []
+    if gates.fail_on != "never":
+        threshold = Severity(gates.fail_on).rank
+        failing = [f for f in report.findings if f.severity.rank >= threshold]
+        if failing:
+            names = ", ".join(dict.fromkeys(f.name for f in failing))
+            tripped.append(
+                f"{len(failing)} finding(s) at or above --fail-on {gates.fail_on}: {names}"
+            )
+    value = report.value
+    if value is not None and not math.isfinite(value):
+        tripped.append(f"the loss is {value}")
+    if value is not None and math.isfinite(value):
+        if gates.max_loss is not None and value > gates.max_loss:
+            tripped.append(f"the loss {value:.6g} is above --max-loss {gates.max_loss:g}")
+        if gates.baseline is not None:
+            allowed = gates.baseline + abs(gates.baseline) * (gates.max_increase or 0.0)
+            if value > allowed:
+                increase = (
+                    (value - gates.baseline) / abs(gates.baseline) if gates.baseline else math.inf
+                )
+                tripped.append(
+                    f"the loss {value:.6g} is {increase:+.2%} over the baseline {gates.baseline:.6g} "
+                    f"(--max-increase {gates.max_increase or 0:g})"
+                )
+    return tripped
+
+
+def exit_code(report: Report, gates: Gates) -> int:
+    """0 when nothing trips a gate, else 1 (usage and load errors exit 2 before a report exists)."""
+    return 1 if tripped_gates(report, gates) else 0
+
+
+def _float(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
+def per_sample_summary(per_sample: np.ndarray) -> dict[str, Any]:
+    """n, mean, min, max, argmax and quantiles of the finite per-sample losses."""
+    n = int(per_sample.size)
+    finite = per_sample[np.isfinite(per_sample)]
+    if finite.size == 0:
+        return {
+            "n": n,
+            "mean": None,
+            "min": None,
+            "max": None,
+            "argmax": None,
+            "p50": None,
+            "p90": None,
+            "p99": None,
+        }
+    p50, p90, p99 = np.quantile(finite, [0.5, 0.9, 0.99])
+    masked = np.where(np.isfinite(per_sample), per_sample, -np.inf)
+    return {
+        "n": n,
+        "mean": _float(float(finite.mean())),
+        "min": _float(float(finite.min())),
+        "max": _float(float(finite.max())),
+        "argmax": int(np.argmax(masked)),
+        "p50": _float(float(p50)),
+        "p90": _float(float(p90)),
+        "p99": _float(float(p99)),
+    }
+
+
+def gradient_summary(gradient: np.ndarray) -> dict[str, Any]:
+    """norm, max |g|, zero fraction and non-finite count of one gradient."""
+    as64 = np.asarray(gradient, dtype=np.float64)
+    finite = np.isfinite(as64)
+    good = as64[finite]
+    return {
+        "shape": list(gradient.shape),
+        "norm": _float(float(np.sqrt(np.sum(good * good)))) if good.size else 0.0,
+        "max_abs": _float(float(np.max(np.abs(good)))) if good.size else 0.0,
+        "zero_fraction": float(np.mean(as64 == 0)) if as64.size else 0.0,
+        "non_finite": int(as64.size - int(finite.sum())),
+    }

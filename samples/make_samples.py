@@ -1,0 +1,64 @@
+"""Regenerate the sample files used by README.md's tour (deterministic; run from the repo root).
+
+python samples/make_samples.py
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+
+
+def _csv(path: Path, header: list[str], rows: np.ndarray, fmt: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(path, rows, delimiter=",", header=",".join(header), comments="", fmt=fmt)
+
+
+def main() -> None:
+    rng = np.random.default_rng(7)
+
+    # regression: predictions near the targets, float32
+    regression = HERE / "regression"
+    regression.mkdir(exist_ok=True)
+    true = rng.normal(3.0, 1.0, size=8).astype(np.float32)
+    pred = (true + rng.normal(0.0, 0.4, size=8)).astype(np.float32)
+    np.save(regression / "true.npy", true)
+    np.save(regression / "pred.npy", pred)
+
+    # multi-class: 12 samples, 4 classes, raw logits of a half-trained model, integer labels
+    classification = HERE / "classification"
+    labels = rng.integers(0, 4, size=12)
+    logits = rng.normal(0.0, 1.0, size=(12, 4))
+    logits[np.arange(12), labels] += 1.5
+    _csv(classification / "logits.csv", ["cat", "dog", "bird", "fish"], logits, "%.4f")
+    _csv(classification / "labels.csv", ["label"], labels.reshape(-1, 1), "%d")
+
+    # binary: logits and {0, 1} targets
+    binary = HERE / "binary"
+    binary.mkdir(exist_ok=True)
+    targets = rng.integers(0, 2, size=16).astype(np.float32)
+    binary_logits = (rng.normal(0.0, 1.0, size=16) + 2.0 * (targets - 0.5)).astype(np.float32)
+    np.save(binary / "logits.npy", binary_logits)
+    np.save(binary / "targets.npy", targets)
+
+    # classic mistakes
+    mistakes = HERE / "mistakes"
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    probabilities = np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+    _csv(
+        mistakes / "softmax_probs.csv", ["cat", "dog", "bird", "fish"], probabilities, "%.6f"
+    )  # softmax applied
+    mistakes.mkdir(exist_ok=True)
+    np.save(mistakes / "pred_column.npy", pred.reshape(-1, 1))  # (N, 1) against (N,)
+    distances = np.abs(rng.normal(1.0, 0.5, size=10)).astype(np.float32)
+    np.save(mistakes / "distances.npy", distances)
+    np.save(
+        mistakes / "zero_one_targets.npy", rng.integers(0, 2, size=10).astype(np.float32)
+    )  # hinge wants ±1
+
+
+if __name__ == "__main__":
+    main()
