@@ -50,16 +50,27 @@ ResultCheck = Callable[[CheckContext, Computation], Iterable[Finding]]
 
 def input_checks() -> tuple[InputCheck, ...]:
     """Every input check, in the order their findings are reported."""
-    from losscli.checks import numerics, shapes
+    from losscli.checks import classes, domains, dtypes, numerics, shapes
 
-    return (*shapes.CHECKS, *numerics.INPUT_CHECKS)
+    return (
+        *shapes.CHECKS,
+        *classes.CHECKS,
+        *domains.CHECKS,
+        *dtypes.CHECKS,
+        *numerics.INPUT_CHECKS,
+    )
 
 
 def result_checks() -> tuple[ResultCheck, ...]:
     """Every check that needs the computed loss."""
-    from losscli.checks import numerics
+    from losscli.checks import classes, domains, dtypes, numerics
 
-    return numerics.RESULT_CHECKS
+    return (
+        *classes.RESULT_CHECKS,
+        *domains.RESULT_CHECKS,
+        *dtypes.RESULT_CHECKS,
+        *numerics.RESULT_CHECKS,
+    )
 
 
 def run_input_checks(context: CheckContext) -> list[Finding]:
