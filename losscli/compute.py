@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from losscli.losses import LossSpec, PerSampleRule
+from losscli.losses import LossSpec, OptionType, PerSampleRule
 from losscli.result import Computation
 
 
@@ -39,7 +39,8 @@ def to_tensor(values: np.ndarray) -> torch.Tensor:
         array = array.astype(np.int64)
     if not array.flags.writeable:
         array = np.array(array)
-    return torch.from_numpy(np.ascontiguousarray(array))
+    # np.ascontiguousarray would turn a 0-d array (an unbatched class index) into shape (1,)
+    return torch.from_numpy(np.require(array, requirements="C"))
 
 
 def loss_function(
@@ -62,8 +63,10 @@ def loss_function(
     function = getattr(F, spec.function)
     if "distance_function" in kwargs:
         kwargs["distance_function"] = _DISTANCES[kwargs["distance_function"]]
-    if spec.option("p") is not None and spec.name == "multi-margin":
-        kwargs["p"] = int(kwargs["p"])
+    for option in spec.options:
+        # multi-margin's p must reach torch as an int (the CLI's -p is a float)
+        if option.type is OptionType.INT and kwargs.get(option.name) is not None:
+            kwargs[option.name] = int(kwargs[option.name])
 
     def call(*tensors: torch.Tensor, reduction: str) -> torch.Tensor:
         resolved = {k: _tensor_option(v, tensors[0]) for k, v in kwargs.items()}
@@ -145,7 +148,10 @@ def compute(
     """
     reduction = str(options.get("reduction", "mean"))
     function = loss_function(spec, options, soft_target)
-    tensors = [to_tensor(arrays[a.name]) for a in spec.arguments]
+    try:
+        tensors = [to_tensor(arrays[a.name]) for a in spec.arguments]
+    except TypeError as error:  # a dtype torch has no tensor for (--strict on float128, ...)
+        raise TorchRejected(str(error).split(". ")[0]) from None
     grad_names = [
         a.name
         for a, t in zip(spec.arguments, tensors, strict=True)
@@ -229,12 +235,12 @@ def per_sample_losses(
     rule = spec.per_sample_rule
     if rule is PerSampleRule.WEIGHTED and not soft_target:
         target_name = spec.arguments[1].name
-        targets = torch.as_tensor(np.asarray(arrays[target_name], dtype=np.int64))
+        targets = to_tensor(np.asarray(arrays[target_name], dtype=np.int64))
         ignore_index = int(options.get("ignore_index", -100))
         keep = targets != ignore_index
         weight = options.get("weight")
         if weight is not None:
-            weights = torch.as_tensor(np.asarray(weight, dtype=np.float64))
+            weights = to_tensor(np.asarray(weight, dtype=np.float64))
             safe = torch.where(keep, targets, torch.zeros_like(targets)).clamp(
                 0, weights.numel() - 1
             )
@@ -248,7 +254,7 @@ def per_sample_losses(
     if rule is PerSampleRule.BATCHMEAN and reduction == "batchmean":
         return sums.numpy(), float(batch), None
     if rule is PerSampleRule.CTC:
-        lengths = torch.as_tensor(np.asarray(arrays["target_lengths"], dtype=np.int64)).reshape(-1)
+        lengths = to_tensor(np.asarray(arrays["target_lengths"], dtype=np.int64)).reshape(-1)
         return (sums / lengths.clamp_min(1).to(torch.float64)).numpy(), float(batch), None
     if reduction == "batchmean":  # batchmean of a loss without the rule: sum / N
         return sums.numpy(), float(batch), None

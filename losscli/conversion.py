@@ -61,8 +61,8 @@ def convert(
         if strict:
             arrays[argument.name] = np.asarray(values)
             if argument.dtype is DType.CLASS:
-                soft_target = (
-                    values.dtype.kind == "f" and values.ndim == prediction.ndim and values.ndim >= 2
+                soft_target = values.dtype.kind == "f" and _is_probability_target(
+                    values, prediction
                 )
             continue
         wants = argument.dtype
@@ -83,8 +83,20 @@ def convert(
 
 
 def _is_probability_target(target: np.ndarray, prediction: np.ndarray) -> bool:
-    """Cross-entropy reads a target shaped like the input as class probabilities."""
-    return target.ndim >= 2 and target.ndim == prediction.ndim and target.shape == prediction.shape
+    """Cross-entropy reads a target shaped like the input as class probabilities (torch's rule).
+
+    A 1-D input is one unbatched sample of C scores; a 1-D target shaped like it is read as
+    probabilities only when it holds fractions, so whole-number labels next to one score per
+    sample (a binary task given to cross-entropy) still reach the shape checks.
+    """
+    if target.shape != prediction.shape or target.ndim == 0:
+        return False
+    if target.ndim >= 2:
+        return True
+    if target.dtype.kind != "f":
+        return False
+    finite = target[np.isfinite(target)]
+    return bool(np.any(np.floor(finite) != finite))
 
 
 def _to_float(
@@ -151,7 +163,7 @@ def _to_index(argument: Argument, loaded: LoadedArray) -> tuple[np.ndarray | Non
     if not finite.all() or fractional.any():
         bad = np.argwhere(~finite | fractional)
         first = tuple(int(i) for i in bad[0])
-        example = values[first]
+        example = values[first].item()
         count = len(bad)
         return None, finding(
             "float-class-target",

@@ -5,6 +5,7 @@ An option given for a loss that does not take it is a usage error, never ignored
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -55,8 +56,28 @@ def _parse(spec: LossSpec, option: Option, value: Any) -> Any:
             )
         return int(value)
     if option.type is OptionType.FLOAT:
-        return float(value)
+        number = float(value)
+        if not math.isfinite(number):
+            raise UsageError(f"{option.flag} must be a finite number, not {value!r}")
+        _check_range(spec, option, number)
+        return number
     return bool(value)
+
+
+def _check_range(spec: LossSpec, option: Option, number: float) -> None:
+    """torch's own bounds (label_smoothing in [0, 1], delta > 0), as a usage error."""
+    low, high = option.minimum, option.maximum
+    too_low = low is not None and (number <= low if option.exclusive_minimum else number < low)
+    too_high = high is not None and number > high
+    if not (too_low or too_high):
+        return
+    if low is not None and high is not None:
+        wanted = f"between {low:g} and {high:g}"
+    elif low is not None:
+        wanted = f"greater than {low:g}" if option.exclusive_minimum else f"at least {low:g}"
+    else:
+        wanted = f"at most {high:g}"
+    raise UsageError(f"{option.flag} for {spec.name} must be {wanted}, not {number:g}")
 
 
 def _tensor(option: Option, text: str) -> np.ndarray:
@@ -67,7 +88,14 @@ def _tensor(option: Option, text: str) -> np.ndarray:
         loaded = load(parse_source(text))
     except LoadError as error:
         raise UsageError(f"{option.flag}: {error.line()}") from None
-    return np.asarray(loaded.values, dtype=np.float64)
+    values = np.asarray(loaded.values, dtype=np.float64)
+    if not np.isfinite(values).all():
+        bad = int(np.size(values) - np.isfinite(values).sum())
+        raise UsageError(
+            f"{option.flag}: {loaded.source} holds {bad} NaN/Inf of {values.size} values; "
+            "weights must be finite numbers"
+        )
+    return values
 
 
 def json_ready(options: dict[str, Any]) -> dict[str, Any]:
