@@ -28,6 +28,12 @@ class LoadError(LossCliError):
     """
 
     def __init__(self, source: str, problem: str, tip: str = "") -> None:
-        super().__init__(f"{source}: {problem}", tip)
+        # "z.npz has no array 'b'" reads as a sentence; "big.npy: the header declares ..." needs
+        # the colon. A problem that starts with a verb joins with a space.
+        joiner = " " if problem.startswith(_VERB_OPENINGS) else ": "
+        super().__init__(f"{source}{joiner}{problem}", tip)
         self.source = source
         self.problem = problem
+
+
+_VERB_OPENINGS = ("is ", "has ", "holds ", "cannot ", "does ", "looks ", "declares ")

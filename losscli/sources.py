@@ -1,10 +1,23 @@
-"""Sources: parse one INPUT argument (path, path:selector, '-', inline JSON) into what to read."""
+"""Sources: parse one INPUT argument (path, path:selector, '-', inline JSON) into what to read.
+
+This module owns the INPUT syntax; nothing else splits an argument on ``:``.
+
+* ``-`` is standard input; ``-:label`` selects from it (a CSV column, an npz key).
+* ``[1, 2.5, 4]`` (an argument that starts with ``[``) is an inline JSON array.
+* Anything else is a file. An existing path always wins, so a file literally named
+  ``a:b.csv`` is read as itself. Otherwise the last ``:`` separates a path from a selector
+  when the part before it names a file with a suffix: ``z.npz:key``, ``t.csv:label``,
+  ``t.csv:0,2``, ``x.pt:3``.
+"""
 
 from __future__ import annotations
 
 import enum
+import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from losscli.errors import UsageError
 
 
 class SourceKind(str, enum.Enum):
@@ -33,28 +46,71 @@ class Source:
     def display(self) -> str:
         """How messages and reports name this source."""
         if self.kind is SourceKind.STDIN:
-            return "<stdin>"
+            return "<stdin>" if self.selector is None else f"<stdin>:{self.selector}"
         if self.kind is SourceKind.INLINE:
             return "inline"
         return self.text
+
+    @property
+    def file_name(self) -> str:
+        """The file alone, without the selector (for messages about the whole file)."""
+        if self.kind is SourceKind.STDIN:
+            return "<stdin>"
+        if self.kind is SourceKind.INLINE:
+            return "inline"
+        return str(self.path)
 
 
 def parse_source(text: str) -> Source:
     """Parse one INPUT argument.
 
-    An existing path always wins over selector parsing, so ``a:b.csv`` that exists is a file.
-    Otherwise the last ``:`` separates a path from a selector when what precedes it exists
-    (``z.npz:key``, ``t.csv:label``, ``t.csv:0,2``) or looks like a supported file name.
+    Args:
+        text: the argument as typed on the command line.
+
+    Returns:
+        The Source to read. Whether the file exists is the loader's concern, except that an
+        existing path is never split at a ``:``.
+
+    Raises:
+        UsageError: the argument is empty, or a selector after ``:`` is empty.
     """
     stripped = text.strip()
+    if not stripped:
+        raise UsageError("an INPUT argument is empty (give a file, '-' or an inline '[1, 2, 3]')")
     if stripped == "-":
         return Source(SourceKind.STDIN, text)
+    if stripped.startswith("-:"):
+        return Source(SourceKind.STDIN, text, selector=_selector(stripped[2:], text))
+    if _exists(text):
+        return Source(SourceKind.FILE, text, path=Path(text))
     if stripped.startswith("["):
         return Source(SourceKind.INLINE, text)
-    path = Path(text)
-    if path.exists():
-        return Source(SourceKind.FILE, text, path=path)
     head, sep, tail = text.rpartition(":")
-    if sep and head and tail and (Path(head).exists() or Path(head).suffix):
-        return Source(SourceKind.FILE, text, path=Path(head), selector=tail)
-    return Source(SourceKind.FILE, text, path=path)
+    if sep and head and _looks_like_file(head) and not _has_separator(tail):
+        return Source(SourceKind.FILE, text, path=Path(head), selector=_selector(tail, text))
+    return Source(SourceKind.FILE, text, path=Path(text))
+
+
+def _exists(text: str) -> bool:
+    try:
+        return os.path.lexists(text)
+    except (OSError, ValueError):  # embedded NUL, a name too long for the OS
+        return False
+
+
+def _looks_like_file(head: str) -> bool:
+    """``data.csv`` or ``dir/x.pt`` (a name with a suffix), not ``C`` from ``C:\\x.csv``."""
+    return bool(Path(head).suffix) or _exists(head)
+
+
+def _has_separator(tail: str) -> bool:
+    return "/" in tail or (os.sep != "/" and os.sep in tail)
+
+
+def _selector(tail: str, text: str) -> str:
+    selector = tail.strip()
+    if not selector:
+        raise UsageError(
+            f"{text}: nothing after ':' (write FILE:KEY or FILE:COLUMN, e.g. z.npz:logits)"
+        )
+    return selector

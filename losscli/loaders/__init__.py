@@ -1,13 +1,22 @@
 """Loaders: read one Source into a :class:`LoadedArray`; one module per format.
 
-Adding a format is adding one module with ``read_path`` (and ``read_bytes`` when it can
-come from standard input) and one line in :data:`_BY_SUFFIX`.
+Adding a format is one module with ``read_path(path, selector, display)`` (and
+``read_bytes(data, selector, display)`` when it can come from standard input) and one
+:class:`Format` line in :data:`FORMATS`. Every loader opens its input read-only, never
+unpickles, checks any size a header claims against the bytes that are really there before
+allocating, and turns bad input into :class:`~losscli.errors.LoadError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import os
 import sys
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
@@ -26,86 +35,225 @@ class LoadedArray:
         values: the numbers, any shape; a real (bool, int, uint or float) dtype.
         source: how messages name it (``pred.npy``, ``labels.csv:label``, ``inline``).
         columns: the column names the values came from, for tabular sources.
+        stored_dtype: the dtype the file stored when ``values`` had to be widened to be
+            represented in NumPy (a bfloat16 tensor arrives as float32 with
+            ``stored_dtype="bfloat16"``); None when ``values.dtype`` is what was stored.
     """
 
     values: np.ndarray
     source: str
     columns: tuple[str, ...] | None = None
+    stored_dtype: str | None = None
 
 
-class _FormatModule(Protocol):
+@dataclass(frozen=True)
+class Format:
+    """One input format.
+
+    Attributes:
+        name: what ``--stdin-format`` and messages call it.
+        module: the module under ``losscli.loaders`` that reads it.
+        suffixes: the file suffixes (lower case) that select it.
+        gzip: whether ``name.SUFFIX.gz`` is read too.
+        stdin: whether it can come from standard input (the module has ``read_bytes``).
+    """
+
+    name: str
+    module: str
+    suffixes: tuple[str, ...]
+    gzip: bool = False
+    stdin: bool = False
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("npy", "npy", (".npy",), stdin=True),
+    Format("npz", "npz", (".npz",), stdin=True),
+    Format("csv", "csv", (".csv", ".txt"), gzip=True, stdin=True),
+    Format("tsv", "csv", (".tsv", ".tab"), gzip=True, stdin=True),
+    Format("parquet", "arrow", (".parquet", ".pq")),
+    Format("feather", "arrow", (".feather", ".arrow", ".ipc")),
+    Format("pt", "torchfile", (".pt", ".pth")),
+    Format("json", "inline", (".json",), stdin=True),
+)
+
+# Exceptions that a format library raises on malformed bytes (not on a bug in losscli): a
+# last line of defence that still names the file. Anything else is an internal error.
+_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError,
+    OSError,
+    EOFError,
+    zlib.error,
+    zipfile.BadZipFile,
+    UnicodeError,
+    OverflowError,
+    MemoryError,
+)
+
+
+class _PathReader(Protocol):
     def read_path(self, path: Path, selector: str | None, display: str) -> LoadedArray: ...
 
 
-# suffix (lower case, ``.gz`` stripped) → module under losscli.loaders
-_BY_SUFFIX: dict[str, str] = {
-    ".npy": "npy",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".txt": "csv",
-}
-_STDIN_FORMATS: dict[str, str] = {"csv": "csv", "npy": "npy"}
+class _BytesReader(Protocol):
+    def read_bytes(self, data: bytes, selector: str | None, display: str) -> LoadedArray: ...
 
 
 def supported_suffixes() -> list[str]:
     """The file suffixes losscli reads."""
-    return sorted(_BY_SUFFIX)
+    return sorted(suffix for fmt in FORMATS for suffix in fmt.suffixes)
 
 
-def format_of(path: Path) -> str | None:
-    """The loader module name for ``path``, from its suffix (``.gz`` looks one further)."""
+def stdin_formats() -> list[str]:
+    """The names ``--stdin-format`` accepts."""
+    return [fmt.name for fmt in FORMATS if fmt.stdin]
+
+
+def format_of(path: Path) -> Format | None:
+    """The format of ``path`` from its suffix (``x.csv.gz`` is csv); None when unknown."""
     suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
+    compressed = bool(suffixes) and suffixes[-1] == ".gz"
+    if compressed:
         suffixes = suffixes[:-1]
     if not suffixes:
         return None
-    return _BY_SUFFIX.get(suffixes[-1])
+    for fmt in FORMATS:
+        if suffixes[-1] in fmt.suffixes and (fmt.gzip or not compressed):
+            return fmt
+    return None
 
 
 def load(source: Source, stdin_format: str = "csv") -> LoadedArray:
-    """Read ``source`` into a LoadedArray; unreadable input raises :class:`LoadError`."""
+    """Read ``source`` into a LoadedArray.
+
+    Raises:
+        LoadError: the input is missing, unreadable, hostile or holds no numbers.
+    """
     if source.kind is SourceKind.INLINE:
         from losscli.loaders import inline
 
         return _checked(inline.read_text(source.text, source.display))
     if source.kind is SourceKind.STDIN:
-        module = _STDIN_FORMATS.get(stdin_format)
-        if module is None:
-            raise LoadError("<stdin>", f"unknown --stdin-format {stdin_format!r} (use csv or npy)")
-        data = sys.stdin.buffer.read()
-        if not data:
-            raise LoadError("<stdin>", "standard input is empty", tip="pipe a CSV or .npy into '-'")
-        reader = importlib.import_module(f"losscli.loaders.{module}")
-        return _checked(reader.read_bytes(data, None, source.display))
+        return _checked(_read_stdin(source, stdin_format))
     assert source.path is not None
     path = source.path
-    display = source.display
-    if not path.exists():
-        raise LoadError(str(path), "no such file")
-    if path.is_dir():
-        raise LoadError(str(path), "is a directory, not a file")
-    module = format_of(path)
-    if module is None:
+    name = source.file_name
+    fmt = _file_format(path, name, source.text)
+    reader = cast(_PathReader, importlib.import_module(f"losscli.loaders.{fmt.module}"))
+    with _guarded(name, fmt.name):
+        loaded = reader.read_path(path, source.selector, source.display)
+    return _checked(loaded)
+
+
+def _file_format(path: Path, name: str, text: str) -> Format:
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        tip = ""
+        if text.replace(",", "").replace(".", "").replace("-", "").replace(" ", "").isdigit():
+            tip = f"an inline array needs brackets: '[{text}]'"
+        raise LoadError(name, "no such file", tip=tip) from None
+    except OSError as error:
+        raise LoadError(name, f"cannot be opened ({error.strerror or error})") from None
+    import stat
+
+    if stat.S_ISDIR(mode):
+        raise LoadError(name, "is a directory, not a file")
+    fmt = format_of(path)
+    if fmt is None:
+        suffix = "".join(path.suffixes[-2:]) or "(no suffix)"
         known = ", ".join(supported_suffixes())
+        tip = ""
+        if path.suffix.lower() == ".gz":
+            tip = "only CSV/TSV/TXT files are read gzipped; decompress it first"
+        raise LoadError(name, f"has an unknown file type {suffix!r} (losscli reads {known})", tip)
+    if not stat.S_ISREG(mode) and fmt.module in ("npy", "npz", "arrow", "torchfile"):
+        raise LoadError(name, "is not a regular file (a pipe or a device); use '-' for a pipe")
+    if not os.access(path, os.R_OK):
+        raise LoadError(name, "cannot be read (permission denied)")
+    return fmt
+
+
+def _read_stdin(source: Source, stdin_format: str) -> LoadedArray:
+    fmt = next((f for f in FORMATS if f.stdin and f.name == stdin_format), None)
+    if fmt is None:
         raise LoadError(
-            str(path), f"unknown file type {path.suffix or '(no suffix)'!r} (losscli reads {known})"
+            "<stdin>",
+            f"--stdin-format {stdin_format!r} is not known (use {', '.join(stdin_formats())})",
         )
-    format_reader = cast(_FormatModule, importlib.import_module(f"losscli.loaders.{module}"))
-    return _checked(format_reader.read_path(path, source.selector, display))
+    stream = sys.stdin
+    if stream is None:
+        raise LoadError("<stdin>", "is closed", tip="pipe a file into '-'")
+    if stream.isatty():
+        raise LoadError("<stdin>", "is a terminal, not a pipe", tip="pipe a file into '-'")
+    buffer = getattr(stream, "buffer", None)
+    data = buffer.read() if buffer is not None else stream.read().encode()
+    if not data:
+        raise LoadError("<stdin>", "is empty (nothing was piped in)", tip="pipe a file into '-'")
+    reader = cast(_BytesReader, importlib.import_module(f"losscli.loaders.{fmt.module}"))
+    with _guarded("<stdin>", fmt.name):
+        return reader.read_bytes(data, source.selector, source.display)
+
+
+@contextlib.contextmanager
+def _guarded(name: str, format_name: str) -> Iterator[None]:
+    """Turn a data error a format library raised on malformed bytes into a LoadError.
+
+    Loaders raise LoadError themselves for everything they anticipate; this catches what a
+    library raises on bytes nobody anticipated (a CRC error deep in zlib, say). Library
+    warnings are silenced: stderr carries one line or nothing. ``LOSSCLI_DEBUG=1`` re-raises.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        except LoadError:
+            raise
+        except _DATA_ERRORS as error:
+            if os.environ.get("LOSSCLI_DEBUG"):
+                raise
+            detail = " ".join(str(error).split())[:160] or type(error).__name__
+            raise LoadError(name, f"cannot be read as {format_name} ({detail})") from None
 
 
 def _checked(loaded: LoadedArray) -> LoadedArray:
-    """Refuse dtypes no loss can use (complex, strings, objects, records)."""
-    kind = loaded.values.dtype.kind
+    """Refuse dtypes no loss can use (complex, strings, objects, records); native byte order."""
+    values = loaded.values
+    kind = values.dtype.kind
     if kind not in "biuf":
-        what = {
-            "c": "complex numbers",
-            "U": "strings",
-            "S": "bytes",
-            "O": "Python objects",
-            "V": "structured records",
-            "M": "dates",
-            "m": "time deltas",
-        }.get(kind, f"dtype {loaded.values.dtype}")
-        raise LoadError(loaded.source, f"holds {what}; losscli needs real numbers")
+        raise LoadError(loaded.source, f"holds {dtype_description(values.dtype)}; {_NEEDS}")
+    if not values.dtype.isnative:
+        # torch reads only native byte order; a big-endian file costs one copy
+        values = values.astype(values.dtype.newbyteorder("="))
+        loaded = LoadedArray(values, loaded.source, loaded.columns, loaded.stored_dtype)
     return loaded
+
+
+_NEEDS = "losscli needs real numbers (bool, int or float)"
+
+
+def dtype_description(dtype: np.dtype) -> str:
+    """``complex numbers``, ``strings``, ... for a dtype no loss can use."""
+    return {
+        "c": f"complex numbers ({dtype})",
+        "U": "strings",
+        "S": "bytes",
+        "O": "Python objects",
+        "V": "structured records",
+        "M": "dates",
+        "m": "time deltas",
+    }.get(dtype.kind, f"dtype {dtype}")
+
+
+def refuse_dtype(name: str, dtype: np.dtype) -> None:
+    """Raise the LoadError for a dtype no loss can use, before any data is read.
+
+    Raises:
+        LoadError: ``dtype`` is complex, string, object, record, date, ...
+    """
+    if dtype.hasobject:
+        raise LoadError(
+            name,
+            "holds Python objects; losscli never unpickles data (save it with a numeric dtype)",
+        )
+    if dtype.kind not in "biuf":
+        raise LoadError(name, f"holds {dtype_description(dtype)}; {_NEEDS}")

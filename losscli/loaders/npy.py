@@ -1,83 +1,159 @@
-"""NumPy ``.npy`` loader: never unpickles, checks the header against the file size."""
+"""NumPy ``.npy`` loader: never unpickles, checks the header against the file size first.
+
+Large plain files are memory-mapped read-only, so a multi-GB prediction file costs no copy.
+"""
 
 from __future__ import annotations
 
 import io
+import tokenize
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from losscli.errors import LoadError
-from losscli.loaders import LoadedArray
+from losscli.loaders import LoadedArray, refuse_dtype
+
+# Files whose data reach this many bytes are memory-mapped instead of read.
+MMAP_BYTES = 1 << 26
+
+# numpy's own limit on the header dictionary (np.lib.format's default max_header_size)
+_MAX_HEADER = 10_000
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    """What a .npy header declares, checked to be a plain numeric array.
+
+    Attributes:
+        shape: the array's shape (every dimension ≥ 0).
+        dtype: a bool, int, uint or float dtype.
+        fortran_order: whether the data are stored column-major.
+        offset: where the data start, in bytes from the start of the .npy image.
+    """
+
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    fortran_order: bool
+    offset: int
+
+    @property
+    def count(self) -> int:
+        """How many values the header declares."""
+        count = 1
+        for dim in self.shape:
+            count *= dim
+        return count
+
+    @property
+    def nbytes(self) -> int:
+        """How many bytes of data the header declares."""
+        return self.count * self.dtype.itemsize
 
 
 def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
-    """Read a .npy file (memory-mapped when it is plain and large)."""
+    """Read a .npy file: memory-mapped (read-only) when its data reach :data:`MMAP_BYTES`."""
+    name = str(path)
     if selector is not None:
-        raise LoadError(display, f"a .npy file holds one array; drop ':{selector}'")
-    size = path.stat().st_size
-    if size == 0:
-        raise LoadError(str(path), "is empty (0 bytes)")
+        raise LoadError(name, f"holds a single array, so ':{selector}' selects nothing; drop it")
     with path.open("rb") as stream:
-        shape, dtype, _fortran, offset = _header(stream, str(path))
-        _check_size(shape, dtype, size - offset, str(path))
-        if _count(shape) * dtype.itemsize >= 1 << 26 and not dtype.hasobject:
-            values = np.load(path, mmap_mode="r", allow_pickle=False)
+        size = _size(stream)
+        if size == 0:
+            raise LoadError(name, "is empty (0 bytes)")
+        header = read_header(stream, name)
+        check_size(header, size - header.offset, name)
+        if header.nbytes >= MMAP_BYTES:
+            values: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
         else:
-            stream.seek(0)
-            values = _load(stream, str(path))
+            flat = np.fromfile(stream, dtype=header.dtype, count=header.count)
+            values = _shaped(flat, header, name)
     return LoadedArray(values=values, source=display)
 
 
 def read_bytes(data: bytes, selector: str | None, display: str) -> LoadedArray:
-    """Read a .npy image from memory (standard input)."""
-    stream = io.BytesIO(data)
-    shape, dtype, _fortran, offset = _header(stream, display)
-    _check_size(shape, dtype, len(data) - offset, display)
-    stream.seek(0)
-    return LoadedArray(values=_load(stream, display), source=display)
+    """Read a .npy image from memory (standard input); the array shares ``data``."""
+    if selector is not None:
+        raise LoadError(display, f"holds a single array, so ':{selector}' selects nothing")
+    header = read_header(io.BytesIO(data), display)
+    check_size(header, len(data) - header.offset, display)
+    flat = np.frombuffer(data, dtype=header.dtype, count=header.count, offset=header.offset)
+    return LoadedArray(values=_shaped(flat, header, display), source=display)
 
 
-def _header(stream: BinaryIO, name: str) -> tuple[tuple[int, ...], np.dtype, bool, int]:
+def read_header(stream: BinaryIO, name: str) -> NpyHeader:
+    """Read and vet a .npy header; ``stream`` is left at the first data byte.
+
+    Raises:
+        LoadError: bad magic, a corrupt header, negative dimensions, or a dtype no loss
+            can use (objects are refused here, before a single pickle byte is read).
+    """
+    start = stream.tell()
     try:
         version = np.lib.format.read_magic(stream)
-    except ValueError:
+    except (ValueError, EOFError):
         raise LoadError(name, "is not a .npy file (bad magic bytes)") from None
+    if version not in ((1, 0), (2, 0), (3, 0)):
+        raise LoadError(name, f"has an unknown .npy format version {version[0]}.{version[1]}")
     try:
         if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(
+                stream, max_header_size=_MAX_HEADER
+            )
         else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    except (ValueError, SyntaxError, TypeError) as error:
-        raise LoadError(name, f"has a corrupt .npy header ({error})") from None
-    if dtype.hasobject:
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(
+                stream, max_header_size=_MAX_HEADER
+            )
+    except (
+        ValueError,
+        SyntaxError,
+        TypeError,
+        EOFError,
+        tokenize.TokenError,
+        RecursionError,
+    ) as error:
+        detail = " ".join(str(error).split())[:120]
+        raise LoadError(name, f"has a corrupt .npy header ({detail})") from None
+    if any(dim < 0 for dim in shape):
+        raise LoadError(name, f"has a corrupt .npy header (negative dimension in {shape})")
+    refuse_dtype(name, dtype)
+    return NpyHeader(tuple(shape), dtype, bool(fortran), stream.tell() - start)
+
+
+def check_size(header: NpyHeader, available: int, name: str) -> None:
+    """Refuse a header that declares more data than there are bytes after it.
+
+    Raises:
+        LoadError: ``available`` (bytes after the header) is less than the header declares.
+    """
+    if header.nbytes > available:
         raise LoadError(
             name,
-            "holds Python objects; losscli never unpickles data (save it with a numeric dtype)",
+            f"the header declares {header.count} {header.dtype.name} values but the file "
+            f"holds {max(available, 0)} bytes of data ({header.nbytes} needed)",
+            tip="the file is truncated or its header is corrupt; save it again",
         )
-    return shape, dtype, fortran, stream.tell()
 
 
-def _count(shape: tuple[int, ...]) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
+def array_from(raw: bytes | bytearray, header: NpyHeader, name: str) -> np.ndarray:
+    """The array a header describes, from exactly ``header.nbytes`` bytes of data."""
+    flat = np.frombuffer(raw, dtype=header.dtype, count=header.count)
+    return _shaped(flat, header, name)
 
 
-def _check_size(shape: tuple[int, ...], dtype: np.dtype, available: int, name: str) -> None:
-    needed = _count(shape) * dtype.itemsize
-    if needed > available:
+def _shaped(flat: np.ndarray, header: NpyHeader, name: str) -> np.ndarray:
+    if flat.size != header.count:
         raise LoadError(
-            name,
-            f"the header declares {_count(shape)} {dtype} values ({needed} bytes) "
-            f"but the file holds {available} bytes of data (truncated?)",
+            name, f"ends early: {flat.size} of the {header.count} declared values are there"
         )
+    if header.fortran_order:
+        return flat.reshape(header.shape[::-1]).transpose()
+    return flat.reshape(header.shape)
 
 
-def _load(stream: BinaryIO, name: str) -> np.ndarray:
-    try:
-        return np.load(stream, allow_pickle=False)
-    except ValueError as error:
-        raise LoadError(name, f"cannot be read as .npy ({error})") from None
+def _size(stream: BinaryIO) -> int:
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell()
+    stream.seek(0)
+    return size
