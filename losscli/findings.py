@@ -64,8 +64,10 @@ class FindingDoc:
         summary: one line: fires when ...
         what: *What it checks*.
         why: *Why it matters*.
-        example: *Example*: how the mistake happens in training code.
-        instead: *Instead*: what to do.
+        example: *Example*: how the mistake happens in training code, with a code line.
+        instead: *Instead*: the fix, and the losscli command to run.
+        losses: the losses whose checks can raise it (names from ``losses.LOSSES``);
+            empty means every loss.
     """
 
     name: str
@@ -75,131 +77,718 @@ class FindingDoc:
     why: str = ""
     example: str = ""
     instead: str = ""
+    losses: tuple[str, ...] = ()
 
 
-def _doc(name: str, severity: str, summary: str, **texts: str) -> FindingDoc:
-    return FindingDoc(name=name, severity=severity, summary=summary, **texts)
+def _doc(
+    name: str,
+    severity: str,
+    summary: str,
+    *,
+    what: str,
+    why: str,
+    example: str,
+    instead: str,
+    losses: tuple[str, ...] = (),
+) -> FindingDoc:
+    return FindingDoc(
+        name=name,
+        severity=severity,
+        summary=summary,
+        what=what,
+        why=why,
+        example=example,
+        instead=instead,
+        losses=losses,
+    )
 
+
+# groups of losses, for ``FindingDoc.losses``
+_CLASSIFICATION = ("cross-entropy", "nll", "multi-margin")
+_WEIGHTED_CLASSES = ("cross-entropy", "nll")
+_UNIT_TARGETS = ("bce", "bce-logits", "focal", "dice", "multilabel-soft-margin")
+_SIGN_TARGETS = ("hinge-embedding", "margin-ranking", "cosine-embedding", "soft-margin")
+# losses whose torch implementation broadcasts an (N, 1) input against an (N,) target to
+# (N, N) (checked on torch 2.x; bce, bce-logits, soft-margin, focal and dice raise instead)
+_BROADCASTING = (
+    "l1",
+    "mse",
+    "huber",
+    "smooth-l1",
+    "poisson-nll",
+    "gaussian-nll",
+    "kl-div",
+    "hinge-embedding",
+    "multilabel-soft-margin",
+    # the pairwise losses broadcast their tensors too: (N, 1) scores against (N,) labels
+    "margin-ranking",
+    "cosine-embedding",
+    "triplet-margin",
+    "triplet-margin-distance",
+)
 
 # The catalogue: every finding losscli can raise. The names are a contract (SPEC.md).
 CATALOGUE: dict[str, FindingDoc] = {
     doc.name: doc
     for doc in (
-        _doc("shape-mismatch", "error", "shapes cannot work for this loss"),
+        _doc(
+            "shape-mismatch",
+            "error",
+            "shapes cannot work for this loss",
+            what="The shapes of the inputs against the shapes the loss documents "
+            "(`losscli explain LOSS` lists them): same shape for element-wise losses, "
+            "[batch, classes] against [batch] for class-index losses, [time, batch, classes] for ctc.",
+            why="torch either raises (`The size of tensor a (4) must match the size of tensor b (5) "
+            "at non-singleton dimension 0`) or, worse, finds a way to broadcast. Either way the "
+            "predictions and targets are not paired sample by sample.",
+            example="Predictions from one batch compared with targets from another, or a tail "
+            "batch dropped on one side: `loss = F.mse_loss(model(x[:4]), y[:5])`.",
+            instead="Make both sides cover the same samples in the same order; print "
+            "`pred.shape, target.shape` right before the loss. Check with "
+            "`losscli debug --loss mse pred.npy true.npy`.",
+        ),
         _doc(
             "silent-broadcast",
             "error",
             "shapes differ but broadcast: torch computes the wrong value",
+            what="Element-wise losses whose prediction and target shapes differ but broadcast, "
+            "typically (N, 1) against (N,), which broadcasts to an (N, N) grid.",
+            why="torch only warns (`Using a target size (torch.Size([N])) that is different to the "
+            "input size (torch.Size([N, 1]))`) and returns the mean over all N×N pairs: a "
+            "plausible number that is wrong, and a gradient that pulls every prediction towards "
+            "the mean of all targets.",
+            example="A regression head `nn.Linear(hidden, 1)` outputs (N, 1) while the labels are "
+            "(N,): `loss = F.mse_loss(model(x), y)`.",
+            instead="Squeeze the extra dimension: `F.mse_loss(model(x).squeeze(1), y)` (or "
+            "`y.unsqueeze(1)`). Save `pred.squeeze(1)` and check it with "
+            "`losscli compute mse pred.npy true.npy`.",
+            losses=_BROADCASTING,
         ),
-        _doc("batch-size-mismatch", "error", "first (batch) dimensions differ"),
-        _doc("target-has-extra-dim", "error", "class-index target of shape (N, 1)"),
+        _doc(
+            "batch-size-mismatch",
+            "error",
+            "first (batch) dimensions differ",
+            what="The batch dimension (N) of every input: cross-entropy on (8, 3) and (6,) has "
+            "N=8 in the input but N=6 in the target.",
+            why="torch raises `Expected input batch_size (8) to match target batch_size (6)`, or "
+            "for element-wise losses a size mismatch; the samples cannot be paired.",
+            example="Flattening spatial dimensions on one side only, or a collate function that "
+            "drops samples: `F.cross_entropy(logits.view(-1, C), labels)` with labels still "
+            "shaped (N, H, W) in another order.",
+            instead="Give every input the same samples in the same order; for segmentation pass "
+            "logits (N, C, H, W) with targets (N, H, W) unflattened. "
+            "`losscli debug --loss cross-entropy logits.npy labels.npy` names N in each file.",
+        ),
+        _doc(
+            "target-has-extra-dim",
+            "error",
+            "class-index target of shape (N, 1)",
+            what="Class-index targets with a trailing dimension of size 1: (N, 1) where "
+            "cross-entropy and nll want (N,).",
+            why="torch raises `0D or 1D target tensor expected, multi-target not supported`: it "
+            "reads a 2-D integer target as several targets per sample.",
+            example="Labels read from a one-column CSV or DataFrame: "
+            "`labels = torch.tensor(df[['label']].values)` has shape (N, 1).",
+            instead="Squeeze the column: `F.cross_entropy(logits, target.squeeze(1).long())`. "
+            "losscli reads one column with `labels.csv:label`.",
+            losses=_CLASSIFICATION,
+        ),
         _doc(
             "class-dim-last",
             "warning",
             "cross-entropy input (N, H, W, C) where torch wants (N, C, H, W)",
+            what="Cross-entropy input with spatial dimensions whose last dimension, not the "
+            "second, matches the class count implied by the targets (channels-last logits).",
+            why="torch always reads dimension 1 as the classes. Channels-last logits either fail "
+            "with a shape error against (N, H, W) targets or, when sizes happen to agree, "
+            "softmax over the wrong axis and compute a meaningless loss.",
+            example="Logits from a channels-last model or a Keras port, or after "
+            "`logits.permute(0, 2, 3, 1)` for plotting: `F.cross_entropy(logits_nhwc, mask)`.",
+            instead="Move the classes to dimension 1: "
+            "`F.cross_entropy(logits.permute(0, 3, 1, 2), mask)`; save the permuted array and run "
+            "`losscli compute cross-entropy logits.npy mask.npy`.",
+            losses=_WEIGHTED_CLASSES,
         ),
-        _doc("empty-input", "error", "an input has zero elements"),
+        _doc(
+            "empty-input",
+            "error",
+            "an input has zero elements",
+            what="Every input that was read but holds zero elements (shape (0,), (0, C), ...).",
+            why="A mean over zero elements is 0/0: torch returns NaN (`F.mse_loss` on empty "
+            "tensors gives nan), and NaN then spreads into the weights.",
+            example="A filter that removes every sample of a batch: "
+            "`loss = F.mse_loss(pred[mask], target[mask])` where `mask` is all False.",
+            instead="Skip the batch when it is empty (`if mask.any(): ...`) or use "
+            "`reduction='sum'`; check the file or the column selection (`file.csv:col`).",
+        ),
         _doc(
             "float-class-target",
             "info / error",
             "float class indices: integral ones are cast, fractional ones are an error",
+            what="Class-index targets stored as floats. Whole numbers are cast to int64 (info); "
+            "any fractional value is an error, because casting would change the label.",
+            why="torch raises `expected target dtype to be Long or Byte, but got Float` for float "
+            "class indices. Fractional values are not labels at all: usually probabilities or "
+            "regression targets given to a classification loss.",
+            example="Labels loaded through numpy or pandas as float64: "
+            "`target = torch.from_numpy(np.loadtxt('labels.csv'))`.",
+            instead="Cast in the data pipeline: `target.long()`. If the values are soft labels, "
+            "give one column per class shaped like the logits (cross-entropy accepts class "
+            "probabilities since PyTorch 1.10).",
+            losses=("cross-entropy", "nll", "multi-margin", "multilabel-margin", "ctc"),
         ),
         _doc(
             "int-target-for-float-loss",
             "info",
             "integer targets for a loss that needs float targets: cast to float",
+            what="Integer targets given to a loss that computes on float targets (bce, "
+            "bce-logits, mse, hinge losses...). losscli casts them and says so.",
+            why="Several torch losses refuse integer targets: bce raises `Found dtype Long but "
+            "expected Float`, bce-logits `result type Float can't be cast to the desired output "
+            "type Long`; others (mse) silently promote. The cast is exact, so the value is "
+            "unaffected.",
+            example="Binary labels kept as int64: "
+            "`F.binary_cross_entropy_with_logits(logits, labels)` where `labels = torch.tensor([0, 1, 1])`.",
+            instead="Cast once in the data pipeline: `labels.float()`. Nothing to change for losscli.",
         ),
-        _doc("mixed-float-dtypes", "info", "inputs of different float dtypes"),
+        _doc(
+            "mixed-float-dtypes",
+            "info",
+            "inputs of different float dtypes",
+            what="Float inputs stored in different dtypes (float64 predictions against float32 "
+            "targets, say). losscli converts both to the compute dtype (`--dtype`).",
+            why="Depending on the loss, torch either promotes to the wider dtype or raises "
+            "`Found dtype Double but expected Float`; in training code it often means a tensor "
+            "built from numpy (float64 by default) met the model's float32 output.",
+            example="`target = torch.from_numpy(y)` with `y` a float64 numpy array, against "
+            "float32 model output.",
+            instead="Convert at the source: `torch.from_numpy(y).float()` or "
+            "`torch.as_tensor(y, dtype=torch.float32)`. Use `--dtype float64` to compute in double.",
+        ),
         _doc(
             "low-precision",
             "warning",
             "float16/bfloat16 inputs: the loss in that precision against float64",
+            what="Inputs stored as float16 or bfloat16; losscli computes the loss in that "
+            "precision and in float64 and reports the difference.",
+            why="float16 keeps about 3 significant digits and overflows above 65504; bfloat16 "
+            "keeps about 2 to 3. log, exp and sums of many terms lose accuracy, so the loss and "
+            "its gradient can be visibly off or overflow to Inf.",
+            example="Loss computed on half-precision outputs outside autocast: "
+            "`loss = F.cross_entropy(model.half()(x), y)`.",
+            instead="Compute the loss in float32: `F.cross_entropy(logits.float(), y)`, or let "
+            "`torch.autocast` run the loss (it does so in float32). "
+            "`losscli compute LOSS ... --dtype float32` shows the float32 value.",
         ),
         _doc(
             "class-index-out-of-range",
             "error",
             "a class index is >= C or negative (and not ignore_index)",
+            what="Class indices outside [0, C), where C is the size of the input's class "
+            "dimension; values equal to `--ignore-index` are allowed.",
+            why="On CPU torch raises `IndexError: Target 5 is out of bounds.`; on CUDA it is a "
+            "device-side assert (`t >= 0 && t < n_classes`) that kills the process and reports "
+            "somewhere else.",
+            example="1-based labels (1..C) from a CSV, a void label 255 in segmentation masks, "
+            "or -1 padding: `F.cross_entropy(logits, labels)` with `labels.max() == C`.",
+            instead="1-based labels: `labels - 1`. Void or padding labels: "
+            "`F.cross_entropy(logits, labels, ignore_index=255)` "
+            "(`losscli compute cross-entropy logits.npy labels.npy --ignore-index 255`). "
+            "Otherwise the model head has too few classes.",
+            losses=("cross-entropy", "nll", "multi-margin", "multilabel-margin"),
         ),
-        _doc("all-targets-ignored", "error", "every target equals ignore_index: the mean is NaN"),
+        _doc(
+            "all-targets-ignored",
+            "error",
+            "every target equals ignore_index: the mean is NaN",
+            what="Whether any target is left after removing those equal to `ignore_index`.",
+            why="The mean divides by the number (or total weight) of non-ignored targets; with "
+            "none left torch returns 0/0 = NaN, and one NaN loss corrupts the model on the next "
+            "optimizer step.",
+            example="A segmentation crop made only of void pixels (255), or a padded sequence "
+            "batch made only of padding: `F.cross_entropy(logits, mask, ignore_index=255)`.",
+            instead="Skip batches with nothing to learn (`if (target != ignore_index).any(): ...`) "
+            "or use `reduction='sum'` and divide by a count you control.",
+            losses=_WEIGHTED_CLASSES,
+        ),
         _doc(
             "target-outside-unit-interval",
             "error",
             "bce/bce-logits/focal/dice target outside [0, 1]",
+            what="Targets of the binary losses (bce, bce-logits, focal, dice, "
+            "multilabel-soft-margin) outside [0, 1].",
+            why="These losses read the target as the probability of the positive class. bce "
+            "raises `all elements of target should be between 0 and 1` (a device-side assert on "
+            "CUDA); bce-logits, focal and multilabel-soft-margin do not check: with a target of "
+            "255 the loss goes negative (about -1524 for logits 3 and 9) and decreases without "
+            "bound as the logits grow, so the model learns nonsense.",
+            example="Segmentation masks saved as 0/255 PNGs, or labels {1, 2}: "
+            "`F.binary_cross_entropy_with_logits(logits, mask)` with `mask.max() == 255`.",
+            instead="0/255 masks: `mask / 255`. Labels {1, 2}: `labels - 1`. Labels {-1, 1}: "
+            "`(labels + 1) / 2`, or use soft-margin, which takes signs.",
+            losses=_UNIT_TARGETS,
         ),
         _doc(
-            "input-outside-unit-interval", "error", "bce input outside [0, 1]: logits given to bce"
+            "input-outside-unit-interval",
+            "error",
+            "bce input outside [0, 1]: logits given to bce",
+            what="The input of bce (binary cross-entropy on probabilities) outside [0, 1].",
+            why="`F.binary_cross_entropy` takes probabilities. On CPU torch raises `all elements "
+            "of input should be between 0 and 1`; on CUDA it is a device-side assert. The values "
+            "are almost always raw logits.",
+            example="The model returns logits but the loss is BCELoss: "
+            "`nn.BCELoss()(model(x), y)` with no sigmoid in the model.",
+            instead="Keep the logits and use the loss that applies the sigmoid itself, stably: "
+            "`nn.BCEWithLogitsLoss()(logits, y)`; "
+            "`losscli compute bce-logits logits.npy targets.npy`.",
+            losses=("bce",),
         ),
-        _doc("sign-target-expected", "error", "a {-1, 1} target is needed but another was given"),
-        _doc("negative-poisson-target", "error", "poisson-nll target < 0"),
-        _doc("nonpositive-variance", "error", "gaussian-nll variance <= 0"),
         _doc(
-            "kl-target-not-distribution", "error", "kl-div target is not a probability distribution"
+            "sign-target-expected",
+            "error",
+            "a {-1, 1} target is needed but another was given",
+            what="The target of hinge-embedding, margin-ranking, cosine-embedding and "
+            "soft-margin: it must hold only -1 and 1.",
+            why="torch does not check, and 0 is silently wrong: hinge-embedding counts a 0 as "
+            "both classes (x + max(0, margin - x)), cosine-embedding gives it loss 0, and "
+            "margin-ranking and soft-margin give it a constant loss (margin, log 2) with no "
+            "gradient. A random-normal target means the pairs were never labelled.",
+            example="Reusing the {0, 1} 'same class' labels of a classifier as pair labels: "
+            "`nn.HingeEmbeddingLoss()(distances, same_class.float())`.",
+            instead="Map {0, 1} to {-1, 1}: `2 * labels - 1` (or `labels * 2 - 1` in numpy) before "
+            "the loss; then `losscli compute hinge-embedding distances.npy signs.npy`.",
+            losses=_SIGN_TARGETS,
+        ),
+        _doc(
+            "negative-poisson-target",
+            "error",
+            "poisson-nll target < 0",
+            what="poisson-nll targets below 0 (the counts the Poisson rate is fitted to).",
+            why="Poisson targets are counts. With a negative target the term -target·input makes "
+            "the loss unbounded below: the model is rewarded for sending the predicted log-rate "
+            "to -inf.",
+            example="Standardised (z-scored) count targets: "
+            "`F.poisson_nll_loss(log_rate, (counts - mean) / std)`.",
+            instead="Pass the raw, non-negative counts as the target; scale the input side "
+            "instead. For real-valued targets use a regression loss: "
+            "`losscli compute mse pred.npy true.npy`.",
+            losses=("poisson-nll",),
+        ),
+        _doc(
+            "nonpositive-variance",
+            "error",
+            "gaussian-nll variance <= 0",
+            what="gaussian-nll variances (the third input, `var`) that are zero or negative.",
+            why="torch raises `ValueError: var has negative entry/entries` for negative variances, "
+            "and clamps zeros to eps (1e-6), which makes the loss huge and the gradient explode.",
+            example="A raw linear layer used as the variance head: "
+            "`F.gaussian_nll_loss(mean, y, var_head(h))`.",
+            instead="Make the variance positive by construction: "
+            "`var = F.softplus(var_head(h)) + 1e-6` or predict a log-variance and pass "
+            "`log_var.exp()`.",
+            losses=("gaussian-nll",),
+        ),
+        _doc(
+            "kl-target-not-distribution",
+            "error",
+            "kl-div target is not a probability distribution",
+            what="The kl-div target: no negative entries, and rows that sum to 1 (with "
+            "`--log-target`, rows whose exp sums to 1).",
+            why="KL(target || exp(input)) is only a divergence between distributions. A negative "
+            "target gives log of a negative number (NaN); rows that do not sum to 1 scale the "
+            "loss and let it go negative.",
+            example="Passing teacher logits instead of teacher probabilities: "
+            "`F.kl_div(F.log_softmax(student, 1), teacher_logits, reduction='batchmean')`.",
+            instead="Normalise the target: `F.softmax(teacher_logits / T, dim=1)`, or pass "
+            "`F.log_softmax(teacher_logits / T, dim=1)` with `log_target=True` "
+            "(`--log-target`).",
+            losses=("kl-div",),
         ),
         _doc(
             "kl-input-not-log",
             "error",
             "kl-div input with positive entries: probabilities, not log-probabilities",
+            what="The kl-div input (the first argument): it must be log-probabilities (all "
+            "entries <= 0).",
+            why="Unlike most losses, KLDivLoss wants its input in log space and computes "
+            "target·(log target - input). Probabilities as input give a wrong value that can be "
+            "negative; swapped arguments (target first) are the same mistake.",
+            example="`F.kl_div(F.softmax(student, 1), F.softmax(teacher, 1))`: softmax where "
+            "log_softmax belongs.",
+            instead="`F.kl_div(F.log_softmax(student_logits, dim=1), F.softmax(teacher_logits, "
+            "dim=1), reduction='batchmean')`, and keep that argument order.",
+            losses=("kl-div",),
         ),
         _doc(
             "probabilities-as-logits",
             "warning",
             "cross-entropy/bce-logits input already in [0, 1]: softmax/sigmoid applied twice",
+            what="cross-entropy input entirely in [0, 1] with rows summing to about 1 (median row "
+            "sum within 0.25 of 1), or bce-logits input entirely in [0, 1] (at least 8 values).",
+            why="CrossEntropyLoss applies log_softmax itself and BCEWithLogitsLoss applies "
+            "sigmoid itself. Feeding them probabilities applies the squashing twice: the loss "
+            "cannot go below a floor well above 0, gradients shrink, and training stalls or "
+            "crawls while the loss looks plausible.",
+            example="A model that ends in `nn.Softmax(dim=1)` trained with "
+            "`nn.CrossEntropyLoss()`, or `torch.sigmoid(logits)` passed to BCEWithLogitsLoss.",
+            instead="Remove the final softmax/sigmoid from the model and pass raw logits: "
+            "`F.cross_entropy(logits, labels)`. Keep the softmax for inference only. If only "
+            "probabilities are available, use `F.nll_loss(torch.log(probabilities), labels)` or "
+            "bce.",
+            losses=("cross-entropy", "bce-logits", "focal", "dice", "multilabel-soft-margin"),
         ),
-        _doc("logits-to-nll", "error", "nll input that is not log-probabilities"),
+        _doc(
+            "logits-to-nll",
+            "error",
+            "nll input that is not log-probabilities",
+            what="nll input with positive entries, or rows whose logsumexp is far from 0: raw "
+            "scores where log-probabilities are needed.",
+            why="NLLLoss does no softmax and no log: it returns -input[i, target_i]. On raw "
+            "scores the loss goes negative and decreases without bound as the model inflates "
+            "the target score.",
+            example="`F.nll_loss(model(x), y)` where the model ends in a Linear layer, not "
+            "`log_softmax`.",
+            instead="`F.nll_loss(F.log_softmax(logits, dim=1), y)`, or equivalently "
+            "`F.cross_entropy(logits, y)`: "
+            "`losscli compute cross-entropy logits.npy labels.npy`.",
+            losses=("nll",),
+        ),
         _doc(
             "probabilities-to-nll",
             "error",
             "nll input in [0, 1] with rows summing to 1: log was never taken",
+            what="nll input in [0, 1] whose rows sum to 1: softmax output.",
+            why="NLLLoss returns -input[i, target_i], so on probabilities the loss is -p, always "
+            "in [-1, 0]: it is not the negative log-likelihood, its gradient is wrong, and it "
+            "cannot be compared with any cross-entropy value.",
+            example="A model that ends in softmax, trained with NLLLoss: "
+            "`F.nll_loss(F.softmax(logits, dim=1), y)`, softmax where log_softmax belongs.",
+            instead="Take the log: `F.nll_loss(F.log_softmax(logits, dim=1), y)` (or "
+            "`torch.log(probabilities)` if that is all you have). With logits, "
+            "`losscli compute cross-entropy logits.npy labels.npy`.",
+            losses=("nll",),
         ),
         _doc(
             "saturated-probabilities",
             "warning",
             "bce input exactly 0 or 1: clamped log, vanishing gradient",
+            what="bce inputs that are exactly 0 or 1.",
+            why="BCELoss clamps its log at -100, so a confident wrong answer costs 100 instead "
+            "of infinity, and the sigmoid that produced a 0 or 1 has a zero gradient: the model "
+            "cannot learn from those samples. In float32, sigmoid(x) rounds to exactly 1 for x "
+            "above about 17.",
+            example="A confident model trained with BCELoss after a sigmoid: "
+            "`nn.BCELoss()(torch.sigmoid(logits), y)` with logits of ±20 and more.",
+            instead="Skip the sigmoid and use the stable loss on logits: "
+            "`nn.BCEWithLogitsLoss()(logits, y)`; "
+            "`losscli compute bce-logits logits.npy targets.npy`.",
+            losses=("bce",),
         ),
-        _doc("one-hot-target", "info", "cross-entropy target given as one-hot (N, C)"),
+        _doc(
+            "one-hot-target",
+            "info",
+            "cross-entropy target given as one-hot (N, C)",
+            what="A cross-entropy target shaped like the input with exactly one 1 per row.",
+            why="Since PyTorch 1.10 CrossEntropyLoss reads a float target shaped like the input "
+            "as class probabilities, so one-hot rows give the same value as class indices. But "
+            "`ignore_index` does not apply to probability targets, and with `weight` the mean "
+            "divides by N rather than by the sum of the targets' weights.",
+            example="Labels one-hot encoded for a Keras-style pipeline: "
+            "`F.cross_entropy(logits, F.one_hot(y, C).float())`.",
+            instead="Pass class indices: `F.cross_entropy(logits, onehot.argmax(dim=1))`; save "
+            "`onehot.argmax(1)` and run `losscli compute cross-entropy logits.npy labels.npy`.",
+            losses=("cross-entropy",),
+        ),
         _doc(
             "multilabel-target",
             "warning",
             "(N, C) 0/1 target with several ones per row used with cross-entropy",
+            what="A 0/1 cross-entropy target shaped like the input where some rows have several "
+            "ones (or none).",
+            why="Cross-entropy puts the classes in competition through a softmax: raising one "
+            "label's probability lowers the others. With several true labels per sample this is "
+            "multi-label classification, which needs one independent sigmoid per class.",
+            example="Tagging data (an image with both 'cat' and 'outdoor') trained with "
+            "`F.cross_entropy(logits, multi_hot)`.",
+            instead="Use one sigmoid per class: "
+            "`F.binary_cross_entropy_with_logits(logits, multi_hot.float())`; "
+            "`losscli compute bce-logits logits.npy targets.npy`.",
+            losses=("cross-entropy",),
         ),
-        _doc("class-imbalance", "info", "class frequencies differ by 10x or more"),
-        _doc("non-finite-input", "error", "NaN or Inf in an input"),
-        _doc("non-finite-loss", "error", "the value or a per-sample loss is NaN/Inf"),
-        _doc("non-finite-gradient", "error", "NaN/Inf in the gradient"),
         _doc(
-            "vanishing-gradient", "warning", "the gradient is zero or below 1e-12 almost everywhere"
+            "class-imbalance",
+            "info",
+            "class frequencies differ by 10x or more",
+            what="The counts of the classes present in the targets (absent classes are named); "
+            "fires when the most frequent is at least 10 times the least frequent.",
+            why="With an unweighted mean the frequent classes dominate the loss: a model that "
+            "always predicts the majority class can already look good, and rare classes learn "
+            "slowly.",
+            example="Fraud or defect detection with 1 % positives, trained with plain "
+            "`F.cross_entropy(logits, y)`.",
+            instead="Weight the classes inversely to their counts, N / (C · count_c): "
+            "`F.cross_entropy(logits, y, weight=w)` (`--weight '[...]'`, printed ready in the "
+            "message), or `pos_weight = negatives / positives` for bce-logits (`--pos-weight`).",
+            losses=(
+                "cross-entropy",
+                "nll",
+                "multi-margin",
+                "bce",
+                "bce-logits",
+                "focal",
+                "multilabel-soft-margin",
+            ),
         ),
-        _doc("constant-input", "warning", "every prediction is the same value"),
+        _doc(
+            "non-finite-input",
+            "error",
+            "NaN or Inf in an input",
+            what="Every input for NaN and Inf values, with counts and the first positions.",
+            why="One NaN anywhere makes the mean NaN, and the gradient of every parameter NaN "
+            "after backward: one bad sample ruins the model in one step.",
+            example="Missing values read from a CSV as NaN, or a model that already diverged: "
+            "`loss = F.mse_loss(pred, target)` with `target.isnan().any()`.",
+            instead="Find where it first appears (`torch.autograd.set_detect_anomaly(True)`, "
+            "`torch.isfinite(x).all()` after each stage); drop or impute missing targets before "
+            "the loss.",
+        ),
+        _doc(
+            "non-finite-loss",
+            "error",
+            "the value or a per-sample loss is NaN/Inf",
+            what="The value and every per-sample loss, after torch computed them, with the "
+            "samples responsible.",
+            why="A NaN or Inf loss poisons the gradient and then the weights. Common causes: "
+            "log(0), exp overflow, a zero variance, an impossible ctc alignment.",
+            example="`F.poisson_nll_loss(rates, counts)` with rates in the hundreds and "
+            "`log_input=True` (the default): exp(rate) overflows.",
+            instead="Look at the named samples; fix the input or option that drives them "
+            "(`losscli debug --loss LOSS ...` explains most causes). For ctc, `--zero-infinity`.",
+        ),
+        _doc(
+            "non-finite-gradient",
+            "error",
+            "NaN/Inf in the gradient",
+            what="The gradient of the value with respect to every prediction tensor.",
+            why="The optimizer applies the gradient to the weights: one NaN there turns the "
+            "parameters NaN, even when the loss itself looks finite.",
+            example="A log or a division at the edge of the domain: "
+            "`F.gaussian_nll_loss(mean, y, var)` with var near 0, or a sqrt of a zero distance.",
+            instead="Keep inputs inside the loss's domain (positive variances, probabilities "
+            "away from 0 and 1, logits instead of probabilities); "
+            "`torch.autograd.set_detect_anomaly(True)` finds the operation.",
+        ),
+        _doc(
+            "vanishing-gradient",
+            "warning",
+            "the gradient is zero or below 1e-12 almost everywhere",
+            what="The fraction of gradient entries that are zero or below 1e-12 in magnitude.",
+            why="If the gradient is zero the model gets no signal: saturated probabilities "
+            "(sigmoid at exactly 0 or 1), margins already met by every sample, a loss that does "
+            "not depend on the predictions (a target of 0 for a sign loss).",
+            example="Probabilities saturated by a sigmoid before BCELoss: "
+            "`nn.BCELoss()(torch.sigmoid(logits), y)` with |logits| > 20 everywhere.",
+            instead="Use the logits versions of the losses (`nn.BCEWithLogitsLoss`, "
+            "`nn.CrossEntropyLoss`; `losscli compute bce-logits logits.npy targets.npy`) and check "
+            "the targets' encoding ({-1, 1} for sign losses); margins all met is harmless late in "
+            "training.",
+        ),
+        _doc(
+            "constant-input",
+            "warning",
+            "every prediction is the same value",
+            what="Prediction tensors in which every value is equal.",
+            why="A model whose every output is the same has collapsed (dead ReLUs, a saturated "
+            "output, a learning rate too high) or the wrong column was saved; the loss then says "
+            "nothing about the model.",
+            example="Outputs saved after the model collapsed: `np.save('pred.npy', "
+            "model(x).detach().numpy())` with every value 0.0.",
+            instead="Check the model's last layers and the learning rate; check that the file "
+            "or column (`file.csv:col`) holds the predictions.",
+        ),
         _doc(
             "soft-target-not-distribution",
             "warning",
             "cross-entropy probability targets whose rows do not sum to 1",
+            what="Cross-entropy targets given as class probabilities (float, shaped like the "
+            "input) whose rows do not sum to 1.",
+            why="With probability targets torch computes -Σ_c t_c log softmax(x)_c and does not "
+            "check the rows: a row summing to 2 doubles that sample's loss, one summing to 0.5 "
+            "halves it. It is no longer a cross-entropy.",
+            example="Mixup or label smoothing done by hand with a bug: "
+            "`target = lam * onehot_a + onehot_b`.",
+            instead="Normalise the rows (`target / target.sum(dim=1, keepdim=True)`) or use "
+            "`label_smoothing=` (`--label-smoothing 0.1`) on class indices.",
+            losses=("cross-entropy",),
         ),
-        _doc("ctc-input-not-log-probs", "error", "ctc log_probs that are not log-softmax output"),
-        _doc("ctc-blank-in-targets", "error", "ctc targets contain the blank index"),
-        _doc("ctc-target-too-long", "error", "a ctc target longer than its input length allows"),
+        _doc(
+            "ctc-input-not-log-probs",
+            "error",
+            "ctc log_probs that are not log-softmax output",
+            what="ctc log_probs [time, batch, classes]: entries <= 0 and rows whose logsumexp "
+            "over the classes is 0.",
+            why="CTCLoss sums probabilities over alignments assuming each frame is a "
+            "log-distribution. Raw logits or probabilities give a wrong, possibly negative, "
+            "loss.",
+            example="`F.ctc_loss(model(x), targets, in_lens, tgt_lens)` with the model ending in "
+            "a Linear layer.",
+            instead="`F.ctc_loss(logits.log_softmax(2), ...)`; if the output is batch-first "
+            "(batch, time, classes), also `.transpose(0, 1)`.",
+            losses=("ctc",),
+        ),
+        _doc(
+            "ctc-blank-in-targets",
+            "error",
+            "ctc targets contain the blank index",
+            what="ctc targets (within each target length) equal to the blank index (`--blank`, "
+            "default 0).",
+            why="The blank is the 'no label' symbol that separates repeated characters. torch "
+            "does not check: a target containing it asks for a transcription CTC cannot produce "
+            "as meant, and the loss comes out finite and silently wrong (or inf).",
+            example="Characters encoded 0..C-1 while blank=0: "
+            "`targets = [vocab.index(c) for c in text]`.",
+            instead="Reserve the blank: encode characters 1..C (`targets + 1`) with `blank=0`, or "
+            "pass `blank=C` (`--blank C`) with a C+1-class output.",
+            losses=("ctc",),
+        ),
+        _doc(
+            "ctc-target-too-long",
+            "error",
+            "a ctc target longer than its input length allows",
+            what="Each sample's target length (plus one frame for every repeated consecutive "
+            "label) against its input length.",
+            why="There is no alignment: the loss is inf (and its gradient NaN), unless "
+            "`zero_infinity=True` turns it into 0.",
+            example="A model that downsamples time by 4 (`input_lengths = lengths // 4`) on "
+            "short audio with long transcripts.",
+            instead="Downsample less or drop those samples; `--zero-infinity` "
+            "(`zero_infinity=True`) ignores them in the loss.",
+            losses=("ctc",),
+        ),
         _doc(
             "single-logit-cross-entropy",
             "error",
             "cross-entropy input with one class column: the loss is always 0",
+            what="Cross-entropy input with a class dimension of size 1.",
+            why="log_softmax over a single class is always 0, so the loss is 0 and the gradient "
+            "is 0 whatever the model does: nothing is learned.",
+            example="A binary classifier with `nn.Linear(hidden, 1)` trained with "
+            "`nn.CrossEntropyLoss()`.",
+            instead="Use the binary loss on the single logit: "
+            "`F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())`; "
+            "`losscli compute bce-logits logits.npy targets.npy`. Or give the head 2 outputs.",
+            losses=("cross-entropy",),
         ),
-        _doc("unbatched-input", "warning", "1-D cross-entropy input: one sample with N classes"),
+        _doc(
+            "unbatched-input",
+            "warning",
+            "1-D cross-entropy input: one sample with N classes",
+            what="Cross-entropy input with a single dimension, shape (N,), and no batch dimension.",
+            why="torch reads a 1-D input of length N as one unbatched sample with N classes "
+            "(and wants a scalar target). Binary logits of N samples are silently treated as "
+            "N classes of one sample.",
+            example="Binary scores `model(x).squeeze()` of shape (N,) given to `F.cross_entropy`.",
+            instead="For binary logits use `F.binary_cross_entropy_with_logits(scores, y.float())` "
+            "(`losscli compute bce-logits scores.npy labels.npy`); for one sample, "
+            "`logits.unsqueeze(0)`.",
+            losses=("cross-entropy",),
+        ),
         _doc(
             "weight-length-mismatch",
             "error",
             "--weight or --pos-weight does not fit the class count",
+            what="`--weight` against the class count C, and `--pos-weight` against the class "
+            "dimension of the target.",
+            why="torch raises `weight tensor should be defined either for all 4 classes or no "
+            "classes but got weight tensor of shape: [2]`, or a size mismatch for pos_weight: "
+            "one weight per class is needed.",
+            example="Weights computed from the classes present in one batch: "
+            "`weight = 1 / torch.bincount(y)` misses the classes after the largest one seen.",
+            instead="One weight per class: `torch.bincount(y, minlength=C)`; `pos_weight` of "
+            "shape (C,) for (N, C) targets.",
+            losses=(
+                "cross-entropy",
+                "nll",
+                "bce",
+                "bce-logits",
+                "multi-margin",
+                "multilabel-margin",
+                "multilabel-soft-margin",
+                "focal",
+            ),
         ),
         _doc(
-            "kl-mean-reduction", "warning", "kl-div with reduction mean: divides by every element"
+            "kl-mean-reduction",
+            "warning",
+            "kl-div with reduction mean: divides by every element",
+            what="kl-div run with `reduction='mean'`, which is torch's default for KLDivLoss.",
+            why="'mean' divides the summed divergence by batch × classes, not by the batch: the "
+            "value is not the KL divergence and shrinks as C grows. torch warns that 'mean' is "
+            "deprecated in favour of 'batchmean', which matches the math.",
+            example="A distillation script that keeps the default reduction: "
+            "`nn.KLDivLoss()(F.log_softmax(student, 1), F.softmax(teacher, 1))`.",
+            instead="`F.kl_div(log_p, q, reduction='batchmean')`; "
+            "`losscli compute kl-div log_p.npy q.npy --reduction batchmean`.",
+            losses=("kl-div",),
         ),
         _doc(
             "poisson-log-input-mismatch",
             "warning / error",
             "poisson-nll log_input does not fit the inputs",
+            what="poisson-nll inputs against `--log-input`: with log_input (the default) inputs "
+            "that look like rates (all positive and large); without it, negative inputs.",
+            why="With log_input torch computes exp(input) - target·input: rates in the hundreds "
+            "overflow exp. Without it, input - target·log(input + eps): a negative rate gives "
+            "log of a negative number, NaN.",
+            example="A model ending in softplus (rates) trained with `nn.PoissonNLLLoss()`, whose "
+            "log_input defaults to True.",
+            instead="Rates: `F.poisson_nll_loss(rate, y, log_input=False)` (`--no-log-input`). "
+            "Log-rates from a linear layer: keep the default.",
+            losses=("poisson-nll",),
         ),
-        _doc("dtype-conversion", "info", "an input was converted to the dtype the loss needs"),
-        _doc("torch-rejected", "error", "torch raised an error for these inputs"),
-        _doc("negative-loss", "error", "a loss that cannot be negative came out negative"),
+        _doc(
+            "dtype-conversion",
+            "info",
+            "an input was converted to the dtype the loss needs",
+            what="Every cast losscli makes before calling torch: float inputs to the compute "
+            "dtype (float32 unless `--dtype`), integer class indices to int64.",
+            why="torch's losses want matching float dtypes and int64 (or uint8) class indices; a "
+            "cast that keeps every value does not change the loss, but your training code may "
+            "need the same cast. `--strict` converts nothing and shows what torch rejects.",
+            example="float64 arrays saved from numpy, int32 labels from pandas: "
+            "`F.cross_entropy(logits, torch.from_numpy(labels_int32))` raises `expected target "
+            "dtype to be Long or Byte, but got Int`.",
+            instead="Cast once in the data pipeline (`.float()`, `.long()`); "
+            "`--dtype float64` computes in double.",
+        ),
+        _doc(
+            "torch-rejected",
+            "error",
+            "torch raised an error for these inputs",
+            what="An error raised by torch itself that no losscli check predicted; the message "
+            "is torch's first line.",
+            why="The inputs cannot work for this loss as given; in a training script the same "
+            "call raises the same error.",
+            example="An unusual shape combination: `F.multilabel_margin_loss(x, y)` with a 3-D "
+            "target.",
+            instead="Read torch's message, compare the shapes with `losscli explain LOSS`, and run "
+            "`losscli debug --loss LOSS ...` on the same inputs.",
+        ),
+        _doc(
+            "negative-loss",
+            "error",
+            "a loss that cannot be negative came out negative",
+            what="The value and per-sample losses of the losses that are non-negative by "
+            "definition (everything but poisson-nll, gaussian-nll and kl-div).",
+            why="A negative value proves the inputs are not what the loss assumes: raw scores to "
+            "nll, targets outside [0, 1] for bce, probabilities where log-probabilities belong. "
+            "Minimising it pushes the model the wrong way without limit.",
+            example="A classifier whose last layer is Linear, trained with NLLLoss: "
+            "`F.nll_loss(logits, y)` gives -logits[i, y_i].",
+            instead="Follow the input findings listed with it; for nll, "
+            "`F.nll_loss(F.log_softmax(logits, dim=1), y)` "
+            "(`losscli compute cross-entropy logits.npy labels.npy`).",
+        ),
     )
 }
 

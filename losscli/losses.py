@@ -75,6 +75,9 @@ class Option:
         default: torch's default.
         help: one line for ``--help``, ``list`` and ``explain``.
         choices: the allowed values of a CHOICE option.
+        minimum: the smallest value torch accepts or documents (a FLOAT option), or None.
+        maximum: the largest value torch accepts, or None.
+        exclusive_minimum: the minimum itself is refused too (huber's delta > 0).
     """
 
     name: str
@@ -82,10 +85,51 @@ class Option:
     default: object
     help: str
     choices: tuple[str, ...] = ()
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
 
     @property
     def flag(self) -> str:
         return "-p" if self.name == "p" else "--" + self.name.replace("_", "-")
+
+
+class Domain(str, enum.Enum):
+    """The values a loss's prediction must hold, as the domain checks read them."""
+
+    REAL = "real"  # any real number: logits, scores, regression values, embeddings
+    PROBABILITIES = "probabilities"  # [0, 1]; torch rejects input or target outside (bce)
+    LOG_PROBABILITIES = "log-probabilities"  # <= 0, log-softmax output (nll, kl-div)
+
+
+class Layout(str, enum.Enum):
+    """How a loss's arguments are shaped against each other, as the shape checks read them."""
+
+    ELEMENTWISE = "elementwise"  # target (and weight) shaped like the input: [batch, *]
+    CLASS_SCORES = "class-scores"  # [batch, classes, d1, ...] with [batch, d1, ...] indices
+    CLASS_SCORES_FLAT = "class-scores-flat"  # [batch, classes] with [batch] indices (multi-margin)
+    MULTILABEL_INDICES = "multilabel-indices"  # [batch, classes] with [batch, classes] indices
+    PAIRED_SCORES = "paired-scores"  # x1 [batch], x2 [batch], y [batch] (margin-ranking)
+    PAIRED_EMBEDDINGS = "paired-embeddings"  # x1, x2 [batch, features], y [batch] (cosine)
+    TRIPLET = "triplet"  # anchor, positive, negative [batch, features]
+    GAUSSIAN = "gaussian"  # input, target [batch, *]; var [batch, *], one dim fewer, or 1 there
+    CTC = "ctc"  # log_probs [time, batch, classes], targets, input_lengths, target_lengths
+
+
+class Broadcasting(str, enum.Enum):
+    """What torch does when an element-wise target's shape differs from the input's."""
+
+    BROADCASTS = "broadcasts"  # broadcasts silently (at most a warning): the value is wrong
+    INTO_INPUT = "into-input"  # broadcasts only when the result keeps the input's shape
+    NONE = "none"  # raises unless the shapes are equal (bce, bce-logits)
+
+
+class Activation(str, enum.Enum):
+    """What the loss applies to its prediction before comparing it with the target."""
+
+    NONE = "none"  # used as given
+    SOFTMAX = "softmax"  # log_softmax over the class dimension (cross-entropy)
+    SIGMOID = "sigmoid"  # sigmoid per element (bce-logits, focal, dice, multilabel-soft-margin)
 
 
 class PerSampleRule(str, enum.Enum):
@@ -139,6 +183,11 @@ class LossSpec:
         pitfalls: common mistakes, for ``explain``.
         streamable: decomposes over samples, so it can be computed chunk by chunk.
         nonnegative: the loss can never be negative (a negative value is a finding).
+        input_domain: what the prediction (the first argument) must hold.
+        layout: how the arguments' shapes relate (read by the shape checks).
+        broadcasting: what torch does with an element-wise target of another shape.
+        activation: what the loss applies to the prediction (logits in, probabilities inside).
+        class_weight: ``--weight`` holds one weight per class, so its length must be C.
     """
 
     name: str
@@ -153,6 +202,11 @@ class LossSpec:
     pitfalls: tuple[str, ...] = ()
     streamable: bool = False
     nonnegative: bool = True
+    input_domain: Domain = Domain.REAL
+    layout: Layout = Layout.ELEMENTWISE
+    broadcasting: Broadcasting = Broadcasting.BROADCASTS
+    activation: Activation = Activation.NONE
+    class_weight: bool = False
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)
@@ -218,7 +272,12 @@ LOSSES: tuple[LossSpec, ...] = (
         (
             _reduction(),
             Option(
-                "delta", OptionType.FLOAT, 1.0, "where the loss switches from quadratic to linear"
+                "delta",
+                OptionType.FLOAT,
+                1.0,
+                "where the loss switches from quadratic to linear",
+                minimum=0.0,
+                exclusive_minimum=True,
             ),
         ),
         "Huber loss",
@@ -234,7 +293,11 @@ LOSSES: tuple[LossSpec, ...] = (
         (
             _reduction(),
             Option(
-                "beta", OptionType.FLOAT, 1.0, "where the loss switches from quadratic to linear"
+                "beta",
+                OptionType.FLOAT,
+                1.0,
+                "where the loss switches from quadratic to linear",
+                minimum=0.0,
             ),
         ),
         "smooth L1 loss",
@@ -251,6 +314,8 @@ LOSSES: tuple[LossSpec, ...] = (
         "binary cross-entropy on probabilities",
         "l_i = -w_i [t_i log p_i + (1 - t_i) log(1 - p_i)], log clamped at -100",
         streamable=True,
+        input_domain=Domain.PROBABILITIES,
+        broadcasting=Broadcasting.NONE,
         pitfalls=(
             "Logits given to bce (use bce-logits).",
             "Probabilities of exactly 0 or 1 saturate: the gradient vanishes.",
@@ -276,6 +341,8 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = -w_i [pw t_i log s(x_i) + (1 - t_i) log(1 - s(x_i))], s = sigmoid",
         streamable=True,
         pitfalls=("Sigmoid applied before the loss: the input is already in [0, 1].",),
+        broadcasting=Broadcasting.NONE,
+        activation=Activation.SIGMOID,
     ),
     LossSpec(
         "cross-entropy",
@@ -300,6 +367,8 @@ LOSSES: tuple[LossSpec, ...] = (
                 OptionType.FLOAT,
                 0.0,
                 "mix this much of the uniform distribution into the target",
+                minimum=0.0,
+                maximum=1.0,
             ),
         ),
         "cross-entropy on logits (log_softmax inside)",
@@ -311,6 +380,9 @@ LOSSES: tuple[LossSpec, ...] = (
             "Targets of shape (N, 1): squeeze them to (N,).",
             "1-based labels: the largest equals C and is out of range.",
         ),
+        layout=Layout.CLASS_SCORES,
+        activation=Activation.SOFTMAX,
+        class_weight=True,
     ),
     LossSpec(
         "nll",
@@ -332,10 +404,13 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = -w_{y_i} input[i, y_i]",
         per_sample_rule=PerSampleRule.WEIGHTED,
         streamable=True,
+        input_domain=Domain.LOG_PROBABILITIES,
         pitfalls=(
             "Raw scores given to nll: the loss goes negative.",
             "Probabilities given to nll: log was never taken.",
         ),
+        layout=Layout.CLASS_SCORES,
+        class_weight=True,
     ),
     LossSpec(
         "poisson-nll",
@@ -390,6 +465,7 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         "Gaussian negative log-likelihood",
         "l_i = 0.5 (log max(var_i, eps) + (input_i - target_i)^2 / max(var_i, eps))",
+        layout=Layout.GAUSSIAN,
         streamable=True,
         nonnegative=False,
     ),
@@ -423,6 +499,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = t_i (log t_i - x_i)",
         streamable=True,
         nonnegative=False,
+        input_domain=Domain.LOG_PROBABILITIES,
         pitfalls=(
             "Probabilities given as input: take log first.",
             "reduction mean divides by every element: use batchmean.",
@@ -446,6 +523,7 @@ LOSSES: tuple[LossSpec, ...] = (
         (_margin(0.0), _reduction()),
         "pairwise ranking loss",
         "l_i = max(0, -y_i (x1_i - x2_i) + margin)",
+        layout=Layout.PAIRED_SCORES,
         streamable=True,
     ),
     LossSpec(
@@ -458,7 +536,9 @@ LOSSES: tuple[LossSpec, ...] = (
         "hinge embedding loss on distances",
         "l_i = x_i if y_i = 1; max(0, margin - x_i) if y_i = -1",
         streamable=True,
-        pitfalls=("{0, 1} targets: every 0 counts as neither class.",),
+        pitfalls=(
+            "{0, 1} targets: 0 is not a class here; torch adds both the x and the max(0, margin - x) term for it.",
+        ),
     ),
     LossSpec(
         "multilabel-margin",
@@ -479,6 +559,7 @@ LOSSES: tuple[LossSpec, ...] = (
         (_reduction(),),
         "multi-label hinge loss on class indices",
         "l_i = sum_{j in y_i, k not in y_i} max(0, 1 - (x_ij - x_ik)) / C",
+        layout=Layout.MULTILABEL_INDICES,
         streamable=True,
     ),
     LossSpec(
@@ -490,6 +571,7 @@ LOSSES: tuple[LossSpec, ...] = (
         (_reduction(),),
         "two-class logistic loss on {-1, 1} targets",
         "l_i = log(1 + exp(-y_i x_i))",
+        broadcasting=Broadcasting.INTO_INPUT,
         streamable=True,
     ),
     LossSpec(
@@ -510,6 +592,8 @@ LOSSES: tuple[LossSpec, ...] = (
         (_weight(), _reduction()),
         "multi-label one-versus-all logistic loss",
         "l_i = -mean_c w_c [t_ic log s(x_ic) + (1 - t_ic) log(1 - s(x_ic))]",
+        activation=Activation.SIGMOID,
+        class_weight=True,
         streamable=True,
     ),
     LossSpec(
@@ -525,6 +609,7 @@ LOSSES: tuple[LossSpec, ...] = (
         (_margin(0.0), _reduction()),
         "cosine similarity embedding loss",
         "l_i = 1 - cos(x1_i, x2_i) if y_i = 1; max(0, cos(x1_i, x2_i) - margin) if y_i = -1",
+        layout=Layout.PAIRED_EMBEDDINGS,
         streamable=True,
     ),
     LossSpec(
@@ -546,6 +631,8 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         "multi-class hinge loss",
         "l_i = sum_{j != y_i} w_{y_i} max(0, margin - x_{i,y_i} + x_ij)^p / C",
+        layout=Layout.CLASS_SCORES_FLAT,
+        class_weight=True,
         streamable=True,
     ),
     LossSpec(
@@ -573,6 +660,7 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         "triplet margin loss",
         "l_i = max(0, d(a_i, p_i) - d(a_i, n_i) + margin), d = p-norm distance",
+        layout=Layout.TRIPLET,
         streamable=True,
     ),
     LossSpec(
@@ -605,6 +693,7 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         "triplet margin loss with a chosen distance",
         "l_i = max(0, d(a_i, p_i) - d(a_i, n_i) + margin)",
+        layout=Layout.TRIPLET,
         streamable=True,
     ),
     LossSpec(
@@ -643,6 +732,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "connectionist temporal classification",
         "l_i = -log sum over alignments of target_i of prod_t p(t, a_t)",
         per_sample_rule=PerSampleRule.CTC,
+        layout=Layout.CTC,
     ),
     LossSpec(
         "focal",
@@ -662,6 +752,8 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         "sigmoid focal loss (torchvision's formula)",
         "l_i = alpha_t (1 - p_t)^gamma bce_with_logits(x_i, t_i), p_t = p t + (1 - p)(1 - t), p = sigmoid(x)",
+        broadcasting=Broadcasting.NONE,
+        activation=Activation.SIGMOID,
         streamable=True,
     ),
     LossSpec(
@@ -676,6 +768,8 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         "soft Dice loss, per sample over its non-batch dimensions",
         "l_i = 1 - (2 sum p t + s) / (sum p + sum t + s), p = sigmoid(input)",
+        broadcasting=Broadcasting.NONE,
+        activation=Activation.SIGMOID,
         streamable=True,
     ),
 )

@@ -1,4 +1,9 @@
-"""Numeric checks: non-finite inputs, and a loss or gradient that came out NaN/Inf."""
+"""Numeric checks: non-finite or constant inputs, and a loss or gradient that came out wrong.
+
+Input checks: ``non-finite-input``, ``constant-input``. Result checks read the
+:class:`~losscli.result.Computation`: ``non-finite-loss`` (naming the samples responsible and
+what in them is extreme), ``non-finite-gradient``, ``vanishing-gradient`` and ``negative-loss``.
+"""
 
 from __future__ import annotations
 
@@ -8,14 +13,35 @@ import numpy as np
 
 from losscli.checks import CheckContext, InputCheck, ResultCheck
 from losscli.findings import Finding, Severity, finding
+from losscli.losses import Activation, Domain, Role
 from losscli.result import Computation
+
+# a gradient element this small is numerically zero (SPEC: vanishing-gradient)
+VANISHING = 1e-12
+# "almost everywhere": this fraction of the gradient elements
+VANISHING_FRACTION = 0.99
+# a per-sample loss this small is an exact fit (nothing left to learn, so no gradient is fine)
+_NEGLIGIBLE_LOSS = 1e-6
+# the samples a message describes
+_LISTED = 3
+# roles whose values are model outputs (a variance head may well be constant)
+_OUTPUT_ROLES = (Role.PREDICTION, Role.LOG_PROBS)
+
+
+def _number(value: float) -> str:
+    return f"{value:.4g}"
 
 
 def _positions(mask: np.ndarray, limit: int = 3) -> list[list[int]]:
     return [[int(i) for i in index] for index in np.argwhere(mask)[:limit]]
 
 
+def _where(position: list[int]) -> str:
+    return f"index {position[0]}" if len(position) == 1 else f"position {position}"
+
+
 def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
+    """NaN or Inf in any input: counts, the rows they are in, and the first positions."""
     for argument in context.spec.arguments:
         values = context.inputs[argument.name].values
         if values.dtype.kind != "f" or values.size == 0:
@@ -26,44 +52,152 @@ def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
             continue
         nans = int(np.isnan(values).sum())
         first = _positions(bad)
+        axis = argument.batch_dim if values.ndim > argument.batch_dim else 0
+        rows = (
+            int(np.moveaxis(bad, axis, 0).reshape(values.shape[axis], -1).any(axis=1).sum())
+            if values.ndim
+            else 1
+        )
+        total_rows = values.shape[axis] if values.ndim else 1
         yield finding(
             "non-finite-input",
             Severity.ERROR,
             f"{argument.name} ({context.source(argument.name)}) holds {nans} NaN and {count - nans} Inf "
-            f"of {values.size} values (first at {first[0] if len(first[0]) > 1 else first[0][0]})",
+            f"of {values.size} values, in {rows} of {total_rows} samples (first at {_where(first[0])})",
             "find where the NaN/Inf first appears in the model (torch.autograd.set_detect_anomaly(True)), "
             "or drop those samples before the loss",
             argument=argument.name,
             nan=nans,
             inf=count - nans,
+            samples=rows,
             first_positions=first,
         )
 
 
+def check_constant_input(context: CheckContext) -> Iterator[Finding]:
+    """Every prediction the same value: a dead or collapsed model (or the wrong column)."""
+    for argument in context.spec.arguments:
+        if argument.role not in _OUTPUT_ROLES:
+            continue
+        values = np.asarray(context.arrays[argument.name])
+        if values.dtype.kind != "f":
+            continue
+        finite = values[np.isfinite(values)]
+        if finite.size < 2 or finite.min() != finite.max():
+            continue
+        yield finding(
+            "constant-input",
+            Severity.WARNING,
+            f"every one of the {finite.size} finite values of {argument.name} "
+            f"({context.source(argument.name)}) is {_number(float(finite[0]))}: the model's output does "
+            "not depend on its input",
+            "check that the output layer is trained and not zero-initialised, that activations before it "
+            "are not dead (all-zero ReLU), and that the right file or column was passed",
+            argument=argument.name,
+            value=float(finite[0]),
+            count=int(finite.size),
+        )
+
+
+def _sample(values: np.ndarray, batch_dim: int, index: int, batch: int) -> np.ndarray | None:
+    """Sample ``index`` of ``values`` along its batch dim, or None when it has no such dim."""
+    if values.ndim <= batch_dim or values.shape[batch_dim] != batch:
+        return None
+    return np.take(values, index, axis=batch_dim)
+
+
+def _describe_sample(context: CheckContext, index: int, batch: int) -> tuple[str, bool]:
+    """What sample ``index`` holds in each argument, and whether any of it is NaN/Inf."""
+    parts: list[str] = []
+    non_finite = False
+    for argument in context.spec.arguments:
+        values = _sample(
+            np.asarray(context.arrays[argument.name]), argument.batch_dim, index, batch
+        )
+        if values is None or values.size == 0:
+            continue
+        if values.dtype.kind == "f":
+            bad = int((~np.isfinite(values)).sum())
+            finite = values[np.isfinite(values)].astype(np.float64)
+            if bad:
+                non_finite = True
+                parts.append(f"{argument.name} holds {bad} NaN/Inf")
+            elif values.size == 1:
+                parts.append(f"{argument.name} {_number(float(finite[0]))}")
+            else:
+                parts.append(
+                    f"{argument.name} from {_number(float(finite.min()))} to {_number(float(finite.max()))}"
+                )
+        elif values.size == 1:
+            parts.append(f"{argument.name} {int(values.reshape(-1)[0])}")
+    return ", ".join(parts), non_finite
+
+
 def check_non_finite_loss(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+    """The value or a per-sample loss is NaN/Inf: which samples, and what they hold."""
     per_sample = computation.per_sample
     bad = ~np.isfinite(per_sample)
     value_bad = computation.value is not None and not np.isfinite(computation.value)
     if not bad.any() and not value_bad:
         return
-    samples = [int(i) for i in np.flatnonzero(bad)[:5]]
-    described = (
-        f"{int(bad.sum())} of {per_sample.size} per-sample losses are NaN/Inf (samples {samples})"
-        if bad.any()
-        else ""
-    )
-    value = f"the value is {computation.value}" if value_bad else ""
+    samples = [int(i) for i in np.flatnonzero(bad)]
+    parts: list[str] = []
+    if value_bad:
+        parts.append(f"the value is {computation.value}")
+    any_non_finite_input = False
+    if samples:
+        kinds = ", ".join(
+            f"{int(k)} {name}"
+            for k, name in (
+                (np.isnan(per_sample).sum(), "NaN"),
+                (np.isposinf(per_sample).sum(), "+Inf"),
+                (np.isneginf(per_sample).sum(), "-Inf"),
+            )
+            if k
+        )
+        parts.append(
+            f"{len(samples)} of {per_sample.size} per-sample losses are non-finite ({kinds})"
+        )
+        described = []
+        for index in samples[:_LISTED]:
+            text, non_finite = _describe_sample(context, index, per_sample.size)
+            any_non_finite_input |= non_finite
+            described.append(f"sample {index}: {text}" if text else f"sample {index}")
+        parts.append("; ".join(described))
+    else:
+        parts.append(
+            f"every per-sample loss is finite, so the reduction produced it (denominator "
+            f"{computation.denominator})"
+        )
+    if any_non_finite_input:
+        fix = "the NaN/Inf comes from the inputs of these samples: fix them first (see non-finite-input)"
+    elif context.spec.option("zero_infinity") is not None and not context.options.get(
+        "zero_infinity", False
+    ):
+        fix = (
+            "an impossible alignment gives an infinite loss: see ctc-target-too-long, or pass "
+            "--zero-infinity"
+        )
+    elif not samples:
+        fix = "check that some targets are counted (every target ignored divides by zero)"
+    else:
+        shown = samples[:_LISTED]
+        fix = (
+            f"look at these samples (`input[{shown}]`): values at the edge of the loss's domain (log(0), "
+            "a zero variance) or too large for the dtype; compare with --dtype float64"
+        )
     yield finding(
         "non-finite-loss",
         Severity.ERROR,
-        "; ".join(part for part in (value, described) if part),
-        "run losscli debug on the same inputs to see which input or option produces it",
-        samples=samples,
-        count=int(bad.sum()),
+        "; ".join(parts),
+        fix,
+        samples=samples[:10],
+        count=len(samples),
     )
 
 
 def check_non_finite_gradient(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+    """NaN/Inf in a gradient."""
     for name, gradient in computation.gradients.items():
         bad = ~np.isfinite(gradient)
         if bad.any():
@@ -71,7 +205,8 @@ def check_non_finite_gradient(context: CheckContext, computation: Computation) -
             yield finding(
                 "non-finite-gradient",
                 Severity.ERROR,
-                f"the gradient for {name} holds {int(bad.sum())} NaN/Inf of {gradient.size} values (first at {first[0]})",
+                f"the gradient for {name} holds {int(bad.sum())} NaN/Inf of {gradient.size} values "
+                f"(first at {_where(first[0])})",
                 "look for inputs at the edge of the loss's domain (log(0), division by a zero variance)",
                 argument=name,
                 count=int(bad.sum()),
@@ -79,5 +214,167 @@ def check_non_finite_gradient(context: CheckContext, computation: Computation) -
             )
 
 
-INPUT_CHECKS: tuple[InputCheck, ...] = (check_non_finite_input,)
-RESULT_CHECKS: tuple[ResultCheck, ...] = (check_non_finite_loss, check_non_finite_gradient)
+def _gradient_per_sample(context: CheckContext, computation: Computation) -> np.ndarray | None:
+    """The largest |gradient| of each sample over every argument, or None without a batch dim."""
+    batch = computation.per_sample.size
+    largest = np.zeros(batch)
+    for argument in context.spec.arguments:
+        gradient = computation.gradients.get(argument.name)
+        if gradient is None:
+            continue
+        if gradient.ndim <= argument.batch_dim or gradient.shape[argument.batch_dim] != batch:
+            return None
+        moved = np.abs(np.moveaxis(gradient, argument.batch_dim, 0)).reshape(batch, -1)
+        largest = np.maximum(largest, moved.max(axis=1) if moved.shape[1] else 0.0)
+    return largest
+
+
+def check_vanishing_gradient(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+    """The gradient is numerically zero almost everywhere while the loss is not.
+
+    A zero gradient at a zero loss is an exact fit (or every margin met): nothing left to
+    learn, so it is not reported. What is reported is a loss that the gradient cannot
+    reduce: samples that carry most of the loss but get no gradient (saturated sigmoids,
+    probabilities of exactly 0 or 1, a flat region of the loss).
+    """
+    gradients = {k: v for k, v in computation.gradients.items() if v.size}
+    if not gradients:
+        return
+    elements = sum(g.size for g in gradients.values())
+    tiny = sum(int((np.abs(g[np.isfinite(g)]) < VANISHING).sum()) for g in gradients.values())
+    fraction = tiny / elements
+    if fraction < VANISHING_FRACTION:
+        return
+    per_sample = np.abs(computation.per_sample)
+    per_sample = np.where(np.isfinite(per_sample), per_sample, 0.0)
+    loss_total = float(per_sample.sum())
+    if loss_total <= _NEGLIGIBLE_LOSS * max(per_sample.size, 1):
+        return  # an exact fit: zero loss, zero gradient
+    largest = _gradient_per_sample(context, computation)
+    if largest is not None:
+        stuck = largest < VANISHING
+        stuck_share = float(per_sample[stuck].sum()) / loss_total
+        if stuck_share < 0.5:
+            return  # the loss sits where the gradient reaches it (a few hard samples)
+        share = f"; samples with no gradient carry {100 * stuck_share:.1f}% of the loss"
+    else:
+        share = ""
+    names = ", ".join(gradients)
+    value = (
+        f"the loss is {computation.value:.6g}"
+        if computation.value is not None
+        else f"the summed loss is {loss_total:.6g}"
+    )
+    yield finding(
+        "vanishing-gradient",
+        Severity.WARNING,
+        f"the gradient for {names} is below {VANISHING:g} in {tiny} of {elements} elements "
+        f"({100 * fraction:.2f}%) while {value}{share}: training cannot reduce this loss",
+        _vanishing_fix(context),
+        fraction=fraction,
+        elements=elements,
+    )
+
+
+def _vanishing_fix(context: CheckContext) -> str:
+    spec = context.spec
+    name = spec.arguments[0].name
+    values = np.asarray(context.arrays[name], dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if spec.input_domain is Domain.PROBABILITIES:
+        return (
+            "probabilities of exactly 0 or 1 give bce no gradient: keep the logits and use "
+            "bce-logits (drop the torch.sigmoid)"
+        )
+    if spec.activation is Activation.SIGMOID and finite.size and np.abs(finite).max() > 17:
+        return (
+            f"the logits reach |{name}| = {_number(float(np.abs(finite).max()))}, where the sigmoid is "
+            "saturated (in float32 it rounds to exactly 1 above 17, and its slope is below 1e-12 "
+            "beyond 28): look for a missing normalisation or temperature before the loss"
+        )
+    return (
+        "look for a saturated activation (sigmoid/tanh at exactly 0 or ±1), a clamp, or a detach() "
+        "before the loss"
+    )
+
+
+def check_negative_loss(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+    """A loss that cannot be negative came out negative: an input is outside its domain."""
+    spec = context.spec
+    if not spec.nonnegative:
+        return
+    per_sample = computation.per_sample
+    finite = per_sample[np.isfinite(per_sample)]
+    scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
+    # 1 - cos(x, x) can round to -1e-7 in float32: only a clearly negative value counts
+    eps = (
+        float(np.finfo(np.dtype(computation.dtype)).eps)
+        if computation.dtype
+        in (
+            "float16",
+            "float32",
+            "float64",
+        )
+        else float(np.finfo(np.float32).eps)
+    )
+    tolerance = 16 * eps * scale
+    value_negative = computation.value is not None and computation.value < -tolerance
+    negative = np.isfinite(per_sample) & (per_sample < -tolerance)
+    count = int(negative.sum())
+    if not value_negative and not count:
+        return
+    parts = []
+    if computation.value is not None:
+        parts.append(f"{spec.name} came out {computation.value:.6g}")
+    if count:
+        worst = int(np.argmin(np.where(negative, per_sample, np.inf)))
+        parts.append(
+            f"{count} of {per_sample.size} per-sample losses are negative (min "
+            f"{_number(float(per_sample[worst]))} at sample {worst})"
+        )
+    name = spec.arguments[0].name
+    if spec.input_domain is Domain.LOG_PROBABILITIES:
+        fix = (
+            f"{spec.name} wants log-probabilities: `{name} = F.log_softmax(logits, dim=1)` "
+            "(or give the raw logits to cross-entropy)"
+        )
+    else:
+        fix = _negative_loss_fix(context)
+    yield finding(
+        "negative-loss",
+        Severity.ERROR,
+        "; ".join(parts) + f": {spec.name} cannot be negative for valid inputs",
+        fix,
+        count=count,
+        value=computation.value,
+    )
+
+
+def _negative_loss_fix(context: CheckContext) -> str:
+    """The usual reason a nonnegative loss went negative, read from the argument roles."""
+    spec = context.spec
+    for argument in spec.arguments:
+        values = np.asarray(context.arrays[argument.name], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        if not finite.size:
+            continue
+        if argument.role is Role.BINARY_TARGET and (finite.min() < 0 or finite.max() > 1):
+            return (
+                f"{argument.name} lies outside [0, 1], where {spec.name} is not a loss: scale it into "
+                "[0, 1] (see target-outside-unit-interval)"
+            )
+        if argument.role is Role.LOG_PROBS and finite.max() > 0:
+            return f"{argument.name} must be log-probabilities: `{argument.name} = logits.log_softmax(2)`"
+    return (
+        f"an input lies outside {spec.name}'s domain: the other findings name it "
+        f"(`losscli debug --loss {spec.name} ...` lists every check)"
+    )
+
+
+INPUT_CHECKS: tuple[InputCheck, ...] = (check_non_finite_input, check_constant_input)
+RESULT_CHECKS: tuple[ResultCheck, ...] = (
+    check_non_finite_loss,
+    check_non_finite_gradient,
+    check_vanishing_gradient,
+    check_negative_loss,
+)

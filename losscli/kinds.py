@@ -1,0 +1,405 @@
+"""Kinds: what an array's numbers look like, independent of any loss.
+
+``classify(values, class_axis)`` returns an :class:`ArrayKind`: one label (:class:`Kind`)
+plus the numbers behind it (min, max, integrality, distinct values, and, when a class axis
+is given, per-row statistics: row sums, row logsumexps, ones per row). Checks compare the
+kind with what a ``LossSpec`` wants; this module never looks at a loss (STYLE habit 3).
+
+The label is the first of these that matches (finite values only; NaN/Inf are counted and
+left out of every statistic):
+
+====================  ==================================================================
+``EMPTY``             zero elements
+``NON_FINITE``        no finite value at all
+``ONE_HOT``           class axis of size >= 2, values in {0, 1}, exactly one 1 per row
+``MULTI_HOT``         class axis of size >= 2, values in {0, 1}, otherwise (0 or >= 2 ones)
+``ZERO_ONE``          values in {0, 1} (binary targets, masks)
+``SIGNS``             values in {-1, 1}
+``MASK_255``          values in {0, 255} with some 255 (image masks saved as uint8)
+``CONSTANT``          at least two values, all equal
+``CLASS_INDICES``     whole numbers, no class axis given (min, max, n_distinct say more)
+``COUNTS``            whole numbers >= 0 with a class axis given (a table of counts)
+``PROBABILITIES``     class axis given, values in [0, 1], >= 90 % of rows sum to 1 (1e-3 *)
+``LOG_PROBABILITIES`` class axis given, values <= 0, >= 90 % of rows have logsumexp 0 (1e-3 *)
+``UNIT_INTERVAL``     values in [0, 1] (sigmoid output, independent probabilities)
+``LOGITS``            any other float values with a class axis given (unnormalised scores)
+``CONTINUOUS``        any other values
+====================  ==================================================================
+
+(*) widened for float16 by its rounding: :func:`row_tolerance`.
+
+Arrays are often several things at once ({0, 1} values are also class indices and lie in
+[0, 1]); the boolean attributes (``integral``, ``zero_one``, ``in_unit_interval`` ...)
+answer those questions directly, whatever the label.
+
+Example:
+    >>> kind = classify(np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]]), class_axis=1)
+    >>> kind.kind
+    <Kind.PROBABILITIES: 'probabilities'>
+    >>> kind.rows.fraction_sum_to_one
+    1.0
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+# "rows sum to 1" / "logsumexp is 0" means within this (SPEC: Thresholds); float16 rows get
+# their rounding on top (see row_tolerance)
+ROW_TOLERANCE = 1e-3
+# the fraction of rows that must sum to 1 (or have logsumexp 0) for the label
+ROW_FRACTION = 0.9
+# log-softmax output can round a hair above 0
+_NONPOSITIVE_SLACK = 1e-6
+# distinct values are listed when there are at most this many
+_MAX_LISTED = 16
+
+
+class Kind(str, enum.Enum):
+    """What an array looks like; see the module docstring for the exact rules and order."""
+
+    EMPTY = "empty"
+    NON_FINITE = "non-finite"
+    ONE_HOT = "one-hot"
+    MULTI_HOT = "multi-hot"
+    ZERO_ONE = "zero-one"
+    SIGNS = "signs"
+    MASK_255 = "0/255 mask"
+    CONSTANT = "constant"
+    CLASS_INDICES = "class indices"
+    COUNTS = "counts"
+    PROBABILITIES = "probabilities"
+    LOG_PROBABILITIES = "log-probabilities"
+    UNIT_INTERVAL = "values in [0, 1]"
+    LOGITS = "logits"
+    CONTINUOUS = "continuous"
+
+
+@dataclass(frozen=True)
+class RowStats:
+    """Statistics of the vectors along the class axis ("rows"), finite rows only.
+
+    For an array ``[batch, classes, d1, ...]`` with ``class_axis=1`` a row is one
+    ``values[i, :, j, k]``; there are ``batch * d1 * ...`` rows of length ``classes``.
+
+    Attributes:
+        count: rows with every value finite (the ones the statistics describe).
+        length: the size of the class axis (C).
+        sum_min: the smallest row sum.
+        sum_median: the median row sum.
+        sum_max: the largest row sum.
+        sum_spread: the interquartile range of the row sums (p75 - p25).
+        fraction_sum_to_one: fraction of rows whose sum is within ``tolerance`` of 1.
+        logsumexp_median: the median of each row's log(sum(exp(row))).
+        fraction_logsumexp_zero: fraction of rows whose logsumexp is within ``tolerance`` of 0.
+        ones_min: fewest entries equal to 1 in a row (meaningful for 0/1 arrays).
+        ones_max: most entries equal to 1 in a row.
+        fraction_several_ones: fraction of rows with two or more entries equal to 1.
+        example_sums: the first few row sums, for messages.
+        tolerance: the tolerance used (:func:`row_tolerance` of the dtype and C).
+    """
+
+    count: int
+    length: int
+    sum_min: float
+    sum_median: float
+    sum_max: float
+    sum_spread: float
+    fraction_sum_to_one: float
+    logsumexp_median: float
+    fraction_logsumexp_zero: float
+    ones_min: int
+    ones_max: int
+    fraction_several_ones: float
+    example_sums: tuple[float, ...]
+    tolerance: float = ROW_TOLERANCE
+
+
+@dataclass(frozen=True)
+class ArrayKind:
+    """What one array looks like.
+
+    Statistics are over the finite values; with none, they are NaN (``min``/``max``...)
+    or False (the boolean attributes).
+
+    Attributes:
+        kind: the label (see :class:`Kind`).
+        shape: the array's shape.
+        size: the number of elements.
+        class_axis: the axis read as classes, or None.
+        non_finite: how many values are NaN or Inf.
+        min: the smallest finite value.
+        max: the largest finite value.
+        mean: the mean of the finite values.
+        median: the median of the finite values.
+        integral: every finite value is a whole number (integer dtypes always are).
+        n_distinct: the number of distinct finite values when integral, else None.
+        distinct: the distinct finite values, sorted, when there are at most 16 (else ()).
+        constant: at least two values and all finite values equal.
+        in_unit_interval: every finite value lies in [0, 1].
+        nonnegative: every finite value is >= 0.
+        nonpositive: every finite value is <= 0 (1e-6 slack for log-softmax rounding).
+        zero_one: every finite value is 0 or 1.
+        signs: every finite value is -1 or 1.
+        mask_255: every finite value is 0 or 255, and some are 255.
+        rows: row statistics when ``class_axis`` was given and the array has elements.
+    """
+
+    kind: Kind
+    shape: tuple[int, ...]
+    size: int
+    class_axis: int | None
+    non_finite: int
+    min: float
+    max: float
+    mean: float
+    median: float
+    integral: bool
+    n_distinct: int | None
+    distinct: tuple[float, ...]
+    constant: bool
+    in_unit_interval: bool
+    nonnegative: bool
+    nonpositive: bool
+    zero_one: bool
+    signs: bool
+    mask_255: bool
+    rows: RowStats | None
+
+    @property
+    def is_probabilities(self) -> bool:
+        """Rows in [0, 1] summing to 1 (softmax output or a one-hot table)."""
+        return self.kind in (Kind.PROBABILITIES, Kind.ONE_HOT)
+
+    @property
+    def is_log_probabilities(self) -> bool:
+        """Rows <= 0 whose logsumexp is 0 (log-softmax output)."""
+        return self.kind is Kind.LOG_PROBABILITIES
+
+    def describe(self) -> str:
+        """One phrase for messages: the label and the numbers that earned it."""
+        label = self.kind.value
+        if self.kind in (Kind.EMPTY, Kind.NON_FINITE):
+            return label
+        span = f"{_number(self.min)} to {_number(self.max)}"
+        if self.kind in (Kind.PROBABILITIES, Kind.LOG_PROBABILITIES, Kind.LOGITS) and self.rows:
+            if self.kind is Kind.LOG_PROBABILITIES:
+                return (
+                    f"{label} ({span}; median row logsumexp {_number(self.rows.logsumexp_median)})"
+                )
+            return f"{label} ({span}; median row sum {_number(self.rows.sum_median)})"
+        if self.kind in (Kind.ONE_HOT, Kind.MULTI_HOT) and self.rows:
+            return f"{label} ({self.rows.ones_min} to {self.rows.ones_max} ones per row)"
+        if self.integral and self.n_distinct is not None:
+            return f"{label} ({span}, {self.n_distinct} distinct)"
+        return f"{label} ({span})"
+
+
+def classify(values: np.ndarray, class_axis: int | None = None) -> ArrayKind:
+    """Say what ``values`` look like.
+
+    Args:
+        values: any shape, a real dtype (bool, int, uint, float).
+        class_axis: the axis that indexes classes (1 for ``[batch, classes, ...]``, -1 for
+            ``[..., classes]``), or None when the array has no class axis. Row statistics,
+            one-hot, probabilities, log-probabilities and logits need it. An axis out of
+            range for ``values`` is treated as None.
+
+    Returns:
+        The kind, with its numbers.
+    """
+    array = np.asarray(values)
+    if array.dtype == np.bool_:
+        array = array.astype(np.int8)
+    axis = _normalised_axis(class_axis, array.ndim)
+    if array.size == 0:
+        return _empty(array, axis)
+    finite_mask = np.isfinite(array) if array.dtype.kind == "f" else None
+    finite = array[finite_mask] if finite_mask is not None else array.reshape(-1)
+    non_finite = int(array.size - finite.size)
+    if finite.size == 0:
+        return _empty(array, axis, kind=Kind.NON_FINITE, non_finite=non_finite)
+    as_float = finite.astype(np.float64, copy=False)
+    low, high = float(as_float.min()), float(as_float.max())
+    integral = array.dtype.kind in "biu" or bool(np.all(np.floor(as_float) == as_float))
+    n_distinct: int | None = None
+    distinct: tuple[float, ...] = ()
+    if integral:
+        unique = np.unique(finite)
+        n_distinct = int(unique.size)
+        if unique.size <= _MAX_LISTED:
+            distinct = tuple(float(v) for v in unique)
+    zero_one = low >= 0 and high <= 1 and integral
+    signs = integral and n_distinct is not None and set(distinct) <= {-1.0, 1.0} and bool(distinct)
+    mask_255 = integral and bool(distinct) and set(distinct) <= {0.0, 255.0} and high == 255
+    rows = _row_stats(array, axis) if axis is not None else None
+    kind = _label(
+        array,
+        axis,
+        rows,
+        low=low,
+        high=high,
+        integral=integral,
+        zero_one=zero_one,
+        signs=bool(signs),
+        mask_255=bool(mask_255),
+    )
+    return ArrayKind(
+        kind=kind,
+        shape=tuple(array.shape),
+        size=int(array.size),
+        class_axis=axis,
+        non_finite=non_finite,
+        min=low,
+        max=high,
+        mean=float(as_float.mean()),
+        median=float(np.median(as_float)),
+        integral=integral,
+        n_distinct=n_distinct,
+        distinct=distinct,
+        constant=finite.size >= 2 and low == high,
+        in_unit_interval=low >= 0 and high <= 1,
+        nonnegative=low >= 0,
+        nonpositive=high <= _NONPOSITIVE_SLACK,
+        zero_one=zero_one,
+        signs=bool(signs),
+        mask_255=bool(mask_255),
+        rows=rows,
+    )
+
+
+def rows_of(values: np.ndarray, class_axis: int) -> np.ndarray:
+    """The vectors along ``class_axis`` as a 2-D float64 array ``[rows, classes]``.
+
+    For ``[batch, classes, d1, ...]`` and ``class_axis=1`` the rows are ordered by batch,
+    then d1, ...; a 1-D array is one row.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    axis = _normalised_axis(class_axis, array.ndim)
+    if axis is None:
+        return array.reshape(1, -1)
+    moved = np.moveaxis(array, axis, -1)
+    return moved.reshape(-1, array.shape[axis])
+
+
+def row_tolerance(dtype: np.dtype | type, length: int) -> float:
+    """How far a row sum may be from 1 (or a logsumexp from 0) and still count as exact.
+
+    ``ROW_TOLERANCE`` (1e-3), widened for low-precision floats by their rounding over a row
+    of ``length`` values (float16 rows of 10 classes: about 0.012). float32 and float64 rows
+    up to a million classes stay at 1e-3.
+    """
+    resolved = np.dtype(dtype)
+    if resolved.kind != "f":
+        return ROW_TOLERANCE
+    eps = float(np.finfo(resolved).eps)
+    return max(ROW_TOLERANCE, 4.0 * eps * math.sqrt(max(length, 1)))
+
+
+def _normalised_axis(class_axis: int | None, ndim: int) -> int | None:
+    if class_axis is None or ndim == 0 or not -ndim <= class_axis < ndim:
+        return None
+    return class_axis % ndim
+
+
+def _label(
+    array: np.ndarray,
+    axis: int | None,
+    rows: RowStats | None,
+    *,
+    low: float,
+    high: float,
+    integral: bool,
+    zero_one: bool,
+    signs: bool,
+    mask_255: bool,
+) -> Kind:
+    has_classes = axis is not None and rows is not None and rows.length >= 2
+    if zero_one and has_classes and rows is not None and rows.count:
+        one_per_row = rows.ones_min == 1 and rows.ones_max == 1
+        return Kind.ONE_HOT if one_per_row else Kind.MULTI_HOT
+    if zero_one:
+        return Kind.ZERO_ONE
+    if signs:
+        return Kind.SIGNS
+    if mask_255:
+        return Kind.MASK_255
+    if array.size >= 2 and low == high:
+        return Kind.CONSTANT
+    if integral:
+        return Kind.COUNTS if axis is not None and low >= 0 else Kind.CLASS_INDICES
+    if has_classes and rows is not None and rows.count:
+        if low >= 0 and high <= 1 and rows.fraction_sum_to_one >= ROW_FRACTION:
+            return Kind.PROBABILITIES
+        if high <= _NONPOSITIVE_SLACK and rows.fraction_logsumexp_zero >= ROW_FRACTION:
+            return Kind.LOG_PROBABILITIES
+    if low >= 0 and high <= 1:
+        return Kind.UNIT_INTERVAL
+    return Kind.LOGITS if axis is not None else Kind.CONTINUOUS
+
+
+def _row_stats(array: np.ndarray, axis: int) -> RowStats | None:
+    rows = rows_of(array, axis)
+    rows = rows[np.isfinite(rows).all(axis=1)]
+    length = int(array.shape[axis])
+    tolerance = row_tolerance(array.dtype, length)
+    if rows.shape[0] == 0 or length == 0:
+        return None
+    sums = rows.sum(axis=1)
+    peak = rows.max(axis=1, keepdims=True)
+    logsumexp = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))
+    ones = (rows == 1).sum(axis=1)
+    p25, p50, p75 = np.percentile(sums, [25, 50, 75])
+    return RowStats(
+        count=int(rows.shape[0]),
+        length=length,
+        sum_min=float(sums.min()),
+        sum_median=float(p50),
+        sum_max=float(sums.max()),
+        sum_spread=float(p75 - p25),
+        fraction_sum_to_one=float(np.mean(np.abs(sums - 1) <= tolerance)),
+        logsumexp_median=float(np.median(logsumexp)),
+        fraction_logsumexp_zero=float(np.mean(np.abs(logsumexp) <= tolerance)),
+        ones_min=int(ones.min()),
+        ones_max=int(ones.max()),
+        fraction_several_ones=float(np.mean(ones >= 2)),
+        example_sums=tuple(float(s) for s in sums[:3]),
+        tolerance=tolerance,
+    )
+
+
+def _empty(
+    array: np.ndarray, axis: int | None, kind: Kind = Kind.EMPTY, non_finite: int = 0
+) -> ArrayKind:
+    nan = float("nan")
+    return ArrayKind(
+        kind=kind,
+        shape=tuple(array.shape),
+        size=int(array.size),
+        class_axis=axis,
+        non_finite=non_finite,
+        min=nan,
+        max=nan,
+        mean=nan,
+        median=nan,
+        integral=False,
+        n_distinct=None,
+        distinct=(),
+        constant=False,
+        in_unit_interval=False,
+        nonnegative=False,
+        nonpositive=False,
+        zero_one=False,
+        signs=False,
+        mask_255=False,
+        rows=None,
+    )
+
+
+def _number(value: float) -> str:
+    """A number as messages print it: up to 4 significant digits."""
+    return f"{value:.4g}"

@@ -1,0 +1,196 @@
+"""Numeric checks: non-finite inputs, losses and gradients; vanishing gradients; constant inputs; negative losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from losscli import losses, options, pipeline
+from losscli.findings import Finding, Severity
+from losscli.loaders import LoadedArray
+from losscli.report import Report
+
+RNG = np.random.default_rng(11)
+
+
+def evaluate(loss: str, *arrays: object, **given: object) -> Report:
+    spec = losses.get(loss)
+    assert spec is not None
+    inputs = {
+        argument.name: LoadedArray(np.asarray(values), f"{argument.name}.npy")
+        for argument, values in zip(spec.arguments, arrays, strict=True)
+    }
+    return pipeline.evaluate(spec, inputs, options.resolve(spec, dict(given)))
+
+
+def named(report: Report, name: str) -> list[Finding]:
+    return [f for f in report.findings if f.name == name]
+
+
+def only(report: Report, name: str) -> Finding:
+    found = named(report, name)
+    assert len(found) == 1, [f.name for f in report.findings]
+    return found[0]
+
+
+# --- non-finite-input, non-finite-loss, non-finite-gradient -------------------------------------
+
+
+def test_nan_predictions_are_counted_with_their_samples() -> None:
+    predictions = RNG.normal(size=(10, 3)).astype(np.float32)
+    predictions[4, 1] = np.nan
+    predictions[7, :] = np.inf
+    found = only(evaluate("mse", predictions, np.zeros((10, 3))), "non-finite-input")
+    assert found.severity is Severity.ERROR
+    assert "1 NaN and 3 Inf of 30 values, in 2 of 10 samples" in found.message
+    assert "position [4, 1]" in found.message
+    assert "set_detect_anomaly" in found.fix
+    assert not named(evaluate("mse", np.ones(3), np.zeros(3)), "non-finite-input")
+
+
+def test_overflowing_log_rate_names_the_sample_and_its_value() -> None:
+    # a poisson head without a clamp: one log-rate of 120 overflows exp() in float32
+    log_rates = RNG.normal(size=8)
+    log_rates[5] = 120.0
+    counts = RNG.poisson(2, size=8)
+    report = evaluate("poisson-nll", log_rates, counts)
+    found = only(report, "non-finite-loss")
+    assert found.severity is Severity.ERROR
+    assert "1 of 8 per-sample losses are non-finite (1 +Inf)" in found.message
+    assert "sample 5: input 120" in found.message
+    assert found.evidence["samples"] == [5]
+    assert "input[[5]]" in found.fix
+    # torch agrees: exp(120) is inf in float32
+    assert torch.isinf(torch.exp(torch.tensor(120.0)))
+
+
+def test_impossible_ctc_alignment_names_the_lengths() -> None:
+    log_probs = F.log_softmax(torch.randn(4, 2, 6), 2).numpy()
+    targets = np.array([[1, 2, 3, 4, 5], [1, 2, 0, 0, 0]])
+    report = evaluate("ctc", log_probs, targets, np.array([4, 4]), np.array([5, 2]))
+    found = only(report, "non-finite-loss")
+    assert "sample 0" in found.message
+    assert "input_lengths 4, target_lengths 5" in found.message
+    assert "--zero-infinity" in found.fix
+
+
+def test_large_but_finite_losses_are_not_non_finite() -> None:
+    report = evaluate("mse", np.full(4, 1e15, dtype=np.float32), np.zeros(4))
+    assert not named(report, "non-finite-loss")
+
+
+def test_infinite_prediction_gives_an_infinite_gradient() -> None:
+    predictions = np.array([0.5, np.inf, 0.1], dtype=np.float32)
+    report = evaluate("mse", predictions, np.zeros(3))
+    found = only(report, "non-finite-gradient")
+    assert found.severity is Severity.ERROR
+    assert "1 NaN/Inf of 3 values (first at index 1)" in found.message
+    assert "edge of the loss's domain" in found.fix
+    assert not named(evaluate("mse", np.ones(3), np.zeros(3)), "non-finite-gradient")
+
+
+# --- vanishing-gradient ---------------------------------------------------------------------------
+
+
+def test_dice_on_saturated_logits_has_no_gradient() -> None:
+    # logits multiplied by a runaway scale: sigmoid is exactly 0 or 1 in float32
+    logits = RNG.choice([-90.0, 90.0], size=(4, 64)).astype(np.float32)
+    mask = (RNG.random((4, 64)) > 0.5).astype(np.float32)
+    report = evaluate("dice", logits, mask)
+    found = only(report, "vanishing-gradient")
+    assert found.severity is Severity.WARNING
+    assert "256 of 256 elements (100.00%)" in found.message
+    assert report.computation is not None and report.computation.value is not None
+    assert f"the loss is {report.computation.value:.6g}" in found.message
+    assert "|input| = 90" in found.fix
+
+
+def test_perfect_regression_fit_is_not_vanishing() -> None:
+    # zero loss and zero gradient: an exact fit, nothing to learn
+    values = RNG.random(32).astype(np.float32)
+    assert not named(evaluate("mse", values, values), "vanishing-gradient")
+
+
+def test_margins_all_met_with_zero_loss_are_not_vanishing() -> None:
+    x1 = RNG.normal(size=50).astype(np.float32)
+    report = evaluate("margin-ranking", x1 + 2, x1, np.ones(50), margin=1.0)
+    assert report.computation is not None and report.computation.value == 0.0
+    assert not named(report, "vanishing-gradient")
+
+
+def test_a_few_violated_margins_carry_the_loss_and_the_gradient() -> None:
+    # 995 pairs ranked with room to spare, 5 violated: zero gradient on 99.5% of elements,
+    # but the loss lives where the gradient is
+    x1 = RNG.normal(size=1000).astype(np.float32)
+    x2 = x1 - 3
+    x2[:5] = x1[:5] + 1
+    report = evaluate("margin-ranking", x1, x2, np.ones(1000), margin=1.0)
+    assert report.computation is not None and report.computation.value > 0
+    assert not named(report, "vanishing-gradient")
+
+
+# --- constant-input ----------------------------------------------------------------------------------
+
+
+def test_zero_initialised_head_predicts_one_value() -> None:
+    predictions = np.zeros(16, dtype=np.float32)  # nn.init.zeros_(head.weight); bias 0
+    found = only(evaluate("bce-logits", predictions, (RNG.random(16) > 0.5)), "constant-input")
+    assert found.severity is Severity.WARNING
+    assert "every one of the 16 finite values of input (input.npy) is 0" in found.message
+    assert "zero-initialised" in found.fix
+
+
+def test_constant_variance_and_single_predictions_are_fine() -> None:
+    homoscedastic = evaluate("gaussian-nll", RNG.normal(size=8), RNG.normal(size=8), np.ones(8))
+    assert not named(homoscedastic, "constant-input")
+    assert not named(evaluate("mse", [0.5], [1.0]), "constant-input")
+    assert not named(evaluate("mse", [0.5, 0.50001], [1.0, 0.0]), "constant-input")
+
+
+# --- negative-loss --------------------------------------------------------------------------------------
+
+
+def test_nll_on_raw_scores_goes_negative() -> None:
+    # model(x) without log_softmax, fed to nn.NLLLoss
+    scores = RNG.normal(scale=3, size=(12, 4)).astype(np.float32)
+    labels = RNG.integers(0, 4, size=12)
+    scores[np.arange(12), labels] = (
+        np.abs(scores[np.arange(12), labels]) + 1
+    )  # positive on the label
+    report = evaluate("nll", scores, labels)
+    found = only(report, "negative-loss")
+    expected = float(F.nll_loss(torch.from_numpy(scores), torch.from_numpy(labels)))  # torch
+    assert found.severity is Severity.ERROR
+    assert f"nll came out {expected:.6g}" in found.message
+    assert "12 of 12 per-sample losses are negative" in found.message
+    assert "F.log_softmax(logits, dim=1)" in found.fix
+
+
+def test_ctc_on_softmax_output_goes_negative_and_says_log_softmax() -> None:
+    probabilities = F.softmax(torch.randn(20, 2, 6, generator=torch.Generator().manual_seed(3)), 2)
+    targets = np.array([[1, 2, 3], [4, 5, 1]])
+    report = evaluate("ctc", probabilities.numpy(), targets, np.array([20, 20]), np.array([3, 3]))
+    found = only(report, "negative-loss")
+    assert "2 of 2 per-sample losses are negative" in found.message
+    assert "logits.log_softmax(2)" in found.fix
+
+
+def test_cosine_embedding_rounding_below_zero_is_not_negative() -> None:
+    # 1 - cos(x, 3.3 x) rounds to about -1e-7 in float32 for some rows
+    x = np.random.default_rng(0).normal(size=(256, 7)).astype(np.float32)
+    y = x * np.float32(3.3)
+    per_sample = F.cosine_embedding_loss(
+        torch.from_numpy(x), torch.from_numpy(y), torch.ones(256), reduction="none"
+    )
+    assert per_sample.min() < 0  # precondition: torch rounds below zero
+    report = evaluate("cosine-embedding", x, y, np.ones(256))
+    assert not named(report, "negative-loss")
+
+
+def test_losses_that_may_be_negative_are_not_reported() -> None:
+    # gaussian-nll with small variances is negative by design
+    report = evaluate("gaussian-nll", np.zeros(4), np.zeros(4), np.full(4, 0.01))
+    assert report.computation is not None and report.computation.value is not None
+    assert report.computation.value < 0
+    assert not named(report, "negative-loss")
