@@ -12,14 +12,16 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Callable
-from typing import Annotated, Any, NoReturn
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from losscli import __version__, losses
 from losscli.errors import LossCliError, UsageError
-from losscli.report import Gates, Report, exit_code, tripped_gates
+
+if TYPE_CHECKING:  # numpy-heavy: imported where used, so --help stays fast
+    from losscli.report import Gates, Report
 
 app = typer.Typer(
     name="losscli",
@@ -30,6 +32,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Examples:\n\n"
+    "  losscli compute mse samples/regression/pred.npy samples/regression/true.npy\n\n"
+    "  losscli debug samples/classification/logits.csv samples/classification/labels.csv:label\n\n"
+    "  losscli compare samples/regression/pred.npy samples/regression/true.npy -l mse -l l1 -l huber\n\n"
+    "  losscli list\n\n"
+    "  losscli COMMAND -h shows every option of a command, with examples",
 )
 
 
@@ -84,7 +92,8 @@ def one_error_path(command: Callable[..., None]) -> Callable[..., None]:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: parse errors, too, end as one line and exit 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        # without standalone mode, click returns typer.Exit's code instead of exiting
+        returned = app(args=argv, standalone_mode=False, prog_name="losscli")
     except typer.Exit as done:
         raise SystemExit(done.exit_code) from None
     except typer.Abort:
@@ -92,9 +101,17 @@ def main(argv: list[str] | None = None) -> None:
     except (BrokenPipeError, KeyboardInterrupt):
         raise SystemExit(2) from None
     except Exception as error:
+        # bare `losscli`: the help (Rich prints it while formatting; plain click returns it)
+        if type(error).__name__ == "NoArgsIsHelpError":
+            text = str(error.format_message())  # type: ignore[attr-defined]
+            if text.strip():
+                sys.stdout.write(text.rstrip("\n") + "\n")
+            raise SystemExit(0) from None
         if hasattr(error, "format_message"):  # click's (or Typer's vendored click's) usage errors
             _fatal(_click_line(error))
         raise
+    if isinstance(returned, int) and not isinstance(returned, bool):
+        raise SystemExit(returned)
 
 
 def _click_line(error: Any) -> str:
@@ -277,7 +294,8 @@ Format = Annotated[
     typer.Option(
         "--format",
         "-f",
-        help="table (default on a terminal), json, ndjson, csv, github.",
+        help="table (default; or set LOSSCLI_FORMAT), json, ndjson, csv (per-sample rows), "
+        "github (workflow annotations).",
         rich_help_panel=_OUT_PANEL,
     ),
 ]
@@ -352,17 +370,54 @@ MaxIncrease = Annotated[
     ),
 ]
 
+_SCALE_PANEL = "Large inputs"
+MemoryBudget = Annotated[
+    str,
+    typer.Option(
+        "--memory-budget",
+        help="Above this (e.g. 300MB, 2GB) .npy and CSV inputs are streamed in chunks; "
+        "ctc, which does not decompose over samples, stops with a message instead.",
+        rich_help_panel=_SCALE_PANEL,
+    ),
+]
+PerSampleOut = Annotated[
+    str | None,
+    typer.Option(
+        "--per-sample-out",
+        help="Write every per-sample loss to FILE.npy or FILE.csv (streamed for large inputs).",
+        rich_help_panel=_SCALE_PANEL,
+        metavar="FILE",
+    ),
+]
+
+
+def _no_color(no_color: bool) -> bool:
+    """--no-color, or NO_COLOR set to anything but the empty string (no-color.org)."""
+    return no_color or bool(os.environ.get("NO_COLOR"))
+
 
 def _stdout_console(no_color: bool) -> Any:
+    """The console for results on stdout.
+
+    No colour or style codes at all with --no-color or NO_COLOR; Rich itself writes none
+    when stdout is not a terminal (unless FORCE_COLOR is set).
+    """
     from rich.console import Console
 
-    return Console(no_color=no_color or bool(os.environ.get("NO_COLOR")) or None, soft_wrap=False)
+    if _no_color(no_color):
+        return Console(color_system=None, no_color=True, soft_wrap=False)
+    return Console(soft_wrap=False)
 
 
 def _stderr_console() -> Any:
     from rich.console import Console
 
     return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
+def _complete_loss(incomplete: str) -> list[str]:
+    """Shell completion of loss names (and aliases)."""
+    return [name for name in losses.names() if name.startswith(incomplete.lower())]
 
 
 def _resolve_loss(name: str) -> losses.LossSpec:
@@ -374,30 +429,98 @@ def _resolve_loss(name: str) -> losses.LossSpec:
     return spec
 
 
-def _default_format(output_format: OutputFormat | None) -> OutputFormat:
+def _default_format(
+    output_format: OutputFormat | None,
+    supported: tuple[OutputFormat, ...] = tuple(OutputFormat),
+) -> OutputFormat:
+    """--format if given, else LOSSCLI_FORMAT (when this command supports it), else table."""
     if output_format is not None:
+        if output_format not in supported:
+            names = ", ".join(f.value for f in supported)
+            raise UsageError(f"--format {output_format.value} does not apply here (use {names})")
         return output_format
+    default = os.environ.get("LOSSCLI_FORMAT", "").strip().lower()
+    if default:
+        if default not in OutputFormat.__members__:
+            names = ", ".join(f.value for f in OutputFormat)
+            raise UsageError(f"LOSSCLI_FORMAT={default!r} is not a format (use {names})")
+        if OutputFormat(default) in supported:
+            return OutputFormat(default)
     return OutputFormat.table
 
 
-def _load_baseline(path: str | None) -> float | None:
-    if path is None:
-        return None
+def _load_baselines(path: str) -> dict[str, float]:
+    """Loss name → value from a saved report: compute's JSON, compare's JSON or NDJSON.
+
+    A report without a ``loss`` key is filed under ``""`` and applies to any loss.
+    """
     import json
     from pathlib import Path
 
     try:
-        saved = json.loads(Path(path).read_text())
+        text = Path(path).read_text()
     except FileNotFoundError:
         raise UsageError(
             f"{path}: no such file (--baseline wants a report saved with --format json)"
         ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UsageError(f"{path}: not a JSON report ({error})") from None
-    value = saved.get("value") if isinstance(saved, dict) else None
-    if not isinstance(value, (int, float)):
-        raise UsageError(f"{path}: the saved report has no numeric 'value'")
-    return float(value)
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read the baseline ({error})") from None
+    try:
+        saved: Any = json.loads(text)
+    except json.JSONDecodeError as error:
+        try:  # NDJSON: one report per line
+            saved = {"losses": [json.loads(line) for line in text.splitlines() if line.strip()]}
+        except json.JSONDecodeError:
+            raise UsageError(f"{path}: not a JSON report ({error})") from None
+    saved_reports = (
+        saved.get("losses") if isinstance(saved, dict) and "losses" in saved else [saved]
+    )
+    values: dict[str, float] = {}
+    for saved_report in saved_reports if isinstance(saved_reports, list) else []:
+        if not isinstance(saved_report, dict):
+            continue
+        value = saved_report.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            name = str(saved_report.get("loss", ""))
+            spec = losses.get(name) if name else None
+            values[spec.name if spec else name] = float(value)
+    if not values:
+        raise UsageError(
+            f"{path}: not a losscli report with a numeric 'value' "
+            "(save one with --format json; a report whose value is null cannot be a baseline)"
+        )
+    return values
+
+
+def _gates(
+    loss: str,
+    fail_on: FailOn,
+    max_loss: float | None,
+    baseline: str | None,
+    max_increase: float | None,
+    baselines: dict[str, float] | None = None,
+) -> Gates:
+    """The gates of one loss; --baseline is read here unless already read into ``baselines``."""
+    if max_increase is not None and baseline is None:
+        raise UsageError(
+            "--max-increase needs --baseline REPORT.json (the saved report to compare with)"
+        )
+    value = None
+    if baseline is not None:
+        saved = baselines if baselines is not None else _load_baselines(baseline)
+        if loss in saved:
+            value = saved[loss]
+        elif "" in saved:
+            value = saved[""]
+        else:
+            raise UsageError(
+                f"{baseline}: no report for {loss} in the baseline (it has {', '.join(sorted(saved))})"
+            )
+    from losscli.report import Gates
+
+    return Gates(
+        fail_on=fail_on.value, max_loss=max_loss, baseline=value, max_increase=max_increase
+    )
 
 
 @app.command(
@@ -410,7 +533,11 @@ def _load_baseline(path: str | None) -> float | None:
 @one_error_path
 def compute(
     loss: Annotated[
-        str, typer.Argument(help="The loss: mse, cross-entropy, bce-logits, ... (losscli list).")
+        str,
+        typer.Argument(
+            help="The loss: mse, cross-entropy, bce-logits, ... (losscli list).",
+            autocompletion=_complete_loss,
+        ),
     ],
     inputs: Annotated[
         list[str],
@@ -450,11 +577,12 @@ def compute(
     max_loss: MaxLoss = None,
     baseline: Baseline = None,
     max_increase: MaxIncrease = None,
+    memory_budget: MemoryBudget = "512MB",
+    per_sample_out: PerSampleOut = None,
 ) -> None:
     """Compute a loss exactly as torch.nn.functional does: value, per-sample losses, gradient, findings."""
     _start_torch_import()
     from losscli import options as loss_options
-    from losscli import pipeline
 
     spec = _resolve_loss(loss)
     given = {
@@ -480,38 +608,511 @@ def compute(
         "distance_function": distance_function,
     }
     resolved = loss_options.resolve(spec, given)
-    gates = Gates(
-        fail_on=fail_on.value,
-        max_loss=max_loss,
-        baseline=_load_baseline(baseline),
-        max_increase=max_increase,
+    gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
+    report = _computed(
+        spec,
+        inputs,
+        resolved,
+        dtype.value,
+        strict,
+        stdin_format,
+        memory_budget,
+        per_sample_out,
+        top,
     )
-    loaded = pipeline.load_inputs(spec, inputs, stdin_format)
-    report = pipeline.evaluate(spec, loaded, resolved, dtype.value, strict)
-    _emit(report, _default_format(output_format), all_values=all_values, top=top, no_color=no_color)
+    chosen = _default_format(output_format)
+    _emit(report, chosen, all_values=all_values, top=top, no_color=no_color, gates=gates)
     _finish(report, gates)
 
 
+def _computed(
+    spec: losses.LossSpec,
+    inputs: list[str],
+    resolved: dict[str, Any],
+    float_dtype: str,
+    strict: bool,
+    stdin_format: str,
+    memory_budget: str,
+    per_sample_out: str | None,
+    top: int,
+) -> Report:
+    """The report of ``compute``: on whole tensors, or streamed when over the memory budget."""
+    from losscli import pipeline, streaming
+    from losscli.sources import parse_source
+
+    budget = streaming.parse_size(memory_budget)
+    sources = {name: parse_source(text) for name, text in pipeline.bind(spec, inputs).items()}
+    if streaming.plan(spec, sources, budget, resolved).stream:
+        with _progress_bar(enabled=sys.stderr.isatty()) as progress:
+            return streaming.evaluate(
+                spec,
+                sources,
+                resolved,
+                float_dtype,
+                strict,
+                budget,
+                per_sample_out=per_sample_out,
+                top=top,
+                progress=progress,
+            )
+    if per_sample_out is not None:
+        streaming.PerSampleWriter.check_path(per_sample_out)
+    loaded = pipeline.load_inputs(spec, inputs, stdin_format)
+    report = pipeline.evaluate(spec, loaded, resolved, float_dtype, strict)
+    if per_sample_out is not None and report.computation is not None:
+        streaming.write_per_sample(per_sample_out, report.computation.per_sample)
+    return report
+
+
+@contextlib.contextmanager
+def _progress_bar(enabled: bool) -> Iterator[Callable[[int | None], Callable[[int], None]] | None]:
+    """A Rich progress bar on stderr for streamed work, only on a terminal.
+
+    Yields what :func:`losscli.streaming.evaluate` takes as ``progress``: called with the
+    total samples (None when unknown), it returns the per-chunk callback.
+    """
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    bar = Progress(
+        "streaming",
+        BarColumn(),
+        MofNCompleteColumn(),
+        "samples",
+        TimeElapsedColumn(),
+        console=_stderr_console(),
+        transient=True,
+    )
+
+    def start(total: int | None) -> Callable[[int], None]:
+        task = bar.add_task("streaming", total=total)
+        bar.start()
+        return lambda samples: bar.advance(task, samples)
+
+    try:
+        yield start
+    finally:
+        bar.stop()
+
+
 def _emit(
-    report: Report, output_format: OutputFormat, *, all_values: bool, top: int, no_color: bool
+    report: Report,
+    output_format: OutputFormat,
+    *,
+    all_values: bool,
+    top: int,
+    no_color: bool,
+    record: dict[str, Any] | None = None,
+    view: Any = None,
+    gates: Gates | None = None,
 ) -> None:
-    if output_format is OutputFormat.json:
+    """Write one report to stdout in ``output_format`` (data only: messages go to stderr).
+
+    Args:
+        report: what to write.
+        output_format: the chosen format.
+        all_values: every per-sample and gradient value in JSON.
+        top: how many of the worst samples the table shows.
+        no_color: no colour or style codes.
+        record: the JSON object to write instead of compute's (debug adds ``recommended``).
+        view: the Rich renderable to print instead of compute's table.
+        gates: the CI gates; with ``github``, each one tripped is also an ``::error``.
+    """
+    if output_format in (OutputFormat.json, OutputFormat.ndjson):
+        import json
+
         from losscli.render import json as render_json
 
-        sys.stdout.write(render_json.render(report, all_values) + "\n")
-        return
-    if output_format is OutputFormat.table:
+        data = record if record is not None else render_json.report_dict(report, all_values)
+        sys.stdout.write(json.dumps(data, allow_nan=False) + "\n")  # one line: NDJSON too
+    elif output_format is OutputFormat.csv:
+        from losscli.render import csv as render_csv
+
+        try:
+            text = render_csv.render(report)
+        except render_csv.IncompletePerSample as error:
+            raise UsageError(
+                f"--format csv needs every per-sample loss, but {error}",
+                tip="write them with --per-sample-out FILE.csv, or use --format json",
+            ) from None
+        sys.stdout.write(text)
+        _findings_to_stderr(report)  # the per-sample rows have no place for them
+    elif output_format is OutputFormat.github:
+        from losscli.render import github
+        from losscli.report import tripped_gates
+
+        tripped = tripped_gates(report, gates) if gates is not None else []
+        sys.stdout.write(github.render(report, tripped=tripped))
+    else:
         from losscli.render import table
 
-        _stdout_console(no_color).print(table.render(report, top))
-        return
-    raise UsageError(f"--format {output_format.value} is not available for this command yet")
+        _stdout_console(no_color).print(view if view is not None else table.render(report, top))
+
+
+def _findings_to_stderr(report: Report) -> None:
+    """One plain line per warning or error finding, for formats whose data cannot hold them."""
+    for item in sorted(report.findings, key=lambda f: -f.severity.rank):
+        if item.severity.rank > 0:
+            fix = f" (fix: {item.fix})" if item.fix else ""
+            sys.stderr.write(f"losscli: {item.severity.value} {item.name}: {item.message}{fix}\n")
 
 
 def _finish(report: Report, gates: Gates) -> NoReturn:
-    tripped = tripped_gates(report, gates)
-    if tripped:
-        err = _stderr_console()
-        for reason in tripped:
-            err.print(f"losscli: exit 1: {reason}", highlight=False, markup=False)
+    """Name each gate the report trips on stderr, then exit 0 or 1."""
+    from losscli.report import exit_code, tripped_gates
+
+    for reason in tripped_gates(report, gates):
+        _gate_tripped(reason)
     raise typer.Exit(exit_code(report, gates))
+
+
+def _gate_tripped(reason: str, loss: str | None = None) -> None:
+    """One unwrapped line on stderr per tripped gate: CI logs and grep read these."""
+    where = f"{loss}: " if loss else ""
+    sys.stderr.write(f"losscli: exit 1: {where}{reason}\n")
+
+
+@app.command(
+    "list",
+    epilog="Examples:\n\n"
+    "  losscli list\n\n"
+    "  losscli list --format json | jq -r '.losses[].name'\n\n"
+    "  losscli explain cross-entropy",
+)
+@one_error_path
+def list_losses(
+    output_format: Format = None,
+    no_color: NoColor = False,
+) -> None:
+    """The loss catalogue: inputs with shapes and dtypes, target domains, options with torch's defaults."""
+    from losscli.render import catalogue
+
+    chosen = _default_format(
+        output_format, (OutputFormat.table, OutputFormat.json, OutputFormat.ndjson)
+    )
+    if chosen is OutputFormat.json:
+        sys.stdout.write(catalogue.render_json(losses.LOSSES) + "\n")
+    elif chosen is OutputFormat.ndjson:
+        from losscli.render import ndjson
+
+        sys.stdout.write(ndjson.render(catalogue.entry(spec) for spec in losses.LOSSES))
+    else:
+        _stdout_console(no_color).print(catalogue.render_table(losses.LOSSES))
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  losscli compare samples/regression/pred.npy samples/regression/true.npy -l mse -l l1 -l huber\n\n"
+    "  losscli compare pred.npy true.npy -l mse -l huber --delta 0.5 --format ndjson | jq -c '{loss, value}'\n\n"
+    "  losscli compare pred.npy true.npy -l mse -l l1 --baseline base.json --max-increase 0.05",
+)
+@one_error_path
+def compare(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="The tensors in torch's order, shared by every loss: files, file:key, '-', or '[1,2,3]'.",
+            show_default=False,
+            metavar="INPUT",
+        ),
+    ],
+    loss: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--loss",
+            "-l",
+            help="A loss to compare (repeat: -l mse -l l1 -l huber).",
+            autocompletion=_complete_loss,
+            metavar="LOSS",
+            show_default=False,
+        ),
+    ] = None,
+    reduction: Reduction = None,
+    weight: Weight = None,
+    pos_weight: PosWeight = None,
+    ignore_index: IgnoreIndex = None,
+    label_smoothing: LabelSmoothing = None,
+    delta: Delta = None,
+    beta: Beta = None,
+    margin: Margin = None,
+    p: PNorm = None,
+    eps: Eps = None,
+    swap: Swap = None,
+    log_input: LogInput = None,
+    full: Full = None,
+    log_target: LogTarget = None,
+    blank: Blank = None,
+    zero_infinity: ZeroInfinity = None,
+    alpha: Alpha = None,
+    gamma: Gamma = None,
+    smooth: Smooth = None,
+    distance_function: DistanceFunction = None,
+    output_format: Format = None,
+    all_values: AllValues = False,
+    no_color: NoColor = False,
+    dtype: DType = FloatDType.float32,
+    strict: Strict = False,
+    stdin_format: StdinFormat = "csv",
+    fail_on: FailOnOpt = FailOn.error,
+    max_loss: MaxLoss = None,
+    baseline: Baseline = None,
+    max_increase: MaxIncrease = None,
+) -> None:
+    """Several losses on the same inputs, side by side: value, per-sample summary, gradient norm, findings.
+
+    Each loss gets the options it takes; a loss whose inputs do not fit is reported, not fatal.
+    Exit 1 when any loss trips a gate.
+    """
+    given = _loss_options_given(locals())  # first: only the parameters are local yet
+    _start_torch_import()
+    from losscli import compare as comparison
+
+    if not loss:
+        raise UsageError("compare needs at least one loss: -l mse -l l1 ...")
+    specs = list({spec.name: spec for spec in (_resolve_loss(name) for name in loss)}.values())
+    chosen = _default_format(output_format)
+    comparison.check_options_apply(specs, given)
+    saved = _load_baselines(baseline) if baseline is not None else None
+    gates = {
+        spec.name: _gates(spec.name, fail_on, max_loss, baseline, max_increase, saved)
+        for spec in specs
+    }
+    loaded = comparison.load_once(inputs, stdin_format)
+    entries = comparison.evaluate_all(specs, loaded, inputs, given, dtype.value, strict)
+    tripped = {
+        entry.spec.name: comparison.tripped(entry, gates[entry.spec.name]) for entry in entries
+    }
+    _emit_comparison(entries, chosen, all_values=all_values, no_color=no_color, tripped=tripped)
+    for entry in entries:
+        for reason in tripped[entry.spec.name]:
+            _gate_tripped(reason, entry.spec.name)
+    raise typer.Exit(1 if any(tripped.values()) else 0)
+
+
+def _emit_comparison(
+    entries: list[Any],
+    output_format: OutputFormat,
+    *,
+    all_values: bool,
+    no_color: bool,
+    tripped: dict[str, list[str]] | None = None,
+) -> None:
+    """Write a comparison to stdout in ``output_format`` (``tripped``: loss → gates, for github)."""
+    from losscli.render import compare as render_compare
+
+    if output_format is OutputFormat.json:
+        sys.stdout.write(render_compare.render_json(entries, all_values) + "\n")
+    elif output_format is OutputFormat.ndjson:
+        from losscli.render import ndjson
+
+        sys.stdout.write(ndjson.render(render_compare.records(entries, all_values)))
+    elif output_format is OutputFormat.csv:
+        sys.stdout.write(render_compare.render_csv(entries))
+    elif output_format is OutputFormat.github:
+        sys.stdout.write(render_compare.render_github(entries, tripped))
+    else:
+        _stdout_console(no_color).print(render_compare.render_table(entries))
+
+
+def _loss_options_given(values: dict[str, Any]) -> dict[str, Any]:
+    """The loss options among a command's parameters: torch keyword → value (None: not given)."""
+    known = losses.all_options()
+    return {name: value for name, value in values.items() if name in known}
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  losscli debug samples/mistakes/softmax_probs.csv samples/classification/labels.csv:label\n\n"
+    "  losscli debug pred.npy true.npy --loss mse\n\n"
+    "  losscli debug logits.npy labels.npy --format json | jq .recommended",
+)
+@one_error_path
+def debug(
+    inputs: Annotated[
+        list[str],
+        typer.Argument(
+            help="Predictions and targets (or every input of --loss, in torch's order): "
+            "files, file:key, '-', or '[1,2,3]'.",
+            show_default=False,
+        ),
+    ],
+    loss: Annotated[
+        str | None,
+        typer.Option(
+            "--loss",
+            "-l",
+            help="The loss to check the inputs against; without it, the task is inferred "
+            "from the data and a loss recommended.",
+            autocompletion=_complete_loss,
+        ),
+    ] = None,
+    reduction: Reduction = None,
+    weight: Weight = None,
+    pos_weight: PosWeight = None,
+    ignore_index: IgnoreIndex = None,
+    label_smoothing: LabelSmoothing = None,
+    delta: Delta = None,
+    beta: Beta = None,
+    margin: Margin = None,
+    p: PNorm = None,
+    eps: Eps = None,
+    swap: Swap = None,
+    log_input: LogInput = None,
+    full: Full = None,
+    log_target: LogTarget = None,
+    blank: Blank = None,
+    zero_infinity: ZeroInfinity = None,
+    alpha: Alpha = None,
+    gamma: Gamma = None,
+    smooth: Smooth = None,
+    distance_function: DistanceFunction = None,
+    output_format: Format = None,
+    all_values: AllValues = False,
+    top: Top = 5,
+    no_color: NoColor = False,
+    dtype: DType = FloatDType.float32,
+    strict: Strict = False,
+    stdin_format: StdinFormat = "csv",
+    fail_on: FailOnOpt = FailOn.error,
+    max_loss: MaxLoss = None,
+    baseline: Baseline = None,
+    max_increase: MaxIncrease = None,
+) -> None:
+    """Run every check and explain each finding (why it matters, the fix), then the value.
+
+    Without --loss, infers the task from the data and recommends a loss with the command to run.
+    """
+    given = _loss_options_given(locals())  # first: only the parameters are local yet
+    _start_torch_import()
+    import json
+
+    from losscli import options as loss_options
+    from losscli import pipeline
+    from losscli.render import debug as render_debug
+    from losscli.report import InputInfo
+
+    chosen = _default_format(output_format)
+    recommendation = None
+    if loss is not None:
+        spec = _resolve_loss(loss)
+        resolved = loss_options.resolve(spec, given)
+        gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
+        loaded = pipeline.load_inputs(spec, inputs, stdin_format)
+    else:
+        arrays, recommendation = _infer_task(inputs, stdin_format)
+        if not recommendation.complete:
+            info = {
+                "input": InputInfo(
+                    arrays[0].source, tuple(arrays[0].values.shape), str(arrays[0].values.dtype)
+                )
+            }
+            if chosen in (OutputFormat.json, OutputFormat.ndjson):
+                record = render_debug.recommendation_record(recommendation, info)
+                sys.stdout.write(json.dumps(record) + "\n")
+            else:  # no report, so no rows or annotations: the advice goes to the reader
+                console = _stdout_console(no_color) if chosen is OutputFormat.table else None
+                (console or _stderr_console()).print(
+                    render_debug.render_recommendation_only(recommendation, info)
+                )
+            raise typer.Exit(0)
+        spec = _resolve_loss(recommendation.loss)
+        typed = {k: v for k, v in given.items() if v is not None}
+        wanted = {**dict(recommendation.options), **typed}
+        try:
+            resolved = loss_options.resolve(spec, wanted)
+        except UsageError as error:
+            raise UsageError(
+                f"{error.message} (the inferred loss; pass --loss to choose one)"
+            ) from None
+        gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
+        loaded = dict(zip((a.name for a in spec.arguments), arrays, strict=True))
+    report = pipeline.evaluate(spec, loaded, resolved, dtype.value, strict)
+    as_json = chosen in (OutputFormat.json, OutputFormat.ndjson)
+    _emit(
+        report,
+        chosen,
+        all_values=all_values,
+        top=top,
+        no_color=no_color,
+        record=render_debug.report_record(report, recommendation, all_values) if as_json else None,
+        view=render_debug.render(report, recommendation, top)
+        if chosen is OutputFormat.table
+        else None,
+        gates=gates,
+    )
+    _finish(report, gates)
+
+
+def _infer_task(inputs: list[str], stdin_format: str) -> tuple[list[Any], Any]:
+    """Load 1 to 4 INPUTs without a loss and infer the task (UsageError when it cannot)."""
+    from losscli import inference
+    from losscli.loaders import load
+    from losscli.sources import parse_source
+
+    if not 1 <= len(inputs) <= 4:
+        raise UsageError(
+            f"debug without --loss takes 1 to 4 inputs (predictions, targets), got {len(inputs)}; "
+            "pass --loss LOSS (losscli list shows the catalogue)"
+        )
+    if sum(1 for text in inputs if text.strip() == "-") > 1:
+        raise UsageError("only one input can come from standard input ('-')")
+    arrays = [load(parse_source(text), stdin_format) for text in inputs]
+    recommendation = inference.infer([a.values for a in arrays], inputs)
+    if recommendation is None:
+        shapes = " and ".join(f"{a.source} {tuple(a.values.shape)}" for a in arrays)
+        raise UsageError(
+            f"cannot tell the task from {shapes}; pass --loss LOSS (losscli list shows the catalogue)"
+        )
+    return arrays, recommendation
+
+
+@app.command(
+    epilog="Examples:\n\n"
+    "  losscli explain cross-entropy\n\n"
+    "  losscli explain probabilities-as-logits\n\n"
+    "  losscli explain\n\n"
+    "  losscli explain ce --format json | jq .per_sample_rule",
+)
+@one_error_path
+def explain(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="A loss (or alias) or a finding name; without it, every loss and finding.",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Format = None,
+    no_color: NoColor = False,
+) -> None:
+    """Explain a loss (formula, inputs, options, per-sample rule, pitfalls) or a finding."""
+    import json
+
+    from losscli import findings
+    from losscli.render import explain as render_explain
+
+    chosen = _default_format(output_format, (OutputFormat.table, OutputFormat.json))
+    record: dict[str, Any]
+    if name is None:
+        record, view = render_explain.index_record(), render_explain.render_index()
+    elif (spec := losses.get(name)) is not None:
+        record, view = render_explain.loss_record(spec), render_explain.render_loss(spec)
+    elif (doc := findings.CATALOGUE.get(name.strip().lower().replace("_", "-"))) is not None:
+        record, view = render_explain.finding_record(doc), render_explain.render_finding(doc)
+    else:
+        import difflib
+
+        known = [*losses.names(), *findings.CATALOGUE]
+        close = difflib.get_close_matches(name.strip().lower(), known, n=1, cutoff=0.6)
+        if not close:  # a word of a finding name: 'broadcast' → silent-broadcast
+            close = [k for k in findings.CATALOGUE if name.strip().lower() in k][:1]
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise UsageError(
+            f"'{name}' is neither a loss nor a finding; {hint}run 'losscli explain' for the list"
+        )
+    if chosen is OutputFormat.json:
+        sys.stdout.write(json.dumps(record) + "\n")
+    else:
+        _stdout_console(no_color).print(view)

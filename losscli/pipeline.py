@@ -91,4 +91,5 @@ def evaluate(
         inputs=info,
         computation=computation,
         findings=tuple(findings),
+        loaded=dict(inputs),
     )

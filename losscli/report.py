@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from losscli.findings import Finding, Severity
+from losscli.loaders import LoadedArray
 from losscli.losses import LossSpec
 from losscli.result import Computation
 
@@ -37,6 +38,9 @@ class Report:
         inputs: argument name → where it came from.
         computation: what torch computed, or None when the inputs could not work.
         findings: every finding, input checks first.
+        loaded: argument name → the array as loaded, kept for the renderers that show the
+            inputs (CSV prediction/target columns, predicted-versus-true class counts); empty
+            when the inputs were not kept whole (streamed).
     """
 
     spec: LossSpec
@@ -45,6 +49,7 @@ class Report:
     computation: Computation | None
     findings: tuple[Finding, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    loaded: dict[str, LoadedArray] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def value(self) -> float | None:
@@ -152,3 +157,18 @@ def gradient_summary(gradient: np.ndarray) -> dict[str, Any]:
         "zero_fraction": float(np.mean(as64 == 0)) if as64.size else 0.0,
         "non_finite": int(as64.size - int(finite.sum())),
     }
+
+
+def summary_of(computation: Computation) -> dict[str, Any]:
+    """The per-sample summary: accumulated while streaming, else computed from ``per_sample``."""
+    if computation.summary is not None:
+        return computation.summary
+    return per_sample_summary(computation.per_sample)
+
+
+def gradient_summaries_of(computation: Computation) -> dict[str, dict[str, Any]]:
+    """Each gradient's summary by argument name: accumulated while streaming, else computed."""
+    summaries = dict(computation.gradient_summaries)
+    for name, gradient in computation.gradients.items():
+        summaries.setdefault(name, gradient_summary(gradient))
+    return summaries

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -20,6 +21,12 @@ class Computation:
         gradients: argument name → d(value)/d(argument), same shape as the argument.
         warnings: what torch warned about while computing.
         streamed: computed chunk by chunk (value accumulated in float64).
+        summary: a streamed computation's per-sample summary, accumulated chunk by chunk
+            (``per_sample`` then holds every value only when the input is small); None when
+            the summary is computed from ``per_sample``.
+        gradient_summaries: a streamed computation's gradient summaries by argument name
+            (``gradients`` is then empty).
+        worst: a streamed computation's worst samples, ``(index, loss)`` worst first.
     """
 
     value: float | None
@@ -30,3 +37,6 @@ class Computation:
     gradients: dict[str, np.ndarray] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     streamed: bool = False
+    summary: dict[str, Any] | None = None
+    gradient_summaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    worst: tuple[tuple[int, float], ...] = ()

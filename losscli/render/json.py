@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from losscli.report import SCHEMA_VERSION, Report, gradient_summary, per_sample_summary
+from losscli.report import SCHEMA_VERSION, Report, gradient_summaries_of, summary_of
 
 # per-sample lists and gradient values are included up to this many numbers (or --all-values)
 SMALL = 1000
@@ -44,14 +44,19 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
         "findings": [f.to_dict() for f in report.findings],
         "streamed": bool(computation.streamed) if computation is not None else False,
     }
+    if report.extra.get("streaming") is not None:  # chunk size, chunks, how far checks looked
+        record["streaming"] = report.extra["streaming"]
     if computation is None:
         return record
     value = computation.value
     record["value"] = value if value is not None and math.isfinite(value) else None
     per_sample = computation.per_sample
-    if all_values or per_sample.size <= SMALL:
+    summary = summary_of(computation)
+    # a streamed computation keeps every per-sample value only when there are few of them
+    complete = per_sample.size == summary["n"]
+    if complete and (all_values or per_sample.size <= SMALL):
         record["per_sample"] = _values(per_sample)
-    record["per_sample_summary"] = per_sample_summary(per_sample)
+    record["per_sample_summary"] = summary
     record["per_sample_rule"] = {
         "reduction": report.options.get("reduction", "mean"),
         "denominator": computation.denominator,
@@ -59,11 +64,15 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
     }
     if computation.ignored is not None and computation.ignored.any():
         record["ignored"] = [int(i) for i in np.flatnonzero(computation.ignored)]
-    for name, gradient in computation.gradients.items():
-        summary = gradient_summary(gradient)
-        if all_values or gradient.size <= SMALL:
-            summary = {"shape": summary.pop("shape"), "values": _values(gradient), **summary}
-        record["gradient"][name] = summary
+    for name, gradient_record in gradient_summaries_of(computation).items():
+        gradient = computation.gradients.get(name)
+        if gradient is not None and (all_values or gradient.size <= SMALL):
+            gradient_record = {
+                "shape": gradient_record.pop("shape"),
+                "values": _values(gradient),
+                **gradient_record,
+            }
+        record["gradient"][name] = gradient_record
     return record
 
 

@@ -12,11 +12,15 @@ from rich.table import Table
 from rich.text import Text
 
 from losscli.findings import Finding, Severity
-from losscli.report import Report, gradient_summary, per_sample_summary
+from losscli.render import charts
+from losscli.render.classes import class_counts, class_pairs
+from losscli.report import Report, gradient_summaries_of, summary_of
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 # gradients with at most this many elements are shown value by value
 _SHOW_GRADIENT_VALUES = 12
+# a per-sample histogram needs at least this many samples to say more than the table
+_HISTOGRAM_MIN_SAMPLES = 5
 
 
 def number(value: float | None) -> str:
@@ -65,22 +69,36 @@ def per_sample_table(report: Report, top: int) -> RenderableType | None:
     if computation is None:
         return None
     per_sample = computation.per_sample
-    summary = per_sample_summary(per_sample)
-    order = np.argsort(np.where(np.isnan(per_sample), np.inf, per_sample), kind="stable")[::-1][
-        :top
-    ]
+    summary = summary_of(computation)
+    if per_sample.size == summary["n"]:
+        ranked = np.where(np.isnan(per_sample), np.inf, per_sample)
+        # the worst `top`, worst first (ties: the later sample first); argpartition keeps
+        # this linear for the millions of samples a whole-tensor input may hold
+        candidates = np.arange(ranked.size)
+        if 0 < top < ranked.size:
+            kth = np.partition(ranked, ranked.size - top)[ranked.size - top]
+            above = np.flatnonzero(ranked > kth)
+            ties = np.flatnonzero(ranked == kth)[::-1][: top - above.size]
+            candidates = np.concatenate([above, ties])
+        order = candidates[np.lexsort((candidates, ranked[candidates]))][::-1][:top]
+        worst = [(int(i), float(per_sample[i])) for i in order]
+    else:  # streamed: only the worst samples were kept
+        worst = list(computation.worst[:top])
+    title = f"per-sample loss: worst {len(worst)} of {summary['n']}"
     table = Table(
-        title=f"per-sample loss: worst {len(order)} of {summary['n']}",
+        title=title,
         box=box.SIMPLE_HEAD,
         title_justify="left",
+        min_width=len(title) + 2,  # the title on one line, however narrow the columns
     )
     table.add_column("rank", justify="right")
     table.add_column("sample", justify="right")
     table.add_column("loss", justify="right")
     ignored = computation.ignored
-    for rank, index in enumerate(order, start=1):
-        note = " (ignored)" if ignored is not None and ignored[index] else ""
-        table.add_row(str(rank), str(int(index)), number(float(per_sample[index])) + note)
+    for rank, (index, loss) in enumerate(worst, start=1):
+        marked = ignored is not None and index < ignored.size and bool(ignored[index])
+        note = " (ignored)" if marked else ""
+        table.add_row(str(rank), str(index), number(loss) + note)
     stats = "  ".join(
         f"{key} {number(summary[key])}" for key in ("mean", "p50", "p90", "p99", "max")
     )
@@ -92,14 +110,14 @@ def per_sample_table(report: Report, top: int) -> RenderableType | None:
 
 def gradient_table(report: Report) -> RenderableType | None:
     computation = report.computation
-    if computation is None or not computation.gradients:
+    if computation is None or not (computation.gradients or computation.gradient_summaries):
         return None
     table = Table(title="gradient d(loss)/d(input)", box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("tensor", "shape", "norm", "max |g|", "zero", "non-finite"):
         table.add_column(column, justify="left" if column == "tensor" else "right")
     extra: list[RenderableType] = []
-    for name, gradient in computation.gradients.items():
-        summary = gradient_summary(gradient)
+    for name, summary in gradient_summaries_of(computation).items():
+        gradient = computation.gradients.get(name, np.empty(0))
         table.add_row(
             name,
             _shape(summary["shape"]),
@@ -108,10 +126,48 @@ def gradient_table(report: Report) -> RenderableType | None:
             f"{summary['zero_fraction']:.1%}",
             str(summary["non_finite"]),
         )
-        if gradient.size <= _SHOW_GRADIENT_VALUES:
+        if 0 < gradient.size <= _SHOW_GRADIENT_VALUES:
             values = ", ".join(number(float(v)) for v in np.asarray(gradient).reshape(-1))
             extra.append(Text(f"  {name}: [{values}]", style="dim"))
     return Group(table, *extra)
+
+
+def loss_histogram(report: Report) -> RenderableType | None:
+    """Histogram of the per-sample losses (ignored samples left out).
+
+    None for tiny batches, and when streaming kept only some of the per-sample values.
+    """
+    computation = report.computation
+    if computation is None or computation.per_sample.size < _HISTOGRAM_MIN_SAMPLES:
+        return None
+    per_sample = computation.per_sample
+    if per_sample.size != summary_of(computation)["n"]:
+        return None
+    title = f"per-sample loss histogram ({per_sample.size} samples)"
+    if computation.ignored is not None and computation.ignored.any():
+        per_sample = per_sample[~computation.ignored]
+        title = f"per-sample loss histogram ({per_sample.size} samples, ignored left out)"
+    return charts.histogram_view(per_sample, title)
+
+
+def gradient_histograms(report: Report) -> RenderableType | None:
+    """Log-binned histograms of |gradient| for gradients too large to list value by value."""
+    computation = report.computation
+    if computation is None:
+        return None
+    views = [
+        charts.histogram_view(gradient, f"|gradient| of {name} (log-spaced bins)", log=True)
+        for name, gradient in computation.gradients.items()
+        if gradient.size > _SHOW_GRADIENT_VALUES
+    ]
+    shown = [v for v in views if v is not None]
+    return Group(*shown) if shown else None
+
+
+def classes_view(report: Report) -> RenderableType | None:
+    """Predicted (argmax) versus true class counts, for losses on class-index targets."""
+    pairs = class_pairs(report)
+    return None if pairs is None else charts.class_counts_view(class_counts(pairs))
 
 
 def finding_panel(item: Finding) -> Panel:
@@ -138,7 +194,10 @@ def render(report: Report, top: int = 10) -> RenderableType:
     parts = [
         value_panel(report),
         per_sample_table(report, top),
+        loss_histogram(report),
         gradient_table(report),
+        gradient_histograms(report),
+        classes_view(report),
         findings_view(report.findings),
     ]
     return Group(*[p for p in parts if p is not None])

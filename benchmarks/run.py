@@ -1,0 +1,321 @@
+"""Time losscli against the hand-written PyTorch script, on the same files, in the same run.
+
+    python benchmarks/run.py            # full sizes (1e8 elements: 800 MB of .npy), 5 repeats
+    python benchmarks/run.py --quick    # smaller sizes, 3 repeats: for development
+    python benchmarks/run.py --write    # also put the results into benchmarks/README.md
+
+Every case runs losscli and its baseline alternately (interleaved, the order flipping each
+repeat) as child processes, and reports the median wall time and the median peak resident
+memory (``os.wait4``'s ``ru_maxrss``) of each, and their ratio. The data is generated once
+under ``benchmarks/data/`` (gitignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+README = HERE / "README.md"
+PYTHON = sys.executable
+
+# The script a user would otherwise write: np.load twice, torch.from_numpy, F.mse_loss, print.
+HAND_MSE = """
+import sys
+import numpy as np
+import torch
+import torch.nn.functional as F
+pred = torch.from_numpy(np.load(sys.argv[1]))
+true = torch.from_numpy(np.load(sys.argv[2]))
+if len(sys.argv) > 3:
+    pred.requires_grad_(True)
+loss = F.mse_loss(pred, true)
+if len(sys.argv) > 3:
+    loss.backward()
+    print(loss.item(), pred.grad.norm().item())
+else:
+    print(loss.item())
+"""
+
+# The CSV variant: numpy.loadtxt of two columns, then torch.
+HAND_CSV = """
+import sys
+import numpy as np
+import torch
+import torch.nn.functional as F
+table = np.loadtxt(sys.argv[1], delimiter=",", skiprows=1, usecols=(0, 1), dtype=np.float32)
+print(F.mse_loss(torch.from_numpy(table[:, 0]), torch.from_numpy(table[:, 1])).item())
+"""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    small: int
+    large: int
+    medium: int
+    csv_rows: int
+    repeats: int
+
+
+FULL = Sizes(small=10_000, large=100_000_000, medium=30_000_000, csv_rows=4_000_000, repeats=5)
+# quick sizes still stream by default (inputs over 128 MB), so they exercise the same path
+QUICK = Sizes(small=10_000, large=40_000_000, medium=20_000_000, csv_rows=1_000_000, repeats=3)
+
+
+def _npy_pair(elements: int) -> tuple[Path, Path]:
+    """Two float32 .npy files of ``elements`` standard-normal values (written once)."""
+    paths = (DATA / f"mse_{elements}_pred.npy", DATA / f"mse_{elements}_true.npy")
+    for seed, path in enumerate(paths):
+        if path.exists():
+            continue
+        random = np.random.default_rng(seed)
+        part = path.with_suffix(".part")
+        array = np.lib.format.open_memmap(part, mode="w+", dtype=np.float32, shape=(elements,))
+        step = 10_000_000
+        for start in range(0, elements, step):
+            stop = min(elements, start + step)
+            array[start:stop] = random.standard_normal(stop - start, dtype=np.float32)
+        array.flush()
+        del array
+        part.rename(path)
+    return paths
+
+
+def _csv_table(rows: int) -> Path:
+    """A CSV with a header and 4 float columns (a, b, c, d), written once."""
+    path = DATA / f"table_{rows}x4.csv"
+    if path.exists():
+        return path
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    random = np.random.default_rng(7)
+    part = path.with_suffix(".part")
+    with pacsv.CSVWriter(part, pa.schema([(c, pa.float32()) for c in "abcd"])) as writer:
+        for start in range(0, rows, 1_000_000):
+            count = min(1_000_000, rows - start)
+            columns = {c: random.standard_normal(count, dtype=np.float32) for c in "abcd"}
+            writer.write_table(pa.table(columns))
+    part.rename(path)
+    return path
+
+
+# Times one command and prints "wall peak_kb exit_code". It runs in a fresh, small
+# interpreter: a child forked from this (large) process would report this process's resident
+# memory as its own peak before it execs.
+_RUNNER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+child = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+_, status, usage = os.wait4(child.pid, 0)
+print(time.perf_counter() - start, usage.ru_maxrss, os.waitstatus_to_exitcode(status))
+"""
+
+
+def _measure(argv: list[str]) -> tuple[float, float]:
+    """Wall seconds and peak resident memory (MB, ``ru_maxrss``) of one child process."""
+    done = subprocess.run(
+        [PYTHON, "-c", _RUNNER, *argv], capture_output=True, text=True, check=True
+    )
+    wall, peak_kb, code = done.stdout.split()
+    if int(code) not in (0, 1):
+        raise SystemExit(f"benchmark command failed ({code}): {' '.join(argv)}")
+    return float(wall), int(peak_kb) / 1024  # Linux: ru_maxrss is in KB
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    ours: str
+    theirs: str
+    wall: tuple[float, float]  # medians: losscli, baseline
+    memory: tuple[float, float]
+
+
+def _case(name: str, ours: list[str], theirs: list[str], repeats: int, warm: bool = True) -> Result:
+    """Run both commands ``repeats`` times, interleaved, after one untimed warm-up each."""
+    if warm:  # page cache and .pyc files warm for both
+        _measure(ours)
+        _measure(theirs)
+    walls: dict[str, list[float]] = {"ours": [], "theirs": []}
+    memory: dict[str, list[float]] = {"ours": [], "theirs": []}
+    for repeat in range(repeats):
+        order = ("ours", "theirs") if repeat % 2 == 0 else ("theirs", "ours")
+        for who in order:
+            wall, peak = _measure(ours if who == "ours" else theirs)
+            walls[who].append(wall)
+            memory[who].append(peak)
+        print(".", end="", file=sys.stderr, flush=True)
+    print(f" {name}", file=sys.stderr)
+    return Result(
+        name,
+        " ".join(_short(a) for a in ours),
+        " ".join(_short(a) for a in theirs),
+        (statistics.median(walls["ours"]), statistics.median(walls["theirs"])),
+        (statistics.median(memory["ours"]), statistics.median(memory["theirs"])),
+    )
+
+
+def _short(argument: str) -> str:
+    if argument == PYTHON:
+        return "python"
+    if "\n" in argument:
+        return "<hand script>"
+    return argument.replace(str(DATA) + "/", "")
+
+
+def _losscli(*argv: str) -> list[str]:
+    return [PYTHON, "-m", "losscli", *argv]
+
+
+def _machine() -> str:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f"{pages / (1 << 30):.0f} GiB RAM"
+    except (ValueError, OSError):
+        memory = "RAM unknown"
+    return (
+        f"{cpu}, {os.cpu_count()} cores, {memory}; {platform.system()} {platform.release()}; "
+        f"Python {platform.python_version()}, torch {torch.__version__}, numpy {np.__version__}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, fewer repeats")
+    parser.add_argument("--repeats", type=int, help="repeats per case (median is reported)")
+    parser.add_argument("--write", action="store_true", help="write the results into README.md")
+    args = parser.parse_args()
+    sizes = QUICK if args.quick else FULL
+    repeats = args.repeats or sizes.repeats
+    DATA.mkdir(exist_ok=True)
+    print("generating data (once) ...", file=sys.stderr)
+    small = _npy_pair(sizes.small)
+    large = _npy_pair(sizes.large)
+    medium = _npy_pair(sizes.medium)
+    table = _csv_table(sizes.csv_rows)
+    load = os.getloadavg()[0]
+    hand = [PYTHON, "-c", HAND_MSE]
+    results = [
+        _case(
+            "--help vs import torch",
+            _losscli("--help"),
+            [PYTHON, "-c", "import torch"],
+            repeats,
+        ),
+        _case(
+            f"compute mse, {sizes.small:.0e} elements",
+            _losscli("compute", "mse", *map(str, small)),
+            [*hand, *map(str, small)],
+            repeats,
+        ),
+        _case(
+            f"compute mse, {sizes.large:.0e} elements",
+            _losscli("compute", "mse", *map(str, large)),
+            [*hand, *map(str, large)],
+            repeats,
+        ),
+        _case(
+            f"compute mse, {sizes.large:.0e} elements, vs the script with backward",
+            _losscli("compute", "mse", *map(str, large)),
+            [*hand, *map(str, large), "backward"],
+            repeats,
+        ),
+        _case(
+            f"compute mse on 2 columns of a {sizes.csv_rows:.0e} x 4 CSV vs numpy.loadtxt",
+            _losscli("compute", "mse", f"{table}:a", f"{table}:b"),
+            [PYTHON, "-c", HAND_CSV, str(table)],
+            repeats,
+        ),
+        _case(
+            f"losscli peak memory, {sizes.large:.0e} vs {sizes.medium:.0e} elements",
+            _losscli("compute", "mse", *map(str, large)),
+            _losscli("compute", "mse", *map(str, medium)),
+            repeats,
+        ),
+    ]
+    load_after = os.getloadavg()[0]
+    text = _markdown(results, sizes, repeats, load, load_after)
+    print(text)
+    if args.write:
+        _write_readme(text)
+
+
+# target ratios from issue 6: (wall, memory); None where the issue sets none
+TARGETS: dict[int, tuple[float | None, float | None]] = {
+    0: (0.15, None),
+    1: (1.05, None),
+    2: (1.00, 0.50),
+    3: (None, None),
+    4: (0.60, None),
+    5: (None, 1.2),
+}
+
+
+def _markdown(
+    results: list[Result], sizes: Sizes, repeats: int, load: float, load_after: float
+) -> str:
+    lines = [
+        f"Machine: {_machine()}.",
+        f"Run: `python benchmarks/run.py{' --quick' if sizes is QUICK else ''}`, "
+        f"median of {repeats} interleaved runs; 1-minute load average {load:.1f} before, "
+        f"{load_after:.1f} after (other work on the machine shows up in both columns).",
+        "",
+        "| case | losscli wall | baseline wall | wall ratio (target) | losscli peak MB | "
+        "baseline peak MB | memory ratio (target) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for index, result in enumerate(results):
+        wall_target, memory_target = TARGETS.get(index, (None, None))
+        wall_ratio = result.wall[0] / result.wall[1]
+        memory_ratio = result.memory[0] / result.memory[1]
+        lines.append(
+            f"| {result.name} | {result.wall[0]:.2f} s | {result.wall[1]:.2f} s | "
+            f"{_ratio(wall_ratio, wall_target)} | {result.memory[0]:.0f} | {result.memory[1]:.0f} | "
+            f"{_ratio(memory_ratio, memory_target)} |"
+        )
+    lines += ["", "Commands (losscli / baseline):", ""]
+    for result in results:
+        lines.append(f"- {result.name}: `{result.ours}` / `{result.theirs}`")
+    return "\n".join(lines) + "\n"
+
+
+def _ratio(ratio: float, target: float | None) -> str:
+    if target is None:
+        return f"{ratio:.2f}"
+    verdict = "met" if ratio <= target else "**missed**"
+    return f"{ratio:.2f} (≤ {target:.2f}: {verdict})"
+
+
+_START = "<!-- results:start -->"
+_END = "<!-- results:end -->"
+
+
+def _write_readme(text: str) -> None:
+    current = README.read_text() if README.exists() else f"{_START}\n{_END}\n"
+    head, _, rest = current.partition(_START)
+    _, _, tail = rest.partition(_END)
+    README.write_text(f"{head}{_START}\n{text}{_END}{tail}")
+
+
+if __name__ == "__main__":
+    main()

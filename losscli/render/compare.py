@@ -1,0 +1,224 @@
+"""Comparison renderers: several losses on the same inputs, side by side (table, JSON, CSV, GitHub)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from losscli.compare import Entry
+from losscli.findings import Severity
+from losscli.render import github
+from losscli.render.json import report_dict
+from losscli.render.table import number
+from losscli.report import SCHEMA_VERSION, gradient_summaries_of, summary_of
+
+_STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
+
+
+def entry_dict(entry: Entry, all_values: bool = False) -> dict[str, Any]:
+    """One loss as the compute JSON object; a loss that could not run has ``error`` and ``value: null``."""
+    if entry.report is not None:
+        return report_dict(entry.report, all_values)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "loss": entry.spec.name,
+        "torch": entry.spec.torch_class,
+        "options": {},
+        "value": None,
+        "dtype": None,
+        "inputs": {},
+        "per_sample": None,
+        "per_sample_summary": None,
+        "gradient": {},
+        "findings": [],
+        "error": entry.error,
+    }
+
+
+def records(entries: list[Entry], all_values: bool = False) -> list[dict[str, Any]]:
+    """One JSON-ready dict per loss, in the order compared (the NDJSON lines)."""
+    return [entry_dict(entry, all_values) for entry in entries]
+
+
+def render_json(entries: list[Entry], all_values: bool = False) -> str:
+    """One JSON object: ``{"schema_version": 1, "losses": [compute object, ...]}``."""
+    return json.dumps(
+        {"schema_version": SCHEMA_VERSION, "losses": records(entries, all_values)},
+        allow_nan=False,
+    )
+
+
+def _gradient_norm(entry: Entry) -> float | None:
+    """The norm over every gradient tensor together (sqrt of the sum of squared norms)."""
+    computation = entry.report.computation if entry.report is not None else None
+    summaries = gradient_summaries_of(computation) if computation is not None else {}
+    if not summaries:
+        return None
+    norms = [summary["norm"] for summary in summaries.values()]
+    if any(n is None for n in norms):
+        return float("nan")
+    return float(sum(n * n for n in norms) ** 0.5)
+
+
+def _short(value: float | None) -> str:
+    """4 significant digits: the summary columns are for comparing, JSON has every digit."""
+    if value is None:
+        return "-"
+    return f"{value:.4g}"
+
+
+def _summary(entry: Entry) -> dict[str, Any]:
+    computation = entry.report.computation if entry.report is not None else None
+    if computation is None:
+        return {}
+    return summary_of(computation)
+
+
+def _findings_cell(entry: Entry) -> Text:
+    if entry.report is None:
+        return Text("-", style="dim")
+    counts = {s: sum(1 for f in entry.report.findings if f.severity is s) for s in Severity}
+    parts = [
+        (f"{counts[s]} {s.value}", _STYLE[s])
+        for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)
+        if counts[s]
+    ]
+    if not parts:
+        return Text("none", style="green")
+    text = Text()
+    for index, (label, style) in enumerate(parts):
+        if index:
+            text.append(", ")
+        text.append(label, style=style)
+    return text
+
+
+def _value_cell(entry: Entry) -> Text:
+    if entry.report is None:
+        return Text("no fit", style="bold red")
+    computation = entry.report.computation
+    if computation is None:
+        return Text("blocked", style="bold red")
+    if computation.value is None:
+        return Text("(none)", style="dim")
+    return Text(number(computation.value), style="bold")
+
+
+def render_table(entries: list[Entry]) -> RenderableType:
+    """The Rich view: one row per loss, then each loss's errors and warnings in one line each."""
+    table = Table(
+        title="losses on the same inputs (mean, p50, max: per-sample)",
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        pad_edge=False,
+    )
+    table.add_column("loss", no_wrap=True, overflow="ellipsis", max_width=24)
+    for column in ("value", "mean", "p50", "max", "‖grad‖"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("findings", min_width=9)
+    for entry in entries:
+        summary = _summary(entry)
+        table.add_row(
+            Text(entry.spec.name, style="bold"),
+            _value_cell(entry),
+            _short(summary.get("mean")),
+            _short(summary.get("p50")),
+            _short(summary.get("max")),
+            _short(_gradient_norm(entry)),
+            _findings_cell(entry),
+        )
+    parts: list[RenderableType] = [table]
+    inputs = next((e.report.inputs for e in entries if e.report is not None), None)
+    if inputs:
+        sources = "  ".join(f"{name}={info.source}" for name, info in inputs.items())
+        parts.insert(0, Text(f"inputs: {sources}", style="dim"))
+    for entry in entries:
+        if entry.report is None:
+            parts.append(
+                Text.assemble((f"{entry.spec.name}: ", "bold"), (entry.error or "", "red"))
+            )
+            continue
+        for item in sorted(entry.report.findings, key=lambda f: -f.severity.rank):
+            if item.severity is Severity.INFO:
+                continue
+            line = Text.assemble(
+                (f"{entry.spec.name}: ", "bold"),
+                (f"{item.severity.value} {item.name}", _STYLE[item.severity]),
+                f" {item.message}",
+            )
+            if item.fix:
+                line.append(f" (fix: {item.fix})", style="dim")
+            parts.append(line)
+    if any(e.report is not None and e.report.findings for e in entries):
+        parts.append(Text("losscli compute LOSS INPUT... shows one loss in full", style="dim"))
+    return Group(*parts)
+
+
+CSV_HEADER = [
+    "loss",
+    "value",
+    "n",
+    "mean",
+    "p50",
+    "max",
+    "gradient_norm",
+    "errors",
+    "warnings",
+    "infos",
+    "error",
+]
+
+
+def render_csv(entries: list[Entry]) -> str:
+    """One row per loss: value, per-sample summary, gradient norm, finding counts."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for entry in entries:
+        summary = _summary(entry)
+        findings = entry.report.findings if entry.report is not None else ()
+        value = entry.report.value if entry.report is not None else None
+        norm = _gradient_norm(entry)
+        writer.writerow(
+            [
+                entry.spec.name,
+                "" if value is None else repr(value),
+                summary.get("n", ""),
+                *(
+                    "" if summary.get(k) is None else repr(summary[k])
+                    for k in ("mean", "p50", "max")
+                ),
+                "" if norm is None else repr(norm),
+                *(
+                    sum(1 for f in findings if f.severity is s)
+                    for s in (Severity.ERROR, Severity.WARNING, Severity.INFO)
+                ),
+                entry.error or "",
+            ]
+        )
+    return out.getvalue()
+
+
+def render_github(entries: list[Entry], tripped: dict[str, list[str]] | None = None) -> str:
+    """Each loss's findings and tripped gates as annotations titled with the loss, then its value.
+
+    Args:
+        entries: the compared losses.
+        tripped: loss name → the gates it trips, as sentences.
+    """
+    lines: list[str] = []
+    for entry in entries:
+        if entry.report is None:
+            message = f"could not run: {entry.error}"
+            lines.append(github.annotation("error", f"losscli {entry.spec.name}", message))
+            continue
+        gates = (tripped or {}).get(entry.spec.name, [])
+        lines.append(github.render(entry.report, loss_in_title=True, tripped=gates).rstrip("\n"))
+    return "".join(line + "\n" for line in lines)

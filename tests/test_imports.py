@@ -1,0 +1,72 @@
+"""Import hygiene: the commands that only describe things never import torch or pyarrow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "pyarrow")
+
+# Runs one command in a fresh interpreter and prints which heavy modules it imported.
+_PROBE = """
+import json, sys
+from losscli.cli import main
+try:
+    main({argv!r})
+except SystemExit:
+    pass
+print("\\n@@" + json.dumps([m for m in {heavy!r} if m in sys.modules]))
+"""
+
+
+def heavy_imports(argv: list[str]) -> tuple[list[str], str]:
+    """The heavy modules imported by ``losscli ARGV``, and what it printed."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.format(argv=argv, heavy=HEAVY)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    printed, _, found = done.stdout.rpartition("\n@@")
+    return json.loads(found), printed + done.stderr
+
+
+def _command_exists(name: str) -> bool:
+    from losscli.cli import app
+
+    return any(
+        (command.name or (command.callback.__name__ if command.callback else "")) == name
+        for command in app.registered_commands
+    )
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["--version"], ["compute", "--help"], []],
+    ids=["help", "version", "compute-help", "bare"],
+)
+def test_help_and_version_import_neither_torch_nor_pyarrow(argv: list[str]) -> None:
+    imported, printed = heavy_imports(argv)
+    assert printed.strip(), "the command printed nothing"
+    assert imported == []
+
+
+@pytest.mark.parametrize(
+    ("command", "argv"), [("list", ["list"]), ("explain", ["explain", "mse"])], ids=str
+)
+def test_catalogue_commands_import_neither_torch_nor_pyarrow(command: str, argv: list[str]) -> None:
+    if not _command_exists(command):
+        pytest.skip(f"losscli {command} does not exist yet")
+    imported, printed = heavy_imports(argv)
+    assert "mse" in printed
+    assert imported == []
+
+
+def test_the_probe_sees_torch_when_a_command_imports_it() -> None:
+    # near miss: compute does import torch, so the probe can tell
+    imported, printed = heavy_imports(["compute", "l1", "[1,2.5,4,0.5]", "[2,2.5,2,1]"])
+    assert "torch" in imported and "0.875" in printed
