@@ -581,32 +581,11 @@ def compute(
     per_sample_out: PerSampleOut = None,
 ) -> None:
     """Compute a loss exactly as torch.nn.functional does: value, per-sample losses, gradient, findings."""
+    given = _loss_options_given(locals())  # first: only the parameters are local yet
     _start_torch_import()
     from losscli import options as loss_options
 
     spec = _resolve_loss(loss)
-    given = {
-        "reduction": reduction,
-        "weight": weight,
-        "pos_weight": pos_weight,
-        "ignore_index": ignore_index,
-        "label_smoothing": label_smoothing,
-        "delta": delta,
-        "beta": beta,
-        "margin": margin,
-        "p": p,
-        "eps": eps,
-        "swap": swap,
-        "log_input": log_input,
-        "full": full,
-        "log_target": log_target,
-        "blank": blank,
-        "zero_infinity": zero_infinity,
-        "alpha": alpha,
-        "gamma": gamma,
-        "smooth": smooth,
-        "distance_function": distance_function,
-    }
     resolved = loss_options.resolve(spec, given)
     gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
     report = _computed(
