@@ -56,10 +56,8 @@ def loss_function(
     """
     del soft_target
     kwargs = {name: value for name, value in options.items() if name != "reduction"}
-    if spec.name == "focal":
-        return _focal(float(kwargs["alpha"]), float(kwargs["gamma"]))
-    if spec.name == "dice":
-        return _dice(float(kwargs["smooth"]))
+    if spec.composed:
+        return _COMPOSED[spec.composed](**kwargs)
     function = getattr(F, spec.function)
     if "distance_function" in kwargs:
         kwargs["distance_function"] = _DISTANCES[kwargs["distance_function"]]
@@ -132,6 +130,13 @@ def _dice(smooth: float) -> Callable[..., torch.Tensor]:
         return _reduce(loss, reduction)
 
     return call
+
+
+# the losses torch.nn.functional lacks, composed from torch operations (LossSpec.composed)
+_COMPOSED: dict[str, Callable[..., Callable[..., torch.Tensor]]] = {
+    "sigmoid_focal_loss": lambda alpha, gamma: _focal(float(alpha), float(gamma)),
+    "soft_dice": lambda smooth: _dice(float(smooth)),
+}
 
 
 def compute(

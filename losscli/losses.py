@@ -188,6 +188,9 @@ class LossSpec:
         broadcasting: what torch does with an element-wise target of another shape.
         activation: what the loss applies to the prediction (logits in, probabilities inside).
         class_weight: ``--weight`` holds one weight per class, so its length must be C.
+        composed: for a loss without a ``torch.nn.functional`` function, the name of the
+            formula ``compute`` builds from torch operations (``sigmoid_focal_loss``).
+        python_call: how PyTorch code calls it, for fixes (default ``F.<function>``).
     """
 
     name: str
@@ -207,6 +210,13 @@ class LossSpec:
     broadcasting: Broadcasting = Broadcasting.BROADCASTS
     activation: Activation = Activation.NONE
     class_weight: bool = False
+    composed: str = ""
+    python_call: str = ""
+
+    @property
+    def call(self) -> str:
+        """How PyTorch code calls this loss (``F.cross_entropy``)."""
+        return self.python_call or f"F.{self.function}"
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)
@@ -752,6 +762,8 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         "sigmoid focal loss (torchvision's formula)",
         "l_i = alpha_t (1 - p_t)^gamma bce_with_logits(x_i, t_i), p_t = p t + (1 - p)(1 - t), p = sigmoid(x)",
+        composed="sigmoid_focal_loss",
+        python_call="torchvision.ops.sigmoid_focal_loss",
         broadcasting=Broadcasting.NONE,
         activation=Activation.SIGMOID,
         streamable=True,
@@ -768,6 +780,8 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         "soft Dice loss, per sample over its non-batch dimensions",
         "l_i = 1 - (2 sum p t + s) / (sum p + sum t + s), p = sigmoid(input)",
+        composed="soft_dice",
+        python_call="dice_loss",
         broadcasting=Broadcasting.NONE,
         activation=Activation.SIGMOID,
         streamable=True,

@@ -432,3 +432,14 @@ def test_to_tensor_widens_unsigned_and_copies_read_only_arrays() -> None:
     assert frozen.tolist() == [0.0, 1.0, 2.0, 3.0]
     assert to_tensor(np.arange(6.0).reshape(2, 3).T).tolist() == [[0, 3], [1, 4], [2, 5]]
     assert to_tensor(np.array(3)).shape == ()  # 0-d stays 0-d (not (1,))
+
+
+@pytest.mark.parametrize("spec", losses.LOSSES, ids=lambda spec: spec.name)
+def test_every_loss_has_a_torch_function_or_a_composed_formula(spec: losses.LossSpec) -> None:
+    from losscli import compute as compute_module
+
+    if spec.composed:
+        assert not spec.function and spec.composed in compute_module._COMPOSED
+    else:
+        assert callable(getattr(torch.nn.functional, spec.function))
+    assert spec.call.endswith(spec.python_call or spec.function)
