@@ -537,6 +537,7 @@ def compute(
         typer.Argument(
             help="The loss: mse, cross-entropy, bce-logits, ... (losscli list).",
             autocompletion=_complete_loss,
+            metavar="LOSS",
         ),
     ],
     inputs: Annotated[
@@ -544,6 +545,7 @@ def compute(
         typer.Argument(
             help="The tensors in torch's order: files, file:key, '-', or '[1,2,3]'.",
             show_default=False,
+            metavar="INPUT",
         ),
     ],
     reduction: Reduction = None,
@@ -915,6 +917,7 @@ def debug(
             help="Predictions and targets (or every input of --loss, in torch's order): "
             "files, file:key, '-', or '[1,2,3]'.",
             show_default=False,
+            metavar="INPUT",
         ),
     ],
     loss: Annotated[
@@ -1061,6 +1064,7 @@ def explain(
         typer.Argument(
             help="A loss (or alias) or a finding name; without it, every loss and finding.",
             show_default=False,
+            metavar="NAME",
         ),
     ] = None,
     output_format: Format = None,
