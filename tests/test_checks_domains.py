@@ -640,3 +640,68 @@ def test_cli_compute_on_clean_log_softmax_kl_exits_0(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.stdout
     assert [f["name"] for f in json.loads(result.stdout)["findings"]] == []
+
+
+# --- ctc labels out of range (class-index-out-of-range) ------------------------------------------
+
+
+def test_ctc_minus_one_padding_inside_the_target_lengths() -> None:
+    # targets padded with -1 but target_lengths set to the padded width
+    log_probs = log_softmax(RNG.normal(size=(30, 2, 8)), 2).astype(np.float32)
+    targets = np.array([[1, 2, -1, -1], [3, 4, 5, -1]])
+    report = evaluate("ctc", log_probs, targets, np.array([30, 30]), np.array([4, 4]))
+    found = only(report, "class-index-out-of-range")
+    assert found.severity is Severity.ERROR and found.blocking
+    assert "3 labels outside 0..7" in found.message and "2 of 2 samples" in found.message
+    assert "(targets >= 0).sum(1)" in found.fix
+    # near miss: the same padding beyond correct lengths is never read
+    report = evaluate("ctc", log_probs, targets, np.array([30, 30]), np.array([2, 3]))
+    assert not named(report, "class-index-out-of-range")
+    assert report.computation is not None
+
+
+def test_ctc_labels_beyond_the_class_dim_name_the_class_count() -> None:
+    log_probs = log_softmax(RNG.normal(size=(30, 2, 8)), 2).astype(np.float32)
+    targets = np.array([[1, 2, 8, 3], [3, 4, 5, 9]])  # a 10-symbol alphabet, an 8-class head
+    found = only(
+        evaluate("ctc", log_probs, targets, np.array([30, 30]), np.array([4, 4])),
+        "class-index-out-of-range",
+    )
+    assert "values 8 to 9" in found.message and "10 classes" in found.fix
+    # near miss: the largest valid label, C - 1
+    targets[:, 2:] = 7
+    report = evaluate("ctc", log_probs, targets, np.array([30, 30]), np.array([4, 4]))
+    assert not named(report, "class-index-out-of-range")
+
+
+# --- poisson-nll: rates given to log_input=True, read by fit -----------------------------------
+
+
+def test_softplus_rates_with_the_default_log_input_fit_better_as_rates() -> None:
+    # a softplus head predicting rates around 1-6, passed to nn.PoissonNLLLoss() (log_input=True)
+    rates = (np.log1p(np.exp(RNG.normal(1.0, 1.0, size=500))) + 0.5).astype(np.float32)
+    counts = RNG.poisson(rates).astype(np.float32)
+    found = only(evaluate("poisson-nll", rates, counts), "poisson-log-input-mismatch")
+    assert found.severity is Severity.WARNING
+    assert "read as rates they fit the counts far better" in found.message
+    assert "--no-log-input" in found.fix
+    # near misses: the log of those rates, and log-rates of large counts that are all positive
+    assert not named(evaluate("poisson-nll", np.log(rates), counts), "poisson-log-input-mismatch")
+    big = RNG.gamma(20.0, 5.0, size=500)
+    report = evaluate("poisson-nll", np.log(big).astype(np.float32), RNG.poisson(big))
+    assert not named(report, "poisson-log-input-mismatch")
+
+
+def test_probabilities_a_rounding_unit_outside_say_clamp_not_logits() -> None:
+    probabilities = np.array([0.2, 1.0000001, 0.7, -1e-8, 0.5, 0.9, 0.1, 0.4], np.float32)
+    found = only(
+        evaluate("bce", probabilities, np.ones(8, np.float32)), "input-outside-unit-interval"
+    )
+    assert found.blocking and "rounding error" in found.message
+    assert "clamp(0, 1)" in found.fix
+    # near miss: 1.001 is not rounding (a logit, or a broken probability): the logits diagnosis
+    probabilities[1] = 1.001
+    found = only(
+        evaluate("bce", probabilities, np.ones(8, np.float32)), "input-outside-unit-interval"
+    )
+    assert "sigmoid was never applied" in found.message

@@ -125,3 +125,50 @@ def test_float32_inputs_are_not_low_precision() -> None:
         array(RNG.random(8).astype(np.float32), "b"),
     )
     assert not named(report, "low-precision")
+
+
+def test_float16_target_with_float32_logits_says_what_torch_promotes_to() -> None:
+    # mixup labels kept in float16 next to float32 logits: torch's bce-with-logits returns
+    # float16 for this pair, mse promotes to float32; the message names the dtype torch used
+    logits = RNG.normal(size=64).astype(np.float32)
+    labels = (RNG.random(64) > 0.5).astype(np.float16)
+    for loss, function in (
+        ("bce-logits", F.binary_cross_entropy_with_logits),
+        ("mse", F.mse_loss),
+    ):
+        report = evaluate(loss, array(logits, "logits.npy"), array(labels, "y.npy"))
+        (found,) = named(report, "low-precision")
+        expected = function(torch.from_numpy(logits), torch.from_numpy(labels))
+        torch_dtype = str(expected.dtype).removeprefix("torch.")
+        assert found.evidence["precision"] == torch_dtype
+        assert found.evidence["value_low"] == pytest.approx(float(expected), abs=0)
+        assert "target (y.npy) stored as float16" in found.message
+        assert f"with input float32 as given, torch computes in {torch_dtype}" in found.message
+
+
+def test_ctc_without_a_float16_kernel_says_so() -> None:
+    log_probs = F.log_softmax(torch.randn(12, 1, 5), 2).half().numpy()
+    report = evaluate(
+        "ctc",
+        array(log_probs, "lp.npy"),
+        array([[1, 2, 3]], "t.npy"),
+        array([12], "il.npy"),
+        array([3], "tl.npy"),
+    )
+    (found,) = named(report, "low-precision")
+    assert "torch has no float16 kernel for ctc on this device" in found.message
+
+
+def test_float16_target_that_torch_refuses_next_to_float32_is_computed_all_in_float16() -> None:
+    # F.binary_cross_entropy raises "Found dtype Half but expected Float" for this pair
+    probabilities = RNG.random(32).astype(np.float32)
+    labels = (RNG.random(32) > 0.5).astype(np.float16)
+    with pytest.raises(RuntimeError, match="Found dtype"):
+        F.binary_cross_entropy(torch.from_numpy(probabilities), torch.from_numpy(labels))
+    report = evaluate("bce", array(probabilities, "p.npy"), array(labels, "y.npy"))
+    (found,) = named(report, "low-precision")
+    expected = F.binary_cross_entropy(
+        torch.from_numpy(probabilities).half(), torch.from_numpy(labels)
+    )
+    assert found.evidence["value_low"] == pytest.approx(float(expected), abs=0)
+    assert "torch refuses input float32 next to it, so everything in float16" in found.message

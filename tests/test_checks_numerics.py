@@ -86,7 +86,9 @@ def test_infinite_prediction_gives_an_infinite_gradient() -> None:
     found = only(report, "non-finite-gradient")
     assert found.severity is Severity.ERROR
     assert "1 NaN/Inf of 3 values (first at index 1)" in found.message
-    assert "edge of the loss's domain" in found.fix
+    # the inf loss of sample 1 explains it, and the inf input explains that
+    assert "loss is itself non-finite ([1])" in found.message
+    assert "see non-finite-input" in found.fix
     assert not named(evaluate("mse", np.ones(3), np.zeros(3)), "non-finite-gradient")
 
 
@@ -194,3 +196,25 @@ def test_losses_that_may_be_negative_are_not_reported() -> None:
     assert report.computation is not None and report.computation.value is not None
     assert report.computation.value < 0
     assert not named(report, "negative-loss")
+
+
+def test_minus_inf_in_ctc_log_probs_stays_an_error() -> None:
+    # unlike cross-entropy logits, ctc's gradient at a -inf log-probability is NaN
+    logits = torch.randn(30, 2, 8, generator=torch.Generator().manual_seed(3))
+    logits[:, :, 7] = -float("inf")
+    log_probs = logits.log_softmax(2).numpy()
+    report = evaluate(
+        "ctc", log_probs, np.array([[1, 2, 3], [4, 5, 6]]), np.array([30, 30]), np.array([3, 3])
+    )
+    (found,) = named(report, "non-finite-input")
+    assert found.severity is Severity.ERROR
+    assert named(report, "non-finite-gradient")
+
+
+def test_float16_infinities_point_at_the_float16_range() -> None:
+    values = np.array([1.0, np.inf, 3.0, 2.0], dtype=np.float16)
+    (found,) = named(evaluate("mse", values, np.zeros(4, np.float16)), "non-finite-input")
+    assert "65504" in found.fix
+    # near miss: the same inf in a float32 file is not float16's overflow
+    (found,) = named(evaluate("mse", values.astype(np.float32), np.zeros(4)), "non-finite-input")
+    assert "65504" not in found.fix

@@ -7,7 +7,9 @@ softplus variances, padded CTC batches), and a few are drawn at random with hypo
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from losscli import losses, options, pipeline
+from losscli.cli import main
 from losscli.findings import Severity
 from losscli.loaders import LoadedArray
 from losscli.report import Report
@@ -243,3 +246,269 @@ def test_trained_classifier_gradient_is_small_but_present() -> None:
 def test_clean_inputs_raise_no_alarm_for_any_draw(seed: int, name: str) -> None:
     loss, arrays, given_options = CASES[name](np.random.default_rng(seed))
     assert alarms(evaluate(loss, arrays, given_options)) == []
+
+
+# --- realistic variation: regression scales, extreme but valid probabilities, log space ---------
+
+
+def regression_at_every_scale(rng: np.random.Generator) -> list[Case]:
+    cases: list[Case] = []
+    for scale in (1e-6, 1e-3, 1.0, 1e3, 1e6):
+        positive = rng.lognormal(size=256) * scale  # prices, concentrations, durations
+        noisy = positive * (1 + 0.05 * rng.normal(size=256))
+        signed = rng.normal(size=256) * scale
+        for loss in ("mse", "l1", "huber", "smooth-l1"):
+            cases.append((loss, (f32(noisy), f32(positive)), {}))
+        cases.append(("mse", (f32(signed + 0.1 * scale * rng.normal(size=256)), f32(signed)), {}))
+    return cases
+
+
+def integer_regression_targets(rng: np.random.Generator) -> list[Case]:
+    ratings = rng.integers(1, 6, size=(200, 1))  # 1..5 stars, int64 as pandas reads them
+    counts = rng.poisson(3.0, size=300)
+    return [
+        ("mse", (f32(ratings + 0.3 * rng.normal(size=(200, 1))), ratings), {}),
+        ("l1", (f32(ratings), ratings), {}),  # a perfect fit: zero loss, zero gradient
+        ("huber", (counts + rng.normal(size=300), counts.astype(np.float64)), {}),
+        ("mse", (f32(rng.random(64)), rng.integers(0, 2, 64)), {}),  # 0/1 regression target
+        ("mse", (f32(2 + 0.1 * rng.normal(size=64)), f32(np.full(64, 2.0))), {}),
+    ]
+
+
+def probabilities_at_the_edge(rng: np.random.Generator) -> list[Case]:
+    cases: list[Case] = []
+    for scale in (1.0, 3.0, 8.0, 15.0):
+        logits = rng.normal(scale=scale, size=512)
+        probabilities = np.clip(1 / (1 + np.exp(-logits)), 1e-7, 1 - 1e-7)
+        labels = (rng.random(512) < probabilities).astype(np.float64)
+        cases += [
+            ("bce", (f32(probabilities), f32(labels)), {}),
+            ("bce", (probabilities, labels), {}),
+            ("bce-logits", (f32(logits), f32(labels)), {}),
+            ("focal", (f32(logits), f32(labels)), {}),
+            ("dice", (f32(logits.reshape(8, 64)), f32(labels.reshape(8, 64))), {}),
+        ]
+    edge = np.r_[np.full(8, 1e-7), np.full(8, 1 - 1e-7)]
+    cases.append(("bce", (f32(edge), f32(np.r_[np.zeros(8), np.ones(8)])), {}))
+    cases.append(("bce", (f32(rng.random(64)), rng.integers(0, 2, 64).astype(np.int8)), {}))
+    return cases
+
+
+def margins_all_met(rng: np.random.Generator) -> list[Case]:
+    # nothing left to learn: zero loss and zero gradient is not a vanishing gradient
+    x1, x2 = rng.normal(size=128), rng.normal(size=128)
+    signs = np.sign(x1 - x2)
+    distances = np.abs(rng.normal(size=128))
+    labels = rng.choice([-1, 1], 128)
+    embeddings = rng.normal(size=(64, 16))
+    pair_labels = rng.choice([-1.0, 1.0], 64)
+    anchor = rng.normal(size=(32, 8))
+    scores = rng.normal(size=(32, 5))
+    classes = scores.argmax(1)
+    scores[np.arange(32), classes] += 10
+    return [
+        ("margin-ranking", (f32(x1 + 5 * signs), f32(x2), f32(signs)), {"margin": 0.5}),
+        ("margin-ranking", (f32(x1 + 5 * signs), f32(x2), signs.astype(np.int8)), {}),
+        ("margin-ranking", (f32(x1), f32(x2), signs.astype(np.int64)), {}),
+        ("hinge-embedding", (f32(np.where(labels < 0, 5.0, 0.0)), labels), {}),
+        ("hinge-embedding", (f32(distances + np.where(labels < 0, 2, 0)), f32(labels)), {}),
+        (
+            "cosine-embedding",
+            (f32(embeddings), f32(embeddings * pair_labels[:, None]), pair_labels.astype(np.int64)),
+            {"margin": 0.1},
+        ),
+        ("triplet-margin", (f32(anchor), f32(anchor + 0.01), f32(anchor + 10)), {}),
+        ("multi-margin", (f32(scores), classes), {}),
+    ]
+
+
+def log_space_variation(rng: np.random.Generator) -> list[Case]:
+    student = F.log_softmax(torch.from_numpy(rng.normal(scale=5, size=(2, 8, 32000))), -1)
+    teacher = F.softmax(torch.from_numpy(rng.normal(scale=5, size=(2, 8, 32000))), -1)
+    smoothed = np.eye(10)[rng.integers(0, 10, 32)] * 0.9 + 0.01
+    time, batch, classes = 1000, 8, 29
+    log_probs = F.log_softmax(torch.from_numpy(rng.normal(size=(time, batch, classes))), 2)
+    targets = rng.integers(1, classes, size=(batch, 250))
+    target_lengths = rng.integers(100, 250, batch)
+    logits = rng.normal(size=(64, 10))
+    logits[:, 8:] = -np.inf  # two classes masked out (an action mask)
+    counts = rng.poisson(1.0, size=500)
+    mean = rng.normal(size=256)
+    return [
+        ("kl-div", (f32(student), f32(teacher)), {"reduction": "batchmean"}),
+        (
+            "kl-div",
+            (f32(student[0]), f32(np.log(teacher[0].numpy()))),
+            {"log_target": True, "reduction": "batchmean"},
+        ),
+        ("kl-div", (f32(np.log(smoothed) - 0.1), f32(smoothed)), {"reduction": "batchmean"}),
+        ("ctc", (f32(log_probs), targets, np.full(batch, time), target_lengths), {}),
+        (
+            "ctc",
+            (f32(log_probs), targets, np.full(batch, time), target_lengths),
+            {"zero_infinity": True},
+        ),
+        ("cross-entropy", (f32(logits), rng.integers(0, 8, 64)), {}),
+        ("poisson-nll", (f32(0.05 * rng.normal(size=500)), f32(counts)), {}),
+        ("poisson-nll", (f32(np.log(0.01) + 0.1 * rng.normal(size=500)), counts * 0), {}),
+        ("gaussian-nll", (f32(mean + 1e-4), f32(mean), f32(np.full(256, 1e-8))), {}),
+        ("gaussian-nll", (f32(mean * 1e3), f32(mean * 1e3 + 10), f32(np.full(256, 1e6))), {}),
+        ("margin-ranking", (f32(mean), f32(np.zeros(256)), f32(np.sign(mean))), {}),
+    ]
+
+
+VARIATIONS: dict[str, Callable[[np.random.Generator], list[Case]]] = {
+    family.__name__: family
+    for family in (
+        regression_at_every_scale,
+        integer_regression_targets,
+        probabilities_at_the_edge,
+        margins_all_met,
+        log_space_variation,
+    )
+}
+
+
+@pytest.mark.parametrize("family", sorted(VARIATIONS))
+def test_realistic_variation_raises_no_alarm(family: str) -> None:
+    for loss, arrays, given_options in VARIATIONS[family](np.random.default_rng(7)):
+        report = evaluate(loss, arrays, given_options)
+        assert report.computation is not None, loss
+        assert alarms(report) == [], (loss, given_options)
+
+
+# --- near misses for the heuristics the variations above exercise ------------------------------
+
+
+def test_float64_probabilities_that_round_to_one_in_float32_are_info() -> None:
+    # 1 - 1e-12 is a valid probability; only losscli's cast to float32 makes it exactly 1
+    probabilities = np.r_[np.full(4, 1 - 1e-12), np.full(12, 0.5)]
+    report = evaluate("bce", (probabilities, np.r_[np.ones(4), np.zeros(12)]), {})
+    (found,) = [f for f in report.findings if f.name == "saturated-probabilities"]
+    assert found.severity is Severity.INFO and "--dtype float64" in found.fix
+    # near miss: exact ones in the file, one of them on a 0 target, cost 100 in any precision
+    stored = np.r_[np.ones(4), np.full(12, 0.5)]
+    report = evaluate("bce", (stored, np.r_[np.ones(3), np.zeros(13)]), {})
+    (found,) = [f for f in report.findings if f.name == "saturated-probabilities"]
+    assert (
+        found.severity is Severity.WARNING and "1 of them away from their target" in found.message
+    )
+
+
+def test_trained_sigmoid_model_saturated_on_easy_samples_is_info() -> None:
+    # sigmoid + BCELoss on a trained model: easy samples round to exactly 0/1 in float32, and
+    # every one of them is right, so each term is exactly 0 either way
+    rng = np.random.default_rng(5)
+    labels = (rng.random(256) < 0.5).astype(np.float32)
+    logits = np.where(labels == 1, 1.0, -1.0) * rng.uniform(0.5, 40, size=256)
+    probabilities = torch.sigmoid(torch.from_numpy(logits.astype(np.float32))).numpy()
+    assert ((probabilities == 0) | (probabilities == 1)).sum() > 10  # precondition
+    report = evaluate("bce", (probabilities, labels), {})
+    assert alarms(report) == []
+    (found,) = [f for f in report.findings if f.name == "saturated-probabilities"]
+    assert found.severity is Severity.INFO and "every one equal to its target" in found.message
+
+
+def test_masked_logits_are_info_but_a_fully_masked_row_is_an_error() -> None:
+    logits = np.random.default_rng(0).normal(size=(16, 10)).astype(np.float32)
+    logits[:, 8:] = -np.inf
+    report = evaluate("cross-entropy", (logits, np.arange(16) % 8), {})
+    (found,) = [f for f in report.findings if f.name == "non-finite-input"]
+    assert found.severity is Severity.INFO and "masked" in found.message
+    assert report.computation is not None and np.isfinite(report.computation.value)
+    # a target on a masked class: the loss is inf and the fix names the mask
+    report = evaluate("cross-entropy", (logits, np.r_[9, np.arange(15) % 8]), {})
+    (loss,) = [f for f in report.findings if f.name == "non-finite-loss"]
+    assert loss.severity is Severity.ERROR and "masked (-inf)" in loss.fix
+    # near miss: a row with every class masked has no distribution; NaN is never a mask
+    logits[0] = -np.inf
+    report = evaluate("cross-entropy", (logits, np.arange(16) % 8), {})
+    assert any(
+        f.name == "non-finite-input" and f.severity is Severity.ERROR for f in report.findings
+    )
+    logits[0] = np.nan
+    report = evaluate("cross-entropy", (logits, np.arange(16) % 8), {})
+    assert any(
+        f.name == "non-finite-input" and f.severity is Severity.ERROR for f in report.findings
+    )
+    # near miss: -inf logits for a sigmoid loss are not a mask (bce-logits gives NaN)
+    report = evaluate("bce-logits", (f32(np.r_[-np.inf, np.zeros(7)]), f32(np.zeros(8))), {})
+    assert any(
+        f.name == "non-finite-input" and f.severity is Severity.ERROR for f in report.findings
+    )
+
+
+def test_one_constant_baseline_is_not_a_dead_model() -> None:
+    scores = np.random.default_rng(1).normal(size=64)
+    report = evaluate("margin-ranking", (f32(scores), f32(np.zeros(64)), f32(np.sign(scores))), {})
+    assert not [f for f in report.findings if f.name == "constant-input"]
+    # near miss: both sides constant is a collapsed model
+    report = evaluate(
+        "margin-ranking", (f32(np.ones(64)), f32(np.ones(64)), f32(np.sign(scores))), {}
+    )
+    assert len([f for f in report.findings if f.name == "constant-input"]) == 2
+
+
+def test_float16_soft_labels_a_rounding_unit_above_one_are_not_outside() -> None:
+    # mixup of float16 labels: lam * 1 + (1 - lam) * 1 can round to 1 + 2^-10 in float16
+    targets = np.full(16, 1 + 2**-10, dtype=np.float16)
+    assert targets[0] > 1
+    logits = f32(np.random.default_rng(2).normal(size=16))
+    report = evaluate("bce-logits", (logits, targets), {})
+    assert not [f for f in report.findings if f.name == "target-outside-unit-interval"]
+    # near miss: a real excess in float16 still fires
+    report = evaluate("bce-logits", (logits, np.full(16, 1.01, dtype=np.float16)), {})
+    assert [f for f in report.findings if f.name == "target-outside-unit-interval"]
+
+
+def test_star_ratings_from_a_csv_raise_no_alarm(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a recommender's export: integer 1..5 ratings next to ids, float predictions
+    rng = np.random.default_rng(11)
+    ratings = rng.integers(1, 6, size=300)
+    (tmp_path / "ratings.csv").write_text(
+        "user,item,rating\n"
+        + "".join(
+            f"{u},{i},{r}\n" for u, i, r in zip(range(300), range(300, 600), ratings, strict=True)
+        )
+    )
+    predictions = np.clip(ratings + rng.normal(scale=0.7, size=300), 1, 5)
+    (tmp_path / "pred.csv").write_text("prediction\n" + "".join(f"{p:.4f}\n" for p in predictions))
+    for loss in ("mse", "l1", "huber"):
+        try:
+            main(
+                [
+                    "debug",
+                    str(tmp_path / "pred.csv:prediction"),
+                    str(tmp_path / "ratings.csv:rating"),
+                    "--loss",
+                    loss,
+                    "--format",
+                    "json",
+                ]
+            )
+            code = 0
+        except SystemExit as done:
+            code = int(done.code or 0)
+        report = json.loads(capsys.readouterr().out)
+        assert code == 0
+        assert [f["name"] for f in report["findings"] if f["severity"] != "info"] == []
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    log_mean=st.floats(np.log(0.05), np.log(5000.0)),
+    shape=st.floats(0.5, 20.0),
+    noise=st.floats(0.0, 1.0),
+)
+def test_log_rates_of_any_scale_are_not_read_as_rates(
+    seed: int, log_mean: float, shape: float, noise: float
+) -> None:
+    # a log-rate model (log_input=True, the default) at any count scale, well or badly fit
+    rng = np.random.default_rng(seed)
+    rates = np.maximum(rng.gamma(shape, np.exp(log_mean) / shape, size=200), 1e-3)
+    log_rates = np.log(rates) + noise * rng.normal(size=200)
+    report = evaluate("poisson-nll", (f32(log_rates), f32(rng.poisson(rates))), {})
+    assert not [f for f in report.findings if f.name == "poisson-log-input-mismatch"]

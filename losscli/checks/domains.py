@@ -25,6 +25,8 @@ _POSITIVE_SLACK = 1e-5
 _LOG_RATE_MEDIAN = 5.0
 _LOG_RATE_MAX = 20.0
 _RATE_EXCESS = 10.0
+# probabilities this far outside [0, 1] are rounding of a computed probability, not logits
+_ROUNDING_EXCESS = 1e-5
 # binary targets this far outside [0, 1] are rounding, not a mistake (when torch allows them)
 _UNIT_SLACK = 1e-6
 # the rows a message lists
@@ -108,7 +110,8 @@ def check_target_unit_interval(context: CheckContext) -> Iterator[Finding]:
         # torch's bce rejects anything outside [0, 1]; elsewhere a rounding hair above 1
         # (soft labels averaged in float32) changes nothing
         blocking = spec.input_domain is Domain.PROBABILITIES
-        slack = 0.0 if blocking else _UNIT_SLACK
+        # soft labels averaged in float16 round up to 1 + 2^-10: a rounding unit of slack
+        slack = 0.0 if blocking else max(_UNIT_SLACK, _stored_eps(context, argument.name))
         outside = np.isfinite(targets) & ((targets < -slack) | (targets > 1 + slack))
         count = int(outside.sum())
         if not count:
@@ -193,6 +196,27 @@ def check_input_unit_interval(context: CheckContext) -> Iterator[Finding]:
     kind = classify(predictions)
     first = _first(outside)
     negative = int((np.isfinite(predictions) & (predictions < 0)).sum())
+    excess = float(max(-kind.min, kind.max - 1.0))
+    if excess <= max(_ROUNDING_EXCESS, 8 * _stored_eps(context, name)):
+        # a computed probability (a product or sum of probabilities) a rounding unit outside
+        yield finding(
+            "input-outside-unit-interval",
+            Severity.ERROR,
+            f"{spec.name} wants {name} as probabilities in [0, 1], but {name} ({context.source(name)}) "
+            f"holds {count} of {predictions.size} values a rounding error outside it ({negative} "
+            f"below 0, {count - negative} above 1; by at most {excess:.3g}; first at "
+            f"{_position(first)}: {float(predictions[first]):.9g}): torch rejects even these",
+            f"these are probabilities computed with rounding error: clamp them before the loss, "
+            f"`{name} = {name}.clamp(0, 1)` (or compute them from logits and use bce-logits: "
+            f"`{_command(context, 'bce-logits')}`)",
+            blocking=True,  # torch's binary_cross_entropy rejects it
+            argument=name,
+            count=count,
+            min=kind.min,
+            max=kind.max,
+            first_position=list(first),
+        )
+        return
     yield finding(
         "input-outside-unit-interval",
         Severity.ERROR,
@@ -228,18 +252,63 @@ def check_saturated_probabilities(context: CheckContext) -> Iterator[Finding]:
         return
     first = _first((predictions == 0) | (predictions == 1))
     stored = context.arrays[name].dtype
+    loaded = np.asarray(context.inputs[name].values, dtype=np.float64)
+    if loaded.shape == predictions.shape and not ((loaded == 0) | (loaded == 1)).any():
+        # the file holds values a hair inside (0, 1) that only the cast to float32 rounded
+        yield finding(
+            "saturated-probabilities",
+            Severity.INFO,
+            f"{name} ({context.source(name)}) holds {zeros + ones} values within "
+            f"{_number(float(np.finfo(stored).eps))} of 0 or 1 (of {predictions.size}; first at "
+            f"{_position(first)}: {float(loaded[first]):.17g}) that round to exactly 0 or 1 as "
+            f"{stored}, where bce clamps log(0) at -100",
+            f"compute in the stored precision with --dtype float64; in a float32 model, keep the "
+            f"logits and use bce-logits: `{_command(context, 'bce-logits')}`",
+            argument=name,
+            zeros=zeros,
+            ones=ones,
+            first_position=list(first),
+        )
+        return
+    saturated = (predictions == 0) | (predictions == 1)
+    target_argument = spec.argument(Role.BINARY_TARGET)
+    targets = (
+        _as_float(context.arrays[target_argument.name]) if target_argument is not None else None
+    )
+    if targets is not None and targets.shape == predictions.shape:
+        wrong = int((saturated & (targets != predictions)).sum())
+    else:
+        wrong = zeros + ones  # cannot pair them with targets: assume the worst
+    if not wrong:
+        # a trained model's easy samples: each term is exactly 0, as it would be unclamped
+        yield finding(
+            "saturated-probabilities",
+            Severity.INFO,
+            f"{name} ({context.source(name)}) holds {zeros} values of exactly 0 and {ones} of "
+            f"exactly 1 (of {predictions.size}) as {stored}, every one equal to its target: those "
+            "terms are exactly 0 either way; a wrong one would cost exactly 100 (log clamped at -100)",
+            f"nothing to do for these; bce-logits avoids the clamp altogether: "
+            f"`{_command(context, 'bce-logits')}`",
+            argument=name,
+            zeros=zeros,
+            ones=ones,
+            wrong=0,
+            first_position=list(first),
+        )
+        return
     yield finding(
         "saturated-probabilities",
         Severity.WARNING,
         f"{name} ({context.source(name)}) holds {zeros} values of exactly 0 and {ones} of exactly 1 "
         f"(of {predictions.size}, {_percent(zeros + ones, predictions.size)}; first at {_position(first)}) "
-        f"as {stored}: bce clamps log(0) at -100, so a wrong one costs exactly 100 and a right one "
-        "gets no gradient",
+        f"as {stored}, {wrong} of them away from their target: bce clamps log(0) at -100, so each "
+        "of those costs exactly 100 and the sigmoid before it passes no gradient back",
         f"keep the logits and use bce-logits: `{_command(context, 'bce-logits')}` "
         "(in PyTorch, drop the torch.sigmoid and use nn.BCEWithLogitsLoss)",
         argument=name,
         zeros=zeros,
         ones=ones,
+        wrong=wrong,
         first_position=list(first),
     )
 
@@ -333,6 +402,50 @@ def check_negative_poisson_target(context: CheckContext) -> Iterator[Finding]:
         )
 
 
+@dataclass(frozen=True)
+class _RateFit:
+    """poisson-nll inputs read both ways against the counts (means over the elements)."""
+
+    mean_input: float
+    mean_count: float
+    mean_exp: float
+    loss_as_rates: float
+    loss_as_log_rates: float
+
+
+# a reading has to beat the other by this many nats per element to count as clearly better
+_BETTER_FIT_NATS = 2.0
+# "the same scale": means within this factor of each other
+_SCALE_FACTOR = 3.0
+
+
+def _rates_fit_better(predictions: np.ndarray, counts: np.ndarray) -> _RateFit | None:
+    """The fit when ``predictions`` read as rates match the counts far better than as log-rates.
+
+    Rates (a softplus or exp head) given to log_input=True have the counts' scale, while
+    exp() of them overshoots; log-rates have the log of the counts' scale. None when the
+    inputs are not all >= 0, the shapes differ, or the rate reading is not clearly better.
+    """
+    if predictions.shape != counts.shape:
+        return None
+    both = np.isfinite(predictions) & np.isfinite(counts)
+    rates, observed = predictions[both], counts[both]
+    if rates.size == 0 or rates.min() < 0 or observed.min() < 0:
+        return None
+    mean_input, mean_count = float(rates.mean()), float(observed.mean())
+    if mean_count <= 0 or not 1 / _SCALE_FACTOR <= mean_input / mean_count <= _SCALE_FACTOR:
+        return None
+    exp_rates = np.exp(np.minimum(rates, 700.0))
+    mean_exp = float(exp_rates.mean())
+    if mean_exp <= _SCALE_FACTOR * mean_count:
+        return None
+    as_log_rates = float(np.mean(exp_rates - observed * rates))
+    as_rates = float(np.mean(rates - observed * np.log(rates + 1e-8)))
+    if as_log_rates - as_rates <= _BETTER_FIT_NATS:
+        return None
+    return _RateFit(mean_input, mean_count, mean_exp, as_rates, as_log_rates)
+
+
 def check_poisson_log_input(context: CheckContext) -> Iterator[Finding]:
     """log_input=True wants log-rates; log_input=False wants rates (>= 0)."""
     spec = context.spec
@@ -356,14 +469,23 @@ def check_poisson_log_input(context: CheckContext) -> Iterator[Finding]:
             and (median > _LOG_RATE_MEDIAN or high > _LOG_RATE_MAX)
             and median > np.log1p(max(largest_count, 0.0)) + np.log(_RATE_EXCESS)
         )
-        if rate_like:
+        fit = _rates_fit_better(predictions, _as_float(context.arrays[count_target.name]))
+        if rate_like or fit is not None:
+            seen = (
+                f"; read as rates they fit the counts far better: mean {_number(fit.mean_input)} "
+                f"against a mean count of {_number(fit.mean_count)}, while exp() of them predicts a "
+                f"mean count of {_number(fit.mean_exp)} (poisson-nll per element "
+                f"{_number(fit.loss_as_rates)} as rates, {_number(fit.loss_as_log_rates)} as log-rates)"
+                if fit is not None
+                else ""
+            )
             yield finding(
                 "poisson-log-input-mismatch",
                 Severity.WARNING,
                 f"poisson-nll with log_input=True reads {name} as log(rate), but {name} ({source}) looks "
                 f"like rates: all {finite.size} values are >= 0, median {_number(median)}, max "
                 f"{_number(high)}; exp(median) = {_number(float(np.exp(min(median, 700.0))))} against a "
-                f"largest count of {_number(largest_count)}",
+                f"largest count of {_number(largest_count)}{seen}",
                 f"if {name} holds rates, pass --no-log-input: `{_command(context, 'poisson-nll', '--no-log-input')}` "
                 "(in PyTorch, nn.PoissonNLLLoss(log_input=False)); if it should be log-rates, the model's "
                 "output layer is missing its log",
@@ -783,6 +905,51 @@ def _batch_normalised(log_probs: np.ndarray, tolerance: float) -> bool:
     return bool(np.mean(np.abs(logsumexp) <= tolerance) >= 0.9)
 
 
+def check_ctc_label_range(context: CheckContext) -> Iterator[Finding]:
+    """CTC labels within the target lengths must be class indices 0..C-1 of the log_probs."""
+    ctc = _ctc_batch(context)
+    if ctc is None:
+        return
+    classes = ctc.log_probs.shape[2]
+    name = next(a.name for a in context.spec.arguments if a.role is Role.CTC_TARGETS)
+    lengths_name = [a.name for a in context.spec.arguments if a.role is Role.LENGTHS][1]
+    hits = [
+        (n, np.flatnonzero((labels < 0) | (labels >= classes)))
+        for n, labels in enumerate(ctc.labels)
+    ]
+    hits = [(n, where) for n, where in hits if where.size]
+    if not hits:
+        return
+    wrong = np.concatenate([ctc.labels[n][where] for n, where in hits])
+    first_sample, first_where = hits[0]
+    low, high = int(wrong.min()), int(wrong.max())
+    if low < 0:
+        fix = (
+            f"{low} inside the target lengths is padding counted as labels: pass {lengths_name} "
+            f"that count only the real labels (e.g. `{lengths_name} = ({name} >= 0).sum(1)`)"
+        )
+    else:
+        fix = (
+            f"the log_probs have {classes} classes (the blank included) but labels reach {high}: "
+            f"give the output layer {high + 1} classes, or check the label encoding"
+        )
+    yield finding(
+        "class-index-out-of-range",
+        Severity.ERROR,
+        f"ctc {name} ({context.source(name)}) hold {wrong.size} labels outside 0..{classes - 1} "
+        f"inside their target lengths in {len(hits)} of {len(ctc.labels)} samples (values "
+        f"{_number(low)} to {_number(high)}; first: sample {first_sample}, position "
+        f"{int(first_where[0])}): torch reads a log-probability that does not exist",
+        fix,
+        blocking=True,  # out of range: torch reads outside the class dim
+        argument=name,
+        count=int(wrong.size),
+        min=low,
+        max=high,
+        samples=[n for n, _ in hits[:10]],
+    )
+
+
 def check_ctc_blank_in_targets(context: CheckContext) -> Iterator[Finding]:
     """The blank index is reserved: a label equal to it cannot be emitted as a label."""
     ctc = _ctc_batch(context)
@@ -906,6 +1073,7 @@ CHECKS: tuple[InputCheck, ...] = (
     check_kl_target,
     check_kl_mean_reduction,
     check_ctc_log_probs,
+    check_ctc_label_range,
     check_ctc_blank_in_targets,
     check_ctc_target_too_long,
 )

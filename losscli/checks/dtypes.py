@@ -54,10 +54,20 @@ def check_mixed_float_dtypes(context: CheckContext) -> Iterator[Finding]:
     )
 
 
-def _loss_in(context: CheckContext, precision: str) -> float | None:
-    """The loss with every float argument in ``precision`` (the summed loss for 'none').
+def _loss_in(
+    context: CheckContext, precision: str, only: frozenset[str] | None = None
+) -> tuple[float, str] | None:
+    """The loss with float arguments in ``precision`` (the summed loss for 'none'), and its dtype.
 
-    None when torch has no kernel for this loss in that precision on this device.
+    Args:
+        context: the check context.
+        precision: a torch float dtype name ("float16", "bfloat16", "float64").
+        only: cast just these arguments and leave the others as losscli computes them (torch
+            promotes, as it would for the user's tensors); None casts every float argument.
+
+    Returns:
+        (value, the dtype torch computed it in), or None when torch has no kernel for this
+        loss with those dtypes on this device.
     """
     import torch
 
@@ -68,14 +78,16 @@ def _loss_in(context: CheckContext, precision: str) -> float | None:
     tensors = []
     for argument in context.spec.arguments:
         tensor = to_tensor(context.arrays[argument.name])
-        tensors.append(tensor.to(dtype) if tensor.is_floating_point() else tensor)
+        cast = tensor.is_floating_point() and (only is None or argument.name in only)
+        tensors.append(tensor.to(dtype) if cast else tensor)
     reduction = str(context.options.get("reduction", "mean"))
     try:
         with torch.no_grad():
-            loss = function(*tensors, reduction=reduction).to(torch.float64)
+            loss = function(*tensors, reduction=reduction)
     except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError):
         return None
-    return float(loss.sum().item())
+    computed_in = str(loss.dtype).removeprefix("torch.")
+    return float(loss.to(torch.float64).sum().item()), computed_in
 
 
 def _total(computation: Computation) -> float:
@@ -90,16 +102,32 @@ def check_low_precision(context: CheckContext, computation: Computation) -> Iter
     low = {name: dtype for name, dtype in _stored_float(context).items() if dtype in _LOW_PRECISION}
     if not low:
         return
-    exact = _loss_in(context, "float64")
-    if exact is None:
+    exact_result = _loss_in(context, "float64")
+    if exact_result is None:
         return
+    exact = exact_result[0]
     precision = "bfloat16" if "bfloat16" in low.values() else "float16"
-    rounded = _loss_in(context, precision)
-    if rounded is None:  # torch has no kernel for this loss in that precision on this device
-        precision, rounded = computation.dtype, _total(computation)
+    floats = set(_stored_float(context))
+    # as stored: the low-precision arguments in their dtype, the others as computed; torch
+    # promotes (or refuses, and the user has to cast everything to one dtype)
+    mixed = set(low) != floats
+    result = _loss_in(context, precision, frozenset(low)) if mixed else None
+    promoted = result is not None
+    if result is None:
+        result = _loss_in(context, precision)
+    no_kernel = result is None
+    if result is None:  # torch has no kernel for this loss in that precision on this device
+        result = (_total(computation), computation.dtype)
+    rounded, precision = result
     listed = ", ".join(f"{name} ({context.source(name)})" for name in low)
     stored = "/".join(sorted(set(low.values())))
-    if not np.isfinite(rounded):
+    if not np.isfinite(exact):
+        comparison = (
+            f"the loss is {exact} even in float64, so the NaN/Inf comes from the values "
+            "(see non-finite-input), not from the precision"
+        )
+        relative = float("nan")
+    elif not np.isfinite(rounded):
         comparison = f"the loss overflows in {precision} ({rounded}) but is {exact:.8g} in float64"
         relative = float("inf")
     else:
@@ -107,6 +135,20 @@ def check_low_precision(context: CheckContext, computation: Computation) -> Iter
         comparison = (
             f"the loss is {rounded:.6g} in {precision} against {exact:.8g} in float64 "
             f"(relative error {relative:.2e})"
+        )
+    if mixed:
+        others = ", ".join(
+            f"{name} {context.arrays[name].dtype}" for name in sorted(floats - set(low))
+        )
+        comparison = (
+            f"with {others} as given, torch computes in {precision}: "
+            if promoted
+            else f"torch refuses {others} next to it, so everything in {precision}: "
+        ) + comparison
+    if no_kernel:
+        comparison = (
+            f"torch has no {'/'.join(sorted(set(low.values())))} kernel for {context.spec.name} "
+            f"on this device, so compare losscli's {precision} value instead: " + comparison
         )
     yield finding(
         "low-precision",
@@ -117,7 +159,7 @@ def check_low_precision(context: CheckContext, computation: Computation) -> Iter
         arguments=list(low),
         precision=precision,
         value_low=rounded if np.isfinite(rounded) else None,
-        value_float64=exact,
+        value_float64=exact if np.isfinite(exact) else None,
         relative_error=relative if np.isfinite(relative) else None,
     )
 

@@ -52,6 +52,9 @@ def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
             continue
         nans = int(np.isnan(values).sum())
         first = _positions(bad)
+        if _is_log_space_mask(context, argument.name, values, bad):
+            yield _masked_scores(context, argument.name, values, count, first)
+            continue
         axis = argument.batch_dim if values.ndim > argument.batch_dim else 0
         rows = (
             int(np.moveaxis(bad, axis, 0).reshape(values.shape[axis], -1).any(axis=1).sum())
@@ -64,8 +67,7 @@ def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
             Severity.ERROR,
             f"{argument.name} ({context.source(argument.name)}) holds {nans} NaN and {count - nans} Inf "
             f"of {values.size} values, in {rows} of {total_rows} samples (first at {_where(first[0])})",
-            "find where the NaN/Inf first appears in the model (torch.autograd.set_detect_anomaly(True)), "
-            "or drop those samples before the loss",
+            _non_finite_input_fix(context, argument.name, count - nans),
             argument=argument.name,
             nan=nans,
             inf=count - nans,
@@ -74,17 +76,109 @@ def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
         )
 
 
-def check_constant_input(context: CheckContext) -> Iterator[Finding]:
-    """Every prediction the same value: a dead or collapsed model (or the wrong column)."""
+# the largest finite float16
+_FLOAT16_MAX = 65504.0
+
+
+def _non_finite_input_fix(context: CheckContext, name: str, infs: int) -> str:
+    """Where NaN/Inf usually come from; float16's overflow when the file is float16."""
+    loaded = context.inputs[name]
+    stored = loaded.stored_dtype or str(loaded.values.dtype)
+    general = (
+        "find where the NaN/Inf first appears in the model (torch.autograd.set_detect_anomaly(True)), "
+        "or drop those samples before the loss"
+    )
+    if stored != "float16" or not infs:
+        return general
+    return (
+        f"{name} is float16, which overflows to Inf beyond ±{_FLOAT16_MAX:g} (and Inf - Inf gives "
+        "NaN): run the model under torch.autocast with a GradScaler, or in bfloat16, which has "
+        "float32's range; otherwise " + general
+    )
+
+
+def _is_log_space_mask(
+    context: CheckContext, name: str, values: np.ndarray, bad: np.ndarray
+) -> bool:
+    """-inf (and nothing else non-finite) in class scores cross-entropy or nll reads in log space.
+
+    ``logits.masked_fill(~allowed, float('-inf'))`` is how classes are masked out (action
+    masks, constrained decoding); log(0) = -inf is a log-probability of zero. cross-entropy
+    and nll handle both, loss and gradient, as long as no target needs a masked entry, and the
+    result checks catch it when one does. Not for ctc (its gradient at -inf is NaN), kl-div or
+    probability targets (0 * -inf is NaN), nor sigmoid losses (-inf logits give NaN). A row
+    with every entry -inf has no distribution.
+    """
+    spec = context.spec
+    # class-index targets only: probability targets (soft cross-entropy, kl-div) multiply the
+    # -inf by a 0 and give NaN
+    scores = (
+        name == spec.arguments[0].name
+        and (spec.activation is Activation.SOFTMAX or spec.input_domain is Domain.LOG_PROBABILITIES)
+        and spec.argument(Role.DISTRIBUTION_TARGET) is None
+        and not context.soft_target
+    )
+    if not scores or values.ndim == 0 or not np.isneginf(values[bad]).all():
+        return False
+    # the class axis: 1 for [batch, classes, ...], the only one for an unbatched [classes]
+    axis = 1 if values.ndim >= 2 else 0
+    return not np.isneginf(values).all(axis=axis).any()
+
+
+def _masked_arguments(context: CheckContext) -> list[str]:
+    """The arguments whose only non-finite values are -inf masks in log space."""
+    names = []
     for argument in context.spec.arguments:
-        if argument.role not in _OUTPUT_ROLES:
+        values = context.inputs[argument.name].values
+        if values.dtype.kind != "f" or values.size == 0:
             continue
+        bad = ~np.isfinite(values)
+        if bad.any() and _is_log_space_mask(context, argument.name, values, bad):
+            names.append(argument.name)
+    return names
+
+
+def _masked_scores(
+    context: CheckContext, name: str, values: np.ndarray, count: int, first: list[list[int]]
+) -> Finding:
+    return finding(
+        "non-finite-input",
+        Severity.INFO,
+        f"{name} ({context.source(name)}) holds {count} -inf of {values.size} values (first at "
+        f"{_where(first[0])}) and no NaN: read as masked classes (log-probability 0); every row "
+        "keeps at least one finite entry",
+        "nothing to do if the masked classes are never a target (a target on a masked class "
+        "makes the loss inf: non-finite-loss says so); with label smoothing or probability "
+        "targets torch gives NaN, so use a large negative number (-1e4) instead of -inf there",
+        argument=name,
+        nan=0,
+        inf=count,
+        masked=True,
+        first_positions=first,
+    )
+
+
+def check_constant_input(context: CheckContext) -> Iterator[Finding]:
+    """Every prediction the same value: a dead or collapsed model (or the wrong column).
+
+    With several prediction arguments (x1 and x2, triplets) one constant argument next to
+    varying ones is a fixed baseline (scores ranked against a threshold of 0), not a dead
+    model: only all of them constant is reported.
+    """
+    outputs = [
+        a
+        for a in context.spec.arguments
+        if a.role in _OUTPUT_ROLES and np.asarray(context.arrays[a.name]).dtype.kind == "f"
+    ]
+    constant = []
+    for argument in outputs:
         values = np.asarray(context.arrays[argument.name])
-        if values.dtype.kind != "f":
-            continue
         finite = values[np.isfinite(values)]
-        if finite.size < 2 or finite.min() != finite.max():
-            continue
+        if finite.size >= 2 and finite.min() == finite.max():
+            constant.append((argument, finite))
+    if len(outputs) > 1 and len(constant) < len(outputs):
+        constant = []
+    for argument, finite in constant:
         yield finding(
             "constant-input",
             Severity.WARNING,
@@ -169,22 +263,13 @@ def check_non_finite_loss(context: CheckContext, computation: Computation) -> It
             f"every per-sample loss is finite, so the reduction produced it (denominator "
             f"{computation.denominator})"
         )
-    if any_non_finite_input:
-        fix = "the NaN/Inf comes from the inputs of these samples: fix them first (see non-finite-input)"
-    elif context.spec.option("zero_infinity") is not None and not context.options.get(
-        "zero_infinity", False
-    ):
+    fix = _non_finite_loss_fix(context, samples, any_non_finite_input)
+    if any_non_finite_input and _masked_arguments(context):
         fix = (
-            "an impossible alignment gives an infinite loss: see ctc-target-too-long, or pass "
-            "--zero-infinity"
-        )
-    elif not samples:
-        fix = "check that some targets are counted (every target ignored divides by zero)"
-    else:
-        shown = samples[:_LISTED]
-        fix = (
-            f"look at these samples (`input[{shown}]`): values at the edge of the loss's domain (log(0), "
-            "a zero variance) or too large for the dtype; compare with --dtype float64"
+            "a masked (-inf) score meets the target in these samples: a target class that is "
+            "masked, or label smoothing / probability targets that give a masked class weight; "
+            "keep target classes unmasked, or mask with a large negative number (-1e4) instead "
+            "of -inf"
         )
     yield finding(
         "non-finite-loss",
@@ -196,22 +281,66 @@ def check_non_finite_loss(context: CheckContext, computation: Computation) -> It
     )
 
 
+def _non_finite_loss_fix(
+    context: CheckContext, samples: list[int], any_non_finite_input: bool
+) -> str:
+    """The usual cause of a NaN/Inf loss in ``samples`` (none: the reduction made it)."""
+    if any_non_finite_input:
+        return "the NaN/Inf comes from the inputs of these samples: fix them first (see non-finite-input)"
+    if context.spec.option("zero_infinity") is not None and not context.options.get(
+        "zero_infinity", False
+    ):
+        return (
+            "an impossible alignment gives an infinite loss: see ctc-target-too-long, or pass "
+            "--zero-infinity"
+        )
+    if not samples:
+        return "check that some targets are counted (every target ignored divides by zero)"
+    shown = samples[:_LISTED]
+    return (
+        f"look at these samples (`input[{shown}]`): values at the edge of the loss's domain (log(0), "
+        "a zero variance) or too large for the dtype; compare with --dtype float64"
+    )
+
+
 def check_non_finite_gradient(context: CheckContext, computation: Computation) -> Iterator[Finding]:
     """NaN/Inf in a gradient."""
+    loss_bad = ~np.isfinite(computation.per_sample)
+    batch = computation.per_sample.size
+    batch_dims = {a.name: a.batch_dim for a in context.spec.arguments}
     for name, gradient in computation.gradients.items():
         bad = ~np.isfinite(gradient)
-        if bad.any():
-            first = _positions(bad)
-            yield finding(
-                "non-finite-gradient",
-                Severity.ERROR,
-                f"the gradient for {name} holds {int(bad.sum())} NaN/Inf of {gradient.size} values "
-                f"(first at {_where(first[0])})",
-                "look for inputs at the edge of the loss's domain (log(0), division by a zero variance)",
-                argument=name,
-                count=int(bad.sum()),
-                first_positions=first,
-            )
+        if not bad.any():
+            continue
+        first = _positions(bad)
+        message = (
+            f"the gradient for {name} holds {int(bad.sum())} NaN/Inf of {gradient.size} values "
+            f"(first at {_where(first[0])})"
+        )
+        fix = (
+            "look for inputs at the edge of the loss's domain (log(0), division by a zero variance)"
+        )
+        axis = batch_dims.get(name, 0)
+        if loss_bad.any() and gradient.ndim > axis and gradient.shape[axis] == batch:
+            # NaN/Inf only in samples whose loss is already NaN/Inf: a consequence, not a cause
+            bad_samples = np.moveaxis(bad, axis, 0).reshape(batch, -1).any(axis=1)
+            if not (bad_samples & ~loss_bad).any():
+                samples = [int(i) for i in np.flatnonzero(bad_samples)]
+                message += (
+                    f", all in samples whose loss is itself non-finite ({samples[:_LISTED]}): "
+                    "it follows from the non-finite loss"
+                )
+                inputs_bad = any(_describe_sample(context, n, batch)[1] for n in samples[:_LISTED])
+                fix = _non_finite_loss_fix(context, samples, inputs_bad)
+        yield finding(
+            "non-finite-gradient",
+            Severity.ERROR,
+            message,
+            fix,
+            argument=name,
+            count=int(bad.sum()),
+            first_positions=first,
+        )
 
 
 def _gradient_per_sample(context: CheckContext, computation: Computation) -> np.ndarray | None:
