@@ -55,6 +55,8 @@ ROW_TOLERANCE = 1e-3
 ROW_FRACTION = 0.9
 # log-softmax output can round a hair above 0
 _NONPOSITIVE_SLACK = 1e-6
+# decimal_places: a dtype whose rounding exceeds this fraction of the last place cannot say
+_MAX_PLACE_SLACK = 0.05
 # distinct values are listed when there are at most this many
 _MAX_LISTED = 16
 
@@ -284,6 +286,42 @@ def rows_of(values: np.ndarray, class_axis: int) -> np.ndarray:
         return array.reshape(1, -1)
     moved = np.moveaxis(array, axis, -1)
     return moved.reshape(-1, array.shape[axis])
+
+
+def decimal_places(values: np.ndarray, most: int = 4) -> int | None:
+    """The fewest decimal places that write every finite value exactly, or None if more than ``most``.
+
+    Hand-typed tables (``[0.7, 0.2, 0.1]``) and CSV files rounded on export
+    (``0.33, 0.33, 0.33``) have few places; model output has none short of the dtype's
+    precision. A value counts as written with ``p`` places when ``value * 10**p`` is a whole
+    number up to the dtype's rounding (float32 ``0.7`` is 0.699999988...). Integer dtypes
+    have 0 places.
+
+    Args:
+        values: any shape, a real dtype.
+        most: the most places tried.
+
+    Returns:
+        0..``most``, or None (also for an array with no finite value).
+    """
+    array = np.asarray(values)
+    if array.dtype.kind in "biu":
+        return 0 if array.size else None
+    finite = array[np.isfinite(array)].astype(np.float64) if array.dtype.kind == "f" else None
+    if finite is None or finite.size == 0:
+        return None
+    eps = float(np.finfo(array.dtype).eps)
+    magnitude = np.abs(finite)
+    for places in range(most + 1):
+        scale = 10.0**places
+        scaled = finite * scale
+        # the dtype's rounding of each value, scaled, plus float64's own for the product
+        slack = 4.0 * eps * scale * magnitude + 1e-9
+        if float(slack.max()) > _MAX_PLACE_SLACK:
+            return None  # the dtype cannot tell this many places apart (float16 beyond ~1 place)
+        if bool(np.all(np.abs(scaled - np.round(scaled)) <= slack)):
+            return places
+    return None
 
 
 def row_tolerance(dtype: np.dtype | type, length: int) -> float:

@@ -247,6 +247,59 @@ FIRES = [
         ("3 of 6 rows", "up to 3"),
         "losscli compute bce-logits pred.npy true.csv",
     ),
+    # MultiLabelMarginLoss given the multi-hot table MultiLabelSoftMarginLoss takes
+    Fires(
+        "multilabel-margin-multi-hot",
+        "multilabel-margin",
+        [LOGITS_6, np.array([[1, 0, 1], [0, 1, 0], [1, 1, 0], [0, 0, 1], [1, 0, 0], [0, 1, 1]])],
+        "multilabel-target",
+        Severity.WARNING,
+        ("(6, 3)", "holds only 0 and 1", "6 of 6 rows"),
+        "losscli compute multilabel-soft-margin pred.npy true.csv",
+    ),
+    # sentiment labels -1/0/1 read from a CSV: -1 is a class, not padding
+    Fires(
+        "ce-signed-labels",
+        "cross-entropy",
+        [_logits(9, 3), np.array([-1, 0, 1] * 3)],
+        "class-index-out-of-range",
+        Severity.ERROR,
+        ("-1 (3×)",),
+        "target + 1",
+    ),
+    # a JPEG greyscale mask: edges blurred into in-between values
+    Fires(
+        "ce-greyscale-mask",
+        "cross-entropy",
+        [
+            _logits(1, 2, 4, 4),
+            np.array([[[0, 0, 0, 0], [0, 64, 192, 0], [0, 255, 255, 0], [0, 0, 0, 0]]]),
+        ],
+        "class-index-out-of-range",
+        Severity.ERROR,
+        ("64 (1×)", "192 (1×)", "255 (2×)"),
+        "(target > 127).long()",
+    ),
+    # 1-based labels in a batch that happens to miss label 1: 2..C
+    Fires(
+        "ce-one-based-no-label-1",
+        "cross-entropy",
+        [LOGITS_6, np.array([2, 3, 2, 3, 2, 3])],
+        "class-index-out-of-range",
+        Severity.ERROR,
+        ("3 (3×)",),
+        "target - 1",
+    ),
+    # 47 three-way labels (-1/0/1) per sample given like a probability table
+    Fires(
+        "ce-labels-per-position-as-probabilities",
+        "cross-entropy",
+        [_logits(4, 5), np.array([[-1, 0, 1, 1, 0]] * 4, dtype=np.float32)],
+        "soft-target-not-distribution",
+        Severity.WARNING,
+        ("entries are negative",),
+        "logits shaped (4, 3, 5), and target (target + 1).long() shaped (4, 5)",
+    ),
     Fires(
         "ce-imbalanced",
         "cross-entropy",
@@ -353,6 +406,35 @@ FIRES = [
         Severity.WARNING,
         ("lies in [0, 1]", "median 1", "100% within 1e-3"),
         "before softmax",
+    ),
+    # softmax output saved with 3 decimal places: 4 rows of 10 classes, sums off by rounding only
+    Fires(
+        "ce-softmax-saved-3-places",
+        "cross-entropy",
+        [np.round(_softmax(_logits(4, 10)), 3), _balanced_labels(10, 4)],
+        "probabilities-as-logits",
+        Severity.WARNING,
+        ("lies in [0, 1]",),
+        "before softmax",
+    ),
+    # nn.Softmax(dim=0): columns, not rows, sum to 1
+    Fires(
+        "ce-softmax-over-batch",
+        "cross-entropy",
+        [_softmax(_logits(16, 5), axis=0), _balanced_labels(5, 16)],
+        "probabilities-as-logits",
+        Severity.WARNING,
+        ("each of its columns sums to 1 over the 16 samples", "dimension 0 (the batch)"),
+        "logits.softmax(dim=1)",
+    ),
+    Fires(
+        "nll-log-softmax-over-batch",
+        "nll",
+        [_log_softmax(_logits(16, 5), axis=0), _balanced_labels(5, 16)],
+        "logits-to-nll",
+        Severity.ERROR,
+        ("each column has logsumexp 0 over the 16 samples",),
+        "nn.LogSoftmax(dim=1), not dim=0",
     ),
     # a hand-made probability table, rows a little off
     Fires(
@@ -520,6 +602,56 @@ NEAR_MISSES = [
         "cross-entropy",
         [LOGITS_6, np.eye(3, dtype=np.float32)[LABELS_6]],
         "multilabel-target",
+    ),
+    # time-major (T, N, C) output: dimension 1 is the batch, so class statistics along it would
+    # describe the wrong axis (batch-size-mismatch explains the shapes)
+    NearMiss(
+        "nll-time-major-no-class-range",
+        "nll",
+        [_log_softmax(_logits(12, 4, 20), axis=2), RNG.integers(0, 20, (4, 12))],
+        "class-index-out-of-range",
+    ),
+    NearMiss(
+        "nll-time-major-no-logsumexp-verdict",
+        "nll",
+        [_log_softmax(_logits(12, 4, 20), axis=2), RNG.integers(0, 20, (4, 12))],
+        "logits-to-nll",
+    ),
+    # uniform [0, 1] scores: columns of 16 sum to about 8, never to 1
+    NearMiss(
+        "ce-unit-scores-columns-not-normalised",
+        "cross-entropy",
+        [RNG.random((16, 5)).astype(np.float32), _balanced_labels(5, 16)],
+        "probabilities-as-logits",
+    ),
+    NearMiss(
+        "multilabel-margin-indices-two-classes",
+        "multilabel-margin",
+        [_logits(4, 2), np.array([[0, 1], [1, 0], [1, -1], [0, -1]])],
+        "multilabel-target",
+    ),
+    # a single row of post-ReLU scores that happens to lie in [0, 1] is not evidence of softmax
+    NearMiss(
+        "ce-one-row-positive-scores",
+        "cross-entropy",
+        [np.array([[0.4131, 0.5227]], dtype=np.float32), np.array([1])],
+        "probabilities-as-logits",
+    ),
+    NearMiss(
+        "ce-three-rows-temperature-scaled",
+        "cross-entropy",
+        [
+            np.array([[0.0282, 0.7279], [0.4051, 0.0028], [0.6219, 0.2124]], dtype=np.float32),
+            [1, 0, 0],
+        ],
+        "probabilities-as-logits",
+    ),
+    # soft labels rounded to 2 places on export: rows sum to 0.99
+    NearMiss(
+        "ce-soft-targets-rounded-2-places",
+        "cross-entropy",
+        [LOGITS_6, np.full((6, 3), 0.33)],
+        "soft-target-not-distribution",
     ),
     NearMiss(
         "ce-balanced",

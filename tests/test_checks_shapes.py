@@ -112,6 +112,34 @@ FIRES = [
         "input.squeeze(1)",
         ["pred.npy", "true.csv"],
     ),
+    # the model ran on one example (a [0] index or batch size 1) against a batch of 8 targets
+    Fires(
+        "mse-one-prediction-row-vs-batch",
+        "mse",
+        [_scores(1, 18), _scores(8, 18)],
+        "silent-broadcast",
+        ("input holds one sample", "all 8 samples"),
+        "run the model on the whole batch so that input is shaped (8, 18)",
+        ["pred.npy", "true.csv"],
+    ),
+    # a seq2seq decoder's time-major log-probabilities (T, N, C) against batch-first targets (N, T)
+    Fires(
+        "nll-time-major-decoder-output",
+        "nll",
+        [_scores(12, 4, 20), _labels(20, 4, 12)],
+        "batch-size-mismatch",
+        ("N=12", "N=4"),
+        "input.permute(1, 2, 0) (shape (4, 20, 12)",
+    ),
+    # DeepLab-style logits at output stride 2 against the full-resolution mask
+    Fires(
+        "ce-logits-at-lower-resolution",
+        "cross-entropy",
+        [_scores(2, 3, 16, 16), _labels(3, 2, 32, 32)],
+        "shape-mismatch",
+        ("(2, 3, 16, 16)", "(2, 32, 32)"),
+        "F.interpolate(input, size=(32, 32), mode='bilinear')",
+    ),
     Fires(
         "mse-(4,)-vs-(5,)",
         "mse",

@@ -249,3 +249,113 @@ def test_log_softmax_output_is_always_valid_nll_input(
     report = _evaluate("nll", [log_probabilities, rng.integers(0, classes, rows)])
     names = [f.name for f in report.findings]
     assert "logits-to-nll" not in names and "probabilities-to-nll" not in names
+
+
+# ---------------------------------------------------------------- realistic variation
+
+# how a real classifier's scores look at different stages and after common transformations;
+# each is [batch, classes] float64 before the dtype under test is applied
+SCORE_STYLES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    # noise with the true class 2 ahead: a model that is mostly right
+    "calibrated": lambda noise, one_hot: noise + 2 * one_hot,
+    # an untrained head: every logit near 0
+    "untrained": lambda noise, one_hot: noise * 0.01,
+    # an overconfident model: |logit| ~ 30
+    "overconfident": lambda noise, one_hot: np.clip(noise * 30, -40, 40),
+    # temperature scaling with T = 0.1 and T = 5 (the latter squeezes logits into about [-1, 1])
+    "temperature-0.1": lambda noise, one_hot: (noise + 2 * one_hot) / 0.1,
+    "temperature-5": lambda noise, one_hot: (noise + 2 * one_hot) / 5,
+    # scores after a ReLU: all >= 0, and in [0, 1] for a few rows by chance
+    "post-relu": lambda noise, one_hot: np.abs(noise),
+    # a small ReLU head: a row or two of C=2 scores in [0, 1] often sums to about 1 by chance
+    "post-relu-small": lambda noise, one_hot: np.abs(noise) * 0.5,
+}
+LABEL_DTYPES = (np.int64, np.int32, np.uint8, np.float64)  # torch, numpy, PNG masks, CSV floats
+
+
+@pytest.mark.parametrize("classes", [2, 3, 10, 1000])
+@pytest.mark.parametrize("batch", [1, 2, 3, 7, 512])
+def test_realistic_scores_raise_nothing(batch: int, classes: int) -> None:
+    rng = np.random.default_rng(batch * 1000 + classes)
+    labels = rng.integers(0, classes, batch)
+    noise = rng.normal(size=(batch, classes))
+    one_hot = np.eye(classes)[labels]
+    alarms = []
+    for position, (style, make) in enumerate(SCORE_STYLES.items()):
+        scores = make(noise, one_hot)
+        label_dtype = LABEL_DTYPES[position % len(LABEL_DTYPES)]
+        if label_dtype is np.uint8 and classes > 255:
+            label_dtype = np.int64
+        for float_dtype in (np.float32, np.float64, np.float16):
+            for loss, prediction in (
+                ("cross-entropy", scores),
+                ("nll", _log_softmax(scores)),
+                ("multi-margin", scores),
+            ):
+                report = _evaluate(
+                    loss, [prediction.astype(float_dtype), labels.astype(label_dtype)]
+                )
+                # low-precision is the documented warning for every float16 input
+                found = [a for a in _alarms(report) if a[0] != "low-precision"]
+                alarms += [(style, float_dtype.__name__, loss, *a) for a in found]
+    assert alarms == []
+
+
+def _rounded_dirichlet(
+    rng: np.random.Generator, rows: int, classes: int, places: int
+) -> np.ndarray:
+    return np.round(rng.dirichlet(np.ones(classes), rows), places)
+
+
+SOFT_TARGETS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
+    # annotator votes saved with 2 places: 0.33 + 0.33 + 0.33 = 0.99
+    "votes-2-places": lambda rng: np.full((8, 3), 0.33),
+    "dirichlet-2-places": lambda rng: _rounded_dirichlet(rng, 32, 3, 2),
+    "dirichlet-3-places-C10": lambda rng: _rounded_dirichlet(rng, 32, 10, 3),
+    "dirichlet-4-places-C1000": lambda rng: _rounded_dirichlet(rng, 8, 1000, 4).astype(np.float32),
+    "teacher-float16-C1000": lambda rng: np.exp(
+        _log_softmax(rng.normal(size=(16, 1000)) * 3)
+    ).astype(np.float16),
+    "mixup-beta-0.4": lambda rng: _mixup(rng, 32, 10),
+    "get-dummies-bool": lambda rng: np.eye(4, dtype=bool)[rng.integers(0, 4, 32)],
+}
+
+
+def _mixup(rng: np.random.Generator, rows: int, classes: int) -> np.ndarray:
+    share = rng.beta(0.4, 0.4, (rows, 1))
+    first, second = np.eye(classes)[rng.integers(0, classes, (2, rows))]
+    return (share * first + (1 - share) * second).astype(np.float32)
+
+
+@pytest.mark.parametrize("case", list(SOFT_TARGETS))
+def test_soft_targets_as_saved_in_practice_raise_nothing(case: str) -> None:
+    rng = np.random.default_rng(7)
+    targets = SOFT_TARGETS[case](rng)
+    logits = rng.normal(size=targets.shape).astype(np.float32)
+    report = _evaluate("cross-entropy", [logits, targets])
+    assert [a for a in _alarms(report) if a[0] != "low-precision"] == []
+
+
+@pytest.mark.parametrize("float_dtype", [np.float32, np.float16, np.float64])
+def test_volumetric_segmentation_raises_nothing(float_dtype: type) -> None:
+    # (N, C, D, H, W) logits and a (N, D, H, W) uint8 mask with void 255 on one slice
+    rng = np.random.default_rng(11)
+    mask = rng.integers(0, 4, (2, 8, 16, 16)).astype(np.uint8)
+    mask[:, :, 0, :] = 255
+    logits = rng.normal(size=(2, 4, 8, 16, 16)) * 2
+    for loss, prediction in (("cross-entropy", logits), ("nll", _log_softmax(logits))):
+        report = _evaluate(loss, [prediction.astype(float_dtype), mask], ignore_index=255)
+        assert [a for a in _alarms(report) if a[0] != "low-precision"] == []
+
+
+@pytest.mark.parametrize("classes", [2, 3, 10, 1000])
+def test_label_smoothing_with_absent_classes_raises_nothing(classes: int) -> None:
+    # a batch of 7 rarely holds every class of 10 or 1000: absent classes are no alarm
+    rng = np.random.default_rng(classes)
+    labels = rng.integers(0, classes, 7)
+    report = _evaluate(
+        "cross-entropy",
+        [rng.normal(size=(7, classes)).astype(np.float32), labels],
+        label_smoothing=0.1,
+    )
+    assert _alarms(report) == []

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from losscli.kinds import ROW_TOLERANCE, Kind, classify, rows_of
+from losscli.kinds import ROW_TOLERANCE, Kind, classify, decimal_places, rows_of
 
 
 def _softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -166,3 +166,25 @@ def test_row_tolerance_is_the_spec_value_for_float32_and_float64() -> None:
     assert row_tolerance(np.float64, 10**6) == ROW_TOLERANCE
     assert row_tolerance(np.int64, 3) == ROW_TOLERANCE
     assert row_tolerance(np.float16, 10) > ROW_TOLERANCE
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        pytest.param(np.array([0.7, 0.2, 0.1], dtype=np.float32), 1, id="typed-float32"),
+        pytest.param(np.array([0.33, 0.33, 0.33]), 2, id="csv-rounded-float64"),
+        pytest.param(np.array([0.125, 0.5]), 3, id="three-places"),
+        pytest.param(np.array([3, -1, 0]), 0, id="integers"),
+        pytest.param(np.array([0.7, 0.2, 0.1], dtype=np.float16), 1, id="typed-float16"),
+        # model output carries the dtype's full precision
+        pytest.param(RNG.random(6).astype(np.float32), None, id="random-float32"),
+        pytest.param(RNG.random(6), None, id="random-float64"),
+        # float16 cannot tell 2 places apart below 1: never claims them
+        pytest.param(
+            np.array([0.4131, 0.5227], dtype=np.float16), None, id="float16-beyond-1-place"
+        ),
+        pytest.param(np.array([np.nan, np.inf]), None, id="no-finite-value"),
+    ],
+)
+def test_decimal_places(values: np.ndarray, expected: int | None) -> None:
+    assert decimal_places(values) == expected

@@ -5,11 +5,17 @@ what the ``LossSpec`` wants (its layout, its target role, the activation it appl
 options). Thresholds follow SPEC.md: "rows sum to 1" means within 1e-3; cross-entropy's
 ``probabilities-as-logits`` accepts a median row sum within 0.25 of 1; bce-logits' needs at
 least 8 values; ``class-imbalance`` compares the classes present (10x or more).
+
+Against false alarms, a median row sum near 1 must also be more than chance: rows that sum
+to 1 exactly (up to the rounding of values saved with a few decimals), a hand-typed table (at
+most 2 decimal places), or at least 8 rows; a row or two of post-ReLU scores in [0, 1] is not
+softmax output. Soft targets saved with few decimals (0.33, 0.33, 0.33) count as summing to 1.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from collections.abc import Iterator
 
@@ -18,13 +24,21 @@ import numpy as np
 from losscli.checks import CheckContext, InputCheck, ResultCheck
 from losscli.checks.shapes import extra_target_dim, shape_text
 from losscli.findings import Finding, Severity, finding
-from losscli.kinds import ROW_TOLERANCE, Kind, classify, rows_of
+from losscli.kinds import ROW_FRACTION, ROW_TOLERANCE, Kind, classify, decimal_places, rows_of
 from losscli.losses import Activation, Domain, Layout, Role
 
 # cross-entropy input counts as probabilities when its median row sum is this close to 1
 PROBABILITY_ROW_SUM_SLACK = 0.25
 # bce-logits input counts as probabilities when every one of at least this many values is in [0, 1]
 MIN_SIGMOID_VALUES = 8
+# rows near (not within 1e-3 of) a sum of 1 need this many rows, or hand-typed numbers, to count
+MIN_INEXACT_ROWS = 8
+# exact row sums count when rows * -log10(chance of one row) reaches this (one float32 row: >= 2.7)
+EXACT_ROW_EVIDENCE = 2.5
+# at most this many decimal places reads as a hand-typed table
+HAND_TYPED_PLACES = 2
+# soft-target rows rounded on export may be off by this much at most and still count as summing to 1
+ROUNDING_SLACK_CAP = 0.1
 # class-imbalance fires when the most frequent present class is this many times the rarest
 IMBALANCE_RATIO = 10.0
 # nll input rows whose logsumexp is further than this from 0 are not log-probabilities
@@ -78,6 +92,23 @@ def _hard_target(context: CheckContext) -> tuple[str, np.ndarray] | None:
     ):
         return None  # float-class-target says it
     return argument.name, values.astype(np.int64, copy=False)
+
+
+def _target_lines_up(context: CheckContext) -> bool:
+    """The class-index target is shaped as torch reads the input's classes (dimension 1).
+
+    [batch] / [batch, d1, ...] against [batch, classes, d1, ...], one index for a 1-D input,
+    or the same with an extra dimension of size 1 (target-has-extra-dim). Otherwise the shape
+    checks report the mismatch, and statistics taken along dimension 1 (class range, row
+    logsumexps) would describe the wrong axis: a time-major (T, N, C) output read with C=N.
+    """
+    spec = context.spec
+    scores = np.asarray(context.arrays[spec.arguments[0].name])
+    shape_t = tuple(np.asarray(context.arrays[spec.arguments[1].name]).shape)
+    shape_i = tuple(scores.shape)
+    if scores.ndim <= 1:
+        return len(shape_t) <= 1 and math.prod(shape_t) == 1
+    return shape_t == (shape_i[0], *shape_i[2:]) or extra_target_dim(shape_i, shape_t) is not None
 
 
 def _positions(mask: np.ndarray, limit: int = 3) -> list[list[int]]:
@@ -207,7 +238,7 @@ def check_class_index_range(context: CheckContext) -> Iterator[Finding]:
         yield from _multilabel_index_range(context, classes)
         return
     hard = _hard_target(context)
-    if hard is None:
+    if hard is None or not _target_lines_up(context):
         return
     target, indices = hard
     ignore = _ignore_index(context)
@@ -246,13 +277,37 @@ def _range_fix(
     has_ignore = context.spec.option("ignore_index") is not None
     low, high = int(kept.min()), int(kept.max())
     offending_set = {int(v) for v in offending}
-    if low == 1 and high == classes:
+    present = np.unique(kept)
+    if offending_set == {classes} and low >= 1:
+        # 1..C: the label C exists and 0 never appears (a batch may miss label 1 too)
         return (
-            f"the labels are 1-based (1..{classes}): pass {target} - 1 "
+            f"the labels are 1-based ({low}..{classes}, no 0): pass {target} - 1 "
             f"(or map them to 0..{classes - 1} where they are read)"
+            + (
+                f"; if 0 is a class that this batch happens to miss, give the output layer "
+                f"{classes + 1} classes instead"
+                if low > 1
+                else ""
+            )
         )
-    if offending_set == {255} and set(np.unique(kept).tolist()) == {0, 255} and classes == 2:
+    if offending_set == {255} and set(present.tolist()) == {0, 255} and classes == 2:
         return f"a 0/255 mask: pass ({target} // 255).long() (mask / 255 for a float target)"
+    spatial = np.asarray(context.arrays[target]).ndim >= 3  # (N, H, W) masks
+    if spatial and offending_set != {255} and 128 <= high <= 255 and classes < 128:
+        return _pixel_value_fix(target, present, classes)
+    if offending_set == {-1} and high == classes - 2:
+        # -1..C-2: a signed scale such as sentiment -1/0/1 read straight from a CSV
+        minus_one = int((kept == -1).sum())
+        return (
+            f"the labels run -1..{high} ({minus_one} are -1): if -1 is a class (a signed scale such as "
+            f"negative/neutral/positive), shift them: pass {target} + 1 (classes 0..{classes - 1}); "
+            "if -1 marks unlabelled samples, "
+            + (
+                "--ignore-index -1 (F.cross_entropy(..., ignore_index=-1))"
+                if has_ignore
+                else f"drop them ({context.spec.name} has no ignore_index)"
+            )
+        )
     for void in (255, -1):
         if offending_set == {void}:
             where = (
@@ -269,6 +324,22 @@ def _range_fix(
         )
     return f"class indices must be 0..{classes - 1}" + (
         " or equal --ignore-index" if has_ignore else ""
+    )
+
+
+def _pixel_value_fix(target: str, present: np.ndarray, classes: int) -> str:
+    """A mask saved as pixel values (greyscale, a palette, JPEG edges) instead of class indices."""
+    shown = ", ".join(str(int(v)) for v in present[:_LISTED]) + (
+        f" and {present.size - _LISTED} more" if present.size > _LISTED else ""
+    )
+    mapping = (
+        f"threshold it: ({target} > 127).long()"
+        if classes == 2
+        else f"map each pixel value to its class (a lookup table: lut[{target}].long())"
+    )
+    return (
+        f"the mask holds pixel values ({shown}), not class indices 0..{classes - 1}: {mapping}; "
+        "save masks as PNG (JPEG blurs the edges into in-between values)"
     )
 
 
@@ -366,6 +437,8 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
         return  # rows of one 1 or none: a one-hot table with empty rows is still a distribution mostly
     sums = rows_of(values, 1).sum(axis=1)
     off = np.abs(sums - 1) > rows.tolerance
+    if off.any():  # only then ask whether rounding on export explains it
+        off = np.abs(sums - 1) > _rounded_row_tolerance(values, rows.length, rows.tolerance)
     negative = int((values < 0).sum())
     if not off.any() and negative == 0:
         return
@@ -374,6 +447,8 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
         if negative == 0
         else f"these look like scores, not probabilities: pass {target}.softmax(1)"
     )
+    if kind.integral and kind.distinct:
+        fix = _labels_per_position_fix(target, values.shape, kind.distinct)
     negatives = f"; {negative} entries are negative" if negative else ""
     yield finding(
         "soft-target-not-distribution",
@@ -386,6 +461,70 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
         rows_off=int(off.sum()),
         rows=int(sums.size),
         row_sum_median=float(np.median(sums)),
+    )
+
+
+def _labels_per_position_fix(
+    target: str, shape: tuple[int, ...], distinct: tuple[float, ...]
+) -> str:
+    """Whole numbers such as -1/0/1 in a [batch, K] target: K labels per sample, not probabilities."""
+    low, high = int(min(distinct)), int(max(distinct))
+    choices = high - low + 1
+    labels = ", ".join(str(int(v)) for v in distinct)
+    indices = (
+        f"({target} + {-low}).long()"
+        if low < 0
+        else (f"({target} - {low}).long()" if low > 0 else f"{target}.long()")
+    )
+    logits = shape_text((shape[0], choices, *shape[1:]))
+    return (
+        f"these are class labels ({labels}), {shape[1]} per sample, not probabilities: give one "
+        f"logit per label value, logits shaped {logits}, and target {indices} shaped "
+        f"{shape_text(shape)} (the K-dimensional case of F.cross_entropy)"
+    )
+
+
+def _rounded_row_tolerance(values: np.ndarray, length: int, tolerance: float) -> float:
+    """How far a row sum may be from 1 when the values were rounded to a few decimal places.
+
+    Probabilities saved as ``0.33, 0.33, 0.33`` (2 places) sum to 0.99: each of the C values
+    may be off by half a unit in its last place, so the row by C of those on top of
+    ``tolerance`` (at most ``ROUNDING_SLACK_CAP`` more). Unrounded values keep ``tolerance``.
+    """
+    places = decimal_places(values)
+    if places is None or places == 0:
+        return tolerance
+    # capped: rounding that moves a row sum by more than 0.1 has changed the distribution
+    return tolerance + min(length * 0.5 * 10.0**-places, ROUNDING_SLACK_CAP)
+
+
+def check_multi_hot_index_target(context: CheckContext) -> Iterator[Finding]:
+    """multilabel-margin given a 0/1 multi-hot table where it wants class indices padded with -1."""
+    spec = context.spec
+    if spec.layout is not Layout.MULTILABEL_INDICES or len(spec.arguments) < 2:
+        return
+    target = spec.arguments[1].name
+    values = np.asarray(context.arrays[target])
+    if values.size == 0 or values.ndim not in (1, 2):
+        return
+    rows = values.reshape(-1, values.shape[-1])
+    if not np.isin(rows, (0, 1)).all():
+        return  # -1 padding or other indices: an index list
+    # an index list names each class once; a row of 0s and 1s repeats one when it has 3+ entries
+    repeats = int(np.sum([np.unique(row).size < row.size for row in rows]))
+    if repeats == 0:
+        return
+    several = int(((rows == 1).sum(axis=1) >= 1).sum())
+    yield finding(
+        "multilabel-target",
+        Severity.WARNING,
+        f"{target} {shape_text(values.shape)} from {context.source(target)} holds only 0 and 1: a multi-hot "
+        f"table ({several} of {rows.shape[0]} rows have a 1), but {spec.name} reads each row as a list of "
+        "class indices ending at the first -1, so each row names at most classes 0 and 1 and the value is wrong",
+        f"on multi-hot targets use {_command(context, 'multilabel-soft-margin')} (or bce-logits); "
+        f"for {spec.name}, list each sample's classes then pad with -1: "
+        f"[c for c in range(C) if row[c]] + [-1] * (C - row.sum())",
+        rows=int(rows.shape[0]),
     )
 
 
@@ -530,11 +669,17 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
     if spec.activation is Activation.SOFTMAX:
         if scores.ndim < 2 or scores.shape[1] < 2:
             return
-        kind = classify(context.inputs[prediction].values, class_axis=1)
+        if not context.soft_target and not _target_lines_up(context):
+            return  # rows along dimension 1 may not be the classes: the shape findings say so
+        values = context.inputs[prediction].values
+        kind = classify(values, class_axis=1)
         rows = kind.rows
         if rows is None or not kind.in_unit_interval:
             return
         if abs(rows.sum_median - 1) > PROBABILITY_ROW_SUM_SLACK:
+            yield from _softmax_over_batch(context, prediction, values, rows.tolerance)
+            return
+        if not _enough_probability_evidence(values, rows.tolerance):
             return
         yield finding(
             "probabilities-as-logits",
@@ -544,7 +689,7 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
             f"{_number(rows.sum_median)}, min {_number(rows.sum_min)}, max {_number(rows.sum_max)}; "
             f"{rows.fraction_sum_to_one:.0%} within {_tolerance_text(rows.tolerance)}): softmax was already applied, and "
             f"{spec.name} applies it again, so the loss barely moves and trains slowly",
-            f"pass the logits (the model output before softmax): F.{spec.function}(logits, target); "
+            f"pass the logits (the model output before softmax): {spec.call}(logits, target); "
             "with probabilities only, use nll on their log: F.nll_loss(torch.log(probs), target)",
             row_sum_median=rows.sum_median,
             fraction_rows_sum_to_one=rows.fraction_sum_to_one,
@@ -568,6 +713,79 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
         )
 
 
+def _enough_probability_evidence(values: np.ndarray, tolerance: float) -> bool:
+    """Rows in [0, 1] near a sum of 1 that cannot be chance: exact sums, typed numbers, or many rows.
+
+    Args:
+        values: [batch, classes, ...] every value in [0, 1], median row sum near 1.
+        tolerance: how far an exact row sum may be from 1 (the dtype's :func:`row_tolerance`).
+
+    softmax output sums to 1 within ``tolerance``, or within its rounding when saved with a
+    few decimal places; hand-typed tables have at most 2 places; anything else (a row or two
+    of post-ReLU logits that happen to lie in [0, 1]) needs ``MIN_INEXACT_ROWS`` rows before
+    the median row sum means something.
+    """
+    sums = rows_of(values, 1).sum(axis=1)
+    sums = sums[np.isfinite(sums)]
+    length = int(np.asarray(values).shape[1])
+    places = decimal_places(values)
+    if places is not None and places <= HAND_TYPED_PLACES:
+        return True
+    if places:  # saved with 3 or 4 places: each value may be off by half a unit in the last
+        tolerance += min(length * 0.5 * 10.0**-places, ROUNDING_SLACK_CAP)
+    exact_rows = int(np.sum(np.abs(sums - 1) <= tolerance))
+    if sums.size and exact_rows >= ROW_FRACTION * sums.size:
+        # C scores in [0, 1] sum to within the tolerance of 1 by chance with probability about
+        # 2 * tolerance / (C - 1)! (the Irwin-Hall density at 1): one float32 row of C=2 is
+        # 1 in 500, a float16 row of C=3 only 1 in 150, so float16 needs a second row
+        per_row = -math.log10(min(2 * tolerance, 1.0)) + math.lgamma(length) / math.log(10)
+        if exact_rows * per_row >= EXACT_ROW_EVIDENCE:
+            return True
+    return int(sums.size) >= MIN_INEXACT_ROWS
+
+
+def _batch_axis_normalised(values: np.ndarray, tolerance: float, log: bool) -> bool:
+    """[batch, classes] values whose columns, not rows, sum to 1 (or logsumexp to 0).
+
+    ``softmax(dim=0)`` (or ``nn.Softmax()`` on a 3-D output, or a wrong ``dim`` after a
+    transpose) normalises over the batch. Needs exact column sums in at least 90 % of the
+    columns, and the same chance argument as rows: about 2 * tolerance / (N - 1)! per column.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] < 2 or not np.all(np.isfinite(array)):
+        return False
+    if log:
+        peak = array.max(axis=0)
+        totals = peak + np.log(np.exp(array - peak).sum(axis=0))
+        off = np.abs(totals)
+    else:
+        off = np.abs(array.sum(axis=0) - 1)
+    exact = int(np.sum(off <= tolerance))
+    if exact < ROW_FRACTION * array.shape[1]:
+        return False
+    per_column = -math.log10(min(2 * tolerance, 1.0)) + math.lgamma(array.shape[0]) / math.log(10)
+    return exact * per_column >= EXACT_ROW_EVIDENCE
+
+
+def _softmax_over_batch(
+    context: CheckContext, prediction: str, values: np.ndarray, tolerance: float
+) -> Iterator[Finding]:
+    """Probabilities normalised over dimension 0 given to cross-entropy."""
+    if not _batch_axis_normalised(values, tolerance, log=False):
+        return
+    batch = int(np.asarray(values).shape[0])
+    yield finding(
+        "probabilities-as-logits",
+        Severity.WARNING,
+        f"every value of {prediction} from {context.source(prediction)} lies in [0, 1] and each of "
+        f"its columns sums to 1 over the {batch} samples: softmax ran over dimension 0 (the batch), "
+        f"not over the classes, and {context.spec.name} applies its own softmax on top",
+        f"pass the logits (the model output before softmax): F.{context.spec.function}(logits, target); "
+        "a softmax for reporting belongs on dim=1: logits.softmax(dim=1)",
+        normalised_dimension=0,
+    )
+
+
 def check_nll_input(context: CheckContext) -> Iterator[Finding]:
     """nll wants log-probabilities: not raw scores, not probabilities."""
     spec = context.spec
@@ -576,6 +794,8 @@ def check_nll_input(context: CheckContext) -> Iterator[Finding]:
     prediction, scores = _prediction(context)
     if scores.size == 0 or scores.ndim == 0:
         return
+    if not context.soft_target and not _target_lines_up(context):
+        return  # dimension 1 may not hold the classes: the shape findings say what does
     kind = classify(context.inputs[prediction].values, class_axis=_class_axis(scores))
     rows = kind.rows
     if rows is None or kind.kind in (Kind.NON_FINITE, Kind.EMPTY):
@@ -608,13 +828,26 @@ def check_nll_input(context: CheckContext) -> Iterator[Finding]:
     evidence.append(
         f"the median row logsumexp is {_number(rows.logsumexp_median)} (log-softmax output has 0)"
     )
+    fix = (
+        f"apply log_softmax first: F.nll_loss(F.log_softmax(logits, dim=1), {target}), or give the "
+        f"logits to cross-entropy, which does both: {_command(context, 'cross-entropy')}"
+    )
+    values = np.asarray(context.inputs[prediction].values)
+    if positive == 0 and _batch_axis_normalised(values, rows.tolerance, log=True):
+        evidence.append(
+            f"each column has logsumexp 0 over the {values.shape[0]} samples: log_softmax ran over "
+            "dimension 0 (the batch), not over the classes"
+        )
+        fix = (
+            f"take log_softmax over the classes: F.nll_loss(F.log_softmax(logits, dim=1), {target}) "
+            "(nn.LogSoftmax(dim=1), not dim=0)"
+        )
     yield finding(
         "logits-to-nll",
         Severity.ERROR,
         f"{prediction} from {context.source(prediction)} is not log-probabilities: {'; '.join(evidence)}. "
         "nll returns -input[i, y], so on raw scores the loss can go negative and rewards ever larger scores",
-        f"apply log_softmax first: F.nll_loss(F.log_softmax(logits, dim=1), {target}), or give the "
-        f"logits to cross-entropy, which does both: {_command(context, 'cross-entropy')}",
+        fix,
         positive=positive,
         logsumexp_median=rows.logsumexp_median,
     )
@@ -650,7 +883,7 @@ def _index_imbalance(context: CheckContext) -> Iterator[Finding]:
         counts = rows_of(values, 1).sum(axis=0)
     else:
         hard = _hard_target(context)
-        if hard is None:
+        if hard is None or not _target_lines_up(context):
             return
         _, indices = hard
         ignore = _ignore_index(context)
@@ -745,7 +978,7 @@ def _class_weight_fix(context: CheckContext, counts: np.ndarray) -> str:
     if spec.class_weight and spec.option("weight") is not None:
         return (
             f"if the rare classes matter, weight them by inverse frequency: {_command(context, spec.name, ready)} "
-            f"(F.{spec.function}(..., weight=torch.tensor({_array_flag(weights)})))"
+            f"({spec.call}(..., weight=torch.tensor({_array_flag(weights)})))"
             if counts.size <= _MAX_READY_WEIGHTS
             else f"weight the classes by inverse frequency: {ready}"
         )
@@ -823,6 +1056,7 @@ CHECKS: tuple[InputCheck, ...] = (
     check_probabilities_as_logits,
     check_nll_input,
     check_soft_targets,
+    check_multi_hot_index_target,
     check_class_imbalance,
 )
 RESULT_CHECKS: tuple[ResultCheck, ...] = ()

@@ -13,6 +13,7 @@ blocking ``shape-mismatch`` here when torch cannot compute them.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
 
@@ -141,6 +142,13 @@ def _pair(
     fix = _reshape_fix(shape_a, shape_b, first, second)
     if "squeeze" not in fix and len(shape_b) >= 2 and shape_b[0] == 1 and broadcast[0] > 1:
         fix = f"give {second} one row per sample, shaped {shape_text(shape_a)}"
+    elif "squeeze" not in fix and len(shape_a) >= 2 and shape_a[0] == 1 and broadcast[0] > 1:
+        # the prediction holds one sample: the model ran on one example (or a batch was averaged)
+        fix = (
+            f"{first} holds predictions for 1 sample but {second} has {shape_b[0]}: run the model on "
+            f"the whole batch so that {first} is shaped {shape_text(shape_b)} (check for a "
+            f"batch size of 1, a [0] index or a mean over dim 0 before the loss)"
+        )
     yield finding(
         "silent-broadcast",
         Severity.ERROR,
@@ -320,11 +328,16 @@ def _class_scores(context: CheckContext) -> Iterator[Finding]:
             f"{wants}; N={shape_i[0]} in {context.source(prediction)} but N={shape_t[0]} in "
             f"{context.source(target)} ({prediction} {shape_text(shape_i)}, {target} {shape_text(shape_t)})",
             _flatten_fix(shape_i, shape_t, prediction, target)
+            or _reorder_fix(shape_i, shape_t, prediction)
             or _same_samples_fix(prediction, target),
             shapes=shapes,
         )
         return
-    fix = _flatten_fix(shape_i, shape_t, prediction, target)
+    fix = (
+        _flatten_fix(shape_i, shape_t, prediction, target)
+        or _reorder_fix(shape_i, shape_t, prediction)
+        or _resolution_fix(shape_i, shape_t, prediction, target)
+    )
     if not fix and len(shape_t) == len(shape_i) and takes_probabilities:
         fix = (
             f"probability targets need one column per class: {target} shaped "
@@ -377,6 +390,51 @@ def extra_target_dim(shape_i: Shape, shape_t: Shape) -> int | None:
     if shape_t == (*wanted, 1):
         return -1
     return None
+
+
+def _reorder_fix(shape_i: Shape, shape_t: Shape, prediction: str) -> str:
+    """The permute that turns ``prediction`` into [batch, classes, ...] lined up with ``shape_t``.
+
+    A time-major decoder output (T, N, C) against batch-first targets (N, T) needs
+    ``permute(1, 2, 0)``. Empty when no reordering of the input's axes lines up, or when
+    several do and disagree (then the shapes alone cannot say which axis is which).
+    """
+    if len(shape_i) != len(shape_t) + 1 or len(shape_i) > 5:
+        return ""
+    found: set[tuple[int, ...]] = set()
+    for order in itertools.permutations(range(len(shape_i))):
+        moved = tuple(shape_i[axis] for axis in order)
+        if order != tuple(range(len(shape_i))) and (moved[0], *moved[2:]) == shape_t:
+            found.add(order)
+    orders = sorted(found, key=lambda order: order[1] != len(shape_i) - 1)  # classes last first
+    if not orders:
+        return ""
+    moved_shapes = {tuple(shape_i[axis] for axis in order) for order in orders}
+    if len(moved_shapes) > 1:
+        return ""
+    order = orders[0]
+    return (
+        f"{prediction} {shape_text(shape_i)} holds the right sizes in another order: pass "
+        f"{prediction}.permute({', '.join(str(axis) for axis in order)}) (shape "
+        f"{shape_text(tuple(shape_i[axis] for axis in order))}, classes at dimension 1)"
+    )
+
+
+def _resolution_fix(shape_i: Shape, shape_t: Shape, prediction: str, target: str) -> str:
+    """Segmentation logits at another resolution than the mask (an output stride, a resize)."""
+    if len(shape_i) < 3 or len(shape_t) != len(shape_i) - 1 or shape_t[0] != shape_i[0]:
+        return ""
+    size_i, size_t = shape_i[2:], shape_t[1:]
+    if size_i == size_t:
+        return ""
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}.get(len(size_i), "nearest")
+    size = ", ".join(str(d) for d in size_t)
+    return (
+        f"{prediction} is {'x'.join(map(str, size_i))} but {target} is {'x'.join(map(str, size_t))}: "
+        f"resize the logits to the mask, F.interpolate({prediction}, size=({size}), mode='{mode}'), "
+        f"or resize {target} to {shape_text((shape_t[0], *size_i))} with mode='nearest' (an "
+        "interpolating resize would invent class indices)"
+    )
 
 
 def _permute_last_to_1(ndim: int) -> str:
