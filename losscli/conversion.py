@@ -171,8 +171,7 @@ def _to_index(argument: Argument, loaded: LoadedArray) -> tuple[np.ndarray | Non
             f"{argument.name} ({loaded.source}) holds float values used as class indices, and "
             f"{count} of {values.size} are not whole numbers (first at {_position(first)}: {example!r}); "
             "casting them would change the labels",
-            "pass integer class labels; if these are probabilities or soft labels, give one column per class "
-            "(shaped like the input)",
+            _fractional_class_fix(argument.name, values[finite]),
             argument=argument.name,
             count=count,
             first_position=list(first),
@@ -190,3 +189,23 @@ def _to_index(argument: Argument, loaded: LoadedArray) -> tuple[np.ndarray | Non
 
 def _position(index: tuple[int, ...]) -> str:
     return f"index {index[0]}" if len(index) == 1 else f"position {list(index)}"
+
+
+def _fractional_class_fix(name: str, finite_values: np.ndarray) -> str:
+    """The fix for fractional class indices, knowing masks that ToTensor() divided by 255."""
+    scaled = finite_values * 255.0
+    if (
+        finite_values.size
+        and finite_values.min() >= 0
+        and finite_values.max() <= 1
+        and np.allclose(scaled, np.round(scaled), atol=1e-3)
+    ):
+        return (
+            f"these look like a label mask that transforms.ToTensor() divided by 255 (values k/255): "
+            f"recover the labels with ({name} * 255).round().long(), or load masks with "
+            "transforms.PILToTensor()"
+        )
+    return (
+        "pass integer class labels; if these are probabilities or soft labels, give one column per class "
+        "(shaped like the input)"
+    )

@@ -512,8 +512,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.cross_entropy(logits, multi_hot)`.",
             instead="Use one sigmoid per class: "
             "`F.binary_cross_entropy_with_logits(logits, multi_hot.float())`; "
-            "`losscli compute bce-logits logits.npy targets.npy`.",
-            losses=("cross-entropy",),
+            "`losscli compute bce-logits logits.npy targets.npy`. multilabel-margin wants "
+            "the other encoding: the true class indices, padded with -1 (not a multi-hot row).",
+            losses=("cross-entropy", "multilabel-margin"),
         ),
         _doc(
             "class-imbalance",

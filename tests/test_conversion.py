@@ -273,3 +273,30 @@ def test_strict_torch_rejection_becomes_a_torch_rejected_finding(
     assert torch_says in rejected.message
     # the same inputs without --strict are converted and computed
     assert _evaluate(loss, False, "float32", **arrays).computation is not None
+
+
+def test_mask_divided_by_255_gets_the_recovering_fix() -> None:
+    # a segmentation mask of classes {0, 1, 2} after transforms.ToTensor(): values k / 255
+    mask = (np.array([[0, 1], [2, 1]], dtype=np.float32) / 255.0).reshape(2, 2)
+    spec = losses.get("nll")
+    assert spec is not None
+    log_probabilities = np.log(np.full((2, 3, 2), 1 / 3, dtype=np.float32))
+    inputs = {
+        "input": LoadedArray(log_probabilities, "logits.npy"),
+        "target": LoadedArray(mask.reshape(2, 2), "mask.npy"),
+    }
+    converted = convert(spec, inputs)
+    assert converted.blocked
+    (note,) = [f for f in converted.findings if f.name == "float-class-target"]
+    assert "(target * 255).round().long()" in note.fix
+
+
+def test_fractional_labels_that_are_not_a_scaled_mask_keep_the_generic_fix() -> None:
+    spec = losses.get("nll")
+    assert spec is not None
+    inputs = {
+        "input": LoadedArray(np.zeros((2, 3), dtype=np.float32), "logits.npy"),
+        "target": LoadedArray(np.array([0.5, 1.0], dtype=np.float32), "labels.npy"),
+    }
+    (note,) = [f for f in convert(spec, inputs).findings if f.name == "float-class-target"]
+    assert "255" not in note.fix and "integer class labels" in note.fix
