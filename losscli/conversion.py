@@ -105,7 +105,26 @@ def _to_float(
     values = loaded.values
     if values.dtype == target_float:
         return np.asarray(values), None
-    converted = np.asarray(values, dtype=target_float)
+    with np.errstate(over="ignore", invalid="ignore"):
+        converted = np.asarray(values, dtype=target_float)
+    overflowed = np.isfinite(values) & ~np.isfinite(converted)
+    if overflowed.any():
+        first = tuple(int(i) for i in np.argwhere(overflowed)[0])
+        count = int(overflowed.sum())
+        return converted, finding(
+            "dtype-conversion",
+            Severity.ERROR,
+            f"{argument.name} ({loaded.source}) holds {count} {values.dtype} value(s) beyond the range of "
+            f"{target_float} (largest finite {float(np.finfo(target_float).max):.4g}; first at "
+            f"{_position(first)}: {values[first].item()!r}): casting would turn them into inf",
+            "compute in double precision with --dtype float64, or rescale the values"
+            if target_float != np.float64
+            else "rescale the values",
+            blocking=True,
+            argument=argument.name,
+            count=count,
+            first_position=list(first),
+        )
     is_target = argument.role not in (Role.PREDICTION, Role.VARIANCE, Role.LOG_PROBS)
     if values.dtype.kind in "biu" and is_target:
         if soft_target:

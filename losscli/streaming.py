@@ -508,12 +508,14 @@ def _evaluate(
             extra={"streaming": extra},
         )
 
+    # the value checks see the leading samples the first chunk holds (at most HEAD_SAMPLES)
+    checked = min((min(count, HEAD_SAMPLES) for count in head_rows.values()), default=0)
     streaming_note: dict[str, Any] = {
         "chunk_samples": rows,
         "memory_budget_bytes": budget,
-        "value_checks_samples": min(HEAD_SAMPLES, max(full_rows.values(), default=0)),
+        "value_checks_samples": checked,
         "checks": "shape checks saw the full shapes; non-finite-input, non-finite-loss and "
-        f"non-finite-gradient saw every value; the other value checks saw the first {HEAD_SAMPLES} samples",
+        f"non-finite-gradient saw every value; the other value checks saw the first {checked} samples",
     }
     findings = _shape_findings(spec, readers, full_rows, options)
     # shapes that only broadcast would broadcast chunk against chunk, a different wrong value

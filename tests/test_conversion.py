@@ -300,3 +300,26 @@ def test_fractional_labels_that_are_not_a_scaled_mask_keep_the_generic_fix() -> 
     }
     (note,) = [f for f in convert(spec, inputs).findings if f.name == "float-class-target"]
     assert "255" not in note.fix and "integer class labels" in note.fix
+
+
+def test_a_float64_value_beyond_float32_range_is_an_error_not_a_silent_inf() -> None:
+    # SPEC: a conversion that would change values is an error; 1e39 > float32 max (3.4e38)
+    spec = losses.get("mse")
+    assert spec is not None
+    inputs = {
+        "input": LoadedArray(np.array([1.0, 1e39]), "inline"),
+        "target": LoadedArray(np.array([1.0, 2.0]), "inline"),
+    }
+    report = pipeline.evaluate(spec, inputs, options.resolve(spec, {}))
+    (overflow,) = [f for f in report.findings if f.severity is Severity.ERROR]
+    assert overflow.name == "dtype-conversion" and "1e+39" in overflow.message
+    assert "--dtype float64" in overflow.fix
+    assert report.computation is None  # torch never saw an inf that was not in the data
+    # the near miss: the same values in float64 compute, and equal torch's value
+    computed = pipeline.evaluate(spec, inputs, options.resolve(spec, {}), "float64")
+    assert computed.computation is not None
+    expected = F.mse_loss(
+        torch.tensor([1.0, 1e39], dtype=torch.float64),
+        torch.tensor([1.0, 2.0], dtype=torch.float64),
+    )
+    assert computed.value == expected.item()

@@ -488,3 +488,25 @@ def test_every_streamable_loss_streams(tmp_path: Path, capsys: pytest.CaptureFix
         for name, gradient in whole["gradient"].items():
             assert close(streamed["gradient"][name]["norm"], gradient["norm"], 1e-5), spec.name
     assert missing == [], f"streamable losses without a streaming case: {missing}"
+
+
+def test_streamed_json_says_how_many_samples_the_value_checks_saw(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 3000 samples through 2KB chunks: the value checks see only the first chunk, and the
+    # JSON must say that number, not streaming.HEAD_SAMPLES
+    rng = np.random.default_rng(3)
+    np.save(tmp_path / "p.npy", rng.normal(size=3000).astype(np.float32))
+    np.save(tmp_path / "t.npy", rng.normal(size=3000).astype(np.float32))
+    code, streamed, err = run(
+        capsys,
+        "mse",
+        str(tmp_path / "p.npy"),
+        str(tmp_path / "t.npy"),
+        "--memory-budget",
+        TINY,
+    )
+    assert code == 0, err
+    note = streamed["streaming"]
+    assert note["value_checks_samples"] == note["chunk_samples"] < streaming.HEAD_SAMPLES
+    assert f"saw the first {note['chunk_samples']} samples" in note["checks"]
