@@ -310,7 +310,10 @@ AllValues = Annotated[
 Top = Annotated[
     int,
     typer.Option(
-        "--top", help="How many of the worst samples the table shows.", rich_help_panel=_OUT_PANEL
+        "--top",
+        min=0,
+        help="How many of the worst samples the table shows.",
+        rich_help_panel=_OUT_PANEL,
     ),
 ]
 NoColor = Annotated[
@@ -449,49 +452,6 @@ def _default_format(
     return OutputFormat.table
 
 
-def _load_baselines(path: str) -> dict[str, float]:
-    """Loss name → value from a saved report: compute's JSON, compare's JSON or NDJSON.
-
-    A report without a ``loss`` key is filed under ``""`` and applies to any loss.
-    """
-    import json
-    from pathlib import Path
-
-    try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise UsageError(
-            f"{path}: no such file (--baseline wants a report saved with --format json)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: cannot read the baseline ({error})") from None
-    try:
-        saved: Any = json.loads(text)
-    except json.JSONDecodeError as error:
-        try:  # NDJSON: one report per line
-            saved = {"losses": [json.loads(line) for line in text.splitlines() if line.strip()]}
-        except json.JSONDecodeError:
-            raise UsageError(f"{path}: not a JSON report ({error})") from None
-    saved_reports = (
-        saved.get("losses") if isinstance(saved, dict) and "losses" in saved else [saved]
-    )
-    values: dict[str, float] = {}
-    for saved_report in saved_reports if isinstance(saved_reports, list) else []:
-        if not isinstance(saved_report, dict):
-            continue
-        value = saved_report.get("value")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            name = str(saved_report.get("loss", ""))
-            spec = losses.get(name) if name else None
-            values[spec.name if spec else name] = float(value)
-    if not values:
-        raise UsageError(
-            f"{path}: not a losscli report with a numeric 'value' "
-            "(save one with --format json; a report whose value is null cannot be a baseline)"
-        )
-    return values
-
-
 def _gates(
     loss: str,
     fail_on: FailOn,
@@ -507,7 +467,9 @@ def _gates(
         )
     value = None
     if baseline is not None:
-        saved = baselines if baselines is not None else _load_baselines(baseline)
+        from losscli.report import load_baselines
+
+        saved = baselines if baselines is not None else load_baselines(baseline)
         if loss in saved:
             value = saved[loss]
         elif "" in saved:
@@ -849,13 +811,14 @@ def compare(
     given = _loss_options_given(locals())  # first: only the parameters are local yet
     _start_torch_import()
     from losscli import compare as comparison
+    from losscli.report import load_baselines
 
     if not loss:
         raise UsageError("compare needs at least one loss: -l mse -l l1 ...")
     specs = list({spec.name: spec for spec in (_resolve_loss(name) for name in loss)}.values())
     chosen = _default_format(output_format)
     comparison.check_options_apply(specs, given)
-    saved = _load_baselines(baseline) if baseline is not None else None
+    saved = load_baselines(baseline) if baseline is not None else None
     gates = {
         spec.name: _gates(spec.name, fail_on, max_loss, baseline, max_increase, saved)
         for spec in specs
@@ -1031,15 +994,14 @@ def _infer_task(inputs: list[str], stdin_format: str) -> tuple[list[Any], Any]:
     """Load 1 to 4 INPUTs without a loss and infer the task (UsageError when it cannot)."""
     from losscli import inference
     from losscli.loaders import load
-    from losscli.sources import parse_source
+    from losscli.sources import check_one_stdin, parse_source
 
     if not 1 <= len(inputs) <= 4:
         raise UsageError(
             f"debug without --loss takes 1 to 4 inputs (predictions, targets), got {len(inputs)}; "
             "pass --loss LOSS (losscli list shows the catalogue)"
         )
-    if sum(1 for text in inputs if text.strip() == "-") > 1:
-        raise UsageError("only one input can come from standard input ('-')")
+    check_one_stdin(inputs)
     arrays = [load(parse_source(text), stdin_format) for text in inputs]
     recommendation = inference.infer([a.values for a in arrays], inputs)
     if recommendation is None:

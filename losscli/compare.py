@@ -17,7 +17,7 @@ from losscli.errors import UsageError
 from losscli.loaders import LoadedArray, load
 from losscli.losses import LossSpec, Option, OptionType
 from losscli.report import Gates, Report, tripped_gates
-from losscli.sources import parse_source
+from losscli.sources import check_one_stdin, parse_source
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,7 @@ class Entry:
 
 def load_once(arguments: Sequence[str], stdin_format: str = "csv") -> list[LoadedArray]:
     """Load each INPUT argument once, in order; unreadable input raises LoadError."""
-    if sum(1 for a in arguments if a.strip() == "-") > 1:
-        raise UsageError("only one input can come from standard input ('-')")
+    check_one_stdin(arguments)
     return [load(parse_source(text), stdin_format) for text in arguments]
 
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from losscli.losses import LossSpec, OptionType, PerSampleRule
+from losscli.losses import LossSpec, OptionType, PerSampleRule, Role
 from losscli.result import Computation
 
 
@@ -201,6 +201,46 @@ def compute(
     )
 
 
+def value_in(
+    spec: LossSpec,
+    arrays: dict[str, np.ndarray],
+    options: dict[str, Any],
+    soft_target: bool,
+    precision: str,
+    only: frozenset[str] | None = None,
+) -> tuple[float, str] | None:
+    """The loss with float arguments cast to ``precision`` (the summed loss for 'none').
+
+    Args:
+        spec: the loss.
+        arrays: the converted arrays, by argument name.
+        options: the resolved options.
+        soft_target: cross-entropy targets are probabilities.
+        precision: a torch float dtype name ("float16", "bfloat16", "float64").
+        only: cast just these arguments and leave the others as losscli computes them (torch
+            promotes, as it would for the user's tensors); None casts every float argument.
+
+    Returns:
+        (value as a Python float, the dtype torch computed it in), or None when torch has no
+        kernel for this loss with those dtypes on this device.
+    """
+    dtype = getattr(torch, precision)
+    function = loss_function(spec, options, soft_target)
+    tensors = []
+    for argument in spec.arguments:
+        tensor = to_tensor(arrays[argument.name])
+        cast = tensor.is_floating_point() and (only is None or argument.name in only)
+        tensors.append(tensor.to(dtype) if cast else tensor)
+    reduction = str(options.get("reduction", "mean"))
+    try:
+        with torch.no_grad():
+            loss = function(*tensors, reduction=reduction)
+    except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError):
+        return None
+    computed_in = str(loss.dtype).removeprefix("torch.")
+    return float(loss.to(torch.float64).sum().item()), computed_in
+
+
 def per_sample_losses(
     spec: LossSpec,
     unreduced: torch.Tensor,
@@ -259,7 +299,9 @@ def per_sample_losses(
     if rule is PerSampleRule.BATCHMEAN and reduction == "batchmean":
         return sums.numpy(), float(batch), None
     if rule is PerSampleRule.CTC:
-        lengths = to_tensor(np.asarray(arrays["target_lengths"], dtype=np.int64)).reshape(-1)
+        # the LENGTHS arguments are (input_lengths, target_lengths), in torch's order
+        target_lengths = [a.name for a in spec.arguments if a.role is Role.LENGTHS][-1]
+        lengths = to_tensor(np.asarray(arrays[target_lengths], dtype=np.int64)).reshape(-1)
         return (sums / lengths.clamp_min(1).to(torch.float64)).numpy(), float(batch), None
     if reduction == "batchmean":  # batchmean of a loss without the rule: sum / N
         return sums.numpy(), float(batch), None

@@ -156,6 +156,14 @@ def _weight(
     return Option("weight", OptionType.TENSOR, None, help_text)
 
 
+def _triplet_arguments() -> tuple[Argument, ...]:
+    """anchor, positive and negative embeddings ``[batch, features]``, each with a gradient."""
+    return tuple(
+        Argument(name, Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True)
+        for name in ("anchor", "positive", "negative")
+    )
+
+
 def _margin(default: float) -> Option:
     return Option("margin", OptionType.FLOAT, default, "the margin")
 
@@ -650,17 +658,7 @@ LOSSES: tuple[LossSpec, ...] = (
         ("triplet",),
         "torch.nn.TripletMarginLoss",
         "triplet_margin_loss",
-        (
-            Argument(
-                "anchor", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
-            ),
-            Argument(
-                "positive", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
-            ),
-            Argument(
-                "negative", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
-            ),
-        ),
+        _triplet_arguments(),
         (
             _margin(1.0),
             Option("p", OptionType.FLOAT, 2.0, "the norm degree of the pairwise distance"),
@@ -678,17 +676,7 @@ LOSSES: tuple[LossSpec, ...] = (
         ("triplet-distance", "triplet-margin-with-distance"),
         "torch.nn.TripletMarginWithDistanceLoss",
         "triplet_margin_with_distance_loss",
-        (
-            Argument(
-                "anchor", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
-            ),
-            Argument(
-                "positive", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
-            ),
-            Argument(
-                "negative", Role.PREDICTION, DType.FLOAT, "[batch, features]", differentiable=True
-            ),
-        ),
+        _triplet_arguments(),
         (
             Option(
                 "distance_function",

@@ -16,7 +16,7 @@ from losscli.loaders import LoadedArray, load
 from losscli.losses import LossSpec
 from losscli.options import json_ready
 from losscli.report import InputInfo, Report
-from losscli.sources import parse_source
+from losscli.sources import check_one_stdin, parse_source
 
 
 def bind(spec: LossSpec, arguments: Sequence[str]) -> dict[str, str]:
@@ -27,8 +27,7 @@ def bind(spec: LossSpec, arguments: Sequence[str]) -> dict[str, str]:
             f"{spec.name} takes {len(names)} inputs ({' '.join(names)}), got {len(arguments)}"
             + (f": {' '.join(arguments)}" if arguments else "")
         )
-    if sum(1 for a in arguments if a.strip() == "-") > 1:
-        raise UsageError("only one input can come from standard input ('-')")
+    check_one_stdin(arguments)
     return dict(zip(names, arguments, strict=True))
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from losscli.errors import UsageError
 from losscli.findings import Finding, Severity
 from losscli.loaders import LoadedArray
 from losscli.losses import LossSpec
+from losscli.losses import get as get_loss
 from losscli.result import Computation
 
 SCHEMA_VERSION = 1
@@ -105,6 +109,46 @@ def tripped_gates(report: Report, gates: Gates) -> list[str]:
                     f"(--max-increase {gates.max_increase or 0:g})"
                 )
     return tripped
+
+
+def load_baselines(path: str) -> dict[str, float]:
+    """Loss name → value from a saved report: compute's JSON, compare's JSON or NDJSON.
+
+    A report without a ``loss`` key is filed under ``""`` and applies to any loss.
+    """
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise UsageError(
+            f"{path}: no such file (--baseline wants a report saved with --format json)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read the baseline ({error})") from None
+    try:
+        saved: Any = json.loads(text)
+    except json.JSONDecodeError as error:
+        try:  # NDJSON: one report per line
+            saved = {"losses": [json.loads(line) for line in text.splitlines() if line.strip()]}
+        except json.JSONDecodeError:
+            raise UsageError(f"{path}: not a JSON report ({error})") from None
+    saved_reports = (
+        saved.get("losses") if isinstance(saved, dict) and "losses" in saved else [saved]
+    )
+    values: dict[str, float] = {}
+    for saved_report in saved_reports if isinstance(saved_reports, list) else []:
+        if not isinstance(saved_report, dict):
+            continue
+        value = saved_report.get("value")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            name = str(saved_report.get("loss", ""))
+            spec = get_loss(name) if name else None
+            values[spec.name if spec else name] = float(value)
+    if not values:
+        raise UsageError(
+            f"{path}: not a losscli report with a numeric 'value' "
+            "(save one with --format json; a report whose value is null cannot be a baseline)"
+        )
+    return values
 
 
 def exit_code(report: Report, gates: Gates) -> int:

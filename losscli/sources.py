@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -89,6 +90,21 @@ def parse_source(text: str) -> Source:
     if sep and head and _looks_like_file(head) and not _has_separator(tail):
         return Source(SourceKind.FILE, text, path=Path(head), selector=_selector(tail, text))
     return Source(SourceKind.FILE, text, path=Path(text))
+
+
+def check_one_stdin(arguments: Sequence[str]) -> None:
+    """Raise UsageError when more than one INPUT reads standard input (``-`` or ``-:selector``).
+
+    Standard input can be read only once; the second reader would find it empty.
+    """
+    if sum(1 for text in arguments if _reads_stdin(text)) > 1:
+        raise UsageError("only one input can come from standard input ('-')")
+
+
+def _reads_stdin(text: str) -> bool:
+    """Whether ``parse_source`` reads this argument from standard input."""
+    stripped = text.strip()
+    return stripped == "-" or stripped.startswith("-:")
 
 
 def _exists(text: str) -> bool:

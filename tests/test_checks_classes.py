@@ -528,6 +528,9 @@ def test_blocking_only_when_torch_cannot_compute(case: Fires) -> None:
     if found.blocking:
         assert _torch_raises(case.loss, case.arrays, **case.options)
         assert report.value is None
+    elif not any(f.blocking for f in report.findings):
+        # the converse: a finding that does not block is one torch computes through
+        assert not _torch_raises(case.loss, case.arrays, **case.options)
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ def _main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str
 
 
 def test_the_commands_of_the_spec_are_registered() -> None:
-    assert {"compute", "compare", "list"} <= set(COMMANDS)
+    # SPEC.md, Commands: compute, debug, compare, list, explain
+    assert {"compute", "debug", "compare", "list", "explain"} <= set(COMMANDS)
 
 
 def test_bare_losscli_prints_help_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:

@@ -175,6 +175,8 @@ def test_stdin_input_without_loss() -> None:
         (("debug", PRED, TRUE, "--loss", "mse", "--reduction", "batchmean"), "must be one of"),
         (("debug", "[[1,2],[3,4]]", "[[1,2,3]]"), "pass --loss"),
         (("debug", "-", "-"), "standard input"),
+        (("debug", "--", "-:a", "-:b"), "standard input"),
+        (("debug", "--loss", "mse", "--", "-:a", "-:b"), "standard input"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(args: tuple[str, ...], words: str) -> None:

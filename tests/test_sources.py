@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from losscli.errors import UsageError
-from losscli.sources import Source, SourceKind, parse_source
+from losscli.sources import Source, SourceKind, check_one_stdin, parse_source
 
 
 @pytest.fixture
@@ -110,3 +110,17 @@ def test_empty_selector_is_a_usage_error(text: str, in_tmp: Path) -> None:
 def test_nul_in_a_name_is_not_an_existing_path(in_tmp: Path) -> None:
     source = parse_source("a\x00b.npy")
     assert source.kind is SourceKind.FILE and source.selector is None
+
+
+@pytest.mark.parametrize(
+    "arguments", [["-", "-"], ["-:a", "-:b"], [" - ", "-:label"], ["p.npy", "-", "-:y"]]
+)
+def test_two_stdin_inputs_are_a_usage_error(arguments: list[str]) -> None:
+    # standard input can be read once: the second reader would find it empty
+    with pytest.raises(UsageError, match="only one input can come from standard input"):
+        check_one_stdin(arguments)
+
+
+@pytest.mark.parametrize("arguments", [["-", "t.csv"], ["-:a", "[1, 2]"], ["p.npy", "t.npy"]])
+def test_one_stdin_input_is_fine(arguments: list[str]) -> None:
+    check_one_stdin(arguments)

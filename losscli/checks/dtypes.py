@@ -57,37 +57,12 @@ def check_mixed_float_dtypes(context: CheckContext) -> Iterator[Finding]:
 def _loss_in(
     context: CheckContext, precision: str, only: frozenset[str] | None = None
 ) -> tuple[float, str] | None:
-    """The loss with float arguments in ``precision`` (the summed loss for 'none'), and its dtype.
+    """The loss with float arguments in ``precision``, computed by torch (see compute.value_in)."""
+    from losscli.compute import value_in
 
-    Args:
-        context: the check context.
-        precision: a torch float dtype name ("float16", "bfloat16", "float64").
-        only: cast just these arguments and leave the others as losscli computes them (torch
-            promotes, as it would for the user's tensors); None casts every float argument.
-
-    Returns:
-        (value, the dtype torch computed it in), or None when torch has no kernel for this
-        loss with those dtypes on this device.
-    """
-    import torch
-
-    from losscli.compute import loss_function, to_tensor
-
-    dtype = getattr(torch, precision)
-    function = loss_function(context.spec, context.options, context.soft_target)
-    tensors = []
-    for argument in context.spec.arguments:
-        tensor = to_tensor(context.arrays[argument.name])
-        cast = tensor.is_floating_point() and (only is None or argument.name in only)
-        tensors.append(tensor.to(dtype) if cast else tensor)
-    reduction = str(context.options.get("reduction", "mean"))
-    try:
-        with torch.no_grad():
-            loss = function(*tensors, reduction=reduction)
-    except (RuntimeError, ValueError, IndexError, TypeError, NotImplementedError):
-        return None
-    computed_in = str(loss.dtype).removeprefix("torch.")
-    return float(loss.to(torch.float64).sum().item()), computed_in
+    return value_in(
+        context.spec, context.arrays, context.options, context.soft_target, precision, only
+    )
 
 
 def _total(computation: Computation) -> float:
