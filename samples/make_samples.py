@@ -59,6 +59,26 @@ def main() -> None:
         mistakes / "zero_one_targets.npy", rng.integers(0, 2, size=10).astype(np.float32)
     )  # hinge wants ±1
 
+    # the other input formats, holding the same numbers as above (so the values agree)
+    _formats(pred, true, logits, labels)
+
+
+def _formats(pred: np.ndarray, true: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import torch
+
+    formats = HERE / "formats"
+    formats.mkdir(exist_ok=True)
+    # regression predictions as a one-column CSV (for standard input), targets in an .npz
+    _csv(formats / "preds.csv", ["pred"], pred.reshape(-1, 1), "%.9g")
+    np.savez(formats / "targets.npz", y=true)
+    # the classification logits (as rounded in logits.csv) in a torch checkpoint, labels in Parquet
+    rounded = np.round(logits, 4).astype(np.float32)
+    torch.save({"logits": torch.from_numpy(rounded)}, formats / "ckpt.pt")
+    table = pa.table({"label": pa.array(labels.astype(np.int64))})
+    pq.write_table(table, formats / "labels.parquet")
+
 
 if __name__ == "__main__":
     main()
