@@ -8,65 +8,15 @@ clean code from the same threads (what the answer said the poster should have wr
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-
-from losscli.cli import main
-
-
-@dataclass
-class Outcome:
-    """What `losscli debug --format json` said: the exit code and the report."""
-
-    code: int
-    report: dict[str, Any]
-
-    def alarms(self) -> list[str]:
-        return [
-            f"{f['severity']} {f['name']}: {f['message']}"
-            for f in self.report["findings"]
-            if f["severity"] != "info"
-        ]
-
-    def fix(self, name: str) -> str:
-        return str(next(f["fix"] for f in self.report["findings"] if f["name"] == name))
-
-
-def debug(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    loss: str,
-    *inputs: np.ndarray | str,
-    options: tuple[str, ...] = (),
-) -> Outcome:
-    """Save each input (.npy for arrays, .csv for CSV text, with ``:label``) and run the CLI."""
-    paths = []
-    for index, given in enumerate(inputs):
-        if isinstance(given, str):
-            path = tmp_path / f"arg{index}.csv"
-            path.write_text(given)
-            paths.append(f"{path}:label")
-        else:
-            path = tmp_path / f"arg{index}.npy"
-            np.save(path, given)
-            paths.append(str(path))
-    code = 0
-    try:
-        main(["debug", *paths, "--loss", loss, "--format", "json", *options])
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    assert code in (0, 1), captured.err
-    return Outcome(code, json.loads(captured.out))
+from debug_runner import Outcome, debug
 
 
 def assert_clean(outcome: Outcome) -> None:
-    assert outcome.alarms() == []
+    assert outcome.alarm_lines() == []
     assert outcome.code == 0
     value = outcome.report["value"]
     assert value is not None and np.isfinite(value) and value >= 0

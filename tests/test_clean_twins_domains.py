@@ -7,16 +7,14 @@ Through the real CLI (`losscli debug --format json`) it must raise no warning an
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+import debug_runner
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from losscli.cli import main
 
 RNG = np.random.default_rng(20261124)
 
@@ -29,30 +27,10 @@ def debug(
     options: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Run `losscli debug` on the arrays; assert exit 0 and no warning/error; the report."""
-    paths = []
-    for index, array in enumerate(arrays):
-        if isinstance(array, torch.Tensor):
-            path = tmp_path / f"arg{index}.pt"
-            torch.save(array, path)
-        else:
-            path = tmp_path / f"arg{index}.npy"
-            np.save(path, array)
-        paths.append(str(path))
-    code = 0
-    try:
-        main(["debug", *paths, "--loss", loss, "--format", "json", *options])
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    report: dict[str, Any] = json.loads(captured.out)
-    alarms = [
-        f"{f['severity']} {f['name']}: {f['message']}"
-        for f in report["findings"]
-        if f["severity"] != "info"
-    ]
-    assert not alarms, alarms
-    assert code == 0, captured.err
-    return report
+    outcome = debug_runner.debug(tmp_path, capsys, loss, *arrays, options=options)
+    assert not outcome.alarm_lines(), outcome.alarm_lines()
+    assert outcome.code == 0
+    return outcome.report
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:

@@ -11,68 +11,12 @@ and that no unrelated error fires.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-
-from losscli.cli import main
-
-
-@dataclass
-class Outcome:
-    """What `losscli debug --format json` said: the exit code and the report."""
-
-    code: int
-    report: dict[str, Any]
-
-    @property
-    def findings(self) -> list[dict[str, Any]]:
-        return list(self.report["findings"])
-
-    def named(self, name: str) -> dict[str, Any]:
-        found = [f for f in self.findings if f["name"] == name]
-        assert len(found) == 1, (name, self.summary())
-        return found[0]
-
-    def errors(self) -> set[str]:
-        return {f["name"] for f in self.findings if f["severity"] == "error"}
-
-    def alarms(self) -> set[str]:
-        return {f["name"] for f in self.findings if f["severity"] != "info"}
-
-    def summary(self) -> list[str]:
-        return [f"{f['severity']} {f['name']}: {f['message']}" for f in self.findings]
-
-
-def debug(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    loss: str,
-    *inputs: np.ndarray | str,
-    options: tuple[str, ...] = (),
-) -> Outcome:
-    """Save each input (.npy for arrays, .csv for CSV text, with ``:label``) and run the CLI."""
-    paths = []
-    for index, given in enumerate(inputs):
-        if isinstance(given, str):
-            path = tmp_path / f"arg{index}.csv"
-            path.write_text(given)
-            paths.append(f"{path}:label")
-        else:
-            path = tmp_path / f"arg{index}.npy"
-            np.save(path, given)
-            paths.append(str(path))
-    code = 0
-    try:
-        main(["debug", *paths, "--loss", loss, "--format", "json", *options])
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    assert code in (0, 1), captured.err
-    return Outcome(code, json.loads(captured.out))
+from debug_runner import Outcome, debug
 
 
 def label_column(labels: np.ndarray) -> str:

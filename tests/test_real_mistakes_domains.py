@@ -8,72 +8,15 @@ The corrected code's tensors are in tests/test_clean_twins_domains.py.
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from losscli.cli import main
+from debug_runner import debug
 
 RNG = np.random.default_rng(20261123)
-
-
-@dataclass
-class Outcome:
-    """What `losscli debug --format json` said: the exit code and the report."""
-
-    code: int
-    report: dict[str, Any]
-
-    @property
-    def findings(self) -> list[dict[str, Any]]:
-        return list(self.report["findings"])
-
-    def named(self, name: str) -> dict[str, Any]:
-        found = [f for f in self.findings if f["name"] == name]
-        assert len(found) == 1, (name, self.summary())
-        return found[0]
-
-    def errors(self) -> set[str]:
-        return {f["name"] for f in self.findings if f["severity"] == "error"}
-
-    def alarms(self) -> set[str]:
-        return {f["name"] for f in self.findings if f["severity"] != "info"}
-
-    def summary(self) -> list[str]:
-        return [f"{f['severity']} {f['name']}: {f['message']}" for f in self.findings]
-
-
-def debug(
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    loss: str,
-    *arrays: np.ndarray | torch.Tensor,
-    options: tuple[str, ...] = (),
-) -> Outcome:
-    """Save the arrays (.npy, or .pt for torch tensors) and run the CLI on them."""
-    paths = []
-    for index, array in enumerate(arrays):
-        if isinstance(array, torch.Tensor):
-            path = tmp_path / f"arg{index}.pt"
-            torch.save(array, path)
-        else:
-            path = tmp_path / f"arg{index}.npy"
-            np.save(path, array)
-        paths.append(str(path))
-    code = 0
-    try:
-        main(["debug", *paths, "--loss", loss, "--format", "json", *options])
-    except SystemExit as done:
-        code = int(done.code or 0)
-    captured = capsys.readouterr()
-    assert code in (0, 1), captured.err
-    return Outcome(code, json.loads(captured.out))
 
 
 def sigmoid(values: np.ndarray) -> np.ndarray:
