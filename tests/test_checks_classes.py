@@ -8,11 +8,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from evaluation import in_memory, torch_raises
 
 from losscli import losses
 from losscli.checks.classes import inverse_frequency_weights
-from losscli.compute import TorchRejected, compute
-from losscli.conversion import convert
 from losscli.findings import Severity
 from losscli.loaders import LoadedArray
 from losscli.options import resolve
@@ -56,32 +55,14 @@ def _balanced_labels(classes: int, n: int) -> np.ndarray:
     return RNG.permutation(np.arange(n) % classes)
 
 
-def _loaded(loss: str, arrays: list[Any], sources: list[str] | None) -> dict[str, LoadedArray]:
-    spec = losses.get(loss)
-    assert spec is not None
-    names = [a.name for a in spec.arguments]
-    files = sources or ["pred.npy", "true.csv", "third.npy", "fourth.npy"][: len(names)]
-    return {
-        name: LoadedArray(np.asarray(values), source)
-        for name, values, source in zip(names, arrays, files, strict=True)
-    }
+# how the class suite names its files in messages: "N=4 in pred.npy but N=3 in true.csv"
+PRED_TRUE = ("pred.npy", "true.csv", "third.npy", "fourth.npy")
 
 
 def _evaluate(loss: str, arrays: list[Any], **options: Any) -> Report:
     spec = losses.get(loss)
     assert spec is not None
-    return evaluate(spec, _loaded(loss, arrays, None), resolve(spec, options))
-
-
-def _torch_raises(loss: str, arrays: list[Any], **options: Any) -> bool:
-    spec = losses.get(loss)
-    assert spec is not None
-    converted = convert(spec, _loaded(loss, arrays, None))
-    try:
-        compute(spec, converted.arrays, resolve(spec, options), converted.soft_target, False)
-    except TorchRejected:
-        return True
-    return False
+    return evaluate(spec, in_memory(loss, arrays, PRED_TRUE), resolve(spec, options))
 
 
 @dataclass(frozen=True)
@@ -526,11 +507,11 @@ def test_blocking_only_when_torch_cannot_compute(case: Fires) -> None:
     report = _evaluate(case.loss, case.arrays, **case.options)
     found = next(f for f in report.findings if f.name == case.name)
     if found.blocking:
-        assert _torch_raises(case.loss, case.arrays, **case.options)
+        assert torch_raises(case.loss, case.arrays, **case.options)
         assert report.value is None
     elif not any(f.blocking for f in report.findings):
         # the converse: a finding that does not block is one torch computes through
-        assert not _torch_raises(case.loss, case.arrays, **case.options)
+        assert not torch_raises(case.loss, case.arrays, **case.options)
 
 
 @dataclass(frozen=True)

@@ -12,38 +12,15 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from evaluation import evaluate, named, only
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from losscli import losses, options, pipeline
 from losscli.cli import app
-from losscli.findings import Finding, Severity
-from losscli.loaders import LoadedArray
-from losscli.report import Report
+from losscli.findings import Severity
 
 RNG = np.random.default_rng(20261123)
-
-
-def evaluate(loss: str, *arrays: object, **given: object) -> Report:
-    """Run ``loss`` on arrays named ``<argument>.npy``, with command-line options ``given``."""
-    spec = losses.get(loss)
-    assert spec is not None
-    inputs = {
-        argument.name: LoadedArray(np.asarray(values), f"{argument.name}.npy")
-        for argument, values in zip(spec.arguments, arrays, strict=True)
-    }
-    return pipeline.evaluate(spec, inputs, options.resolve(spec, dict(given)))
-
-
-def named(report: Report, name: str) -> list[Finding]:
-    return [f for f in report.findings if f.name == name]
-
-
-def only(report: Report, name: str) -> Finding:
-    found = named(report, name)
-    assert len(found) == 1, [f.name for f in report.findings]
-    return found[0]
 
 
 def log_softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

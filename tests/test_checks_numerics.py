@@ -5,33 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from evaluation import evaluate, named, only
 
-from losscli import losses, options, pipeline
-from losscli.findings import Finding, Severity
-from losscli.loaders import LoadedArray
-from losscli.report import Report
+from losscli.findings import Severity
 
 RNG = np.random.default_rng(11)
-
-
-def evaluate(loss: str, *arrays: object, **given: object) -> Report:
-    spec = losses.get(loss)
-    assert spec is not None
-    inputs = {
-        argument.name: LoadedArray(np.asarray(values), f"{argument.name}.npy")
-        for argument, values in zip(spec.arguments, arrays, strict=True)
-    }
-    return pipeline.evaluate(spec, inputs, options.resolve(spec, dict(given)))
-
-
-def named(report: Report, name: str) -> list[Finding]:
-    return [f for f in report.findings if f.name == name]
-
-
-def only(report: Report, name: str) -> Finding:
-    found = named(report, name)
-    assert len(found) == 1, [f.name for f in report.findings]
-    return found[0]
 
 
 # --- non-finite-input, non-finite-loss, non-finite-gradient -------------------------------------

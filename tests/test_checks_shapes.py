@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+from evaluation import in_memory, torch_raises
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from losscli import losses
 from losscli.checks import CheckContext
 from losscli.checks.shapes import check_shapes
-from losscli.compute import TorchRejected, compute
 from losscli.conversion import convert
 from losscli.findings import Finding, Severity
 from losscli.loaders import LoadedArray
@@ -52,35 +52,12 @@ def _log_probs(steps: int, batch: int, classes: int) -> np.ndarray:
     )
 
 
-def _loaded(loss: str, arrays: list[Any], sources: list[str] | None) -> dict[str, LoadedArray]:
-    spec = losses.get(loss)
-    assert spec is not None
-    names = [a.name for a in spec.arguments]
-    files = sources or [f"{name}.npy" for name in names]
-    return {
-        name: LoadedArray(np.asarray(values), source)
-        for name, values, source in zip(names, arrays, files, strict=True)
-    }
-
-
 def _evaluate(
     loss: str, arrays: list[Any], sources: list[str] | None = None, **options: Any
 ) -> Report:
     spec = losses.get(loss)
     assert spec is not None
-    return evaluate(spec, _loaded(loss, arrays, sources), resolve(spec, options))
-
-
-def _torch_raises(loss: str, arrays: list[Any], **options: Any) -> bool:
-    """Whether torch itself rejects these inputs (after losscli's dtype conversion)."""
-    spec = losses.get(loss)
-    assert spec is not None
-    converted = convert(spec, _loaded(loss, arrays, None))
-    try:
-        compute(spec, converted.arrays, resolve(spec, options), converted.soft_target, False)
-    except TorchRejected:
-        return True
-    return False
+    return evaluate(spec, in_memory(loss, arrays, sources), resolve(spec, options))
 
 
 def _shape_findings(report: Report) -> list[Finding]:
@@ -475,7 +452,7 @@ def test_shape_mistake_fires_with_numbers_and_fix(case: Fires) -> None:
 def test_blocking_exactly_when_torch_cannot_compute(case: Fires) -> None:
     report = _evaluate(case.loss, case.arrays, case.sources, **case.options)
     blocking = any(f.blocking for f in _shape_findings(report))
-    assert blocking == _torch_raises(case.loss, case.arrays, **case.options)
+    assert blocking == torch_raises(case.loss, case.arrays, **case.options)
     # a non-blocking (silent) shape error still shows torch's (wrong) value
     assert (report.value is None) == blocking
 
@@ -602,7 +579,7 @@ def test_checks_never_crash_on_any_shapes(
         rng.integers(-2, 5, size=shape) if integers or i > 0 else rng.normal(size=shape)
         for i, shape in enumerate(shapes[: len(spec.arguments)])
     ]
-    inputs = _loaded(loss, arrays, None)
+    inputs = in_memory(loss, arrays)
     converted = convert(spec, inputs)
     context = CheckContext(
         spec=spec,

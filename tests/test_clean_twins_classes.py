@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from debug_runner import Outcome, debug
+from scenarios import label_column, partly_trained_logits, softmax
 
 
 def assert_clean(outcome: Outcome) -> None:
@@ -20,23 +21,6 @@ def assert_clean(outcome: Outcome) -> None:
     assert outcome.code == 0
     value = outcome.report["value"]
     assert value is not None and np.isfinite(value) and value >= 0
-
-
-def label_column(labels: np.ndarray) -> str:
-    return "label\n" + "\n".join(str(int(v)) for v in labels) + "\n"
-
-
-def partly_trained_logits(rng: np.random.Generator, labels: np.ndarray, classes: int) -> np.ndarray:
-    """float32 [batch, classes]: noise, with the true class ahead by 2 in 60 % of the rows."""
-    logits = rng.normal(size=(labels.size, classes))
-    ahead = rng.random(labels.size) < 0.6
-    logits[np.flatnonzero(ahead), labels[ahead]] += 2.0
-    return logits.astype(np.float32)
-
-
-def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=axis, keepdims=True))
-    return (shifted / shifted.sum(axis=axis, keepdims=True)).astype(logits.dtype)
 
 
 def log_softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
