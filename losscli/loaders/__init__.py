@@ -10,6 +10,7 @@ allocating, and turns bad input into :class:`~losscli.errors.LoadError`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import os
 import sys
@@ -38,12 +39,15 @@ class LoadedArray:
         stored_dtype: the dtype the file stored when ``values`` had to be widened to be
             represented in NumPy (a bfloat16 tensor arrives as float32 with
             ``stored_dtype="bfloat16"``); None when ``values.dtype`` is what was stored.
+        from_text: the numbers were read from text (CSV, standard input as CSV, an inline
+            or JSON array), which has no dtype: a cast that keeps every value is no finding.
     """
 
     values: np.ndarray
     source: str
     columns: tuple[str, ...] | None = None
     stored_dtype: str | None = None
+    from_text: bool = False
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,7 @@ def _checked(loaded: LoadedArray) -> LoadedArray:
     if not values.dtype.isnative:
         # torch reads only native byte order; a big-endian file costs one copy
         values = values.astype(values.dtype.newbyteorder("="))
-        loaded = LoadedArray(values, loaded.source, loaded.columns, loaded.stored_dtype)
+        loaded = dataclasses.replace(loaded, values=values)
     return loaded
 
 
