@@ -1,35 +1,78 @@
-"""Checks: small pure functions that compare the inputs (and the result) with what a loss wants.
+"""Checks: the registry of small pure functions that judge the inputs and the result against a loss.
 
-Input checks see only shapes, dtypes and values, and run before torch is needed; result
-checks also see the :class:`~losscli.result.Computation`. Checks report; they never
-convert or repair.
+Every check is one :class:`Check` in :data:`REGISTRY` (ruff's rule registry): the function,
+the finding names it can raise, the losses it applies to (a predicate on the
+:class:`~losscli.losses.LossSpec`) and its :class:`Scope`, which says what data it sees and
+so how the pipeline runs it on input of any size:
+
+======================  ===================================================================
+``Scope.SHAPES``        shapes, dtypes and options: once, before a value is read (on the
+                        full shapes; values may be stand-ins when the input is streamed)
+``Scope.CHUNK``         values, one sample at a time: on every chunk, before torch computes
+                        it; a finding on all the data is one on some chunk (``Combine.ANY``)
+                        or on every chunk (``Combine.ALL``). May block the computation.
+``Scope.SAMPLE``        values as a whole (distributions, row statistics, the evidence's
+                        per-sample losses and gradients): once, on the evidence, which holds
+                        every sample, or a seeded uniform sample of them when there are many
+``Scope.RESULT``        the accumulated computation (value, summaries, totals): once
+======================  ===================================================================
+
+A check reports; it never converts or repairs. It reads only its :class:`CheckContext`,
+and names positions through :mod:`losscli.checks.text`, which maps the rows of a chunk or
+of the evidence to global sample indices.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from losscli.findings import Finding
 from losscli.loaders import LoadedArray
 from losscli.losses import LossSpec
-from losscli.result import Computation
+
+if TYPE_CHECKING:
+    from losscli.result import Computation
+
+
+class Scope(str, enum.Enum):
+    """What data a check sees, and so when the pipeline runs it (see the module docstring)."""
+
+    SHAPES = "shapes"
+    CHUNK = "chunk"
+    SAMPLE = "sample"
+    RESULT = "result"
+
+
+class Combine(str, enum.Enum):
+    """How the verdicts of a ``CHUNK`` check on each chunk make the verdict on all the data."""
+
+    ANY = "any"  # it fires on the data when it fires on some chunk (a value outside a domain)
+    ALL = "all"  # it fires on the data when it fires on every chunk (every target ignored)
 
 
 @dataclass(frozen=True)
 class CheckContext:
-    """Everything an input check may look at.
+    """Everything a check may look at: one view of the data (a chunk, the evidence, or all).
 
     Attributes:
         spec: the loss.
-        inputs: argument name → the array as loaded (original dtype).
-        arrays: argument name → the array torch will see (after conversion).
-        options: torch keyword → value (tensor options as numpy arrays), with defaults filled in.
+        inputs: argument name → the rows of this view as loaded (original dtype).
+        arrays: argument name → the same rows as torch sees them (after conversion).
+        options: torch keyword → value (tensor options as numpy arrays), defaults filled in.
         soft_target: cross-entropy's target holds class probabilities.
         strict: nothing was converted.
+        rows: the global sample index of each row along the batch dimension, or None when
+            row ``i`` is sample ``i`` (the view starts at sample 0 and is contiguous).
+        offset: the global index of the first row of a contiguous view (a chunk).
+        complete: the view holds every sample of the data.
+        total: how many samples the data holds (None while unknown).
+        computation: ``SAMPLE`` and ``RESULT`` checks: what torch computed; its ``per_sample``
+            and ``gradients`` are those of this view's rows, its summaries those of all data.
     """
 
     spec: LossSpec
@@ -38,46 +81,92 @@ class CheckContext:
     options: dict[str, Any]
     soft_target: bool = False
     strict: bool = False
+    rows: np.ndarray | None = None
+    offset: int = 0
+    complete: bool = True
+    total: int | None = None
+    computation: Computation | None = None
 
     def source(self, argument: str) -> str:
         """How messages name the file an argument came from."""
         return self.inputs[argument].source
 
+    def sample(self, row: int) -> int:
+        """The global sample index of row ``row`` of this view."""
+        if self.rows is not None:
+            return int(self.rows[row])
+        return self.offset + int(row)
 
-InputCheck = Callable[[CheckContext], Iterable[Finding]]
-ResultCheck = Callable[[CheckContext, Computation], Iterable[Finding]]
+
+CheckFunction = Callable[[CheckContext], Iterable[Finding]]
 
 
-def input_checks() -> tuple[InputCheck, ...]:
-    """Every input check, in the order their findings are reported."""
-    from losscli.checks import classes, domains, dtypes, numerics, shapes
+def _every_loss(spec: LossSpec) -> bool:
+    del spec
+    return True
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check of the registry.
+
+    Attributes:
+        function: ``function(context)`` yields the findings.
+        findings: every finding name it can raise.
+        scope: what data it sees (see :class:`Scope`).
+        applies: whether it applies to a loss; the pipeline runs it only then, and ``explain``
+            lists the losses it applies to.
+        combine: ``CHUNK`` checks only: how chunk verdicts make the verdict on all the data.
+    """
+
+    function: CheckFunction
+    findings: tuple[str, ...]
+    scope: Scope
+    applies: Callable[[LossSpec], bool] = _every_loss
+    combine: Combine = Combine.ANY
+
+    @property
+    def name(self) -> str:
+        return self.function.__name__
+
+
+def registry() -> tuple[Check, ...]:
+    """Every check, in the order their findings are reported."""
+    from losscli.checks import REGISTRY
+
+    return REGISTRY
+
+
+def checks_for(spec: LossSpec, scope: Scope) -> tuple[Check, ...]:
+    """The checks of ``scope`` that apply to ``spec``, in registry order."""
+    return tuple(c for c in registry() if c.scope is scope and c.applies(spec))
+
+
+def run(checks: Iterable[Check], context: CheckContext) -> list[tuple[Check, Finding]]:
+    """Run ``checks`` on ``context``: each finding with the check that raised it."""
+    return [(check, found) for check in checks for found in check.function(context)]
+
+
+def losses_raising(name: str, specs: Iterable[LossSpec]) -> tuple[str, ...]:
+    """The losses among ``specs`` that a check raising finding ``name`` applies to."""
+    raising = [c for c in registry() if name in c.findings]
+    return tuple(spec.name for spec in specs if any(c.applies(spec) for c in raising))
+
+
+REGISTRY: tuple[Check, ...] = ()  # filled in below, once the check modules can import this one
+
+
+def _build() -> tuple[Check, ...]:
+    from losscli.checks import balance, dtypes, numerics, predictions, shapes, targets
 
     return (
         *shapes.CHECKS,
-        *classes.CHECKS,
-        *domains.CHECKS,
+        *targets.CHECKS,
+        *predictions.CHECKS,
+        *balance.CHECKS,
         *dtypes.CHECKS,
-        *numerics.INPUT_CHECKS,
+        *numerics.CHECKS,
     )
 
 
-def result_checks() -> tuple[ResultCheck, ...]:
-    """Every check that needs the computed loss."""
-    from losscli.checks import classes, domains, dtypes, numerics
-
-    return (
-        *classes.RESULT_CHECKS,
-        *domains.RESULT_CHECKS,
-        *dtypes.RESULT_CHECKS,
-        *numerics.RESULT_CHECKS,
-    )
-
-
-def run_input_checks(context: CheckContext) -> list[Finding]:
-    """Run every input check on ``context``."""
-    return [f for check in input_checks() for f in check(context)]
-
-
-def run_result_checks(context: CheckContext, computation: Computation) -> list[Finding]:
-    """Run every result check."""
-    return [f for check in result_checks() for f in check(context, computation)]
+REGISTRY = _build()
