@@ -1,446 +1,441 @@
-"""Chunk readers: read a ``.npy`` or CSV input a block of samples at a time, into reused buffers.
+"""Chunks: the inputs as a sequence of aligned blocks of samples; whole tensors are one chunk.
 
-Streaming (:mod:`losscli.streaming`) reads its inputs through these instead of the loaders,
-so memory stays flat however large a file is:
-
-- ``.npy``: the header (``np.lib.format``) gives the shape and dtype; samples are read with
-  ``readinto`` into one buffer allocated once. Never memory-mapped: the pages of a mapping
-  count toward the peak as they are touched, and glibc may keep a freed buffer per chunk.
-- CSV (``.csv``, ``.tsv``, ``.txt``, optionally ``.gz``): pyarrow's streaming reader
-  (``pyarrow.csv.open_csv``); its record batches are copied into one reused buffer so that
-  every input yields chunks of exactly the same number of samples.
-
-pyarrow is imported inside the functions that read CSV.
+A :class:`Feed` hands the pipeline its inputs chunk by chunk. :class:`WholeFeed` holds
+tensors already loaded and yields them as one chunk; :class:`StreamFeed` reads ``.npy`` and
+delimited text through the loaders' chunk readers (:func:`losscli.loaders.open_chunk_readers`),
+which make every parsing decision the whole-file loaders make, and yields blocks of samples
+sized to the memory budget, reading the next block in a thread while torch computes. The
+pipeline does the same to a chunk whichever feed it came from. :func:`plan` decides, from
+the inputs' headers and sizes, whether they must stream.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+import math
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 import numpy as np
 
-from losscli.errors import LoadError
-from losscli.sources import Source, SourceKind
+from losscli.errors import UsageError
+from losscli.loaders import ChunkReader, LoadedArray, chunk_estimate, load, open_chunk_readers
+from losscli.losses import Layout, LossSpec
+from losscli.report import InputInfo
+from losscli.sources import Source, parse_source
 
-_NPY = (".npy",)
-CSV_THREADS = False
-_CSV = (".csv", ".tsv", ".txt")
+DEFAULT_BUDGET = "512MB"  # cli.py repeats it, so that --help need not import this module
+# The whole-tensor path holds the inputs, their converted copies, the unreduced loss, the
+# float64 per-sample losses, the gradients and the summaries' temporaries: measured 5.7x the
+# input bytes for mse on 2 x 3e7 float32 (1.68 GB peak, 0.3 GB of it torch itself).
+WHOLE_TENSOR_FACTOR = 6
+# A streamed chunk needs about this many bytes per input byte (buffers, casts, loss, grads).
+CHUNK_FACTOR = 8
+# no chunk holds more than this many elements of one input: larger chunks stop paying off
+MAX_CHUNK_ELEMENTS = 1 << 22
+# read the next chunk in a thread while torch computes on this one
+PREFETCH = True
 
-
-class ChunkReader(Protocol):
-    """Reads one input a block of samples (rows along dimension 0) at a time."""
-
-    source: str
-    dtype: np.dtype
-    sample_shape: tuple[int, ...]
-
-    @property
-    def rows(self) -> int | None:
-        """The number of samples; None while unknown (CSV: known once the file is read)."""
-        ...
-
-    def read(self, count: int) -> np.ndarray | None:
-        """The next ``count`` samples (fewer at the end), shaped ``[count, *sample_shape]``.
-
-        The array is a view into a reused buffer that the second call after this one
-        overwrites (two buffers alternate); None at the end.
-        """
-        ...
-
-    def close(self) -> None: ...
+_UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
-def _suffix(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes else ""
+def parse_size(text: str) -> int:
+    """Bytes in a size such as ``300MB``, ``1.5G``, ``64KiB`` or ``1000000``."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
+    if match is None:
+        raise UsageError(
+            f"--memory-budget {text!r} is not a size (write it like 300MB, 2GB or 64KB)"
+        )
+    size = int(float(match.group(1)) * _UNITS[match.group(2)])
+    if size <= 0:
+        raise UsageError("--memory-budget must be more than 0 bytes")
+    return size
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1 << 20):,.0f} MB" if size >= 1 << 20 else f"{size:,} bytes"
 
 
 @dataclass(frozen=True)
-class Estimate:
-    """What is known about one input before it is read.
+class Plan:
+    """Whether to stream, and why.
 
     Attributes:
-        nbytes: its size: the data bytes of a ``.npy``, the file size of anything else, 0 when
-            unknown (standard input, inline arrays).
-        chunkable: :func:`open_reader` can read it in chunks.
-        shape: the full shape when the header says it (``.npy``), else None.
-        dtype: the dtype when the header says it, else None.
+        stream: read the inputs chunk by chunk.
+        input_bytes: the inputs' total size (``.npy`` data bytes, other files' size on disk).
+        budget: the memory budget in bytes.
     """
 
-    nbytes: int
-    chunkable: bool
-    shape: tuple[int, ...] | None = None
-    dtype: np.dtype | None = None
+    stream: bool
+    input_bytes: int
+    budget: int
 
 
-def estimate(source: Source) -> Estimate:
-    """How big ``source`` is and whether it can be read in chunks, from its header or size."""
-    if source.kind is not SourceKind.FILE or source.path is None:
-        return Estimate(0, False)
-    path = source.path
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return Estimate(0, False)  # the loader reports the missing file
-    suffix = _suffix(path)
-    if suffix in _NPY and source.selector is None and path.suffix.lower() != ".gz":
-        try:
-            with path.open("rb") as stream:
-                shape, dtype, fortran = _npy_header(stream, source.display)
-                data_bytes = size - stream.tell()
-        except (LoadError, OSError):
-            return Estimate(size, False)  # the loader reports what is wrong
-        count = 1
-        for dim in shape:
-            count *= int(dim)
-        if count < 0 or count * dtype.itemsize > data_bytes:
-            return Estimate(
-                size, False
-            )  # a header that claims more than the file holds: the loader says so
-        return Estimate(count * dtype.itemsize, not fortran and len(shape) >= 1, shape, dtype)
-    return Estimate(size, suffix in _CSV)
+def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[str, Any]) -> Plan:
+    """Decide whether ``spec`` on ``sources`` must stream to stay within ``budget`` bytes.
 
-
-def open_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
-    """A chunk reader for each source (``.npy`` or CSV files; see :func:`estimate`).
-
-    Inputs that are columns of one CSV file share one parse of it.
+    Raises:
+        UsageError: the whole-tensor computation would exceed the budget and this loss,
+            one of these inputs or a per-sample tensor option cannot be streamed.
     """
-    readers: dict[str, ChunkReader] = {}
-    tables: dict[Path, list[str]] = {}
-    try:
-        for name, source in sources.items():
-            assert source.path is not None
-            if _suffix(source.path) in _NPY:
-                readers[name] = NpyChunks(source.path, source.display)
-            else:
-                tables.setdefault(source.path.resolve(), []).append(name)
-        for names in tables.values():
-            first = sources[names[0]]
-            assert first.path is not None
-            table = CsvChunks(first.path, [sources[n].selector for n in names], first.display)
-            for selection, name in enumerate(names):
-                readers[name] = CsvColumns(table, selection, sources[name].display)
-    except BaseException:
-        for reader in readers.values():
-            reader.close()
-        raise
-    return {name: readers[name] for name in sources}
-
-
-def _npy_header(stream: BinaryIO, name: str) -> tuple[tuple[int, ...], np.dtype, bool]:
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    except (ValueError, SyntaxError, TypeError) as error:
-        raise LoadError(name, f"has a corrupt .npy header ({error})") from None
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise LoadError(name, f"holds {dtype} values; losscli streams real numbers only")
-    return tuple(shape), dtype, bool(fortran)
-
-
-class _Buffers:
-    """Two chunk buffers used in turn, allocated once: one is filled while the other is read.
-
-    A chunk returned by ``read`` therefore stays valid until the second ``read`` after it,
-    which lets :func:`losscli.streaming` read the next chunk in a thread.
-    """
-
-    def __init__(self, sample_shape: tuple[int, ...], dtype: np.dtype) -> None:
-        self._shape = sample_shape
-        self._dtype = dtype
-        self._pair: list[np.ndarray | None] = [None, None]
-        self._turn = 0
-
-    def next(self, rows: int) -> np.ndarray:
-        self._turn ^= 1
-        buffer = self._pair[self._turn]
-        if buffer is None or buffer.shape[0] < rows:
-            buffer = np.empty((rows, *self._shape), dtype=self._dtype)
-            self._pair[self._turn] = buffer
-        return buffer
-
-
-class NpyChunks:
-    """Samples of a C-ordered ``.npy`` file, read with ``readinto`` into one reused buffer."""
-
-    def __init__(self, path: Path, display: str) -> None:
-        self.source = display
-        self._stream = path.open("rb", buffering=0)
-        shape, dtype, fortran = _npy_header(self._stream, display)
-        if fortran or not shape:
-            raise LoadError(display, "is Fortran-ordered or 0-d; it cannot be read in chunks")
-        self.dtype = dtype
-        self.rows: int | None = shape[0]
-        self.sample_shape = tuple(shape[1:])
-        self._row_bytes = int(np.prod(self.sample_shape, dtype=np.int64)) * dtype.itemsize
-        available = os.fstat(self._stream.fileno()).st_size - self._stream.tell()
-        if shape[0] * self._row_bytes > available:
-            raise LoadError(
-                display,
-                f"the header declares {shape[0] * self._row_bytes} bytes of data but the file "
-                f"holds {available} (truncated?)",
+    estimates = {name: chunk_estimate(source) for name, source in sources.items()}
+    input_bytes = sum(e.nbytes for e in estimates.values())
+    needed = WHOLE_TENSOR_FACTOR * input_bytes
+    if needed <= budget:
+        return Plan(False, input_bytes, budget)
+    over = (
+        f"the inputs hold {_megabytes(input_bytes)}, and computing on whole tensors needs about "
+        f"{_megabytes(needed)}, over --memory-budget {_megabytes(budget)}"
+    )
+    whole = (
+        f"raise --memory-budget to {math.ceil(needed / (1 << 30))}GB to compute on whole tensors"
+    )
+    if not spec.streamable:
+        raise UsageError(
+            f"{spec.name} does not decompose over samples, so it cannot be streamed; {over}",
+            tip=whole,
+        )
+    for name, found in estimates.items():
+        if not found.chunkable:
+            raise UsageError(
+                f"{name} ({sources[name].display}) cannot be read in chunks (losscli streams C-ordered "
+                f".npy and CSV files); {over}",
+                tip=f"save it as .npy, or {whole}",
             )
-        self._left = shape[0]
-        self._buffers = _Buffers(self.sample_shape, self.dtype)
-
-    def read(self, count: int) -> np.ndarray | None:
-        if self._left == 0:
-            return None
-        rows = min(count, self._left)
-        view = self._buffers.next(count)[:rows]
-        wanted = rows * self._row_bytes
-        target = memoryview(view.reshape(-1).view(np.uint8).data)
-        got = 0
-        while got < wanted:
-            n = self._stream.readinto(target[got:wanted])
-            if not n:
-                raise LoadError(self.source, "ended early while streaming (truncated?)")
-            got += n
-        self._left -= rows
-        return view
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class CsvChunks:
-    """Columns of a delimited text file, through pyarrow's streaming CSV reader.
-
-    Header detection and column selection follow :mod:`losscli.loaders.csv`: a first line
-    whose cells are not all numbers is a header; ``file.csv:col`` or ``file.csv:c1,c2`` picks
-    columns by name, or by 0-based index without a header. Only the selected columns are
-    converted (``include_columns``). Several inputs on one file share one reader
-    (:class:`CsvColumns`), so the file is parsed once.
-    """
-
-    # bytes pyarrow parses at a time: large enough to parse in parallel, small enough to stay flat
-    BLOCK_SIZE = 8 << 20
-
-    def __init__(self, path: Path, selectors: Sequence[str | None], display: str) -> None:
-        from pyarrow import csv as pacsv
-
-        self.source = display
-        self._name = str(path)
-        if path.stat().st_size == 0:
-            raise LoadError(self._name, "is empty (0 bytes)")
-        first = self._first_line(path)
-        delimiter = "\t" if _suffix(path) == ".tsv" else _sniff(first)
-        cells = [cell.strip().strip('"') for cell in first.split(delimiter)]
-        self._has_header = not all(_is_number(cell) for cell in cells if cell != "")
-        # one parsing thread (measured no slower on two cores, where the import of torch
-        # runs beside it, and steadier); CSV_THREADS = True gives pyarrow every core
-        read_options = pacsv.ReadOptions(
-            autogenerate_column_names=not self._has_header,
-            block_size=self.BLOCK_SIZE,
-            use_threads=CSV_THREADS,
+    prediction = estimates[spec.arguments[0].name].shape
+    if spec.layout in (Layout.CLASS_SCORES, Layout.CLASS_SCORES_FLAT) and (
+        prediction is not None and len(prediction) < 2
+    ):
+        raise UsageError(
+            f"{spec.arguments[0].name} is 1-D: {spec.name} reads it as one unbatched sample, which "
+            f"cannot be split into chunks; {over}",
+            tip=whole,
         )
-        parse_options = pacsv.ParseOptions(delimiter=delimiter, ignore_empty_lines=True)
-        probe = self._open(path, read_options, parse_options, None)
-        arrow_names = list(probe.schema.names)
-        probe.close()
-        names = arrow_names if self._has_header else [str(i) for i in range(len(arrow_names))]
-        chosen = [_select(names, selector, self._name, self._has_header) for selector in selectors]
-        union = list(dict.fromkeys(name for selection in chosen for name in selection))
-        self.selections = [[union.index(name) for name in selection] for selection in chosen]
-        self.columns = tuple(union)
-        include = [arrow_names[names.index(name)] for name in union]
-        self._reader = self._open(
-            path, read_options, parse_options, pacsv.ConvertOptions(include_columns=include)
-        )
-        self.dtypes = self._column_dtypes()
-        self.rows: int | None = None
-        self._pending: list[list[np.ndarray]] = []  # parsed blocks not handed out, in order
-        self._pending_rows = 0
-        self._done = False
-        self._row = 0  # rows parsed so far, for messages
-        self._buffers = [_Buffers((), dtype) for dtype in self.dtypes]
-        # lockstep for CsvColumns: chunks handed out so far, and the latest one
-        self.steps = 0
-        self.chunk: list[np.ndarray] | None = None
-
-    @staticmethod
-    def _first_line(path: Path) -> str:
-        import gzip
-
-        opener: Any = gzip.open if path.suffix.lower() == ".gz" else open
-        try:
-            with opener(path, "rb") as stream:
-                for raw in stream:
-                    line = raw.decode("utf-8", errors="replace").strip()
-                    if line:
-                        return line
-        except (OSError, EOFError) as error:
-            raise LoadError(str(path), f"cannot be read ({error})") from None
-        raise LoadError(str(path), "holds no data (only blank lines)")
-
-    def _open(self, path: Path, read_options: Any, parse_options: Any, convert_options: Any) -> Any:
-        import pyarrow as pa
-        from pyarrow import csv as pacsv
-
-        try:
-            stream = pa.input_stream(str(path), compression="detect")
-            return pacsv.open_csv(
-                stream,
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=convert_options,
+    for option in spec.options:
+        value = options.get(option.name)
+        if isinstance(value, np.ndarray) and _per_sample_option(value, estimates):
+            raise UsageError(
+                f"{option.flag} holds one value per sample, which streaming does not split; {over}",
+                tip=whole,
             )
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OSError) as error:
-            raise LoadError(self._name, str(error).splitlines()[0]) from None
-
-    def _column_dtypes(self) -> list[np.dtype]:
-        import pyarrow as pa
-
-        dtypes: list[np.dtype] = []
-        for field in self._reader.schema:
-            kind = field.type
-            if pa.types.is_boolean(kind):
-                dtypes.append(np.dtype(np.bool_))
-            elif pa.types.is_integer(kind):
-                dtypes.append(np.dtype(np.int64))
-            elif pa.types.is_floating(kind) or pa.types.is_null(kind):
-                dtypes.append(np.dtype(np.float64))
-            else:
-                raise LoadError(self._name, f"column {field.name!r} is not numeric ({kind})")
-        return dtypes
-
-    def _next_batch(self) -> list[np.ndarray] | None:
-        import pyarrow as pa
-
-        try:
-            batch = self._reader.read_next_batch()
-        except StopIteration:
-            return None
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-            first = str(error).splitlines()[0]
-            raise LoadError(
-                self._name, f"near row {self._row + 1}: {first} (types are fixed by the first rows)"
-            ) from None
-        arrays = []
-        for index, dtype in enumerate(self.dtypes):
-            column = batch.column(index)
-            if column.null_count and dtype.kind != "f":
-                raise LoadError(
-                    self._name, f"has an empty cell in an integer column near row {self._row + 1}"
-                )
-            arrays.append(column.to_numpy(zero_copy_only=False))
-        self._row += batch.num_rows
-        return arrays
-
-    def read_columns(self, count: int) -> list[np.ndarray] | None:
-        """The next ``count`` rows (fewer at the end) of every column, each ``[rows]``."""
-        while self._pending_rows < count and not self._done:
-            block = self._next_batch()
-            if block is None:
-                self._done = True
-                self.rows = self._row
-            elif len(block[0]):
-                self._pending.append(block)
-                self._pending_rows += len(block[0])
-        if self._pending_rows == 0:
-            if self._row == 0:
-                raise LoadError(self._name, "has a header but no rows of data")
-            return None
-        rows = min(count, self._pending_rows)
-        views = [buffers.next(max(rows, count))[:rows] for buffers in self._buffers]
-        filled = 0
-        while filled < rows:
-            block = self._pending[0]
-            take = min(len(block[0]), rows - filled)
-            for view, column in zip(views, block, strict=True):
-                view[filled : filled + take] = column[:take]
-            filled += take
-            if take == len(block[0]):
-                self._pending.pop(0)
-            else:
-                self._pending[0] = [column[take:] for column in block]
-        self._pending_rows -= rows
-        return views
-
-    def close(self) -> None:
-        self._pending.clear()
-        self._reader.close()
+    return Plan(True, input_bytes, budget)
 
 
-class CsvColumns:
-    """One input's columns of a (possibly shared) :class:`CsvChunks`, as a :class:`ChunkReader`.
+def _per_sample_option(value: np.ndarray, estimates: dict[str, Any]) -> bool:
+    """A tensor option that spans the batch dimension (bce's per-element weight)."""
+    first = next(iter(estimates.values()))
+    if first.shape is None or value.ndim < len(first.shape):
+        return False
+    return value.shape[0] != 1
 
-    Inputs on the same file read in lockstep: the first to ask for the next chunk makes the
-    shared reader parse it, the others take their columns of the same chunk.
+
+@dataclass(frozen=True)
+class Chunk:
+    """One block of samples of every input.
+
+    Attributes:
+        offset: the global index of the chunk's first sample.
+        loaded: argument name → the chunk's rows as loaded.
     """
 
-    def __init__(self, table: CsvChunks, selection: int, display: str) -> None:
-        self._table = table
-        self._columns = table.selections[selection]
-        self.source = display
-        self.dtype = np.result_type(*(table.dtypes[i] for i in self._columns))
-        self.sample_shape: tuple[int, ...] = (
-            () if len(self._columns) == 1 else (len(self._columns),)
-        )
-        self._buffers = _Buffers(self.sample_shape, self.dtype)
-        self._steps = 0
+    offset: int
+    loaded: dict[str, LoadedArray]
 
     @property
-    def rows(self) -> int | None:
-        return self._table.rows
+    def rows(self) -> int:
+        first = next(iter(self.loaded.values()))
+        return int(first.values.shape[0]) if first.values.ndim else 1
 
-    def read(self, count: int) -> np.ndarray | None:
-        table = self._table
-        if self._steps == table.steps:
-            table.chunk = table.read_columns(count)
-            table.steps += 1
-        self._steps += 1
-        columns = table.chunk
-        if columns is None:
-            return None
-        if len(self._columns) == 1:
-            return columns[self._columns[0]]
-        stacked = self._buffers.next(max(count, len(columns[0])))[: len(columns[0])]
-        for position, index in enumerate(self._columns):
-            stacked[:, position] = columns[index]
-        return stacked
+
+class Unaligned(Exception):
+    """The inputs hold different numbers of samples (text lengths are known only at the end).
+
+    Attributes:
+        rows: argument name → the samples that input holds.
+    """
+
+    def __init__(self, rows: dict[str, int]) -> None:
+        super().__init__(rows)
+        self.rows = rows
+
+
+class Feed(Protocol):
+    """The inputs, chunk by chunk."""
+
+    @property
+    def whole(self) -> bool:
+        """One chunk holds everything (tensors already in memory)."""
+        ...
+
+    @property
+    def total(self) -> int | None:
+        """Samples per input, when known before reading (None: known at the end)."""
+        ...
+
+    def info(self) -> dict[str, InputInfo]:
+        """Where each input came from and its shape (final once every chunk was read)."""
+        ...
+
+    def sample_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The shape of one sample of each input."""
+        ...
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Every chunk in sample order; raises :class:`Unaligned` when lengths differ."""
+        ...
+
+    def describe(self) -> dict[str, Any] | None:
+        """What the JSON says about the streaming (None for whole tensors)."""
+        ...
 
     def close(self) -> None:
-        self._table.close()
+        """Close what the feed opened."""
+        ...
 
 
-def _sniff(first_line: str) -> str:
-    for candidate in ("\t", ",", ";"):
-        if candidate in first_line:
-            return candidate
-    return " " if " " in first_line.strip() else ","
+class WholeFeed:
+    """Tensors already in memory: one chunk."""
+
+    whole = True
+
+    def __init__(self, inputs: dict[str, LoadedArray]) -> None:
+        self.inputs = inputs
+
+    @property
+    def total(self) -> int | None:
+        first = next(iter(self.inputs.values()))
+        return int(first.values.shape[0]) if first.values.ndim else 1
+
+    def info(self) -> dict[str, InputInfo]:
+        return {
+            name: InputInfo(loaded.source, tuple(loaded.values.shape), str(loaded.values.dtype))
+            for name, loaded in self.inputs.items()
+        }
+
+    def sample_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {name: tuple(a.values.shape[1:]) for name, a in self.inputs.items()}
+
+    def chunks(self) -> Iterator[Chunk]:
+        yield Chunk(0, dict(self.inputs))
+
+    def describe(self) -> dict[str, Any] | None:
+        return None
+
+    def close(self) -> None:
+        """Nothing to close: the tensors are in memory."""
 
 
-def _is_number(cell: str) -> bool:
-    try:
-        float(cell)
-    except ValueError:
-        return False
-    return True
+ProgressCallback = Callable[[int], None]
 
 
-def _select(columns: list[str], selector: str | None, name: str, has_header: bool) -> list[str]:
-    """The columns ``selector`` names (as :mod:`losscli.loaders.csv` reads them)."""
-    if selector is None:
-        return columns
-    chosen = []
-    for part in (p.strip() for p in selector.split(",")):
-        if part in columns:
-            chosen.append(part)
-        elif part.lstrip("-").isdigit() and -len(columns) <= int(part) < len(columns):
-            chosen.append(columns[int(part)])
-        else:
-            have = ", ".join(columns[:12]) + (", ..." if len(columns) > 12 else "")
-            kind = "column" if has_header else "column index"
-            raise LoadError(name, f"has no {kind} {part!r} (it has: {have})")
-    return chosen
+class StreamFeed:
+    """``.npy`` and delimited text read chunk by chunk, within a memory budget.
+
+    Args:
+        sources: argument name → a chunkable source (see :func:`plan`).
+        budget: the memory budget in bytes; it sets the chunk size.
+        float_itemsize: bytes per value of the float dtype torch computes in.
+    """
+
+    whole = False
+
+    def __init__(self, sources: dict[str, Source], budget: int, float_itemsize: int = 4) -> None:
+        self.sources = sources
+        self.budget = budget
+        self.readers: dict[str, ChunkReader] = open_chunk_readers(sources)
+        self.rows = chunk_rows(self.readers, budget, float_itemsize)
+        self.chunk_count = 0
+        self._counted: dict[str, int] = {}
+
+    @property
+    def total(self) -> int | None:
+        known = [reader.rows for reader in self.readers.values()]
+        return known[0] if known and all(r is not None for r in known) and len(set(known)) == 1 else None
+
+    def info(self) -> dict[str, InputInfo]:
+        return {
+            name: InputInfo(
+                reader.source,
+                (self._counted.get(name, reader.rows or 0), *reader.sample_shape),
+                str(reader.dtype),
+            )
+            for name, reader in self.readers.items()
+        }
+
+    def sample_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {name: tuple(reader.sample_shape) for name, reader in self.readers.items()}
+
+    def describe(self) -> dict[str, Any] | None:
+        return {
+            "chunk_samples": self.rows,
+            "memory_budget_bytes": self.budget,
+            "chunks": self.chunk_count,
+        }
+
+    def chunks(self) -> Iterator[Chunk]:
+        """Aligned chunks; the next one is read in a thread while the caller computes.
+
+        The readers alternate two buffers, so a chunk stays valid while the next is read.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        def read_next() -> dict[str, np.ndarray | None]:
+            return {name: reader.read(self.rows) for name, reader in self.readers.items()}
+
+        offset = 0
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read-chunk") as pool:
+            nexts = read_next()
+            while True:
+                ended = [name for name, values in nexts.items() if values is None]
+                if len(ended) == len(nexts):
+                    return
+                lengths = {name: len(v) for name, v in nexts.items() if v is not None}
+                if ended or len(set(lengths.values())) > 1:
+                    raise Unaligned(self._count_rest(offset, nexts))
+                chunk = Chunk(offset, self._loaded(nexts))
+                if PREFETCH:
+                    pending = pool.submit(read_next)
+                    self.chunk_count += 1
+                    yield chunk
+                    nexts = pending.result()
+                else:
+                    self.chunk_count += 1
+                    yield chunk
+                    nexts = read_next()
+                offset += chunk.rows
+
+    def _loaded(self, arrays: dict[str, np.ndarray | None]) -> dict[str, LoadedArray]:
+        loaded = {}
+        for name, values in arrays.items():
+            assert values is not None
+            reader = self.readers[name]
+            loaded[name] = LoadedArray(
+                values=values,
+                source=reader.source,
+                columns=getattr(reader, "columns", None),
+                from_text=reader.from_text,
+            )
+        return loaded
+
+    def _count_rest(self, offset: int, nexts: dict[str, np.ndarray | None]) -> dict[str, int]:
+        """Read every input to its end to count its samples (the lengths differ)."""
+        for name, reader in self.readers.items():
+            values = nexts[name]
+            count = offset + (0 if values is None else len(values))
+            if values is not None:
+                while (more := reader.read(self.rows)) is not None:
+                    count += len(more)
+            self._counted[name] = reader.rows if reader.rows is not None else count
+        return dict(self._counted)
+
+    def close(self) -> None:
+        for reader in self.readers.values():
+            reader.close()
+
+
+def open_feed(
+    spec: LossSpec,
+    bound: dict[str, str],
+    options: dict[str, Any],
+    budget: int,
+    float_itemsize: int = 4,
+    stdin_format: str = "csv",
+    cache: dict[str, LoadedArray] | None = None,
+) -> WholeFeed | StreamFeed:
+    """The inputs of ``spec`` (argument name → INPUT as typed): whole, or streamed over ``budget``.
+
+    Args:
+        spec: the loss.
+        bound: argument name → the INPUT text (``pipeline.bind``).
+        options: the resolved options (a per-sample tensor option cannot stream).
+        budget: the memory budget in bytes.
+        float_itemsize: bytes per value of the float dtype torch computes in.
+        stdin_format: the format of ``-``.
+        cache: INPUT text → array already loaded whole (``compare`` loads each input once).
+
+    Raises:
+        UsageError: the inputs would exceed the budget and cannot stream.
+        LoadError: an input cannot be read.
+    """
+    sources = {name: parse_source(text) for name, text in bound.items()}
+    if plan(spec, sources, budget, options).stream:
+        return StreamFeed(sources, budget, float_itemsize)
+    cache = {} if cache is None else cache
+    loaded = {}
+    for name, text in bound.items():
+        if text not in cache:
+            cache[text] = load(sources[name], stdin_format)
+        loaded[name] = cache[text]
+    return WholeFeed(loaded)
+
+
+# debug infers the task from at most this many leading samples of each input
+HEAD_SAMPLES = 1 << 16
+
+
+def heads(
+    texts: list[str],
+    budget: int,
+    stdin_format: str = "csv",
+    cache: dict[str, LoadedArray] | None = None,
+) -> list[LoadedArray]:
+    """The first :data:`HEAD_SAMPLES` samples of each INPUT, for task inference.
+
+    Inputs that fit ``budget`` together are loaded whole (into ``cache``, for the evaluation
+    that follows) and cut; larger ones are read through their chunk reader, only as far as
+    the head. Either way inference sees the same samples.
+    """
+    from losscli.sources import check_one_stdin
+
+    check_one_stdin(texts)
+    cache = {} if cache is None else cache
+    sources = [parse_source(text) for text in texts]
+    estimates = [chunk_estimate(source) for source in sources]
+    stream = WHOLE_TENSOR_FACTOR * sum(e.nbytes for e in estimates) > budget
+    found = []
+    for text, source, estimate in zip(texts, sources, estimates, strict=True):
+        if stream and estimate.chunkable:
+            reader = open_chunk_readers({"input": source})["input"]
+            try:
+                values = reader.read(HEAD_SAMPLES)
+            finally:
+                reader.close()
+            if values is None:
+                values = np.empty((0, *reader.sample_shape), dtype=reader.dtype)
+            found.append(
+                LoadedArray(np.array(values), reader.source, from_text=reader.from_text)
+            )
+            continue
+        if text not in cache:
+            cache[text] = load(source, stdin_format)
+        whole = cache[text]
+        head = whole.values[:HEAD_SAMPLES] if whole.values.ndim else whole.values
+        found.append(replace(whole, values=head))
+    return found
+
+
+def chunk_rows(readers: dict[str, ChunkReader], budget: int, float_itemsize: int) -> int:
+    """Samples per chunk: the chunk's working set stays well inside the budget."""
+    per_sample_bytes = 0
+    widest = 1
+    for reader in readers.values():
+        elements = math.prod(reader.sample_shape) if reader.sample_shape else 1
+        per_sample_bytes += elements * max(reader.dtype.itemsize, float_itemsize)
+        widest = max(widest, elements)
+    rows = budget // (CHUNK_FACTOR * max(per_sample_bytes, 1))
+    return int(max(1, min(rows, MAX_CHUNK_ELEMENTS // widest)))
+
+
+def stand_ins(info: dict[str, InputInfo], loaded: dict[str, LoadedArray]) -> dict[str, LoadedArray]:
+    """Zero-strided arrays of the full shapes, for the checks that judge shapes only.
+
+    ``loaded`` gives each input's dtype and file details (its first chunk).
+    """
+    return {
+        name: replace(
+            loaded[name],
+            values=np.broadcast_to(np.zeros((), loaded[name].values.dtype), info[name].shape),
+        )
+        for name in info
+    }

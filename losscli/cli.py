@@ -19,8 +19,29 @@ import typer
 
 from losscli import __version__, losses
 from losscli.errors import LossCliError, UsageError
+from losscli.parameters import (
+    DEFAULT_BUDGET,
+    AllValues,
+    Baseline,
+    DType,
+    FailOn,
+    FailOnOption,
+    FloatDType,
+    Format,
+    MaxIncrease,
+    MaxLoss,
+    MemoryBudget,
+    NoColor,
+    OutputFormat,
+    PerSampleOut,
+    StdinFormat,
+    Strict,
+    Top,
+    with_loss_options,
+)
 
 if TYPE_CHECKING:  # numpy-heavy: imported where used, so --help stays fast
+    from losscli.render import Rendered
     from losscli.report import Gates, Report
 
 app = typer.Typer(
@@ -39,27 +60,6 @@ app = typer.Typer(
     "  losscli list\n\n"
     "  losscli COMMAND -h shows every option of a command, with examples",
 )
-
-
-class OutputFormat(str, enum.Enum):
-    table = "table"
-    json = "json"
-    ndjson = "ndjson"
-    csv = "csv"
-    github = "github"
-
-
-class FailOn(str, enum.Enum):
-    error = "error"
-    warning = "warning"
-    info = "info"
-    never = "never"
-
-
-class FloatDType(str, enum.Enum):
-    float32 = "float32"
-    float64 = "float64"
-    float16 = "float16"
 
 
 def _fatal(message: str) -> NoReturn:
@@ -148,250 +148,6 @@ def _root(
     ] = False,
 ) -> None:
     """losscli: torch's exact loss, per-sample losses and gradients, and what is wrong with your inputs."""
-
-
-# Loss options shared by compute, debug and compare: torch keyword → Typer parameter.
-_LOSS_PANEL = "Loss options (torch's defaults; each applies only to the losses that take it)"
-Reduction = Annotated[
-    str | None,
-    typer.Option(
-        "--reduction",
-        help="mean | sum | none (kl-div: also batchmean).",
-        rich_help_panel=_LOSS_PANEL,
-    ),
-]
-Weight = Annotated[
-    str | None,
-    typer.Option(
-        "--weight",
-        help="Per-class weight: inline array '[1,2,3]' or a file.",
-        rich_help_panel=_LOSS_PANEL,
-    ),
-]
-PosWeight = Annotated[
-    str | None,
-    typer.Option(
-        "--pos-weight",
-        help="bce-logits: weight of positives per class (array or file).",
-        rich_help_panel=_LOSS_PANEL,
-    ),
-]
-IgnoreIndex = Annotated[
-    int | None,
-    typer.Option(
-        "--ignore-index", help="Target value to ignore (default -100).", rich_help_panel=_LOSS_PANEL
-    ),
-]
-LabelSmoothing = Annotated[
-    float | None,
-    typer.Option(
-        "--label-smoothing", help="cross-entropy label smoothing.", rich_help_panel=_LOSS_PANEL
-    ),
-]
-Delta = Annotated[
-    float | None,
-    typer.Option("--delta", help="huber: delta (default 1.0).", rich_help_panel=_LOSS_PANEL),
-]
-Beta = Annotated[
-    float | None,
-    typer.Option("--beta", help="smooth-l1: beta (default 1.0).", rich_help_panel=_LOSS_PANEL),
-]
-Margin = Annotated[
-    float | None,
-    typer.Option("--margin", help="Margin of the margin losses.", rich_help_panel=_LOSS_PANEL),
-]
-PNorm = Annotated[
-    float | None,
-    typer.Option(
-        "-p", help="multi-margin: 1 or 2; triplet-margin: norm degree.", rich_help_panel=_LOSS_PANEL
-    ),
-]
-Eps = Annotated[
-    float | None,
-    typer.Option(
-        "--eps", help="poisson-nll, gaussian-nll, triplet-margin: eps.", rich_help_panel=_LOSS_PANEL
-    ),
-]
-Swap = Annotated[
-    bool | None,
-    typer.Option(
-        "--swap/--no-swap",
-        help="triplet losses: distance swap.",
-        rich_help_panel=_LOSS_PANEL,
-        show_default=False,
-    ),
-]
-LogInput = Annotated[
-    bool | None,
-    typer.Option(
-        "--log-input/--no-log-input",
-        help="poisson-nll: input is log(rate) (default on).",
-        rich_help_panel=_LOSS_PANEL,
-        show_default=False,
-    ),
-]
-Full = Annotated[
-    bool | None,
-    typer.Option(
-        "--full/--no-full",
-        help="poisson-nll, gaussian-nll: add the constant terms.",
-        rich_help_panel=_LOSS_PANEL,
-        show_default=False,
-    ),
-]
-LogTarget = Annotated[
-    bool | None,
-    typer.Option(
-        "--log-target/--no-log-target",
-        help="kl-div: target is log-probabilities.",
-        rich_help_panel=_LOSS_PANEL,
-        show_default=False,
-    ),
-]
-Blank = Annotated[
-    int | None,
-    typer.Option("--blank", help="ctc: the blank label (default 0).", rich_help_panel=_LOSS_PANEL),
-]
-ZeroInfinity = Annotated[
-    bool | None,
-    typer.Option(
-        "--zero-infinity/--no-zero-infinity",
-        help="ctc: replace infinite losses by 0.",
-        rich_help_panel=_LOSS_PANEL,
-        show_default=False,
-    ),
-]
-Alpha = Annotated[
-    float | None,
-    typer.Option(
-        "--alpha", help="focal: positive-class weight (default 0.25).", rich_help_panel=_LOSS_PANEL
-    ),
-]
-Gamma = Annotated[
-    float | None,
-    typer.Option(
-        "--gamma", help="focal: focusing exponent (default 2).", rich_help_panel=_LOSS_PANEL
-    ),
-]
-Smooth = Annotated[
-    float | None,
-    typer.Option(
-        "--smooth", help="dice: smoothing term (default 1e-6).", rich_help_panel=_LOSS_PANEL
-    ),
-]
-DistanceFunction = Annotated[
-    str | None,
-    typer.Option(
-        "--distance-function",
-        help="triplet-margin-distance: pairwise | cosine.",
-        rich_help_panel=_LOSS_PANEL,
-    ),
-]
-
-_OUT_PANEL = "Output"
-Format = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--format",
-        "-f",
-        help="table (default; or set LOSSCLI_FORMAT), json, ndjson, csv (per-sample rows), "
-        "github (workflow annotations).",
-        rich_help_panel=_OUT_PANEL,
-    ),
-]
-AllValues = Annotated[
-    bool,
-    typer.Option(
-        "--all-values",
-        help="Put every per-sample and gradient value into JSON.",
-        rich_help_panel=_OUT_PANEL,
-    ),
-]
-Top = Annotated[
-    int,
-    typer.Option(
-        "--top",
-        min=0,
-        help="How many of the worst samples the table shows.",
-        rich_help_panel=_OUT_PANEL,
-    ),
-]
-NoColor = Annotated[
-    bool,
-    typer.Option("--no-color", help="No colour (also NO_COLOR=1).", rich_help_panel=_OUT_PANEL),
-]
-
-_NUM_PANEL = "Numbers"
-DType = Annotated[
-    FloatDType,
-    typer.Option("--dtype", help="The float dtype torch computes in.", rich_help_panel=_NUM_PANEL),
-]
-Strict = Annotated[
-    bool,
-    typer.Option(
-        "--strict",
-        help="Convert nothing: report what torch itself would reject.",
-        rich_help_panel=_NUM_PANEL,
-    ),
-]
-StdinFormat = Annotated[
-    str,
-    typer.Option(
-        "--stdin-format",
-        help="Format of '-' (standard input): csv or npy.",
-        rich_help_panel=_NUM_PANEL,
-    ),
-]
-
-_GATE_PANEL = "CI gates (exit 1 when one trips)"
-FailOnOpt = Annotated[
-    FailOn,
-    typer.Option(
-        "--fail-on", help="Lowest finding severity that fails.", rich_help_panel=_GATE_PANEL
-    ),
-]
-MaxLoss = Annotated[
-    float | None,
-    typer.Option(
-        "--max-loss", help="Fail when the value is above this.", rich_help_panel=_GATE_PANEL
-    ),
-]
-Baseline = Annotated[
-    str | None,
-    typer.Option(
-        "--baseline",
-        help="A saved JSON report to compare the value with.",
-        rich_help_panel=_GATE_PANEL,
-    ),
-]
-MaxIncrease = Annotated[
-    float | None,
-    typer.Option(
-        "--max-increase",
-        help="Allowed relative increase over --baseline (0.05 = 5%).",
-        rich_help_panel=_GATE_PANEL,
-    ),
-]
-
-_SCALE_PANEL = "Large inputs"
-MemoryBudget = Annotated[
-    str,
-    typer.Option(
-        "--memory-budget",
-        help="Above this (e.g. 300MB, 2GB) .npy and CSV inputs are streamed in chunks; "
-        "ctc, which does not decompose over samples, stops with a message instead.",
-        rich_help_panel=_SCALE_PANEL,
-    ),
-]
-PerSampleOut = Annotated[
-    str | None,
-    typer.Option(
-        "--per-sample-out",
-        help="Write every per-sample loss to FILE.npy or FILE.csv (streamed for large inputs).",
-        rich_help_panel=_SCALE_PANEL,
-        metavar="FILE",
-    ),
-]
 
 
 def _no_color(no_color: bool) -> bool:
@@ -493,6 +249,7 @@ def _gates(
     "  cat preds.csv | losscli compute bce-logits - labels.npy --format json | jq .value",
 )
 @one_error_path
+@with_loss_options
 def compute(
     loss: Annotated[
         str,
@@ -510,26 +267,7 @@ def compute(
             metavar="INPUT",
         ),
     ],
-    reduction: Reduction = None,
-    weight: Weight = None,
-    pos_weight: PosWeight = None,
-    ignore_index: IgnoreIndex = None,
-    label_smoothing: LabelSmoothing = None,
-    delta: Delta = None,
-    beta: Beta = None,
-    margin: Margin = None,
-    p: PNorm = None,
-    eps: Eps = None,
-    swap: Swap = None,
-    log_input: LogInput = None,
-    full: Full = None,
-    log_target: LogTarget = None,
-    blank: Blank = None,
-    zero_infinity: ZeroInfinity = None,
-    alpha: Alpha = None,
-    gamma: Gamma = None,
-    smooth: Smooth = None,
-    distance_function: DistanceFunction = None,
+    given: dict[str, Any],
     output_format: Format = None,
     all_values: AllValues = False,
     top: Top = 10,
@@ -537,38 +275,30 @@ def compute(
     dtype: DType = FloatDType.float32,
     strict: Strict = False,
     stdin_format: StdinFormat = "csv",
-    fail_on: FailOnOpt = FailOn.error,
+    fail_on: FailOnOption = FailOn.error,
     max_loss: MaxLoss = None,
     baseline: Baseline = None,
     max_increase: MaxIncrease = None,
-    memory_budget: MemoryBudget = "512MB",
+    memory_budget: MemoryBudget = DEFAULT_BUDGET,
     per_sample_out: PerSampleOut = None,
 ) -> None:
     """Compute a loss exactly as torch.nn.functional does: value, per-sample losses, gradient, findings."""
-    given = _loss_options_given(locals())  # first: only the parameters are local yet
     _start_torch_import()
     from losscli import options as loss_options
+    from losscli.render import View
 
     spec = _resolve_loss(loss)
     resolved = loss_options.resolve(spec, given)
     gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
-    report = _computed(
-        spec,
-        inputs,
-        resolved,
-        dtype.value,
-        strict,
-        stdin_format,
-        memory_budget,
-        per_sample_out,
-        top,
-    )
     chosen = _default_format(output_format)
-    _emit(report, chosen, all_values=all_values, top=top, no_color=no_color, gates=gates)
+    report = _evaluated(
+        spec, inputs, resolved, dtype.value, strict, stdin_format, memory_budget, top, per_sample_out
+    )
+    _emit_report(report, chosen, View(all_values, top, _tripped(report, gates)), no_color)
     _finish(report, gates)
 
 
-def _computed(
+def _evaluated(
     spec: losses.LossSpec,
     inputs: list[str],
     resolved: dict[str, Any],
@@ -576,34 +306,53 @@ def _computed(
     strict: bool,
     stdin_format: str,
     memory_budget: str,
-    per_sample_out: str | None,
     top: int,
+    per_sample_out: str | None = None,
+    cache: dict[str, Any] | None = None,
 ) -> Report:
-    """The report of ``compute``: on whole tensors, or streamed when over the memory budget."""
-    from losscli import pipeline, streaming
+    """Evaluate ``spec`` on the INPUTs: whole tensors, or chunks when over the memory budget."""
+    from losscli import chunks, outputs, pipeline
+    from losscli.conversion import FLOAT_DTYPES
     from losscli.sources import parse_source
 
-    budget = streaming.parse_size(memory_budget)
-    sources = {name: parse_source(text) for name, text in pipeline.bind(spec, inputs).items()}
-    if streaming.plan(spec, sources, budget, resolved).stream:
-        with _progress_bar(enabled=sys.stderr.isatty()) as progress:
-            return streaming.evaluate(
+    budget = chunks.parse_size(memory_budget)
+    bound = pipeline.bind(spec, inputs)
+    target = (
+        outputs.check_target(
+            per_sample_out, [s.path for s in map(parse_source, bound.values()) if s.path]
+        )
+        if per_sample_out is not None
+        else None
+    )
+    feed = chunks.open_feed(
+        spec, bound, resolved, budget, FLOAT_DTYPES[float_dtype]().itemsize, stdin_format, cache
+    )
+    writer = outputs.PerSampleWriter(target) if target is not None else None
+    try:
+        with _progress_bar(enabled=not feed.whole and sys.stderr.isatty()) as progress:
+            report = pipeline.evaluate(
                 spec,
-                sources,
+                feed,
                 resolved,
-                float_dtype,
-                strict,
-                budget,
-                per_sample_out=per_sample_out,
-                top=top,
-                progress=progress,
+                settings=pipeline.Settings(
+                    float_dtype,
+                    strict,
+                    top=top,
+                    per_sample=writer.write if writer is not None else None,
+                    progress=progress,
+                ),
             )
-    if per_sample_out is not None:
-        streaming.PerSampleWriter.check_path(per_sample_out)
-    loaded = pipeline.load_inputs(spec, inputs, stdin_format)
-    report = pipeline.evaluate(spec, loaded, resolved, float_dtype, strict)
-    if per_sample_out is not None and report.computation is not None:
-        streaming.write_per_sample(per_sample_out, report.computation.per_sample)
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    finally:
+        feed.close()
+    if writer is not None:
+        if report.computation is not None:
+            writer.commit()
+        else:
+            writer.discard()
     return report
 
 
@@ -611,7 +360,7 @@ def _computed(
 def _progress_bar(enabled: bool) -> Iterator[Callable[[int | None], Callable[[int], None]] | None]:
     """A Rich progress bar on stderr for streamed work, only on a terminal.
 
-    Yields what :func:`losscli.streaming.evaluate` takes as ``progress``: called with the
+    Yields what :class:`losscli.pipeline.Settings` takes as ``progress``: called with the
     total samples (None when unknown), it returns the per-chunk callback.
     """
     if not enabled:
@@ -640,66 +389,26 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int | None], Callable[[in
         bar.stop()
 
 
-def _emit(
-    report: Report,
-    output_format: OutputFormat,
-    *,
-    all_values: bool,
-    top: int,
-    no_color: bool,
-    record: dict[str, Any] | None = None,
-    view: Any = None,
-    gates: Gates | None = None,
-) -> None:
-    """Write one report to stdout in ``output_format`` (data only: messages go to stderr).
-
-    Args:
-        report: what to write.
-        output_format: the chosen format.
-        all_values: every per-sample and gradient value in JSON.
-        top: how many of the worst samples the table shows.
-        no_color: no colour or style codes.
-        record: the JSON object to write instead of compute's (debug adds ``recommended``).
-        view: the Rich renderable to print instead of compute's table.
-        gates: the CI gates; with ``github``, each one tripped is also an ``::error``.
-    """
-    if output_format in (OutputFormat.json, OutputFormat.ndjson):
-        import json
-
-        from losscli.render import json as render_json
-
-        data = record if record is not None else render_json.report_dict(report, all_values)
-        sys.stdout.write(json.dumps(data, allow_nan=False) + "\n")  # one line: NDJSON too
-    elif output_format is OutputFormat.csv:
-        from losscli.render import csv as render_csv
-
-        try:
-            text = render_csv.render(report)
-        except render_csv.IncompletePerSample as error:
-            raise UsageError(
-                f"--format csv needs every per-sample loss, but {error}",
-                tip="write them with --per-sample-out FILE.csv, or use --format json",
-            ) from None
-        sys.stdout.write(text)
-        _findings_to_stderr(report)  # the per-sample rows have no place for them
-    elif output_format is OutputFormat.github:
-        from losscli.render import github
-        from losscli.report import tripped_gates
-
-        tripped = tripped_gates(report, gates) if gates is not None else []
-        sys.stdout.write(github.render(report, tripped=tripped))
-    else:
-        from losscli.render import table
-
-        _stdout_console(no_color).print(view if view is not None else table.render(report, top))
+def _write(rendered: Rendered, no_color: bool) -> None:
+    """Data to stdout (text as it is, or the Rich view), notes to stderr."""
+    if rendered.renderable is not None:
+        _stdout_console(no_color).print(rendered.renderable)
+    sys.stdout.write(rendered.text)
+    for note in rendered.notes:
+        sys.stderr.write(f"losscli: {note}\n")
 
 
-def _findings_to_stderr(report: Report) -> None:
-    """One plain line per warning or error finding, for formats whose data cannot hold them."""
-    for item in sorted(report.findings, key=lambda f: -f.severity.rank):
-        if item.severity.rank > 0:
-            fix = f" (fix: {item.fix})" if item.fix else ""
-            sys.stderr.write(f"losscli: {item.severity.value} {item.name}: {item.message}{fix}\n")
+def _emit_report(report: Report, output_format: OutputFormat, view: Any, no_color: bool) -> None:
+    """Render one report in ``output_format`` and write it."""
+    from losscli.render import renderer
+
+    _write(renderer(output_format.value).report(report, view), no_color)
+
+
+def _tripped(report: Report, gates: Gates) -> dict[str, list[str]]:
+    from losscli.report import tripped_gates
+
+    return {report.spec.name: tripped_gates(report, gates)}
 
 
 def _finish(report: Report, gates: Gates) -> NoReturn:
@@ -752,6 +461,7 @@ def list_losses(
     "  losscli compare pred.npy true.npy -l mse -l l1 --baseline base.json --max-increase 0.05",
 )
 @one_error_path
+@with_loss_options
 def compare(
     inputs: Annotated[
         list[str],
@@ -761,6 +471,7 @@ def compare(
             metavar="INPUT",
         ),
     ],
+    given: dict[str, Any],
     loss: Annotated[
         list[str] | None,
         typer.Option(
@@ -772,45 +483,27 @@ def compare(
             show_default=False,
         ),
     ] = None,
-    reduction: Reduction = None,
-    weight: Weight = None,
-    pos_weight: PosWeight = None,
-    ignore_index: IgnoreIndex = None,
-    label_smoothing: LabelSmoothing = None,
-    delta: Delta = None,
-    beta: Beta = None,
-    margin: Margin = None,
-    p: PNorm = None,
-    eps: Eps = None,
-    swap: Swap = None,
-    log_input: LogInput = None,
-    full: Full = None,
-    log_target: LogTarget = None,
-    blank: Blank = None,
-    zero_infinity: ZeroInfinity = None,
-    alpha: Alpha = None,
-    gamma: Gamma = None,
-    smooth: Smooth = None,
-    distance_function: DistanceFunction = None,
     output_format: Format = None,
     all_values: AllValues = False,
     no_color: NoColor = False,
     dtype: DType = FloatDType.float32,
     strict: Strict = False,
     stdin_format: StdinFormat = "csv",
-    fail_on: FailOnOpt = FailOn.error,
+    fail_on: FailOnOption = FailOn.error,
     max_loss: MaxLoss = None,
     baseline: Baseline = None,
     max_increase: MaxIncrease = None,
+    memory_budget: MemoryBudget = DEFAULT_BUDGET,
 ) -> None:
     """Several losses on the same inputs, side by side: value, per-sample summary, gradient norm, findings.
 
     Each loss gets the options it takes; a loss whose inputs do not fit is reported, not fatal.
     Exit 1 when any loss trips a gate.
     """
-    given = _loss_options_given(locals())  # first: only the parameters are local yet
     _start_torch_import()
+    from losscli import chunks, pipeline
     from losscli import compare as comparison
+    from losscli.render import View, renderer
     from losscli.report import load_baselines
 
     if not loss:
@@ -818,52 +511,22 @@ def compare(
     specs = list({spec.name: spec for spec in (_resolve_loss(name) for name in loss)}.values())
     chosen = _default_format(output_format)
     comparison.check_options_apply(specs, given)
+    budget = chunks.parse_size(memory_budget)
     saved = load_baselines(baseline) if baseline is not None else None
     gates = {
         spec.name: _gates(spec.name, fail_on, max_loss, baseline, max_increase, saved)
         for spec in specs
     }
-    loaded = comparison.load_once(inputs, stdin_format)
-    entries = comparison.evaluate_all(specs, loaded, inputs, given, dtype.value, strict)
+    settings = pipeline.Settings(dtype.value, strict)
+    entries = comparison.evaluate_all(specs, inputs, given, settings, budget, stdin_format)
     tripped = {
         entry.spec.name: comparison.tripped(entry, gates[entry.spec.name]) for entry in entries
     }
-    _emit_comparison(entries, chosen, all_values=all_values, no_color=no_color, tripped=tripped)
+    _write(renderer(chosen.value).comparison(entries, View(all_values, tripped=tripped)), no_color)
     for entry in entries:
         for reason in tripped[entry.spec.name]:
             _gate_tripped(reason, entry.spec.name)
     raise typer.Exit(1 if any(tripped.values()) else 0)
-
-
-def _emit_comparison(
-    entries: list[Any],
-    output_format: OutputFormat,
-    *,
-    all_values: bool,
-    no_color: bool,
-    tripped: dict[str, list[str]] | None = None,
-) -> None:
-    """Write a comparison to stdout in ``output_format`` (``tripped``: loss → gates, for github)."""
-    from losscli.render import compare as render_compare
-
-    if output_format is OutputFormat.json:
-        sys.stdout.write(render_compare.render_json(entries, all_values) + "\n")
-    elif output_format is OutputFormat.ndjson:
-        from losscli.render import ndjson
-
-        sys.stdout.write(ndjson.render(render_compare.records(entries, all_values)))
-    elif output_format is OutputFormat.csv:
-        sys.stdout.write(render_compare.render_csv(entries))
-    elif output_format is OutputFormat.github:
-        sys.stdout.write(render_compare.render_github(entries, tripped))
-    else:
-        _stdout_console(no_color).print(render_compare.render_table(entries))
-
-
-def _loss_options_given(values: dict[str, Any]) -> dict[str, Any]:
-    """The loss options among a command's parameters: torch keyword → value (None: not given)."""
-    known = losses.all_options()
-    return {name: value for name, value in values.items() if name in known}
 
 
 @app.command(
@@ -873,6 +536,7 @@ def _loss_options_given(values: dict[str, Any]) -> dict[str, Any]:
     "  losscli debug logits.npy labels.npy --format json | jq .recommended",
 )
 @one_error_path
+@with_loss_options
 def debug(
     inputs: Annotated[
         list[str],
@@ -883,6 +547,7 @@ def debug(
             metavar="INPUT",
         ),
     ],
+    given: dict[str, Any],
     loss: Annotated[
         str | None,
         typer.Option(
@@ -893,26 +558,6 @@ def debug(
             autocompletion=_complete_loss,
         ),
     ] = None,
-    reduction: Reduction = None,
-    weight: Weight = None,
-    pos_weight: PosWeight = None,
-    ignore_index: IgnoreIndex = None,
-    label_smoothing: LabelSmoothing = None,
-    delta: Delta = None,
-    beta: Beta = None,
-    margin: Margin = None,
-    p: PNorm = None,
-    eps: Eps = None,
-    swap: Swap = None,
-    log_input: LogInput = None,
-    full: Full = None,
-    log_target: LogTarget = None,
-    blank: Blank = None,
-    zero_infinity: ZeroInfinity = None,
-    alpha: Alpha = None,
-    gamma: Gamma = None,
-    smooth: Smooth = None,
-    distance_function: DistanceFunction = None,
     output_format: Format = None,
     all_values: AllValues = False,
     top: Top = 5,
@@ -920,96 +565,92 @@ def debug(
     dtype: DType = FloatDType.float32,
     strict: Strict = False,
     stdin_format: StdinFormat = "csv",
-    fail_on: FailOnOpt = FailOn.error,
+    fail_on: FailOnOption = FailOn.error,
     max_loss: MaxLoss = None,
     baseline: Baseline = None,
     max_increase: MaxIncrease = None,
+    memory_budget: MemoryBudget = DEFAULT_BUDGET,
 ) -> None:
     """Run every check and explain each finding (why it matters, the fix), then the value.
 
     Without --loss, infers the task from the data and recommends a loss with the command to run.
     """
-    given = _loss_options_given(locals())  # first: only the parameters are local yet
     _start_torch_import()
-    import json
-
+    from losscli import chunks
     from losscli import options as loss_options
-    from losscli import pipeline
-    from losscli.render import debug as render_debug
-    from losscli.report import InputInfo
+    from losscli.render import View
 
     chosen = _default_format(output_format)
+    budget = chunks.parse_size(memory_budget)
     recommendation = None
+    cache: dict[str, Any] = {}
     if loss is not None:
         spec = _resolve_loss(loss)
         resolved = loss_options.resolve(spec, given)
-        gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
-        loaded = pipeline.load_inputs(spec, inputs, stdin_format)
     else:
-        arrays, recommendation = _infer_task(inputs, stdin_format)
-        if not recommendation.complete:
-            info = {
-                "input": InputInfo(
-                    arrays[0].source, tuple(arrays[0].values.shape), str(arrays[0].values.dtype)
-                )
-            }
-            if chosen in (OutputFormat.json, OutputFormat.ndjson):
-                record = render_debug.recommendation_record(recommendation, info)
-                sys.stdout.write(json.dumps(record) + "\n")
-            else:  # no report, so no rows or annotations: the advice goes to the reader
-                console = _stdout_console(no_color) if chosen is OutputFormat.table else None
-                (console or _stderr_console()).print(
-                    render_debug.render_recommendation_only(recommendation, info)
-                )
-            raise typer.Exit(0)
+        recommendation = _infer_task(inputs, stdin_format, budget, cache, chosen, no_color)
         spec = _resolve_loss(recommendation.loss)
         typed = {k: v for k, v in given.items() if v is not None}
-        wanted = {**dict(recommendation.options), **typed}
         try:
-            resolved = loss_options.resolve(spec, wanted)
+            resolved = loss_options.resolve(spec, {**dict(recommendation.options), **typed})
         except UsageError as error:
             raise UsageError(
                 f"{error.message} (the inferred loss; pass --loss to choose one)"
             ) from None
-        gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
-        loaded = dict(zip((a.name for a in spec.arguments), arrays, strict=True))
-    report = pipeline.evaluate(spec, loaded, resolved, dtype.value, strict)
-    as_json = chosen in (OutputFormat.json, OutputFormat.ndjson)
-    _emit(
-        report,
-        chosen,
-        all_values=all_values,
-        top=top,
-        no_color=no_color,
-        record=render_debug.report_record(report, recommendation, all_values) if as_json else None,
-        view=render_debug.render(report, recommendation, top)
-        if chosen is OutputFormat.table
-        else None,
-        gates=gates,
+    gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
+    report = _evaluated(
+        spec, inputs, resolved, dtype.value, strict, stdin_format, memory_budget, top, cache=cache
     )
+    view = View(all_values, top, _tripped(report, gates), debug=True, recommendation=recommendation)
+    _emit_report(report, chosen, view, no_color)
     _finish(report, gates)
 
 
-def _infer_task(inputs: list[str], stdin_format: str) -> tuple[list[Any], Any]:
-    """Load 1 to 4 INPUTs without a loss and infer the task (UsageError when it cannot)."""
-    from losscli import inference
-    from losscli.loaders import load
-    from losscli.sources import check_one_stdin, parse_source
+def _infer_task(
+    inputs: list[str],
+    stdin_format: str,
+    budget: int,
+    cache: dict[str, Any],
+    chosen: OutputFormat,
+    no_color: bool,
+) -> Any:
+    """Infer the task from the first samples of 1 to 4 INPUTs (UsageError when it cannot).
+
+    Inputs loaded whole go into ``cache`` for the evaluation. With predictions alone the
+    recommendation is the whole answer: it is written here and the command exits 0.
+    """
+    import json
+
+    from losscli import chunks, inference
+    from losscli.render import debug as render_debug
 
     if not 1 <= len(inputs) <= 4:
         raise UsageError(
             f"debug without --loss takes 1 to 4 inputs (predictions, targets), got {len(inputs)}; "
             "pass --loss LOSS (losscli list shows the catalogue)"
         )
-    check_one_stdin(inputs)
-    arrays = [load(parse_source(text), stdin_format) for text in inputs]
-    recommendation = inference.infer([a.values for a in arrays], inputs)
+    heads = chunks.heads(inputs, budget, stdin_format, cache)
+    recommendation = inference.infer([a.values for a in heads], inputs)
     if recommendation is None:
-        shapes = " and ".join(f"{a.source} {tuple(a.values.shape)}" for a in arrays)
+        shapes = " and ".join(f"{a.source} {tuple(a.values.shape)}" for a in heads)
         raise UsageError(
             f"cannot tell the task from {shapes}; pass --loss LOSS (losscli list shows the catalogue)"
         )
-    return arrays, recommendation
+    if recommendation.complete:
+        return recommendation
+    from losscli.report import InputInfo
+
+    first = cache.get(inputs[0], heads[0])
+    info = {"input": InputInfo(first.source, tuple(first.values.shape), str(first.values.dtype))}
+    if chosen in (OutputFormat.json, OutputFormat.ndjson):
+        record = render_debug.recommendation_record(recommendation, info)
+        sys.stdout.write(json.dumps(record) + "\n")
+    else:  # no report, so no rows or annotations: the advice goes to the reader
+        console = _stdout_console(no_color) if chosen is OutputFormat.table else None
+        (console or _stderr_console()).print(
+            render_debug.render_recommendation_only(recommendation, info)
+        )
+    raise typer.Exit(0)
 
 
 @app.command(

@@ -1,44 +1,22 @@
-"""Comparison: several losses evaluated on the same inputs, loaded once.
+"""Comparison: several losses evaluated on the same inputs, each through the one pipeline.
 
-A loss whose inputs do not fit (another number of inputs, an option value it refuses) is
-an :class:`Entry` with an ``error`` instead of a report; one that torch rejects is a report
-with a ``torch-rejected`` finding. Neither stops the other losses.
+Inputs that fit the memory budget are loaded once and shared; an input over it is streamed
+for each loss. A loss whose inputs do not fit (another number of inputs, an option value it
+refuses) is an :class:`~losscli.report.Entry` with an ``error`` instead of a report; one that
+torch rejects is a report with a ``torch-rejected`` finding. Neither stops the other losses.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
+from losscli import chunks, pipeline
 from losscli import options as loss_options
-from losscli import pipeline
 from losscli.errors import UsageError
-from losscli.loaders import LoadedArray, load
-from losscli.losses import LossSpec, Option, OptionType
-from losscli.report import Gates, Report, tripped_gates
-from losscli.sources import check_one_stdin, parse_source
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One loss of a comparison.
-
-    Attributes:
-        spec: the loss.
-        report: what evaluating it produced, or None when it could not be set up.
-        error: why it could not be set up (wrong number of inputs, an option it refuses).
-    """
-
-    spec: LossSpec
-    report: Report | None = None
-    error: str | None = None
-
-
-def load_once(arguments: Sequence[str], stdin_format: str = "csv") -> list[LoadedArray]:
-    """Load each INPUT argument once, in order; unreadable input raises LoadError."""
-    check_one_stdin(arguments)
-    return [load(parse_source(text), stdin_format) for text in arguments]
+from losscli.loaders import LoadedArray
+from losscli.losses import LossSpec
+from losscli.report import Entry, Gates, tripped_gates
 
 
 def options_for(spec: LossSpec, given: dict[str, Any]) -> dict[str, Any]:
@@ -48,42 +26,54 @@ def options_for(spec: LossSpec, given: dict[str, Any]) -> dict[str, Any]:
 
 def check_options_apply(specs: Sequence[LossSpec], given: dict[str, Any]) -> None:
     """A given option that none of ``specs`` takes is a usage error, never ignored."""
+    from losscli.losses import all_options
+
     for name, value in given.items():
         if value is not None and all(spec.option(name) is None for spec in specs):
-            flag = Option(name, OptionType.FLOAT, None, "").flag
             losses = ", ".join(spec.name for spec in specs)
-            raise UsageError(f"{flag} applies to none of the compared losses ({losses})")
+            raise UsageError(
+                f"{all_options()[name].flag} applies to none of the compared losses ({losses})"
+            )
 
 
 def evaluate_all(
     specs: Sequence[LossSpec],
-    loaded: Sequence[LoadedArray],
     arguments: Sequence[str],
     given: dict[str, Any],
-    float_dtype: str = "float32",
-    strict: bool = False,
+    settings: pipeline.Settings,
+    budget: int,
+    stdin_format: str = "csv",
+    cache: dict[str, LoadedArray] | None = None,
 ) -> list[Entry]:
-    """Evaluate every loss on the same loaded inputs.
+    """Evaluate every loss on the same inputs.
 
     Args:
         specs: the losses, in the order to report them.
-        loaded: the inputs, loaded once, in the order given.
-        arguments: the INPUT texts the inputs came from (for messages).
+        arguments: the INPUT texts, in the order given.
         given: torch keyword → value as typed (None: not given); each loss gets the ones it takes.
-        float_dtype: the float dtype torch computes in.
-        strict: convert nothing.
+        settings: dtype, strictness and the other evaluation settings.
+        budget: the memory budget in bytes (above it, inputs stream).
+        stdin_format: the format of ``-``.
+        cache: INPUT text → array already loaded whole, shared between the losses.
     """
     check_options_apply(specs, given)
+    cache = {} if cache is None else cache
     entries: list[Entry] = []
     for spec in specs:
         try:
-            names = pipeline.bind(spec, arguments)
+            bound = pipeline.bind(spec, arguments)
             resolved = loss_options.resolve(spec, options_for(spec, given))
         except UsageError as error:
             entries.append(Entry(spec, error=error.line()))
             continue
-        inputs = dict(zip(names, loaded, strict=True))
-        report = pipeline.evaluate(spec, inputs, resolved, float_dtype, strict)
+        from losscli.conversion import FLOAT_DTYPES
+
+        itemsize = FLOAT_DTYPES[settings.float_dtype]().itemsize
+        feed = chunks.open_feed(spec, bound, resolved, budget, itemsize, stdin_format, cache)
+        try:
+            report = pipeline.evaluate(spec, feed, resolved, settings=settings)
+        finally:
+            feed.close()
         entries.append(Entry(spec, report=report))
     return entries
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from losscli.losses import LossSpec, OptionType, PerSampleRule, Role
-from losscli.result import Computation
+from losscli.result import ChunkResult, PrecisionSums
 
 
 class TorchRejected(Exception):
@@ -139,14 +140,58 @@ _COMPOSED: dict[str, Callable[..., Callable[..., torch.Tensor]]] = {
 }
 
 
+@dataclass(frozen=True)
+class PrecisionRequest:
+    """Recompute the loss in float64 and in the low precision some inputs were stored in.
+
+    Attributes:
+        precision: ``float16`` or ``bfloat16``.
+        low: the arguments stored in that precision.
+        mixed: other float arguments were stored in another precision (torch may promote).
+    """
+
+    precision: str
+    low: frozenset[str]
+    mixed: bool
+
+
 def compute(
     spec: LossSpec,
     arrays: dict[str, np.ndarray],
     options: dict[str, Any],
     soft_target: bool = False,
     want_gradient: bool = True,
-) -> Computation:
-    """Compute ``spec`` on ``arrays`` (argument name → array) with ``options``.
+) -> ChunkResult:
+    """Compute ``spec`` on whole tensors ``arrays`` (argument name → array) with ``options``.
+
+    Raises:
+        TorchRejected: torch raised for these tensors (its message, first line).
+    """
+    return compute_chunk(spec, arrays, options, soft_target, reduced=True, want_gradient=want_gradient)
+
+
+def compute_chunk(
+    spec: LossSpec,
+    arrays: dict[str, np.ndarray],
+    options: dict[str, Any],
+    soft_target: bool = False,
+    *,
+    reduced: bool,
+    want_gradient: bool = True,
+    precision: PrecisionRequest | None = None,
+) -> ChunkResult:
+    """Compute ``spec`` on one chunk of samples.
+
+    Args:
+        spec: the loss.
+        arrays: argument name → the chunk's array, converted.
+        options: torch keyword → value.
+        soft_target: cross-entropy's target holds probabilities.
+        reduced: the chunk is the whole input: compute torch's value with the user's
+            reduction (bit for bit) and its gradient; otherwise only ``reduction='none'`` and
+            the gradient of the chunk's summed losses.
+        want_gradient: compute gradients at all.
+        precision: also recompute the loss in float64 and in a low precision.
 
     Raises:
         TorchRejected: torch raised for these tensors (its message, first line).
@@ -165,18 +210,23 @@ def compute(
     for argument, tensor in zip(spec.arguments, tensors, strict=True):
         if argument.name in grad_names:
             tensor.requires_grad_(True)
-    caught: list[str] = []
+    value: float | None = None
     try:
         with warnings.catch_warnings(record=True) as records:
             warnings.simplefilter("always")
-            out = function(*tensors, reduction=reduction)
-            value = None if reduction == "none" else float(out.item())
-            if grad_names:
+            if reduced:
+                out = function(*tensors, reduction=reduction)
+                value = None if reduction == "none" else float(out.item())
                 total = out if reduction != "none" else out.sum()
-                if total.requires_grad:
-                    total.backward()
-            with torch.no_grad():
-                unreduced = function(*[t.detach() for t in tensors], reduction="none")
+                with torch.no_grad():
+                    unreduced = function(*[t.detach() for t in tensors], reduction="none")
+            else:
+                unreduced = function(*tensors, reduction="none")
+                # backward of a scalar: a non-scalar grad_tensors makes autograd import
+                # torch.fx's symbolic shapes (sympy), 0.3 s, where the sum costs one pass
+                total = unreduced.sum()
+            if grad_names and total.requires_grad:
+                total.backward()
             caught = [str(r.message) for r in records]
     except (RuntimeError, ValueError, IndexError, TypeError) as error:
         raise TorchRejected(
@@ -187,17 +237,62 @@ def compute(
         if argument.name in grad_names:
             grad = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
             gradients[argument.name] = grad.detach().numpy()
+    unreduced = unreduced.detach()
     per_sample, denominator, ignored = per_sample_losses(
         spec, unreduced, arrays, options, reduction, soft_target
     )
-    return Computation(
+    elements = int(unreduced[0].numel()) if unreduced.dim() > 0 and unreduced.numel() else 1
+    return ChunkResult(
         value=value,
-        dtype=str(out.dtype).removeprefix("torch."),
+        reduced=reduced,
+        dtype=str(unreduced.dtype).removeprefix("torch."),
         per_sample=per_sample,
         denominator=denominator,
         ignored=ignored,
         gradients=gradients,
+        elements=max(elements, 1),
+        unreduced=unreduced.numpy(),
         warnings=tuple(dict.fromkeys(caught)),
+        precision=_precision(spec, arrays, options, soft_target, reduced, precision, value, unreduced)
+        if precision is not None
+        else None,
+    )
+
+
+def _precision(
+    spec: LossSpec,
+    arrays: dict[str, np.ndarray],
+    options: dict[str, Any],
+    soft_target: bool,
+    reduced: bool,
+    request: PrecisionRequest,
+    value: float | None,
+    unreduced: torch.Tensor,
+) -> PrecisionSums | None:
+    """The loss in float64 and in ``request.precision``, as torch computes each.
+
+    With other float arguments stored in another precision, only the low-precision ones are
+    cast first and torch promotes the rest (as it would for the user's tensors); when torch
+    refuses that mix, everything is cast; when torch has no kernel at all in that precision
+    on this device, the low value is losscli's own.
+    """
+    exact = value_in(spec, arrays, options, soft_target, "float64", reduced=reduced)
+    if exact is None:
+        return None
+    low = (
+        value_in(spec, arrays, options, soft_target, request.precision, request.low, reduced)
+        if request.mixed
+        else None
+    )
+    promoted = low is not None
+    if low is None:
+        low = value_in(spec, arrays, options, soft_target, request.precision, reduced=reduced)
+    no_kernel = low is None
+    if low is None:
+        own = value if value is not None else float(unreduced.to(torch.float64).sum())
+        low = (own, str(unreduced.dtype).removeprefix("torch."))
+    return PrecisionSums(
+        request.precision, exact[0], low[0], low[1], promoted=promoted, no_kernel=no_kernel
     )
 
 
@@ -208,8 +303,9 @@ def value_in(
     soft_target: bool,
     precision: str,
     only: frozenset[str] | None = None,
+    reduced: bool = True,
 ) -> tuple[float, str] | None:
-    """The loss with float arguments cast to ``precision`` (the summed loss for 'none').
+    """The loss with float arguments cast to ``precision``.
 
     Args:
         spec: the loss.
@@ -219,6 +315,8 @@ def value_in(
         precision: a torch float dtype name ("float16", "bfloat16", "float64").
         only: cast just these arguments and leave the others as losscli computes them (torch
             promotes, as it would for the user's tensors); None casts every float argument.
+        reduced: with the user's reduction (the summed loss for 'none'); otherwise the sum
+            of the unreduced losses.
 
     Returns:
         (value as a Python float, the dtype torch computed it in), or None when torch has no
@@ -231,7 +329,7 @@ def value_in(
         tensor = to_tensor(arrays[argument.name])
         cast = tensor.is_floating_point() and (only is None or argument.name in only)
         tensors.append(tensor.to(dtype) if cast else tensor)
-    reduction = str(options.get("reduction", "mean"))
+    reduction = str(options.get("reduction", "mean")) if reduced else "none"
     try:
         with torch.no_grad():
             loss = function(*tensors, reduction=reduction)

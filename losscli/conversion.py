@@ -1,8 +1,16 @@
 """Conversion: turn loaded arrays into the dtypes a loss needs, reporting every change.
 
-A cast that keeps every value is an ``info`` finding; one that would change values (a
-fractional class index) is an ``error`` and the argument is left as it was. With
-``strict`` nothing is converted, so torch sees exactly what was loaded.
+A cast of a binary input (npy, npz, Parquet, .pt) that keeps every value is an ``info``
+finding; text (CSV, standard input, inline arrays) has no dtype, so numbers read from it
+that convert without changing a value are no finding. A conversion that would change
+values (a fractional class index, a float beyond the range of the compute dtype) is an
+``error`` and the argument is left as it was. With ``strict`` nothing is converted, so
+torch sees exactly what was loaded.
+
+Chunks of one input are converted alike: whether cross-entropy's target holds class
+probabilities is decided once (:func:`soft_target_of`, from the whole input or its first
+chunk: it depends on shapes, and for 1-D inputs, which are never split, on values), and
+positions in messages count from the chunk's ``offset``.
 """
 
 from __future__ import annotations
@@ -35,44 +43,61 @@ class Converted:
     soft_target: bool = False
 
 
+FINDINGS = ("dtype-conversion", "float-class-target", "int-target-for-float-loss")
+"""The findings conversion raises (the checks' registry raises the others)."""
+
+
+def soft_target_of(spec: LossSpec, inputs: dict[str, LoadedArray], strict: bool = False) -> bool:
+    """Whether cross-entropy's target holds class probabilities (torch's rule: shaped like the input)."""
+    prediction = inputs[spec.arguments[0].name].values
+    for argument in spec.arguments:
+        if argument.dtype is DType.CLASS:
+            values = inputs[argument.name].values
+            if strict and values.dtype.kind != "f":
+                return False
+            return _is_probability_target(values, prediction)
+    return False
+
+
 def convert(
     spec: LossSpec,
     inputs: dict[str, LoadedArray],
     float_dtype: str = "float32",
     strict: bool = False,
+    *,
+    soft_target: bool | None = None,
+    offset: int = 0,
 ) -> Converted:
     """Convert each argument of ``spec`` to the dtype it needs.
 
     Args:
         spec: the loss.
-        inputs: argument name → loaded array, for every argument of ``spec``.
+        inputs: argument name → loaded array (or one chunk of it), for every argument.
         float_dtype: the float dtype of float arguments (``float32``, ``float64``, ``float16``).
         strict: convert nothing.
+        soft_target: cross-entropy's target holds probabilities, as decided for the whole
+            input; None decides it from ``inputs``.
+        offset: the global index of the first sample of ``inputs`` (for positions).
     """
+    if soft_target is None:
+        soft_target = soft_target_of(spec, inputs, strict)
     target_float = np.dtype(FLOAT_DTYPES[float_dtype])
     arrays: dict[str, np.ndarray] = {}
     findings: list[Finding] = []
     blocked = False
-    prediction = inputs[spec.arguments[0].name].values
-    soft_target = False
     for argument in spec.arguments:
         loaded = inputs[argument.name]
         values = loaded.values
         if strict:
             arrays[argument.name] = np.asarray(values)
-            if argument.dtype is DType.CLASS:
-                soft_target = values.dtype.kind == "f" and _is_probability_target(
-                    values, prediction
-                )
             continue
         wants = argument.dtype
         if wants is DType.CLASS:
-            soft_target = _is_probability_target(values, prediction)
             wants = DType.FLOAT if soft_target else DType.INDEX
         if wants is DType.FLOAT:
-            converted, note = _to_float(argument, loaded, target_float, soft_target)
+            converted, note = _to_float(argument, loaded, target_float, soft_target, offset)
         else:
-            as_index, note = _to_index(argument, loaded)
+            as_index, note = _to_index(argument, loaded, offset)
             if as_index is None:
                 blocked = True
             converted = np.asarray(values) if as_index is None else as_index
@@ -80,6 +105,15 @@ def convert(
         if note is not None:
             findings.append(note)
     return Converted(arrays=arrays, findings=findings, blocked=blocked, soft_target=soft_target)
+
+
+def _global(index: tuple[int, ...], argument: Argument, offset: int) -> tuple[int, ...]:
+    """A position in a chunk as a position in the whole input."""
+    if not offset or len(index) <= argument.batch_dim:
+        return index
+    shifted = list(index)
+    shifted[argument.batch_dim] += offset
+    return tuple(shifted)
 
 
 def _is_probability_target(target: np.ndarray, prediction: np.ndarray) -> bool:
@@ -100,7 +134,11 @@ def _is_probability_target(target: np.ndarray, prediction: np.ndarray) -> bool:
 
 
 def _to_float(
-    argument: Argument, loaded: LoadedArray, target_float: np.dtype, soft_target: bool
+    argument: Argument,
+    loaded: LoadedArray,
+    target_float: np.dtype,
+    soft_target: bool,
+    offset: int = 0,
 ) -> tuple[np.ndarray, Finding | None]:
     values = loaded.values
     if values.dtype == target_float:
@@ -109,14 +147,15 @@ def _to_float(
         converted = np.asarray(values, dtype=target_float)
     overflowed = np.isfinite(values) & ~np.isfinite(converted)
     if overflowed.any():
-        first = tuple(int(i) for i in np.argwhere(overflowed)[0])
+        local = tuple(int(i) for i in np.argwhere(overflowed)[0])
+        first = _global(local, argument, offset)
         count = int(overflowed.sum())
         return converted, finding(
             "dtype-conversion",
             Severity.ERROR,
             f"{argument.name} ({loaded.source}) holds {count} {values.dtype} value(s) beyond the range of "
             f"{target_float} (largest finite {float(np.finfo(target_float).max):.4g}; first at "
-            f"{_position(first)}: {values[first].item()!r}): casting would turn them into inf",
+            f"{_position(first)}: {values[local].item()!r}): casting would turn them into inf",
             "compute in double precision with --dtype float64, or rescale the values"
             if target_float != np.float64
             else "rescale the values",
@@ -125,6 +164,10 @@ def _to_float(
             count=count,
             first_position=list(first),
         )
+    if loaded.from_text and (
+        values.dtype.kind == "f" or np.array_equal(converted.astype(values.dtype), values)
+    ):
+        return converted, None  # text has no dtype: its numbers are read as the loss needs
     is_target = argument.role not in (Role.PREDICTION, Role.VARIANCE, Role.LOG_PROBS)
     if values.dtype.kind in "biu" and is_target:
         if soft_target:
@@ -154,10 +197,14 @@ def _to_float(
     )
 
 
-def _to_index(argument: Argument, loaded: LoadedArray) -> tuple[np.ndarray | None, Finding | None]:
+def _to_index(
+    argument: Argument, loaded: LoadedArray, offset: int = 0
+) -> tuple[np.ndarray | None, Finding | None]:
     values = loaded.values
     if values.dtype == np.int64:
         return np.asarray(values), None
+    if values.dtype.kind in "biu" and loaded.from_text:
+        return values.astype(np.int64), None  # text has no dtype
     if values.dtype.kind in "biu":
         if values.dtype == np.uint64 and values.size and int(values.max()) > np.iinfo(np.int64).max:
             return None, finding(
@@ -181,8 +228,8 @@ def _to_index(argument: Argument, loaded: LoadedArray) -> tuple[np.ndarray | Non
     fractional = finite & (np.floor(values) != values)
     if not finite.all() or fractional.any():
         bad = np.argwhere(~finite | fractional)
-        first = tuple(int(i) for i in bad[0])
-        example = values[first].item()
+        example = values[tuple(int(i) for i in bad[0])].item()
+        first = _global(tuple(int(i) for i in bad[0]), argument, offset)
         count = len(bad)
         return None, finding(
             "float-class-target",
@@ -195,6 +242,8 @@ def _to_index(argument: Argument, loaded: LoadedArray) -> tuple[np.ndarray | Non
             count=count,
             first_position=list(first),
         )
+    if loaded.from_text:
+        return values.astype(np.int64), None  # whole numbers written as text: class indices
     return values.astype(np.int64), finding(
         "float-class-target",
         Severity.INFO,

@@ -1,22 +1,47 @@
-"""Pipeline: one loss on one set of inputs, load → convert → check → compute → report.
+"""Pipeline: one loss on one set of inputs, chunk by chunk: convert → check → compute → accumulate → report.
 
-Data flows one way; torch is imported only when the inputs can be computed.
+Whole tensors are one chunk; an input over the memory budget is many (:mod:`losscli.chunks`).
+Both go through these same steps, so a streamed input cannot be read or judged differently
+from the same input whole:
+
+1. ``SHAPES`` checks, once, on the full shapes (before any value is judged);
+2. for each chunk: conversion and the ``CHUNK`` checks (a blocking finding keeps torch from
+   computing), then torch (:func:`losscli.compute.compute_chunk`), the accumulator
+   (:mod:`losscli.accumulator`) and the evidence (:mod:`losscli.evidence`);
+3. once: the ``SAMPLE`` checks on the evidence, the ``RESULT`` checks on the accumulated
+   computation.
+
+A ``CHUNK`` check's findings on all the data are its findings on the evidence when the
+evidence holds every sample, else its findings on each chunk merged (:class:`_Merged`).
+Findings are reported in the order of the registry, conversion first. torch is imported
+only when there is something to compute.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from losscli.checks import CheckContext, run_input_checks, run_result_checks
-from losscli.conversion import convert
+from losscli import conversion
+from losscli.accumulator import Accumulator, ClassSetup
+from losscli.checks import Check, CheckContext, Combine, Scope, checks_for, registry, run
+from losscli.chunks import Chunk, Feed, Unaligned, WholeFeed, stand_ins
 from losscli.errors import UsageError
+from losscli.evidence import Evidence, capacity
 from losscli.findings import Finding, Severity, finding
 from losscli.loaders import LoadedArray, load
-from losscli.losses import LossSpec
+from losscli.losses import Layout, LossSpec, Role
 from losscli.options import json_ready
 from losscli.report import InputInfo, Report
+from losscli.result import ChunkResult
 from losscli.sources import check_one_stdin, parse_source
+
+# shape findings at error severity make the value null on every path (SPEC)
+_VALUE_NULL = ("shape-mismatch", "silent-broadcast", "batch-size-mismatch", "target-has-extra-dim")
+# stored dtypes whose rounding is large enough to move a loss
+_LOW_PRECISION = ("float16", "bfloat16")
+_CLASS_ROLES = (Role.CLASS_TARGET, Role.CLASS_INDEX)
 
 
 def bind(spec: LossSpec, arguments: Sequence[str]) -> dict[str, str]:
@@ -34,61 +59,406 @@ def bind(spec: LossSpec, arguments: Sequence[str]) -> dict[str, str]:
 def load_inputs(
     spec: LossSpec, arguments: Sequence[str], stdin_format: str = "csv"
 ) -> dict[str, LoadedArray]:
-    """Load every INPUT of ``spec``; unreadable input raises LoadError."""
+    """Load every INPUT of ``spec`` whole; unreadable input raises LoadError."""
     return {
         name: load(parse_source(text), stdin_format) for name, text in bind(spec, arguments).items()
     }
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How to evaluate, beyond the loss and its options.
+
+    Attributes:
+        float_dtype: the float dtype torch computes in.
+        strict: convert nothing.
+        want_gradient: compute gradients.
+        top: how many of the worst samples to keep.
+        per_sample: called with each chunk's per-sample losses, in order (``--per-sample-out``).
+        progress: called once with the total samples (None when unknown); returns a callback
+            that receives each chunk's sample count.
+    """
+
+    float_dtype: str = "float32"
+    strict: bool = False
+    want_gradient: bool = True
+    top: int = 10
+    per_sample: Callable[[Any], None] | None = None
+    progress: Callable[[int | None], Callable[[int], None]] | None = None
+
+
 def evaluate(
     spec: LossSpec,
-    inputs: dict[str, LoadedArray],
+    inputs: dict[str, LoadedArray] | Feed,
     options: dict[str, Any],
     float_dtype: str = "float32",
     strict: bool = False,
     want_gradient: bool = True,
+    *,
+    settings: Settings | None = None,
 ) -> Report:
-    """Check and compute ``spec`` on loaded ``inputs`` with resolved ``options``."""
-    converted = convert(spec, inputs, float_dtype, strict)
-    context = CheckContext(
-        spec=spec,
-        inputs=inputs,
-        arrays=converted.arrays,
-        options=options,
-        soft_target=converted.soft_target,
-        strict=strict,
-    )
-    findings: list[Finding] = [*converted.findings, *run_input_checks(context)]
-    computation = None
-    if not converted.blocked and not any(f.blocking for f in findings):
-        from losscli.compute import TorchRejected, compute
+    """Check and compute ``spec`` on ``inputs`` (tensors in memory, or a feed of chunks)."""
+    feed = WholeFeed(inputs) if isinstance(inputs, dict) else inputs
+    chosen = settings or Settings(float_dtype, strict, want_gradient)
+    return _Evaluation(spec, feed, options, chosen).report()
+
+
+# a finding's source: a registered check, or conversion (which comes first)
+_CONVERSION = "conversion"
+Raised = tuple[Check | str, Finding]
+
+
+class _Evaluation:
+    """The state of one evaluation: see the module docstring for the steps."""
+
+    def __init__(
+        self, spec: LossSpec, feed: Feed, options: dict[str, Any], settings: Settings
+    ) -> None:
+        self.spec = spec
+        self.feed = feed
+        self.options = options
+        self.settings = settings
+        self.chunk_checks = checks_for(spec, Scope.CHUNK)
+        self.merged = _Merged()
+        self.blocked = False
+        self.rejected: str | None = None
+        self.chunks = 0
+
+    def report(self) -> Report:
+        feed, spec, settings = self.feed, self.spec, self.settings
+        iterator = feed.chunks()
+        first = next(iterator, None)
+        if first is None:  # a streamed input that holds no samples (the loaders refuse most)
+            raise UsageError(f"{spec.name}: the inputs hold no samples")
+        self.soft_target = conversion.soft_target_of(spec, first.loaded, settings.strict)
+        shape_found = self._shapes(first)
+        self.blocked = _blocks(f for _, f in shape_found)
+        sample_shapes = feed.sample_shapes()
+        batched = _batched(spec, first.loaded)
+        self.evidence = Evidence(capacity(sample_shapes.values()) if batched else None)
+        self.accumulator = Accumulator(
+            spec,
+            self.options,
+            keep_all=feed.whole,
+            top=settings.top,
+            expected=feed.total,
+            classes=self._class_setup(first.loaded),
+        )
+        self.precision = _precision_request(spec, first.loaded)
+        advance = settings.progress(feed.total) if settings.progress is not None else None
+        try:
+            self._chunk(first)
+            if advance is not None:
+                advance(first.rows)
+            for chunk in iterator:
+                self._chunk(chunk)
+                if advance is not None:
+                    advance(chunk.rows)
+        except Unaligned:
+            self.blocked = True
+        info = feed.info()
+        if not feed.whole:  # lengths of text are known at its end: judge the final shapes
+            shape_found = run(checks_for(spec, Scope.SHAPES), self._shape_context(info, first))
+            self.blocked = self.blocked or _blocks(f for _, f in shape_found)
+        return self._finish(info, first, shape_found)
+
+    # ------------------------------------------------------------------ steps
+
+    def _shape_context(self, info: dict[str, InputInfo], first: Chunk) -> CheckContext:
+        if self.feed.whole:
+            inputs = first.loaded
+        else:
+            inputs = stand_ins(info, first.loaded)
+        converted = conversion.convert(
+            self.spec,
+            inputs,
+            self.settings.float_dtype,
+            self.settings.strict,
+            soft_target=self.soft_target,
+        )
+        return self._context(inputs, converted.arrays, total=self.feed.total)
+
+    def _shapes(self, first: Chunk) -> list[Raised]:
+        return list(
+            run(checks_for(self.spec, Scope.SHAPES), self._shape_context(self.feed.info(), first))
+        )
+
+    def _context(
+        self,
+        inputs: dict[str, LoadedArray],
+        arrays: dict[str, Any],
+        **view: Any,
+    ) -> CheckContext:
+        return CheckContext(
+            spec=self.spec,
+            inputs=inputs,
+            arrays=arrays,
+            options=self.options,
+            soft_target=self.soft_target,
+            strict=self.settings.strict,
+            **view,
+        )
+
+    def _chunk(self, chunk: Chunk) -> None:
+        """Convert, check, compute and accumulate one chunk."""
+        self.chunks += 1
+        converted = conversion.convert(
+            self.spec,
+            chunk.loaded,
+            self.settings.float_dtype,
+            self.settings.strict,
+            soft_target=self.soft_target,
+            offset=chunk.offset,
+        )
+        context = self._context(
+            chunk.loaded,
+            converted.arrays,
+            offset=chunk.offset,
+            complete=self.feed.whole,
+            total=self.feed.total,
+        )
+        found: list[Raised] = [(_CONVERSION, f) for f in converted.findings]
+        found += run(self.chunk_checks, context)
+        self.merged.add(found, chunk)
+        if converted.blocked or _blocks(f for _, f in found):
+            self.blocked = True
+        result = None
+        if not self.blocked and self.rejected is None:
+            result = self._compute(converted.arrays)
+        if not converted.blocked:
+            self.accumulator.count_classes(converted.arrays, result)
+        self.evidence.add(
+            chunk.offset, chunk.loaded, converted.arrays, result, stable=self.feed.whole
+        )
+
+    def _compute(self, arrays: dict[str, Any]) -> ChunkResult | None:
+        from losscli.compute import TorchRejected, compute_chunk
 
         try:
-            computation = compute(
-                spec, converted.arrays, options, converted.soft_target, want_gradient
+            result = compute_chunk(
+                self.spec,
+                arrays,
+                self.options,
+                self.soft_target,
+                reduced=self.feed.whole,
+                want_gradient=self.settings.want_gradient,
+                precision=self.precision,
             )
         except TorchRejected as error:
-            findings.append(
+            self.rejected = str(error)
+            return None
+        offset = self.accumulator.samples
+        self.accumulator.add(result, offset, arrays)
+        if self.settings.per_sample is not None:
+            self.settings.per_sample(result.per_sample)
+        return result
+
+    def _finish(
+        self, info: dict[str, InputInfo], first: Chunk, shape_found: list[Raised]
+    ) -> Report:
+        spec = self.spec
+        computed = (
+            self.accumulator.finish()
+            if self.accumulator.chunks == self.chunks and not self.blocked and self.rejected is None
+            else None
+        )
+        inputs, arrays, rows = self.evidence.inputs()
+        complete = self.evidence.complete
+        total = next(iter(info.values())).shape[0] if info and self.evidence.limit else None
+        view = self._context(inputs, arrays, rows=rows, complete=complete, total=total)
+        if self.chunks == 1:
+            chunk_found = self.merged.single()
+        elif complete:  # every sample is in the evidence: judge it as one
+            converted = conversion.convert(
+                spec, inputs, self.settings.float_dtype, self.settings.strict,
+                soft_target=self.soft_target,
+            )
+            chunk_found = [(_CONVERSION, f) for f in converted.findings]
+            chunk_found += run(self.chunk_checks, view)
+        else:
+            chunk_found = self.merged.merged(self.chunks)
+        scale = self.accumulator.gradient_scale if computed is not None else 1.0
+        sample_view = self._context(
+            inputs,
+            arrays,
+            rows=rows,
+            complete=complete,
+            total=total,
+            computation=self.evidence.computation(computed, scale),
+        )
+        sample_found = _sampled(run(checks_for(spec, Scope.SAMPLE), sample_view), complete, view)
+        result_found: list[Raised] = []
+        if computed is not None:
+            result_view = self._context(
+                inputs, arrays, rows=rows, complete=complete, total=total, computation=computed
+            )
+            result_found = run(checks_for(spec, Scope.RESULT), result_view)
+        ordered = _in_registry_order([*shape_found, *chunk_found, *sample_found, *result_found])
+        if self.rejected is not None:
+            ordered.append(
                 finding(
                     "torch-rejected",
                     Severity.ERROR,
-                    f"torch raised: {error}",
+                    f"torch raised: {self.rejected}",
                     f"run losscli debug --loss {spec.name} on the same inputs for an explanation",
                 )
             )
-        if computation is not None:
-            findings.extend(run_result_checks(context, computation))
-    info = {
-        name: InputInfo(
-            source=loaded.source, shape=tuple(loaded.values.shape), dtype=str(loaded.values.dtype)
+        if _blocks(ordered):
+            computed = None
+        extra: dict[str, Any] = {
+            "checks": {"samples": total, "evidence_samples": self.evidence.kept, "complete": complete}
+        }
+        streaming = self.feed.describe()
+        if streaming is not None:
+            extra["streaming"] = streaming
+        return Report(
+            spec=spec,
+            options=json_ready(self.options),
+            inputs=info,
+            computation=computed,
+            findings=tuple(ordered),
+            extra=extra,
+            loaded=dict(first.loaded) if self.feed.whole else (inputs if complete else {}),
+            classes=self.accumulator.class_totals(),
         )
-        for name, loaded in inputs.items()
+
+    def _class_setup(self, loaded: dict[str, LoadedArray]) -> ClassSetup | None:
+        """Count predicted versus true classes when the loss takes class indices that line up."""
+        spec = self.spec
+        if spec.layout not in (Layout.CLASS_SCORES, Layout.CLASS_SCORES_FLAT) or self.soft_target:
+            return None
+        target = next((a for a in spec.arguments if a.role in _CLASS_ROLES), None)
+        if target is None:
+            return None
+        prediction = spec.arguments[0].name
+        info = self.feed.info()
+        scores, labels = info[prediction].shape, info[target.name].shape
+        if len(scores) < 2 or not scores[1] or labels != (scores[0], *scores[2:]):
+            return None
+        columns = loaded[prediction].columns
+        ignore = self.options.get("ignore_index") if spec.option("ignore_index") else None
+        return ClassSetup(
+            prediction=prediction,
+            target=target.name,
+            classes=int(scores[1]),
+            ignore_index=None if ignore is None else int(ignore),
+            names=columns if columns and len(columns) == scores[1] else None,
+        )
+
+
+def _batched(spec: LossSpec, loaded: dict[str, LoadedArray]) -> bool:
+    """Every input is indexed by sample along dimension 0, the same samples in each."""
+    if any(a.batch_dim != 0 for a in spec.arguments):
+        return False
+    first = loaded[spec.arguments[0].name].values
+    if spec.layout in (Layout.CLASS_SCORES, Layout.CLASS_SCORES_FLAT) and first.ndim < 2:
+        return False  # an unbatched [classes] input is one sample
+    counts = {a.values.shape[0] if a.values.ndim else -1 for a in loaded.values()}
+    return len(counts) == 1 and -1 not in counts
+
+
+def _precision_request(spec: LossSpec, loaded: dict[str, LoadedArray]) -> Any:
+    """Ask torch for the loss in float64 and float16/bfloat16 when an input was stored so."""
+    stored = {
+        a.name: loaded[a.name].stored_dtype or str(loaded[a.name].values.dtype)
+        for a in spec.arguments
+        if loaded[a.name].values.dtype.kind == "f"
     }
-    return Report(
-        spec=spec,
-        options=json_ready(options),
-        inputs=info,
-        computation=computation,
-        findings=tuple(findings),
-        loaded=dict(inputs),
+    low = {name: dtype for name, dtype in stored.items() if dtype in _LOW_PRECISION}
+    if not low:
+        return None
+    from losscli.compute import PrecisionRequest
+
+    precision = "bfloat16" if "bfloat16" in low.values() else "float16"
+    return PrecisionRequest(precision, frozenset(low), mixed=set(low) != set(stored))
+
+
+def _blocks(found: Iterable[Finding]) -> bool:
+    """A finding that keeps the value from being shown (torch cannot or must not compute)."""
+    return any(
+        f.blocking or (f.name in _VALUE_NULL and f.severity is Severity.ERROR) for f in found
     )
+
+
+def _in_registry_order(found: list[Raised]) -> list[Finding]:
+    """Conversion's findings first, then each check's in registry order (stable within a check)."""
+    position = {check: index for index, check in enumerate(registry())}
+
+    def key(item: Raised) -> int:
+        source = item[0]
+        return -1 if isinstance(source, str) else position[source]
+
+    return [f for _, f in sorted(found, key=key)]
+
+
+def _sampled(found: list[Raised], complete: bool, view: CheckContext) -> list[Raised]:
+    """SAMPLE findings on part of the data say so in the message."""
+    if complete or view.rows is None:
+        return found
+    note = (
+        f" (judged on a uniform sample of {len(view.rows)} of {view.total} samples)"
+        if view.total
+        else f" (judged on a uniform sample of {len(view.rows)} samples)"
+    )
+    return [
+        (check, replace(f, message=f.message + note, evidence={**f.evidence, "sampled": True}))
+        for check, f in found
+    ]
+
+
+@dataclass
+class _Merged:
+    """Findings of every chunk, merged into findings on all the data.
+
+    A finding raised by one check about one argument is kept once: the first one at the
+    highest severity, blocking when any was; its message says which samples it describes
+    and in how many chunks the check fired. A ``Combine.ALL`` check's finding is kept only
+    when it fired on every chunk.
+    """
+
+    first: list[Raised] = field(default_factory=list)
+    seen: dict[tuple[Any, ...], list[Any]] = field(default_factory=dict)
+    order: list[tuple[Any, ...]] = field(default_factory=list)
+    chunk_count: int = 0
+
+    def add(self, found: list[Raised], chunk: Chunk) -> None:
+        if self.chunk_count == 0:
+            self.first = list(found)
+        self.chunk_count += 1
+        for source, item in found:
+            key = (source, item.name, str(item.evidence.get("argument", "")))
+            entry = self.seen.get(key)
+            span = (chunk.offset, chunk.offset + chunk.rows - 1)
+            if entry is None:
+                self.seen[key] = [source, item, span, 1, item.blocking]
+                self.order.append(key)
+                continue
+            entry[3] += 1
+            entry[4] = entry[4] or item.blocking
+            if item.severity.rank > entry[1].severity.rank:
+                entry[1], entry[2] = item, span
+
+    def single(self) -> list[Raised]:
+        """The findings of the only chunk: those on all the data."""
+        return self.first
+
+    def merged(self, chunks: int) -> list[Raised]:
+        found: list[Raised] = []
+        for key in self.order:
+            source, item, (low, high), fired, blocking = self.seen[key]
+            if isinstance(source, Check) and source.combine is Combine.ALL and fired < chunks:
+                continue
+            note = f" [in samples {low}-{high}; fired in {fired} of {chunks} chunks]"
+            found.append(
+                (
+                    source,
+                    replace(
+                        item,
+                        message=item.message + note,
+                        blocking=blocking,
+                        evidence={**item.evidence, "chunks": fired, "of_chunks": chunks},
+                    ),
+                )
+            )
+        return found
+

@@ -8,14 +8,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from losscli.errors import UsageError
 from losscli.findings import Finding, Severity
 from losscli.loaders import LoadedArray
 from losscli.losses import LossSpec
 from losscli.losses import get as get_loss
-from losscli.result import Computation
+from losscli.result import ClassTotals, Computation
 
 SCHEMA_VERSION = 1
 
@@ -42,9 +40,11 @@ class Report:
         inputs: argument name → where it came from.
         computation: what torch computed, or None when the inputs could not work.
         findings: every finding, input checks first.
+        extra: what the checks saw (``checks``) and how the input streamed (``streaming``).
         loaded: argument name → the array as loaded, kept for the renderers that show the
-            inputs (CSV prediction/target columns, predicted-versus-true class counts); empty
-            when the inputs were not kept whole (streamed).
+            inputs (CSV prediction/target columns); empty when a streamed input was too large
+            to keep.
+        classes: predicted versus true classes, for losses on class-index targets.
     """
 
     spec: LossSpec
@@ -54,6 +54,7 @@ class Report:
     findings: tuple[Finding, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     loaded: dict[str, LoadedArray] = field(default_factory=dict, compare=False, repr=False)
+    classes: ClassTotals | None = None
 
     @property
     def value(self) -> float | None:
@@ -62,6 +63,21 @@ class Report:
     @property
     def worst_severity(self) -> Severity | None:
         return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One loss of a comparison.
+
+    Attributes:
+        spec: the loss.
+        report: what evaluating it produced, or None when it could not be set up.
+        error: why it could not be set up (wrong number of inputs, an option it refuses).
+    """
+
+    spec: LossSpec
+    report: Report | None = None
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -154,65 +170,3 @@ def load_baselines(path: str) -> dict[str, float]:
 def exit_code(report: Report, gates: Gates) -> int:
     """0 when nothing trips a gate, else 1 (usage and load errors exit 2 before a report exists)."""
     return 1 if tripped_gates(report, gates) else 0
-
-
-def _float(value: float) -> float | None:
-    return float(value) if math.isfinite(value) else None
-
-
-def per_sample_summary(per_sample: np.ndarray) -> dict[str, Any]:
-    """n, mean, min, max, argmax and quantiles of the finite per-sample losses."""
-    n = int(per_sample.size)
-    finite = per_sample[np.isfinite(per_sample)]
-    if finite.size == 0:
-        return {
-            "n": n,
-            "mean": None,
-            "min": None,
-            "max": None,
-            "argmax": None,
-            "p50": None,
-            "p90": None,
-            "p99": None,
-        }
-    p50, p90, p99 = np.quantile(finite, [0.5, 0.9, 0.99])
-    masked = np.where(np.isfinite(per_sample), per_sample, -np.inf)
-    return {
-        "n": n,
-        "mean": _float(float(finite.mean())),
-        "min": _float(float(finite.min())),
-        "max": _float(float(finite.max())),
-        "argmax": int(np.argmax(masked)),
-        "p50": _float(float(p50)),
-        "p90": _float(float(p90)),
-        "p99": _float(float(p99)),
-    }
-
-
-def gradient_summary(gradient: np.ndarray) -> dict[str, Any]:
-    """norm, max |g|, zero fraction and non-finite count of one gradient."""
-    as64 = np.asarray(gradient, dtype=np.float64)
-    finite = np.isfinite(as64)
-    good = as64[finite]
-    return {
-        "shape": list(gradient.shape),
-        "norm": _float(float(np.sqrt(np.sum(good * good)))) if good.size else 0.0,
-        "max_abs": _float(float(np.max(np.abs(good)))) if good.size else 0.0,
-        "zero_fraction": float(np.mean(as64 == 0)) if as64.size else 0.0,
-        "non_finite": int(as64.size - int(finite.sum())),
-    }
-
-
-def summary_of(computation: Computation) -> dict[str, Any]:
-    """The per-sample summary: accumulated while streaming, else computed from ``per_sample``."""
-    if computation.summary is not None:
-        return computation.summary
-    return per_sample_summary(computation.per_sample)
-
-
-def gradient_summaries_of(computation: Computation) -> dict[str, dict[str, Any]]:
-    """Each gradient's summary by argument name: accumulated while streaming, else computed."""
-    summaries = dict(computation.gradient_summaries)
-    for name, gradient in computation.gradients.items():
-        summaries.setdefault(name, gradient_summary(gradient))
-    return summaries

@@ -11,7 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from losscli.render.classes import ClassCounts
+from losscli.result import ClassTotals
 
 # a bar is whole blocks followed by one partial block, in eighths
 _EIGHTHS = ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")
@@ -135,11 +135,11 @@ def _line(
     )
 
 
-def class_counts_view(counts: ClassCounts, limit: int = CLASS_ROWS) -> RenderableType:
+def class_counts_view(counts: ClassTotals, limit: int = CLASS_ROWS) -> RenderableType:
     """Predicted (argmax) versus true class counts, the most frequent ``limit`` classes.
 
     Args:
-        counts: per-class counts.
+        counts: per-class counts (and mean losses) from the report.
         limit: the most classes shown; the rest are summarised in one line.
     """
     table = Table(
@@ -148,25 +148,37 @@ def class_counts_view(counts: ClassCounts, limit: int = CLASS_ROWS) -> Renderabl
         title_justify="left",
     )
     table.add_column("class", justify="left", max_width=20, no_wrap=True, overflow="ellipsis")
-    for column in ("true", "predicted", "correct", "recall"):
+    columns = ["true", "predicted", "correct", "recall"]
+    mean_loss = counts.mean_loss
+    if mean_loss is not None:
+        columns.append("mean loss")
+    for column in columns:
         table.add_column(column, justify="right")
-    shown = sorted(counts.rows, key=lambda row: (-max(row.true, row.predicted), row.label))[:limit]
-    for row in sorted(shown, key=lambda row: row.label):
-        recall = f"{row.correct / row.true:.0%}" if row.true else "-"
-        name = f"{row.label} {row.name}" if row.name else str(row.label)
-        style = "red" if row.true == 0 and row.predicted > 0 else None
-        table.add_row(
-            name, str(row.true), str(row.predicted), str(row.correct), recall, style=style
+    labels = range(counts.classes)
+    largest = [max(int(counts.true[c]), int(counts.predicted[c])) for c in labels]
+    shown = sorted(sorted(labels, key=lambda c: (-largest[c], c))[:limit])
+    for label in shown:
+        true, predicted, correct = (
+            int(counts.true[label]),
+            int(counts.predicted[label]),
+            int(counts.correct[label]),
         )
+        recall = f"{correct / true:.0%}" if true else "-"
+        name = f"{label} {counts.names[label]}" if counts.names else str(label)
+        style = "red" if true == 0 and predicted > 0 else None
+        cells = [name, str(true), str(predicted), str(correct), recall]
+        if mean_loss is not None:
+            loss = mean_loss[label]
+            cells.append("-" if loss is None else f"{loss:.4g}")
+        table.add_row(*cells, style=style)
     notes: list[str] = []
-    if len(counts.rows) > limit:
-        notes.append(f"{len(counts.rows) - limit} more classes not shown")
+    if counts.classes > limit:
+        notes.append(f"{counts.classes - limit} more classes not shown")
     if counts.total:
-        notes.append(
-            f"accuracy {counts.correct}/{counts.total} = {counts.correct / counts.total:.1%}"
-        )
+        correct_total = int(counts.correct.sum())
+        notes.append(f"accuracy {correct_total}/{counts.total} = {correct_total / counts.total:.1%}")
     if counts.out_of_range:
-        notes.append(f"{counts.out_of_range} target(s) outside 0..{len(counts.rows) - 1}")
+        notes.append(f"{counts.out_of_range} target(s) outside 0..{counts.classes - 1}")
     if counts.ignored:
         notes.append(f"{counts.ignored} ignored")
     return Group(table, Text("  " + "; ".join(notes), style="dim")) if notes else table

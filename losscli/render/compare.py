@@ -12,12 +12,11 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from losscli.compare import Entry
 from losscli.findings import Severity
 from losscli.render import github
 from losscli.render.json import report_dict
 from losscli.render.table import number
-from losscli.report import SCHEMA_VERSION, gradient_summaries_of, summary_of
+from losscli.report import SCHEMA_VERSION, Entry
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 
@@ -58,7 +57,7 @@ def render_json(entries: list[Entry], all_values: bool = False) -> str:
 def _gradient_norm(entry: Entry) -> float | None:
     """The norm over every gradient tensor together (sqrt of the sum of squared norms)."""
     computation = entry.report.computation if entry.report is not None else None
-    summaries = gradient_summaries_of(computation) if computation is not None else {}
+    summaries = computation.gradient_summaries if computation is not None else {}
     if not summaries:
         return None
     norms = [summary["norm"] for summary in summaries.values()]
@@ -78,7 +77,7 @@ def _summary(entry: Entry) -> dict[str, Any]:
     computation = entry.report.computation if entry.report is not None else None
     if computation is None:
         return {}
-    return summary_of(computation)
+    return computation.summary
 
 
 def _findings_cell(entry: Entry) -> Text:

@@ -7,10 +7,14 @@ and ``predicted`` (the argmax class) for losses on class-index targets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from losscli.render.classes import class_pairs
-from losscli.report import Report, summary_of
+from losscli.errors import UsageError
+from losscli.findings import Finding
+from losscli.render import Rendered, View
+from losscli.report import Entry, Report
 
 
 class IncompletePerSample(ValueError):
@@ -50,17 +54,16 @@ def rows(report: Report) -> tuple[list[str], list[list[str]]]:
         return header, []
     per_sample = computation.per_sample
     batch = int(per_sample.size)
-    if batch != summary_of(computation)["n"]:
+    if not computation.complete:
         raise IncompletePerSample(
-            f"{batch} of {summary_of(computation)['n']} per-sample losses were kept while streaming"
+            f"{batch} of {computation.summary['n']} per-sample losses were kept while streaming"
         )
     columns: dict[str, np.ndarray] = {"loss": per_sample}
     if computation.ignored is not None:
         columns["ignored"] = computation.ignored
     columns.update(_scalar_columns(report, batch))
-    pairs = class_pairs(report)
-    if pairs is not None and pairs.predicted.ndim == 1 and pairs.predicted.shape[0] == batch:
-        columns["predicted"] = pairs.predicted
+    if computation.predicted is not None:
+        columns["predicted"] = computation.predicted
     header = ["index", *columns]
     text = [[str(i) for i in range(batch)], *(_cells(np.asarray(c)) for c in columns.values())]
     return header, [list(row) for row in zip(*text, strict=True)]
@@ -74,3 +77,36 @@ def render(report: Report) -> str:
     """
     header, body = rows(report)
     return "".join(",".join(row) + "\n" for row in [header, *body])
+
+
+def report(report: Report, view: View) -> Rendered:
+    """The per-sample rows; the findings, which have no place in them, as notes for stderr.
+
+    Raises:
+        UsageError: a streamed input too large to keep every per-sample loss.
+    """
+    try:
+        text = render(report)
+    except IncompletePerSample as error:
+        raise UsageError(
+            f"--format csv needs every per-sample loss, but {error}",
+            tip="write them with --per-sample-out FILE.csv, or use --format json",
+        ) from None
+    return Rendered(text=text, notes=finding_notes(report.findings))
+
+
+def comparison(entries: Sequence[Entry], view: View) -> Rendered:
+    """One row per loss: value, per-sample summary, gradient norm, finding counts."""
+    from losscli.render import compare
+
+    return Rendered(text=compare.render_csv(list(entries)))
+
+
+def finding_notes(findings: Sequence[Finding]) -> tuple[str, ...]:
+    """One plain line per warning or error finding, errors first."""
+    notes = []
+    for item in sorted(findings, key=lambda f: -f.severity.rank):
+        if item.severity.rank > 0:
+            fix = f" (fix: {item.fix})" if item.fix else ""
+            notes.append(f"{item.severity.value} {item.name}: {item.message}{fix}")
+    return tuple(notes)

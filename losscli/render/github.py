@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from losscli.findings import Finding, Severity
-from losscli.report import Report, summary_of
+from losscli.render import Rendered, View
+from losscli.report import Entry, Report
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO: "notice"}
 
@@ -50,7 +51,7 @@ def value_line(report: Report) -> str:
         message = f"{spec.name} could not be computed: {errors} error finding(s)"
     elif computation.value is None:
         message = (
-            f"{spec.name} with reduction none: {summary_of(computation)['n']} per-sample losses"
+            f"{spec.name} with reduction none: {computation.summary['n']} per-sample losses"
         )
     else:
         message = f"{spec.name} = {computation.value!r} ({spec.torch_class}, {computation.dtype})"
@@ -76,3 +77,15 @@ def render(report: Report, loss_in_title: bool = False, tripped: Sequence[str] =
     lines.extend(gate_line(reason, name) for reason in tripped)
     lines.append(value_line(report))
     return "".join(line + "\n" for line in lines)
+
+
+def report(report: Report, view: View) -> Rendered:
+    """Every finding and tripped gate as an annotation, then the value notice."""
+    return Rendered(text=render(report, tripped=view.tripped.get(report.spec.name, [])))
+
+
+def comparison(entries: Sequence[Entry], view: View) -> Rendered:
+    """Each loss's annotations, titled with the loss."""
+    from losscli.render import compare
+
+    return Rendered(text=compare.render_github(list(entries), view.tripped))

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from losscli.report import SCHEMA_VERSION, Report, gradient_summaries_of, summary_of
+from losscli.render import Rendered, View
+from losscli.report import SCHEMA_VERSION, Entry, Report
 
 # per-sample lists and gradient values are included up to this many numbers (or --all-values)
 SMALL = 1000
@@ -21,6 +23,10 @@ def finite_or_none(values: Any) -> Any:
     if isinstance(values, float) and not math.isfinite(values):
         return None
     return values
+
+
+def _float(value: float) -> float | None:
+    return value if math.isfinite(value) else None
 
 
 def _values(array: np.ndarray) -> Any:
@@ -44,27 +50,31 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
         "findings": [f.to_dict() for f in report.findings],
         "streamed": bool(computation.streamed) if computation is not None else False,
     }
-    if report.extra.get("streaming") is not None:  # chunk size, chunks, how far checks looked
-        record["streaming"] = report.extra["streaming"]
+    for key in ("checks", "streaming"):  # what the checks saw; chunk size and count
+        if report.extra.get(key) is not None:
+            record[key] = report.extra[key]
+    if report.classes is not None:
+        record["classes"] = report.classes.to_dict()
     if computation is None:
         return record
     value = computation.value
     record["value"] = value if value is not None and math.isfinite(value) else None
     per_sample = computation.per_sample
-    summary = summary_of(computation)
+    summary = computation.summary
     # a streamed computation keeps every per-sample value only when there are few of them
-    complete = per_sample.size == summary["n"]
-    if complete and (all_values or per_sample.size <= SMALL):
+    if computation.complete and (all_values or per_sample.size <= SMALL):
         record["per_sample"] = _values(per_sample)
     record["per_sample_summary"] = summary
+    record["worst"] = [{"sample": index, "loss": _float(loss)} for index, loss in computation.worst]
     record["per_sample_rule"] = {
         "reduction": report.options.get("reduction", "mean"),
         "denominator": computation.denominator,
         "recover": "value = sum(per_sample) / denominator",
     }
-    if computation.ignored is not None and computation.ignored.any():
+    if computation.complete and computation.ignored is not None and computation.ignored.any():
         record["ignored"] = [int(i) for i in np.flatnonzero(computation.ignored)]
-    for name, gradient_record in gradient_summaries_of(computation).items():
+    for name, summary_record in computation.gradient_summaries.items():
+        gradient_record = dict(summary_record)
         gradient = computation.gradients.get(name)
         if gradient is not None and (all_values or gradient.size <= SMALL):
             gradient_record = {
@@ -79,3 +89,23 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
 def render(report: Report, all_values: bool = False) -> str:
     """One JSON object, no trailing text."""
     return json.dumps(report_dict(report, all_values), allow_nan=False)
+
+
+def record(report: Report, view: View) -> dict[str, Any]:
+    """The report's JSON object; debug adds ``recommended`` when it inferred the loss."""
+    data = report_dict(report, view.all_values)
+    if view.debug and view.recommendation is not None:
+        data["recommended"] = view.recommendation.to_dict()
+    return data
+
+
+def report(report: Report, view: View) -> Rendered:
+    """One JSON object on one line."""
+    return Rendered(text=json.dumps(record(report, view), allow_nan=False) + "\n")
+
+
+def comparison(entries: Sequence[Entry], view: View) -> Rendered:
+    """One JSON object: ``{"schema_version": 1, "losses": [compute object, ...]}``."""
+    from losscli.render import compare
+
+    return Rendered(text=compare.render_json(list(entries), view.all_values) + "\n")

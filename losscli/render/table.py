@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 from rich import box
@@ -13,8 +14,8 @@ from rich.text import Text
 
 from losscli.findings import Finding, Severity
 from losscli.render import charts
-from losscli.render.classes import class_counts, class_pairs
-from losscli.report import Report, gradient_summaries_of, summary_of
+from losscli.render import Rendered, View
+from losscli.report import Entry, Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 # gradients with at most this many elements are shown value by value
@@ -68,22 +69,8 @@ def per_sample_table(report: Report, top: int) -> RenderableType | None:
     computation = report.computation
     if computation is None:
         return None
-    per_sample = computation.per_sample
-    summary = summary_of(computation)
-    if per_sample.size == summary["n"]:
-        ranked = np.where(np.isnan(per_sample), np.inf, per_sample)
-        # the worst `top`, worst first (ties: the later sample first); argpartition keeps
-        # this linear for the millions of samples a whole-tensor input may hold
-        candidates = np.arange(ranked.size)
-        if 0 < top < ranked.size:
-            kth = np.partition(ranked, ranked.size - top)[ranked.size - top]
-            above = np.flatnonzero(ranked > kth)
-            ties = np.flatnonzero(ranked == kth)[::-1][: top - above.size]
-            candidates = np.concatenate([above, ties])
-        order = candidates[np.lexsort((candidates, ranked[candidates]))][::-1][:top]
-        worst = [(int(i), float(per_sample[i])) for i in order]
-    else:  # streamed: only the worst samples were kept
-        worst = list(computation.worst[:top])
+    summary = computation.summary
+    worst = list(computation.worst[:top])
     title = f"per-sample loss: worst {len(worst)} of {summary['n']}"
     table = Table(
         title=title,
@@ -94,7 +81,7 @@ def per_sample_table(report: Report, top: int) -> RenderableType | None:
     table.add_column("rank", justify="right")
     table.add_column("sample", justify="right")
     table.add_column("loss", justify="right")
-    ignored = computation.ignored
+    ignored = computation.ignored if computation.complete else None
     for rank, (index, loss) in enumerate(worst, start=1):
         marked = ignored is not None and index < ignored.size and bool(ignored[index])
         note = " (ignored)" if marked else ""
@@ -110,13 +97,13 @@ def per_sample_table(report: Report, top: int) -> RenderableType | None:
 
 def gradient_table(report: Report) -> RenderableType | None:
     computation = report.computation
-    if computation is None or not (computation.gradients or computation.gradient_summaries):
+    if computation is None or not computation.gradient_summaries:
         return None
     table = Table(title="gradient d(loss)/d(input)", box=box.SIMPLE_HEAD, title_justify="left")
     for column in ("tensor", "shape", "norm", "max |g|", "zero", "non-finite"):
         table.add_column(column, justify="left" if column == "tensor" else "right")
     extra: list[RenderableType] = []
-    for name, summary in gradient_summaries_of(computation).items():
+    for name, summary in computation.gradient_summaries.items():
         gradient = computation.gradients.get(name, np.empty(0))
         table.add_row(
             name,
@@ -135,19 +122,25 @@ def gradient_table(report: Report) -> RenderableType | None:
 def loss_histogram(report: Report) -> RenderableType | None:
     """Histogram of the per-sample losses (ignored samples left out).
 
-    None for tiny batches, and when streaming kept only some of the per-sample values.
+    Every per-sample loss when they were kept; otherwise the accumulated uniform sample of
+    them (every finite one up to 2^20 samples), and the title says so.
     """
     computation = report.computation
-    if computation is None or computation.per_sample.size < _HISTOGRAM_MIN_SAMPLES:
+    if computation is None or computation.summary.get("n", 0) < _HISTOGRAM_MIN_SAMPLES:
         return None
-    per_sample = computation.per_sample
-    if per_sample.size != summary_of(computation)["n"]:
-        return None
-    title = f"per-sample loss histogram ({per_sample.size} samples)"
-    if computation.ignored is not None and computation.ignored.any():
-        per_sample = per_sample[~computation.ignored]
-        title = f"per-sample loss histogram ({per_sample.size} samples, ignored left out)"
-    return charts.histogram_view(per_sample, title)
+    if computation.complete:
+        per_sample = computation.per_sample
+        title = f"per-sample loss histogram ({per_sample.size} samples)"
+        if computation.ignored is not None and computation.ignored.any():
+            per_sample = per_sample[~computation.ignored]
+            title = f"per-sample loss histogram ({per_sample.size} samples, ignored left out)"
+        return charts.histogram_view(per_sample, title)
+    sampled = computation.losses_sampled
+    if computation.quantiles_exact:
+        title = f"per-sample loss histogram ({sampled.size} finite samples)"
+    else:
+        title = f"per-sample loss histogram (a uniform sample of {sampled.size} samples)"
+    return charts.histogram_view(sampled, title)
 
 
 def gradient_histograms(report: Report) -> RenderableType | None:
@@ -166,8 +159,7 @@ def gradient_histograms(report: Report) -> RenderableType | None:
 
 def classes_view(report: Report) -> RenderableType | None:
     """Predicted (argmax) versus true class counts, for losses on class-index targets."""
-    pairs = class_pairs(report)
-    return None if pairs is None else charts.class_counts_view(class_counts(pairs))
+    return None if report.classes is None else charts.class_counts_view(report.classes)
 
 
 def finding_panel(item: Finding) -> Panel:
@@ -201,3 +193,19 @@ def render(report: Report, top: int = 10) -> RenderableType:
         findings_view(report.findings),
     ]
     return Group(*[p for p in parts if p is not None])
+
+
+def report(report: Report, view: View) -> Rendered:
+    """The compute view, or the debug view (each finding explained, then the value)."""
+    if view.debug:
+        from losscli.render import debug
+
+        return Rendered(renderable=debug.render(report, view.recommendation, view.top))
+    return Rendered(renderable=render(report, view.top))
+
+
+def comparison(entries: Sequence[Entry], view: View) -> Rendered:
+    """One row per loss, then each loss's errors and warnings."""
+    from losscli.render import compare
+
+    return Rendered(renderable=compare.render_table(list(entries)))

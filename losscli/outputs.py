@@ -1,0 +1,114 @@
+"""Output files: every per-sample loss written to ``--per-sample-out FILE.npy|.csv``, never half.
+
+The losses go, chunk by chunk, to a temporary file beside the target, which is renamed into
+place only when the run succeeds; a failed or interrupted run leaves the target as it was.
+The target may not be one of the inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from losscli.errors import UsageError
+
+_SUFFIXES = (".npy", ".csv")
+
+
+def check_target(path: str, inputs: Iterable[Path]) -> Path:
+    """Refuse a target that is neither ``.npy`` nor ``.csv``, or that is one of ``inputs``.
+
+    Raises:
+        UsageError: before any input is read or any file written.
+    """
+    target = Path(path)
+    if target.suffix.lower() not in _SUFFIXES:
+        raise UsageError(f"--per-sample-out {path}: write a .npy or a .csv file")
+    if target.is_dir():
+        raise UsageError(f"--per-sample-out {path}: is a directory")
+    for source in inputs:
+        with contextlib.suppress(OSError):
+            if target.exists() and os.path.samefile(target, source):
+                raise UsageError(
+                    f"--per-sample-out {path} is an input ({source}); it would be overwritten"
+                )
+    return target
+
+
+class PerSampleWriter:
+    """Per-sample losses written to a temporary file, renamed onto the target by :meth:`commit`."""
+
+    # a .npy header with room for any shape, rewritten with the final count at the end
+    _NPY_HEADER = 128
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+        self.suffix = target.suffix.lower()
+        try:
+            handle, name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".part", dir=target.parent or Path(".")
+            )
+        except OSError as error:
+            raise UsageError(
+                f"--per-sample-out {target}: cannot write ({error.strerror or error})"
+            ) from None
+        self._temporary = Path(name)
+        self._stream: BinaryIO = os.fdopen(handle, "wb")
+        self._count = 0
+        self._write(self._npy_header(0) if self.suffix == ".npy" else b"per_sample\n")
+
+    def _write(self, data: bytes | memoryview) -> None:
+        try:
+            self._stream.write(data)
+        except OSError as error:
+            self.discard()
+            raise UsageError(
+                f"--per-sample-out {self.target}: cannot write ({error.strerror or error})"
+            ) from None
+
+    def _npy_header(self, count: int) -> bytes:
+        text = f"{{'descr': '<f8', 'fortran_order': False, 'shape': ({count},), }}"
+        length = self._NPY_HEADER - 10
+        return (
+            b"\x93NUMPY\x01\x00"
+            + length.to_bytes(2, "little")
+            + text.ljust(length - 1).encode()
+            + b"\n"
+        )
+
+    def write(self, losses: np.ndarray) -> None:
+        """Append float64 per-sample losses."""
+        values = np.ascontiguousarray(np.asarray(losses, dtype="<f8").reshape(-1))
+        if self.suffix == ".npy":
+            self._write(values.data)
+        elif values.size:
+            # repr of a float64 reads back bit for bit; NaN/Inf as nan/inf
+            self._write(("\n".join(map(repr, values.tolist())) + "\n").encode())
+        self._count += values.size
+
+    def commit(self) -> None:
+        """Finish the file and rename it onto the target."""
+        try:
+            if self.suffix == ".npy":
+                self._stream.seek(0)
+                self._stream.write(self._npy_header(self._count))
+            self._stream.close()
+            os.replace(self._temporary, self.target)
+        except OSError as error:
+            self.discard()
+            raise UsageError(
+                f"--per-sample-out {self.target}: cannot write ({error.strerror or error})"
+            ) from None
+
+    def discard(self) -> None:
+        """Drop the temporary file; the target stays as it was."""
+        with contextlib.suppress(OSError):
+            self._stream.close()
+        with contextlib.suppress(OSError):
+            self._temporary.unlink()
