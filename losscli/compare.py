@@ -15,7 +15,7 @@ from losscli import options as loss_options
 from losscli import pipeline
 from losscli.errors import UsageError
 from losscli.loaders import LoadedArray, load
-from losscli.losses import LossSpec, Option, OptionType
+from losscli.losses import LossSpec, flag_for
 from losscli.report import Gates, Report, tripped_gates
 from losscli.sources import check_one_stdin, parse_source
 
@@ -50,7 +50,7 @@ def check_options_apply(specs: Sequence[LossSpec], given: dict[str, Any]) -> Non
     """A given option that none of ``specs`` takes is a usage error, never ignored."""
     for name, value in given.items():
         if value is not None and all(spec.option(name) is None for spec in specs):
-            flag = Option(name, OptionType.FLOAT, None, "").flag
+            flag = flag_for(name)
             losses = ", ".join(spec.name for spec in specs)
             raise UsageError(f"{flag} applies to none of the compared losses ({losses})")
 
