@@ -5,10 +5,11 @@ Data flows one way; torch is imported only when the inputs can be computed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from losscli.checks import CheckContext, run_input_checks, run_result_checks
+from losscli.checks import REGISTRY, Check, CheckContext, Scope, checks_for, run
 from losscli.conversion import convert
 from losscli.errors import UsageError
 from losscli.findings import Finding, Severity, finding
@@ -17,6 +18,9 @@ from losscli.losses import LossSpec
 from losscli.options import json_ready
 from losscli.report import InputInfo, Report
 from losscli.sources import check_one_stdin, parse_source
+
+# the finding the pipeline raises itself, for every loss (the checks and conversion raise the rest)
+FINDINGS = ("torch-rejected",)
 
 
 def bind(spec: LossSpec, arguments: Sequence[str]) -> dict[str, str]:
@@ -48,7 +52,12 @@ def evaluate(
     strict: bool = False,
     want_gradient: bool = True,
 ) -> Report:
-    """Check and compute ``spec`` on loaded ``inputs`` with resolved ``options``."""
+    """Check and compute ``spec`` on loaded ``inputs`` with resolved ``options``.
+
+    The whole input is one view: the SHAPES and CHUNK checks run on it before torch (a
+    blocking finding stops torch), then the SAMPLE and RESULT checks with what torch
+    computed. Findings come in registry order: conversion's first, torch-rejected last.
+    """
     converted = convert(spec, inputs, float_dtype, strict)
     context = CheckContext(
         spec=spec,
@@ -58,9 +67,11 @@ def evaluate(
         soft_target=converted.soft_target,
         strict=strict,
     )
-    findings: list[Finding] = [*converted.findings, *run_input_checks(context)]
+    found = run((*checks_for(spec, Scope.SHAPES), *checks_for(spec, Scope.CHUNK)), context)
     computation = None
-    if not converted.blocked and not any(f.blocking for f in findings):
+    rejected: list[Finding] = []
+    blocking = any(f.blocking for f in (*converted.findings, *(f for _, f in found)))
+    if not converted.blocked and not blocking:
         from losscli.compute import TorchRejected, compute
 
         try:
@@ -68,7 +79,7 @@ def evaluate(
                 spec, converted.arrays, options, converted.soft_target, want_gradient
             )
         except TorchRejected as error:
-            findings.append(
+            rejected.append(
                 finding(
                     "torch-rejected",
                     Severity.ERROR,
@@ -76,8 +87,9 @@ def evaluate(
                     f"run losscli debug --loss {spec.name} on the same inputs for an explanation",
                 )
             )
-        if computation is not None:
-            findings.extend(run_result_checks(context, computation))
+    context = dataclasses.replace(context, computation=computation)
+    found += run((*checks_for(spec, Scope.SAMPLE), *checks_for(spec, Scope.RESULT)), context)
+    findings = [*converted.findings, *_in_registry_order(found), *rejected]
     info = {
         name: InputInfo(
             source=loaded.source, shape=tuple(loaded.values.shape), dtype=str(loaded.values.dtype)
@@ -92,3 +104,9 @@ def evaluate(
         findings=tuple(findings),
         loaded=dict(inputs),
     )
+
+
+def _in_registry_order(found: list[tuple[Check, Finding]]) -> list[Finding]:
+    """The findings ordered by the check that raised them, each check's in its own order."""
+    rank = {check: position for position, check in enumerate(REGISTRY)}
+    return [f for _, f in sorted(found, key=lambda pair: rank[pair[0]])]

@@ -435,8 +435,8 @@ def _input_info(readers: dict[str, ChunkReader], rows: dict[str, int]) -> dict[s
 def _shape_findings(
     spec: LossSpec, readers: dict[str, ChunkReader], rows: dict[str, int], options: dict[str, Any]
 ) -> list[Finding]:
-    """The shape checks on the full shapes (zero-strided stand-ins; no values are read)."""
-    from losscli.checks import CheckContext, shapes
+    """The SHAPES checks on the full shapes (zero-strided stand-ins; no values are read)."""
+    from losscli.checks import CheckContext, Scope, checks_for, run
 
     stand_ins = {
         name: LoadedArray(
@@ -451,7 +451,7 @@ def _shape_findings(
         arrays={name: loaded.values for name, loaded in stand_ins.items()},
         options=options,
     )
-    return [f for check in shapes.CHECKS for f in check(context)]
+    return [f for _, f in run(checks_for(spec, Scope.SHAPES), context)]
 
 
 def _batch_mismatch(
@@ -479,7 +479,7 @@ def _evaluate(
     top: int,
     progress: Callable[[int | None], ProgressCallback] | None,
 ) -> Report:
-    from losscli.checks import CheckContext, input_checks, numerics, shapes
+    from losscli.checks import CheckContext, Scope, checks_for, numerics, run
     from losscli.conversion import FLOAT_DTYPES, convert
     from losscli.options import json_ready
 
@@ -519,7 +519,7 @@ def _evaluate(
     }
     findings = _shape_findings(spec, readers, full_rows, options)
     # shapes that only broadcast would broadcast chunk against chunk, a different wrong value
-    if any(f.blocking or f.severity is Severity.ERROR for f in findings):
+    if any(f.blocking or f.name == "silent-broadcast" for f in findings):
         return report(None, findings, streaming_note)
     if any(values is None for values in first.values()) or len(set(full_rows.values())) > 1:
         return report(None, [*findings, _batch_mismatch(spec, readers, full_rows)], streaming_note)
@@ -539,9 +539,15 @@ def _evaluate(
         soft_target=converted.soft_target,
         strict=strict,
     )
-    skipped = {*shapes.CHECKS, numerics.check_non_finite_input}
+    # the value checks on the head; non-finite-input counts every chunk, and without a
+    # computation in the context the checks that read one return at once
+    value_checks = [
+        check
+        for check in (*checks_for(spec, Scope.CHUNK), *checks_for(spec, Scope.SAMPLE))
+        if check.function is not numerics.check_non_finite_input
+    ]
     findings += converted.findings
-    findings += [f for check in input_checks() if check not in skipped for f in check(context)]
+    findings += [f for _, f in run(value_checks, context)]
     if converted.blocked or any(f.blocking for f in findings):
         return report(None, findings, streaming_note)
     target_dtypes = {name: array.dtype for name, array in converted.arrays.items()}
