@@ -433,22 +433,34 @@ def _input_info(readers: dict[str, ChunkReader], rows: dict[str, int]) -> dict[s
 
 
 def _shape_findings(
-    spec: LossSpec, readers: dict[str, ChunkReader], rows: dict[str, int], options: dict[str, Any]
+    spec: LossSpec,
+    readers: dict[str, ChunkReader],
+    rows: dict[str, int],
+    options: dict[str, Any],
+    float_dtype: str,
+    strict: bool,
 ) -> list[Finding]:
     """The SHAPES checks on the full shapes (zero-strided stand-ins; no values are read)."""
     from losscli.checks import CheckContext, Scope, checks_for, run
+    from losscli.conversion import convert
+
+    def stand_in(name: str, dtype: np.dtype) -> np.ndarray:
+        return np.broadcast_to(np.zeros((), dtype), (rows[name], *readers[name].sample_shape))
 
     stand_ins = {
-        name: LoadedArray(
-            values=np.broadcast_to(np.zeros((), reader.dtype), (rows[name], *reader.sample_shape)),
-            source=reader.source,
-        )
+        name: LoadedArray(values=stand_in(name, reader.dtype), source=reader.source)
         for name, reader in readers.items()
     }
+    # the dtypes torch will see (mixed-float-dtypes quotes them), from converting no rows
+    no_rows = {
+        name: LoadedArray(np.zeros((0, *reader.sample_shape), reader.dtype), reader.source)
+        for name, reader in readers.items()
+    }
+    converted = convert(spec, no_rows, float_dtype, strict).arrays
     context = CheckContext(
         spec=spec,
         inputs=stand_ins,
-        arrays={name: loaded.values for name, loaded in stand_ins.items()},
+        arrays={name: stand_in(name, converted[name].dtype) for name in readers},
         options=options,
     )
     return [f for _, f in run(checks_for(spec, Scope.SHAPES), context)]
@@ -517,7 +529,7 @@ def _evaluate(
         "checks": "shape checks saw the full shapes; non-finite-input, non-finite-loss and "
         f"non-finite-gradient saw every value; the other value checks saw the first {checked} samples",
     }
-    findings = _shape_findings(spec, readers, full_rows, options)
+    findings = _shape_findings(spec, readers, full_rows, options, float_dtype, strict)
     # shapes that only broadcast would broadcast chunk against chunk, a different wrong value
     if any(f.blocking or f.name == "silent-broadcast" for f in findings):
         return report(None, findings, streaming_note)

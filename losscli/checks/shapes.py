@@ -58,7 +58,7 @@ def _takes_softmax(spec: LossSpec) -> bool:
     return spec.activation is Activation.SOFTMAX
 
 
-def _class_scores(spec: LossSpec) -> bool:
+def _takes_class_scores(spec: LossSpec) -> bool:
     return spec.layout is Layout.CLASS_SCORES
 
 
@@ -289,7 +289,7 @@ CHECKS: tuple[Check, ...] = (
         check_target_extra_dim, ("target-has-extra-dim",), Scope.SHAPES, applies=takes_class_indices
     ),
     # reads the target's class range: do its values fit classes on the last dimension?
-    Check(check_class_dim_last, ("class-dim-last",), Scope.SAMPLE, applies=_class_scores),
+    Check(check_class_dim_last, ("class-dim-last",), Scope.SAMPLE, applies=_takes_class_scores),
     Check(
         check_single_logit, ("single-logit-cross-entropy",), Scope.SHAPES, applies=_takes_softmax
     ),
