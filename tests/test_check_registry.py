@@ -199,3 +199,37 @@ def test_findings_are_reported_in_registry_order() -> None:
     rank = {name: position for position, check in enumerate(REGISTRY) for name in check.findings}
     checked = [name for name in names if name in rank]
     assert checked == sorted(checked, key=rank.__getitem__)
+
+
+def test_shape_checks_read_no_values_of_streamable_losses() -> None:
+    # streaming gives the SHAPES checks zero stand-ins of the full shapes: for every loss that
+    # streams, they must say the same on zeros as on the values
+    from losscli.conversion import convert
+
+    def shape_findings(
+        spec: losses.LossSpec, inputs: dict[str, Any], given: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        converted = convert(spec, inputs)
+        context = CheckContext(
+            spec=spec,
+            inputs=inputs,
+            arrays=converted.arrays,
+            options=options.resolve(spec, given),
+            soft_target=converted.soft_target,
+        )
+        return [f.to_dict() for _, f in run(checks_for(spec, Scope.SHAPES), context)]
+
+    compared = 0
+    for loss, arrays, given in [*_suite_cases(), *LOCAL]:
+        spec = losses.get(loss)
+        assert spec is not None
+        if not spec.streamable:
+            continue
+        inputs = in_memory(loss, arrays)
+        zeros = {
+            name: type(loaded)(np.zeros_like(loaded.values), loaded.source)
+            for name, loaded in inputs.items()
+        }
+        assert shape_findings(spec, zeros, given) == shape_findings(spec, inputs, given), loss
+        compared += 1
+    assert compared > 50

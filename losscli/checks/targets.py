@@ -747,8 +747,7 @@ def check_ctc_blank_in_targets(context: CheckContext) -> Iterator[Finding]:
         f"ctc {name} ({context.source(name)}) hold the blank index {blank} inside their target lengths "
         f"{'once' if total == 1 else f'{total} times'} in {len(hits)} of {len(ctc.labels)} samples "
         f"(first: sample {context.sample(first_sample)}, position {int(first_where[0])}): the blank "
-        "means 'no label', "
-        "so those labels can never be matched",
+        "means 'no label', so those labels can never be matched",
         fix,
         argument=name,
         blank=blank,
