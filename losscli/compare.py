@@ -15,7 +15,7 @@ from losscli import chunks, pipeline
 from losscli import options as loss_options
 from losscli.errors import UsageError
 from losscli.loaders import LoadedArray
-from losscli.losses import LossSpec
+from losscli.losses import LossSpec, flag_for
 from losscli.report import Entry, Gates, tripped_gates
 
 
@@ -26,14 +26,10 @@ def options_for(spec: LossSpec, given: dict[str, Any]) -> dict[str, Any]:
 
 def check_options_apply(specs: Sequence[LossSpec], given: dict[str, Any]) -> None:
     """A given option that none of ``specs`` takes is a usage error, never ignored."""
-    from losscli.losses import all_options
-
     for name, value in given.items():
         if value is not None and all(spec.option(name) is None for spec in specs):
             losses = ", ".join(spec.name for spec in specs)
-            raise UsageError(
-                f"{all_options()[name].flag} applies to none of the compared losses ({losses})"
-            )
+            raise UsageError(f"{flag_for(name)} applies to none of the compared losses ({losses})")
 
 
 def evaluate_all(

@@ -24,6 +24,29 @@ from losscli.loaders import LoadedArray
 from losscli.losses import Argument, DType, LossSpec, Role
 
 FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
+# roles whose values a model produces: integers there are not targets cast to float
+_MODEL_OUTPUTS = (Role.PREDICTION, Role.VARIANCE, Role.LOG_PROBS)
+# the findings conversion raises (the checks and the pipeline raise the others)
+FINDINGS = ("dtype-conversion", "float-class-target", "int-target-for-float-loss")
+
+
+def can_raise(name: str, spec: LossSpec) -> bool:
+    """Whether converting the arguments of ``spec`` can raise finding ``name``.
+
+    Every loss has a float argument to cast (``dtype-conversion``); class indices may come as
+    floats (``float-class-target``); float targets may come as integers
+    (``int-target-for-float-loss``).
+    """
+    if name == "dtype-conversion":
+        return True
+    if name == "float-class-target":
+        return any(a.dtype in (DType.INDEX, DType.CLASS) for a in spec.arguments)
+    if name == "int-target-for-float-loss":
+        return any(
+            a.dtype in (DType.FLOAT, DType.CLASS) and a.role not in _MODEL_OUTPUTS
+            for a in spec.arguments
+        )
+    return False
 
 
 @dataclass(frozen=True)
@@ -168,7 +191,7 @@ def _to_float(
         values.dtype.kind == "f" or np.array_equal(converted.astype(values.dtype), values)
     ):
         return converted, None  # text has no dtype: its numbers are read as the loss needs
-    is_target = argument.role not in (Role.PREDICTION, Role.VARIANCE, Role.LOG_PROBS)
+    is_target = argument.role not in _MODEL_OUTPUTS
     if values.dtype.kind in "biu" and is_target:
         if soft_target:
             message = (

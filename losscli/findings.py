@@ -66,8 +66,9 @@ class FindingDoc:
         why: *Why it matters*.
         example: *Example*: how the mistake happens in training code, with a code line.
         instead: *Instead*: the fix, and the losscli command to run.
-        losses: the losses whose checks can raise it (names from ``losses.LOSSES``);
-            empty means every loss.
+
+    Which losses can raise it is not kept here: ``losscli explain`` derives it from the
+    checks that raise it (``checks.losses_raising``), and from conversion and the pipeline.
     """
 
     name: str
@@ -77,7 +78,6 @@ class FindingDoc:
     why: str = ""
     example: str = ""
     instead: str = ""
-    losses: tuple[str, ...] = ()
 
 
 def _doc(
@@ -89,7 +89,6 @@ def _doc(
     why: str,
     example: str,
     instead: str,
-    losses: tuple[str, ...] = (),
 ) -> FindingDoc:
     return FindingDoc(
         name=name,
@@ -99,33 +98,8 @@ def _doc(
         why=why,
         example=example,
         instead=instead,
-        losses=losses,
     )
 
-
-# groups of losses, for ``FindingDoc.losses``
-_CLASSIFICATION = ("cross-entropy", "nll", "multi-margin")
-_WEIGHTED_CLASSES = ("cross-entropy", "nll")
-_UNIT_TARGETS = ("bce", "bce-logits", "focal", "dice", "multilabel-soft-margin")
-_SIGN_TARGETS = ("hinge-embedding", "margin-ranking", "cosine-embedding", "soft-margin")
-# losses whose torch implementation broadcasts an (N, 1) input against an (N,) target to
-# (N, N) (checked on torch 2.x; bce, bce-logits, soft-margin, focal and dice raise instead)
-_BROADCASTING = (
-    "l1",
-    "mse",
-    "huber",
-    "smooth-l1",
-    "poisson-nll",
-    "gaussian-nll",
-    "kl-div",
-    "hinge-embedding",
-    "multilabel-soft-margin",
-    # the pairwise losses broadcast their tensors too: (N, 1) scores against (N,) labels
-    "margin-ranking",
-    "cosine-embedding",
-    "triplet-margin",
-    "triplet-margin-distance",
-)
 
 # The catalogue: every finding losscli can raise. The names are a contract (SPEC.md).
 CATALOGUE: dict[str, FindingDoc] = {
@@ -162,7 +136,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Squeeze the extra dimension: `F.mse_loss(model(x).squeeze(1), y)` (or "
             "`y.unsqueeze(1)`). Save `pred.squeeze(1)` and check it with "
             "`losscli compute mse pred.npy true.npy`.",
-            losses=_BROADCASTING,
         ),
         _doc(
             "batch-size-mismatch",
@@ -191,7 +164,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`labels = torch.tensor(df[['label']].values)` has shape (N, 1).",
             instead="Squeeze the column: `F.cross_entropy(logits, target.squeeze(1).long())`. "
             "losscli reads one column with `labels.csv:label`.",
-            losses=_CLASSIFICATION,
         ),
         _doc(
             "class-dim-last",
@@ -207,7 +179,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Move the classes to dimension 1: "
             "`F.cross_entropy(logits.permute(0, 3, 1, 2), mask)`; save the permuted array and run "
             "`losscli compute cross-entropy logits.npy mask.npy`.",
-            losses=_WEIGHTED_CLASSES,
         ),
         _doc(
             "empty-input",
@@ -235,7 +206,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Cast in the data pipeline: `target.long()`. If the values are soft labels, "
             "give one column per class shaped like the logits (cross-entropy accepts class "
             "probabilities since PyTorch 1.10).",
-            losses=("cross-entropy", "nll", "multi-margin", "multilabel-margin", "ctc"),
         ),
         _doc(
             "int-target-for-float-loss",
@@ -295,7 +265,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.cross_entropy(logits, labels, ignore_index=255)` "
             "(`losscli compute cross-entropy logits.npy labels.npy --ignore-index 255`). "
             "Otherwise the model head has too few classes.",
-            losses=("cross-entropy", "nll", "multi-margin", "multilabel-margin"),
         ),
         _doc(
             "all-targets-ignored",
@@ -309,7 +278,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "batch made only of padding: `F.cross_entropy(logits, mask, ignore_index=255)`.",
             instead="Skip batches with nothing to learn (`if (target != ignore_index).any(): ...`) "
             "or use `reduction='sum'` and divide by a count you control.",
-            losses=_WEIGHTED_CLASSES,
         ),
         _doc(
             "target-outside-unit-interval",
@@ -326,7 +294,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.binary_cross_entropy_with_logits(logits, mask)` with `mask.max() == 255`.",
             instead="0/255 masks: `mask / 255`. Labels {1, 2}: `labels - 1`. Labels {-1, 1}: "
             "`(labels + 1) / 2`, or use soft-margin, which takes signs.",
-            losses=_UNIT_TARGETS,
         ),
         _doc(
             "input-outside-unit-interval",
@@ -341,7 +308,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Keep the logits and use the loss that applies the sigmoid itself, stably: "
             "`nn.BCEWithLogitsLoss()(logits, y)`; "
             "`losscli compute bce-logits logits.npy targets.npy`.",
-            losses=("bce",),
         ),
         _doc(
             "sign-target-expected",
@@ -357,7 +323,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`nn.HingeEmbeddingLoss()(distances, same_class.float())`.",
             instead="Map {0, 1} to {-1, 1}: `2 * labels - 1` (or `labels * 2 - 1` in numpy) before "
             "the loss; then `losscli compute hinge-embedding distances.npy signs.npy`.",
-            losses=_SIGN_TARGETS,
         ),
         _doc(
             "negative-poisson-target",
@@ -372,7 +337,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Pass the raw, non-negative counts as the target; scale the input side "
             "instead. For real-valued targets use a regression loss: "
             "`losscli compute mse pred.npy true.npy`.",
-            losses=("poisson-nll",),
         ),
         _doc(
             "nonpositive-variance",
@@ -386,7 +350,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Make the variance positive by construction: "
             "`var = F.softplus(var_head(h)) + 1e-6` or predict a log-variance and pass "
             "`log_var.exp()`.",
-            losses=("gaussian-nll",),
         ),
         _doc(
             "kl-target-not-distribution",
@@ -402,7 +365,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Normalise the target: `F.softmax(teacher_logits / T, dim=1)`, or pass "
             "`F.log_softmax(teacher_logits / T, dim=1)` with `log_target=True` "
             "(`--log-target`).",
-            losses=("kl-div",),
         ),
         _doc(
             "kl-input-not-log",
@@ -417,7 +379,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "log_softmax belongs.",
             instead="`F.kl_div(F.log_softmax(student_logits, dim=1), F.softmax(teacher_logits, "
             "dim=1), reduction='batchmean')`, and keep that argument order.",
-            losses=("kl-div",),
         ),
         _doc(
             "probabilities-as-logits",
@@ -435,7 +396,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.cross_entropy(logits, labels)`. Keep the softmax for inference only. If only "
             "probabilities are available, use `F.nll_loss(torch.log(probabilities), labels)` or "
             "bce.",
-            losses=("cross-entropy", "bce-logits", "focal", "dice", "multilabel-soft-margin"),
         ),
         _doc(
             "logits-to-nll",
@@ -451,7 +411,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="`F.nll_loss(F.log_softmax(logits, dim=1), y)`, or equivalently "
             "`F.cross_entropy(logits, y)`: "
             "`losscli compute cross-entropy logits.npy labels.npy`.",
-            losses=("nll",),
         ),
         _doc(
             "probabilities-to-nll",
@@ -466,7 +425,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Take the log: `F.nll_loss(F.log_softmax(logits, dim=1), y)` (or "
             "`torch.log(probabilities)` if that is all you have). With logits, "
             "`losscli compute cross-entropy logits.npy labels.npy`.",
-            losses=("nll",),
         ),
         _doc(
             "saturated-probabilities",
@@ -482,7 +440,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Skip the sigmoid and use the stable loss on logits: "
             "`nn.BCEWithLogitsLoss()(logits, y)`; "
             "`losscli compute bce-logits logits.npy targets.npy`.",
-            losses=("bce",),
         ),
         _doc(
             "one-hot-target",
@@ -497,7 +454,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.cross_entropy(logits, F.one_hot(y, C).float())`.",
             instead="Pass class indices: `F.cross_entropy(logits, onehot.argmax(dim=1))`; save "
             "`onehot.argmax(1)` and run `losscli compute cross-entropy logits.npy labels.npy`.",
-            losses=("cross-entropy",),
         ),
         _doc(
             "multilabel-target",
@@ -514,7 +470,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.binary_cross_entropy_with_logits(logits, multi_hot.float())`; "
             "`losscli compute bce-logits logits.npy targets.npy`. multilabel-margin wants "
             "the other encoding: the true class indices, padded with -1 (not a multi-hot row).",
-            losses=("cross-entropy", "multilabel-margin"),
         ),
         _doc(
             "class-imbalance",
@@ -530,15 +485,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Weight the classes inversely to their counts, N / (C · count_c): "
             "`F.cross_entropy(logits, y, weight=w)` (`--weight '[...]'`, printed ready in the "
             "message), or `pos_weight = negatives / positives` for bce-logits (`--pos-weight`).",
-            losses=(
-                "cross-entropy",
-                "nll",
-                "multi-margin",
-                "bce",
-                "bce-logits",
-                "focal",
-                "multilabel-soft-margin",
-            ),
         ),
         _doc(
             "non-finite-input",
@@ -620,7 +566,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`target = lam * onehot_a + onehot_b`.",
             instead="Normalise the rows (`target / target.sum(dim=1, keepdim=True)`) or use "
             "`label_smoothing=` (`--label-smoothing 0.1`) on class indices.",
-            losses=("cross-entropy",),
         ),
         _doc(
             "ctc-input-not-log-probs",
@@ -635,7 +580,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "a Linear layer.",
             instead="`F.ctc_loss(logits.log_softmax(2), ...)`; if the output is batch-first "
             "(batch, time, classes), also `.transpose(0, 1)`.",
-            losses=("ctc",),
         ),
         _doc(
             "ctc-blank-in-targets",
@@ -650,7 +594,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`targets = [vocab.index(c) for c in text]`.",
             instead="Reserve the blank: encode characters 1..C (`targets + 1`) with `blank=0`, or "
             "pass `blank=C` (`--blank C`) with a C+1-class output.",
-            losses=("ctc",),
         ),
         _doc(
             "ctc-target-too-long",
@@ -664,7 +607,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "short audio with long transcripts.",
             instead="Downsample less or drop those samples; `--zero-infinity` "
             "(`zero_infinity=True`) ignores them in the loss.",
-            losses=("ctc",),
         ),
         _doc(
             "single-logit-cross-entropy",
@@ -678,7 +620,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Use the binary loss on the single logit: "
             "`F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())`; "
             "`losscli compute bce-logits logits.npy targets.npy`. Or give the head 2 outputs.",
-            losses=("cross-entropy",),
         ),
         _doc(
             "unbatched-input",
@@ -692,7 +633,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="For binary logits use `F.binary_cross_entropy_with_logits(scores, y.float())` "
             "(`losscli compute bce-logits scores.npy labels.npy`); for one sample, "
             "`logits.unsqueeze(0)`.",
-            losses=("cross-entropy",),
         ),
         _doc(
             "weight-length-mismatch",
@@ -707,16 +647,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`weight = 1 / torch.bincount(y)` misses the classes after the largest one seen.",
             instead="One weight per class: `torch.bincount(y, minlength=C)`; `pos_weight` of "
             "shape (C,) for (N, C) targets.",
-            losses=(
-                "cross-entropy",
-                "nll",
-                "bce",
-                "bce-logits",
-                "multi-margin",
-                "multilabel-margin",
-                "multilabel-soft-margin",
-                "focal",
-            ),
         ),
         _doc(
             "kl-mean-reduction",
@@ -730,7 +660,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`nn.KLDivLoss()(F.log_softmax(student, 1), F.softmax(teacher, 1))`.",
             instead="`F.kl_div(log_p, q, reduction='batchmean')`; "
             "`losscli compute kl-div log_p.npy q.npy --reduction batchmean`.",
-            losses=("kl-div",),
         ),
         _doc(
             "poisson-log-input-mismatch",
@@ -745,7 +674,6 @@ CATALOGUE: dict[str, FindingDoc] = {
             "log_input defaults to True.",
             instead="Rates: `F.poisson_nll_loss(rate, y, log_input=False)` (`--no-log-input`). "
             "Log-rates from a linear layer: keep the default.",
-            losses=("poisson-nll",),
         ),
         _doc(
             "dtype-conversion",

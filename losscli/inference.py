@@ -48,6 +48,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from losscli.checks import text
 from losscli.kinds import ArrayKind, Kind, classify
 
 # the placeholder for the targets in a command built from predictions alone
@@ -89,11 +90,15 @@ class Recommendation:
 def command_line(
     loss: str, arguments: Sequence[str], options: Sequence[tuple[str, str]] = ()
 ) -> str:
-    """``losscli compute LOSS INPUT...`` with shell quoting (inline arrays need it)."""
-    words = ["losscli", "compute", loss, *arguments]
-    for name, value in options:
-        words += ["--" + name.replace("_", "-"), value]
-    return " ".join(shlex.quote(w) if w != TARGETS else w for w in words)
+    """``losscli compute LOSS INPUT... OPTIONS`` with shell quoting (inline arrays need it).
+
+    Args:
+        loss: the loss's name.
+        arguments: the INPUT arguments as the user typed them (``TARGETS`` stays a placeholder).
+        options: torch keyword → value, written as flags (``-p 2``, ``--reduction batchmean``).
+    """
+    inputs = [argument if argument == TARGETS else shlex.quote(argument) for argument in arguments]
+    return text.command_line(loss, inputs, *(text.option(name, value) for name, value in options))
 
 
 def infer(arrays: Sequence[np.ndarray], arguments: Sequence[str]) -> Recommendation | None:
@@ -118,10 +123,6 @@ def infer(arrays: Sequence[np.ndarray], arguments: Sequence[str]) -> Recommendat
     if len(arrays) == 4:
         return _from_quadruple([np.asarray(a) for a in arrays], arguments)
     return None
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _recommend(
@@ -163,7 +164,7 @@ def _multiclass(
     ``index_targets`` is False for one-hot targets, which nll cannot take.
     """
     spatial = " per position (segmentation)" if predictions.ndim > 2 else ""
-    described = f"predictions {_shape(predictions.shape)} are {scores.describe()}"
+    described = f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}"
     if scores.kind is Kind.PROBABILITIES or scores.kind is Kind.ONE_HOT:
         return _recommend(
             "multiclass",
@@ -203,7 +204,7 @@ def _binary(
     predictions: np.ndarray, targets_seen: str, arguments: Sequence[str], fix: str = ""
 ) -> Recommendation:
     scores = classify(predictions)
-    described = f"predictions {_shape(predictions.shape)} are {scores.describe()}"
+    described = f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}"
     if scores.in_unit_interval:
         return _recommend(
             "binary",
@@ -230,7 +231,7 @@ def _from_predictions(predictions: np.ndarray, argument: str) -> Recommendation 
             return _recommend(
                 "multilabel",
                 "bce",
-                f"predictions {_shape(predictions.shape)} are {scores.describe()}, rows not "
+                f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}, rows not "
                 "summing to 1: independent per-class probabilities (multi-label); give the "
                 "[batch, classes] 0/1 targets",
                 arguments,
@@ -245,7 +246,7 @@ def _from_predictions(predictions: np.ndarray, argument: str) -> Recommendation 
         return _recommend(
             "regression",
             "mse",
-            f"predictions {_shape(predictions.shape)} are {scores.describe()}; no targets "
+            f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}; no targets "
             "given: one value per sample, read as regression (binary logits if the targets "
             "turn out 0/1)",
             arguments,
@@ -260,7 +261,7 @@ def _from_pair(
         return None
     same_shape = predictions.shape == targets.shape
     plain = classify(targets)
-    target_text = f"targets {_shape(targets.shape)} are {plain.describe()}"
+    target_text = f"targets {text.shape_text(targets.shape)} are {plain.describe()}"
     if same_shape and _has_class_axis(predictions):
         by_row = classify(targets, class_axis=1)
         scores = classify(predictions, class_axis=1)
@@ -323,14 +324,14 @@ def _from_pair(
             return _recommend(
                 "similarity",
                 "hinge-embedding",
-                f"predictions {_shape(predictions.shape)} are {scores.describe()}, all >= 0 "
+                f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}, all >= 0 "
                 f"(distances); {target_text}: similar (1) / dissimilar (-1) pairs",
                 arguments,
             )
         return _recommend(
             "binary",
             "soft-margin",
-            f"predictions {_shape(predictions.shape)} are {scores.describe()}; {target_text}: "
+            f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}; {target_text}: "
             "binary classification with {-1, 1} labels (soft-margin equals bce-logits on "
             "(y + 1) / 2)",
             arguments,
@@ -347,7 +348,7 @@ def _from_pair(
         return _recommend(
             "regression",
             "mse",
-            f"predictions {_shape(predictions.shape)} are {scores.describe()}; {target_text}: "
+            f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}; {target_text}: "
             "regression",
             arguments,
         )
@@ -379,7 +380,7 @@ def _from_triple(arrays: list[np.ndarray], arguments: Sequence[str]) -> Recommen
             return _recommend(
                 "ranking",
                 "margin-ranking",
-                f"two score vectors {_shape(first.shape)} and labels {labels.describe()}: "
+                f"two score vectors {text.shape_text(first.shape)} and labels {labels.describe()}: "
                 f"pairwise ranking{fix}",
                 arguments,
             )
@@ -388,7 +389,7 @@ def _from_triple(arrays: list[np.ndarray], arguments: Sequence[str]) -> Recommen
             return _recommend(
                 "regression",
                 "gaussian-nll",
-                f"predicted means {_shape(first.shape)}, targets, and positive values "
+                f"predicted means {text.shape_text(first.shape)}, targets, and positive values "
                 f"{variance.describe()} as the third input: regression with a predicted variance",
                 arguments,
             )
@@ -402,7 +403,7 @@ def _from_triple(arrays: list[np.ndarray], arguments: Sequence[str]) -> Recommen
         return _recommend(
             "similarity",
             "cosine-embedding",
-            f"two embedding batches {_shape(first.shape)} and labels {labels.describe()}: "
+            f"two embedding batches {text.shape_text(first.shape)} and labels {labels.describe()}: "
             "similar (1) / dissimilar (-1) pairs by cosine similarity",
             arguments,
         )
@@ -410,7 +411,7 @@ def _from_triple(arrays: list[np.ndarray], arguments: Sequence[str]) -> Recommen
         return _recommend(
             "metric",
             "triplet-margin",
-            f"three embedding batches {_shape(first.shape)}: anchor, positive, negative "
+            f"three embedding batches {text.shape_text(first.shape)}: anchor, positive, negative "
             "(metric learning)",
             arguments,
         )
@@ -439,7 +440,7 @@ def _from_quadruple(arrays: list[np.ndarray], arguments: Sequence[str]) -> Recom
     return _recommend(
         "sequence",
         "ctc",
-        f"log_probs {_shape(log_probs.shape)} as [time, batch, classes] are {scores.describe()}, "
+        f"log_probs {text.shape_text(log_probs.shape)} as [time, batch, classes] are {scores.describe()}, "
         f"with integer targets and {batch} input and target lengths: sequence labelling "
         f"without alignment{note}",
         arguments,

@@ -91,7 +91,12 @@ class Option:
 
     @property
     def flag(self) -> str:
-        return "-p" if self.name == "p" else "--" + self.name.replace("_", "-")
+        return flag_for(self.name)
+
+
+def flag_for(name: str) -> str:
+    """The command-line flag of the option whose torch keyword is ``name``: ``--pos-weight``, ``-p``."""
+    return "-p" if name == "p" else "--" + name.replace("_", "-")
 
 
 class Domain(str, enum.Enum):

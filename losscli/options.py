@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from losscli.errors import LoadError, UsageError
-from losscli.losses import LossSpec, Option, OptionType
+from losscli.losses import LossSpec, Option, OptionType, flag_for
 
 
 def resolve(spec: LossSpec, given: dict[str, Any]) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def resolve(spec: LossSpec, given: dict[str, Any]) -> dict[str, Any]:
             continue
         option = spec.option(name)
         if option is None:
-            flag = Option(name, OptionType.FLOAT, None, "").flag
+            flag = flag_for(name)
             takes = ", ".join(o.flag for o in spec.options) or "no options"
             raise UsageError(f"{flag} does not apply to {spec.name} ({spec.name} takes {takes})")
         resolved[name] = _parse(spec, option, value)

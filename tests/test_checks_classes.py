@@ -11,7 +11,7 @@ import pytest
 from evaluation import in_memory, torch_raises
 
 from losscli import losses
-from losscli.checks.classes import inverse_frequency_weights
+from losscli.checks.balance import inverse_frequency_weights
 from losscli.findings import Severity
 from losscli.loaders import LoadedArray
 from losscli.options import resolve

@@ -1,4 +1,4 @@
-"""Dtype checks: mixed float dtypes and low precision."""
+"""Dtype checks: inputs stored in different float dtypes, and in float16/bfloat16."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from losscli.checks import CheckContext, InputCheck, ResultCheck
+from losscli.checks import Check, CheckContext, Scope
 from losscli.findings import Finding, Severity, finding
 from losscli.loaders import LoadedArray
 from losscli.result import Computation
@@ -72,8 +72,11 @@ def _total(computation: Computation) -> float:
     return float(np.sum(computation.per_sample))
 
 
-def check_low_precision(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+def check_low_precision(context: CheckContext) -> Iterator[Finding]:
     """Inputs stored in float16/bfloat16: the loss in that precision against float64."""
+    computation = context.computation
+    if computation is None:
+        return
     low = {name: dtype for name, dtype in _stored_float(context).items() if dtype in _LOW_PRECISION}
     if not low:
         return
@@ -139,5 +142,8 @@ def check_low_precision(context: CheckContext, computation: Computation) -> Iter
     )
 
 
-CHECKS: tuple[InputCheck, ...] = (check_mixed_float_dtypes,)
-RESULT_CHECKS: tuple[ResultCheck, ...] = (check_low_precision,)
+CHECKS: tuple[Check, ...] = (
+    # the dtypes the files stored, not their values
+    Check(check_mixed_float_dtypes, ("mixed-float-dtypes",), Scope.SHAPES),
+    Check(check_low_precision, ("low-precision",), Scope.RESULT),
+)

@@ -1,8 +1,9 @@
 """Numeric checks: non-finite or constant inputs, and a loss or gradient that came out wrong.
 
-Input checks: ``non-finite-input``, ``constant-input``. Result checks read the
-:class:`~losscli.result.Computation`: ``non-finite-loss`` (naming the samples responsible and
-what in them is extreme), ``non-finite-gradient``, ``vanishing-gradient`` and ``negative-loss``.
+``non-finite-input`` and ``constant-input`` read the inputs. The others read the
+:class:`~losscli.result.Computation` (``context.computation``; nothing when torch did not
+compute): ``non-finite-loss`` (naming the samples responsible and what in them is extreme),
+``non-finite-gradient``, ``vanishing-gradient`` and ``negative-loss``.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from losscli.checks import CheckContext, InputCheck, ResultCheck
+from losscli.checks import Check, CheckContext, Scope, text
 from losscli.findings import Finding, Severity, finding
-from losscli.losses import Activation, Domain, Role
+from losscli.losses import Activation, Domain, LossSpec, Role
 from losscli.result import Computation
 
 # a gradient element this small is numerically zero (SPEC: vanishing-gradient)
@@ -28,18 +29,6 @@ _LISTED = 3
 _OUTPUT_ROLES = (Role.PREDICTION, Role.LOG_PROBS)
 
 
-def _number(value: float) -> str:
-    return f"{value:.4g}"
-
-
-def _positions(mask: np.ndarray, limit: int = 3) -> list[list[int]]:
-    return [[int(i) for i in index] for index in np.argwhere(mask)[:limit]]
-
-
-def _where(position: list[int]) -> str:
-    return f"index {position[0]}" if len(position) == 1 else f"position {position}"
-
-
 def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
     """NaN or Inf in any input: counts, the rows they are in, and the first positions."""
     for argument in context.spec.arguments:
@@ -51,7 +40,7 @@ def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
         if not count:
             continue
         nans = int(np.isnan(values).sum())
-        first = _positions(bad)
+        first = text.positions(context, argument.name, bad)
         if _is_log_space_mask(context, argument.name, values, bad):
             yield _masked_scores(context, argument.name, values, count, first)
             continue
@@ -66,7 +55,7 @@ def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
             "non-finite-input",
             Severity.ERROR,
             f"{argument.name} ({context.source(argument.name)}) holds {nans} NaN and {count - nans} Inf "
-            f"of {values.size} values, in {rows} of {total_rows} samples (first at {_where(first[0])})",
+            f"of {values.size} values, in {rows} of {total_rows} samples (first at {text.position(first[0])})",
             _non_finite_input_fix(context, argument.name, count - nans),
             argument=argument.name,
             nan=nans,
@@ -145,7 +134,7 @@ def _masked_scores(
         "non-finite-input",
         Severity.INFO,
         f"{name} ({context.source(name)}) holds {count} -inf of {values.size} values (first at "
-        f"{_where(first[0])}) and no NaN: read as masked classes (log-probability 0); every row "
+        f"{text.position(first[0])}) and no NaN: read as masked classes (log-probability 0); every row "
         "keeps at least one finite entry",
         "nothing to do if the masked classes are never a target (a target on a masked class "
         "makes the loss inf: non-finite-loss says so); with label smoothing or probability "
@@ -183,7 +172,7 @@ def check_constant_input(context: CheckContext) -> Iterator[Finding]:
             "constant-input",
             Severity.WARNING,
             f"every one of the {finite.size} finite values of {argument.name} "
-            f"({context.source(argument.name)}) is {_number(float(finite[0]))}: the model's output does "
+            f"({context.source(argument.name)}) is {text.number(float(finite[0]))}: the model's output does "
             "not depend on its input",
             "check that the output layer is trained and not zero-initialised, that activations before it "
             "are not dead (all-zero ReLU), and that the right file or column was passed",
@@ -217,18 +206,21 @@ def _describe_sample(context: CheckContext, index: int, batch: int) -> tuple[str
                 non_finite = True
                 parts.append(f"{argument.name} holds {bad} NaN/Inf")
             elif values.size == 1:
-                parts.append(f"{argument.name} {_number(float(finite[0]))}")
+                parts.append(f"{argument.name} {text.number(float(finite[0]))}")
             else:
                 parts.append(
-                    f"{argument.name} from {_number(float(finite.min()))} to {_number(float(finite.max()))}"
+                    f"{argument.name} from {text.number(float(finite.min()))} to {text.number(float(finite.max()))}"
                 )
         elif values.size == 1:
             parts.append(f"{argument.name} {int(values.reshape(-1)[0])}")
     return ", ".join(parts), non_finite
 
 
-def check_non_finite_loss(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+def check_non_finite_loss(context: CheckContext) -> Iterator[Finding]:
     """The value or a per-sample loss is NaN/Inf: which samples, and what they hold."""
+    computation = context.computation
+    if computation is None:
+        return
     per_sample = computation.per_sample
     bad = ~np.isfinite(per_sample)
     value_bad = computation.value is not None and not np.isfinite(computation.value)
@@ -254,9 +246,9 @@ def check_non_finite_loss(context: CheckContext, computation: Computation) -> It
         )
         described = []
         for index in samples[:_LISTED]:
-            text, non_finite = _describe_sample(context, index, per_sample.size)
+            held, non_finite = _describe_sample(context, index, per_sample.size)
             any_non_finite_input |= non_finite
-            described.append(f"sample {index}: {text}" if text else f"sample {index}")
+            described.append(f"sample {index}: {held}" if held else f"sample {index}")
         parts.append("; ".join(described))
     else:
         parts.append(
@@ -303,8 +295,11 @@ def _non_finite_loss_fix(
     )
 
 
-def check_non_finite_gradient(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+def check_non_finite_gradient(context: CheckContext) -> Iterator[Finding]:
     """NaN/Inf in a gradient."""
+    computation = context.computation
+    if computation is None:
+        return
     loss_bad = ~np.isfinite(computation.per_sample)
     batch = computation.per_sample.size
     batch_dims = {a.name: a.batch_dim for a in context.spec.arguments}
@@ -312,10 +307,10 @@ def check_non_finite_gradient(context: CheckContext, computation: Computation) -
         bad = ~np.isfinite(gradient)
         if not bad.any():
             continue
-        first = _positions(bad)
+        first = text.positions(context, name, bad)
         message = (
             f"the gradient for {name} holds {int(bad.sum())} NaN/Inf of {gradient.size} values "
-            f"(first at {_where(first[0])})"
+            f"(first at {text.position(first[0])})"
         )
         fix = (
             "look for inputs at the edge of the loss's domain (log(0), division by a zero variance)"
@@ -358,7 +353,7 @@ def _gradient_per_sample(context: CheckContext, computation: Computation) -> np.
     return largest
 
 
-def check_vanishing_gradient(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+def check_vanishing_gradient(context: CheckContext) -> Iterator[Finding]:
     """The gradient is numerically zero almost everywhere while the loss is not.
 
     A zero gradient at a zero loss is an exact fit (or every margin met): nothing left to
@@ -366,6 +361,9 @@ def check_vanishing_gradient(context: CheckContext, computation: Computation) ->
     reduce: samples that carry most of the loss but get no gradient (saturated sigmoids,
     probabilities of exactly 0 or 1, a flat region of the loss).
     """
+    computation = context.computation
+    if computation is None:
+        return
     gradients = {k: v for k, v in computation.gradients.items() if v.size}
     if not gradients:
         return
@@ -417,7 +415,7 @@ def _vanishing_fix(context: CheckContext) -> str:
         )
     if spec.activation is Activation.SIGMOID and finite.size and np.abs(finite).max() > 17:
         return (
-            f"the logits reach |{name}| = {_number(float(np.abs(finite).max()))}, where the sigmoid is "
+            f"the logits reach |{name}| = {text.number(float(np.abs(finite).max()))}, where the sigmoid is "
             "saturated (in float32 it rounds to exactly 1 above 17, and its slope is below 1e-12 "
             "beyond 28): look for a missing normalisation or temperature before the loss"
         )
@@ -427,11 +425,12 @@ def _vanishing_fix(context: CheckContext) -> str:
     )
 
 
-def check_negative_loss(context: CheckContext, computation: Computation) -> Iterator[Finding]:
+def check_negative_loss(context: CheckContext) -> Iterator[Finding]:
     """A loss that cannot be negative came out negative: an input is outside its domain."""
-    spec = context.spec
-    if not spec.nonnegative:
+    computation = context.computation
+    if computation is None:
         return
+    spec = context.spec
     per_sample = computation.per_sample
     finite = per_sample[np.isfinite(per_sample)]
     scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
@@ -459,7 +458,7 @@ def check_negative_loss(context: CheckContext, computation: Computation) -> Iter
         worst = int(np.argmin(np.where(negative, per_sample, np.inf)))
         parts.append(
             f"{count} of {per_sample.size} per-sample losses are negative (min "
-            f"{_number(float(per_sample[worst]))} at sample {worst})"
+            f"{text.number(float(per_sample[worst]))} at sample {worst})"
         )
     name = spec.arguments[0].name
     if spec.input_domain is Domain.LOG_PROBABILITIES:
@@ -500,10 +499,17 @@ def _negative_loss_fix(context: CheckContext) -> str:
     )
 
 
-INPUT_CHECKS: tuple[InputCheck, ...] = (check_non_finite_input, check_constant_input)
-RESULT_CHECKS: tuple[ResultCheck, ...] = (
-    check_non_finite_loss,
-    check_non_finite_gradient,
-    check_vanishing_gradient,
-    check_negative_loss,
+def _nonnegative(spec: LossSpec) -> bool:
+    return spec.nonnegative
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(check_non_finite_input, ("non-finite-input",), Scope.CHUNK),
+    # every value equal: one verdict on all of them
+    Check(check_constant_input, ("constant-input",), Scope.SAMPLE),
+    Check(check_non_finite_loss, ("non-finite-loss",), Scope.RESULT),
+    Check(check_non_finite_gradient, ("non-finite-gradient",), Scope.RESULT),
+    # the share of the loss carried by samples with no gradient: the evidence's losses and gradients
+    Check(check_vanishing_gradient, ("vanishing-gradient",), Scope.SAMPLE),
+    Check(check_negative_loss, ("negative-loss",), Scope.RESULT, applies=_nonnegative),
 )

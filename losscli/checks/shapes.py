@@ -1,64 +1,27 @@
-"""Shape checks: empty inputs, shapes that cannot work, and shapes that silently broadcast.
+"""Shape checks: empty inputs, shapes and layouts that cannot work, options that do not fit the shapes.
 
-Each loss family (``LossSpec.layout``) pairs its arguments differently; one function per
-layout compares the shapes torch will see and names the dimensions the way a reader thinks
-of them ("cross-entropy wants input (N, C) and target (N,); N=4 in pred.npy but N=3 in
-true.csv"). A finding is ``blocking`` when torch cannot compute at all; a broadcast that
-torch computes silently is an error that still lets torch run, so the wrong value is shown.
-
-Class-index patterns with a finding of their own (an (N, 1) target, channels-last logits)
-are left to :mod:`losscli.checks.classes`, except that channels-last logits also get the
-blocking ``shape-mismatch`` here when torch cannot compute them.
+The SHAPES checks read shapes, dtypes and options only (streamed input gives them zero
+stand-ins of the full shapes); ``class-dim-last`` and ``unbatched-input`` also quote a
+target's values, so they see the sample.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
 import numpy as np
 
-from losscli.checks import CheckContext, InputCheck
-from losscli.findings import Finding, Severity, finding
-from losscli.losses import Broadcasting, DType, Layout, Role
-
-Shape = tuple[int, ...]
-
-# target roles that must match the prediction's shape element for element
-_ELEMENTWISE_TARGETS = (
-    Role.TARGET,
-    Role.BINARY_TARGET,
-    Role.SIGN_TARGET,
-    Role.COUNT_TARGET,
-    Role.DISTRIBUTION_TARGET,
+from losscli.checks import Check, CheckContext, Scope, layouts, text
+from losscli.checks.arguments import (
+    class_axis,
+    extra_target_dim,
+    hard_target,
+    ignore_index,
+    prediction,
+    takes_class_indices,
 )
-
-
-def shape_text(shape: Sequence[int]) -> str:
-    """A shape as messages print it: ``(4,)``, ``(4, 3)``, ``()``."""
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def class_dim_names(ndim: int) -> tuple[str, ...]:
-    """Dimension names of a ``[batch, classes, ...]`` input: N, C, then L / H, W / D, H, W."""
-    spatial = {0: (), 1: ("L",), 2: ("H", "W"), 3: ("D", "H", "W")}.get(
-        ndim - 2, tuple(f"d{i + 1}" for i in range(ndim - 2))
-    )
-    return ("N", "C", *spatial)[:ndim]
-
-
-def _names(names: Sequence[str]) -> str:
-    return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
-
-
-def _described(context: CheckContext, argument: str) -> str:
-    shape = context.arrays[argument].shape
-    return f"{argument} {shape_text(shape)} from {context.source(argument)}"
-
-
-def _mismatch(name: str, message: str, fix: str, **evidence: object) -> Finding:
-    return finding(name, Severity.ERROR, message, fix, blocking=True, **evidence)
+from losscli.findings import Finding, Severity, finding
+from losscli.losses import Activation, Layout, LossSpec
 
 
 def check_empty(context: CheckContext) -> Iterator[Finding]:
@@ -70,7 +33,7 @@ def check_empty(context: CheckContext) -> Iterator[Finding]:
                 "empty-input",
                 Severity.ERROR,
                 f"{argument.name} ({context.source(argument.name)}) has zero elements "
-                f"(shape {shape_text(values.shape)})",
+                f"(shape {text.shape_text(values.shape)})",
                 "check the file or the column selection: an empty batch has no loss",
                 blocking=True,
                 argument=argument.name,
@@ -79,723 +42,260 @@ def check_empty(context: CheckContext) -> Iterator[Finding]:
 
 
 def check_shapes(context: CheckContext) -> Iterator[Finding]:
-    """Compare the arguments' shapes as the loss's layout pairs them."""
-    if any(context.arrays[a.name].size == 0 for a in context.spec.arguments):
-        return  # empty-input says it; nothing else about shapes is meaningful
-    yield from _BY_LAYOUT[context.spec.layout](context)
+    """Shapes that cannot work as the loss's layout pairs them: torch raises, or pairs the wrong samples."""
+    yield from (f for f in layouts.compare(context) if f.name != "silent-broadcast")
 
 
-# ---------------------------------------------------------------- element-wise pairs
-
-
-def _elementwise(context: CheckContext) -> Iterator[Finding]:
-    """Element-wise losses need every target shaped exactly like the prediction."""
-    spec = context.spec
-    prediction = spec.arguments[0].name
-    for argument in spec.arguments[1:]:
-        if argument.role in _ELEMENTWISE_TARGETS:
-            yield from _pair(context, prediction, argument.name, spec.broadcasting)
-
-
-def _pair(
-    context: CheckContext, first: str, second: str, broadcasting: Broadcasting
-) -> Iterator[Finding]:
-    """``second`` must be shaped like ``first``; say what torch does when it is not."""
-    spec = context.spec
-    shape_a: Shape = context.arrays[first].shape
-    shape_b: Shape = context.arrays[second].shape
-    if shape_a == shape_b:
-        return
-    shapes = {first: list(shape_a), second: list(shape_b)}
-    broadcast = _broadcast(shape_a, shape_b)
-    wants = f"{spec.name} wants {second} shaped like {first}"
-    if broadcast is None:
-        if len(shape_a) >= 2 and len(shape_b) >= 1 and shape_a[0] != shape_b[0]:
-            yield _mismatch(
-                "batch-size-mismatch",
-                f"{wants} (N, ...); N={shape_a[0]} in {context.source(first)} but "
-                f"N={shape_b[0]} in {context.source(second)} "
-                f"({first} {shape_text(shape_a)}, {second} {shape_text(shape_b)})",
-                _same_samples_fix(first, second),
-                shapes=shapes,
-            )
-            return
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}: {_described(context, first)}, {_described(context, second)}",
-            _reshape_fix(shape_a, shape_b, first, second),
-            shapes=shapes,
-        )
-        return
-    raises = broadcasting is Broadcasting.NONE or (
-        broadcasting is Broadcasting.INTO_INPUT and broadcast != shape_a
-    )
-    if raises:
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants} exactly (torch raises otherwise): {_described(context, first)}, "
-            f"{_described(context, second)}",
-            _reshape_fix(shape_a, shape_b, first, second),
-            shapes=shapes,
-        )
-        return
-    fix = _reshape_fix(shape_a, shape_b, first, second)
-    if "squeeze" not in fix and len(shape_b) >= 2 and shape_b[0] == 1 and broadcast[0] > 1:
-        fix = f"give {second} one row per sample, shaped {shape_text(shape_a)}"
-    elif "squeeze" not in fix and len(shape_a) >= 2 and shape_a[0] == 1 and broadcast[0] > 1:
-        # the prediction holds one sample: the model ran on one example (or a batch was averaged)
-        fix = (
-            f"{first} holds predictions for 1 sample but {second} has {shape_b[0]}: run the model on "
-            f"the whole batch so that {first} is shaped {shape_text(shape_b)} (check for a "
-            f"batch size of 1, a [0] index or a mean over dim 0 before the loss)"
-        )
-    yield finding(
-        "silent-broadcast",
-        Severity.ERROR,
-        _broadcast_message(context, first, second, broadcast),
-        fix,
-        shapes=shapes,
-        broadcast=list(broadcast),
-    )
-
-
-def _broadcast(*shapes: Shape) -> Shape | None:
-    try:
-        return tuple(np.broadcast_shapes(*shapes))
-    except ValueError:
-        return None
-
-
-def _broadcast_message(context: CheckContext, first: str, second: str, broadcast: Shape) -> str:
-    size_a = context.arrays[first].size
-    size_b = context.arrays[second].size
-    terms = math.prod(broadcast)
-    head = (
-        f"{_described(context, first)} and {_described(context, second)} broadcast to "
-        f"{shape_text(broadcast)}"
-    )
-    if terms > max(size_a, size_b):
-        verb = {"sum": "sums", "none": "returns"}.get(
-            str(context.options.get("reduction")), "averages"
-        )
-        return (
-            f"{head}: torch pairs every {first} with every {second} and {verb} {terms} terms "
-            f"instead of {max(size_a, size_b)}; the value is wrong and torch at most warns"
-        )
-    smaller = second if size_b < size_a else first
-    shape_small = context.arrays[smaller].shape
-    if len(shape_small) >= 2 and shape_small[0] == 1 and broadcast[0] > 1:
-        return (
-            f"{head}: {smaller} holds one sample that torch repeats for all {broadcast[0]} "
-            "samples, instead of pairing sample with sample"
-        )
-    return (
-        f"{head}: torch repeats the {context.arrays[smaller].size} value(s) of {smaller} "
-        f"across the other's {max(size_a, size_b)}, instead of pairing sample with sample"
-    )
-
-
-def _reshape_fix(shape_a: Shape, shape_b: Shape, first: str, second: str) -> str:
-    """The one-line PyTorch change that makes ``second`` line up with ``first``."""
-    squeezed = _squeeze_axis(shape_a, shape_b)
-    if squeezed is not None:
-        return f"squeeze the extra dimension: pass {first}.squeeze({squeezed}) (shape {shape_text(shape_b)})"
-    squeezed = _squeeze_axis(shape_b, shape_a)
-    if squeezed is not None:
-        return f"squeeze the extra dimension: pass {second}.squeeze({squeezed}) (shape {shape_text(shape_a)})"
-    if math.prod(shape_a) == math.prod(shape_b):
-        return f"same number of values in another layout: pass {second}.view_as({first}) if the order matches"
-    return (
-        f"give {second} one value per element of {first} ({math.prod(shape_a)} values shaped "
-        f"{shape_text(shape_a)}); {math.prod(shape_b)} were given"
-    )
-
-
-def _squeeze_axis(longer: Shape, shorter: Shape) -> int | None:
-    """The axis of size 1 in ``longer`` whose removal gives ``shorter``."""
-    if len(longer) != len(shorter) + 1:
-        return None
-    for axis, size in enumerate(longer):
-        if size == 1 and longer[:axis] + longer[axis + 1 :] == shorter:
-            return axis
-    return None
-
-
-def _same_samples_fix(first: str, second: str) -> str:
-    return (
-        f"pass {first} and {second} from the same batch, in the same order (a dropped last batch, "
-        "a shuffled loader on one side, or files from different runs)"
-    )
-
-
-# ---------------------------------------------------------------- gaussian-nll
-
-
-def _gaussian(context: CheckContext) -> Iterator[Finding]:
-    """input and target element-wise; var like input, one dimension fewer, or 1 in one dimension."""
-    spec = context.spec
-    prediction = spec.arguments[0].name
-    for argument in spec.arguments[1:]:
-        if argument.role in _ELEMENTWISE_TARGETS:
-            yield from _pair(context, prediction, argument.name, spec.broadcasting)
-    variance = spec.argument(Role.VARIANCE)
-    if variance is None:
-        return
-    shape_i: Shape = context.arrays[prediction].shape
-    shape_v: Shape = context.arrays[variance.name].shape
-    if _variance_fits(shape_i, shape_v):
-        return
-    accepted = [shape_text(shape_i)]
-    if shape_i:
-        accepted.append(shape_text(shape_i[:-1]))
-        accepted.append(shape_text((*shape_i[:-1], 1)))
-    shapes = {prediction: list(shape_i), variance.name: list(shape_v)}
-    if shape_i and shape_v and shape_v[0] not in (shape_i[0], 1):
-        yield _mismatch(
-            "batch-size-mismatch",
-            f"{spec.name} wants {variance.name} with one variance per sample of {prediction}; "
-            f"N={shape_i[0]} in {context.source(prediction)} but N={shape_v[0]} in "
-            f"{context.source(variance.name)}",
-            _same_samples_fix(prediction, variance.name),
-            shapes=shapes,
-        )
-        return
-    yield _mismatch(
-        "shape-mismatch",
-        f"{spec.name} wants {variance.name} shaped {' or '.join(dict.fromkeys(accepted))} "
-        f"against {_described(context, prediction)} (torch: 'var is of incorrect size'); "
-        f"got {_described(context, variance.name)}",
-        _reshape_fix(shape_i, shape_v, prediction, variance.name),
-        shapes=shapes,
-    )
-
-
-def _variance_fits(shape_i: Shape, shape_v: Shape) -> bool:
-    """torch's rule in ``gaussian_nll_loss``: the legitimate variance shapes."""
-    if shape_v == shape_i or shape_v == shape_i[:-1]:
-        return True
-    if len(shape_v) != len(shape_i):
-        return False
-    return sum(v for i, v in zip(shape_i, shape_v, strict=True) if i != v) == 1
+def check_silent_broadcast(context: CheckContext) -> Iterator[Finding]:
+    """Shapes that differ but broadcast: torch computes a wrong value and at most warns."""
+    yield from (f for f in layouts.compare(context) if f.name == "silent-broadcast")
 
 
 # ---------------------------------------------------------------- class scores
 
 
-def _class_scores(context: CheckContext) -> Iterator[Finding]:
-    """cross-entropy / nll: input [batch, classes, d1, ...], target [batch, d1, ...] or like input."""
+def _takes_softmax(spec: LossSpec) -> bool:
+    return spec.activation is Activation.SOFTMAX
+
+
+def _takes_class_scores(spec: LossSpec) -> bool:
+    return spec.layout is Layout.CLASS_SCORES
+
+
+def check_target_extra_dim(context: CheckContext) -> Iterator[Finding]:
+    """A class-index target (N, 1) (or a mask (N, 1, H, W)) where torch wants (N,) / (N, H, W)."""
     spec = context.spec
-    prediction, target = spec.arguments[0].name, spec.arguments[1].name
-    shape_i: Shape = context.arrays[prediction].shape
-    shape_t: Shape = context.arrays[target].shape
-    shapes = {prediction: list(shape_i), target: list(shape_t)}
-    if len(shape_i) == 0:
-        yield _mismatch(
-            "shape-mismatch",
-            f"{spec.name} wants {prediction} (N, C) with one score per class; "
-            f"{_described(context, prediction)} is a single number",
-            f"pass the class scores of every sample, shaped (N, C); one score per sample is a "
-            f"binary task: losscli compute bce-logits {context.source(prediction)} {context.source(target)}",
-            shapes=shapes,
-        )
+    name, scores = prediction(context)
+    target = spec.arguments[1].name
+    shape_t = tuple(context.arrays[target].shape)
+    axis = extra_target_dim(tuple(scores.shape), shape_t)
+    if axis is None or scores.size == 0 or context.arrays[target].size == 0:
         return
-    if len(shape_i) == 1:
-        yield from _unbatched_class_scores(context, prediction, target)
-        return
-    names = class_dim_names(len(shape_i))
-    wanted: Shape = (shape_i[0], *shape_i[2:])
-    takes_probabilities = spec.arguments[1].dtype is DType.CLASS
-    if shape_t == wanted or (shape_t == shape_i and takes_probabilities):
-        return
-    if extra_target_dim(shape_i, shape_t) is not None:
-        return  # target-has-extra-dim (classes.py)
-    hard_names = _names((names[0], *names[2:]))
-    wants = f"{spec.name} wants {prediction} {_names(names)} and {target} {hard_names}"
-    if takes_probabilities and len(shape_t) == len(shape_i):
-        wants += f" (class indices) or {_names(names)} (class probabilities)"
-    if len(shape_i) >= 3 and shape_t == shape_i[:-1]:
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}; {_described(context, prediction)} has its classes last "
-            f"(C={shape_i[-1]}), so it does not line up with {_described(context, target)}",
-            f"move the class dimension to position 1: {prediction}.permute({_permute_last_to_1(len(shape_i))})",
-            shapes=shapes,
-        )
-        return
-    if shape_t and shape_t[0] != shape_i[0] and len(shape_t) in (len(shape_i) - 1, len(shape_i)):
-        yield _mismatch(
-            "batch-size-mismatch",
-            f"{wants}; N={shape_i[0]} in {context.source(prediction)} but N={shape_t[0]} in "
-            f"{context.source(target)} ({prediction} {shape_text(shape_i)}, {target} {shape_text(shape_t)})",
-            _flatten_fix(shape_i, shape_t, prediction, target)
-            or _reorder_fix(shape_i, shape_t, prediction)
-            or _same_samples_fix(prediction, target),
-            shapes=shapes,
-        )
-        return
-    fix = (
-        _flatten_fix(shape_i, shape_t, prediction, target)
-        or _reorder_fix(shape_i, shape_t, prediction)
-        or _resolution_fix(shape_i, shape_t, prediction, target)
-    )
-    if not fix and len(shape_t) == len(shape_i) and takes_probabilities:
-        fix = (
-            f"probability targets need one column per class: {target} shaped "
-            f"{shape_text(shape_i)}; class indices need {shape_text(wanted)}"
-        )
-    elif not fix and len(shape_t) == len(shape_i):
-        fix = f"{spec.name} takes class indices {shape_text(wanted)}: pass {target}.argmax(1) if {target} is one-hot"
-    yield _mismatch(
-        "shape-mismatch",
-        f"{wants}; got {_described(context, prediction)} and {_described(context, target)}",
-        fix or f"reshape {target} to {shape_text(wanted)}",
-        shapes=shapes,
+    wanted = (scores.shape[0], *scores.shape[2:])
+    yield finding(
+        "target-has-extra-dim",
+        Severity.ERROR,
+        f"{target} {text.shape_text(shape_t)} from {context.source(target)} holds class indices with an "
+        f"extra dimension of size 1: {spec.name} wants {text.shape_text(wanted)} for {name} "
+        f"{text.shape_text(scores.shape)}"
+        + (
+            " (torch: '0D or 1D target tensor expected, multi-target not supported')"
+            if scores.ndim == 2
+            else ""
+        ),
+        f"squeeze it: {target}.squeeze({axis}).long() (for losscli, save {target}.squeeze({axis}))",
+        blocking=True,
+        shape=list(shape_t),
+        wanted=list(wanted),
     )
 
 
-def _unbatched_class_scores(
-    context: CheckContext, prediction: str, target: str
+def check_class_dim_last(context: CheckContext) -> Iterator[Finding]:
+    """Channels-last logits (N, H, W, C) against targets (N, H, W)."""
+    hard = hard_target(context)
+    name, scores = prediction(context)
+    if hard is None or scores.ndim < 3:
+        return
+    target, indices = hard
+    shape_i, shape_t = tuple(scores.shape), tuple(indices.shape)
+    torch_reading = (shape_i[0], *shape_i[2:])
+    if shape_t != shape_i[:-1] or shape_t == torch_reading:
+        return  # torch's own reading lines up: real (N, C, H, W) segmentation
+    ignore = ignore_index(context)
+    kept = indices[indices != ignore] if ignore is not None else indices.reshape(-1)
+    classes_last = shape_i[-1]
+    if kept.size == 0 or int(kept.min()) < 0 or int(kept.max()) >= classes_last:
+        return  # the targets do not fit classes on the last dimension either
+    order = ", ".join(str(a) for a in (0, len(shape_i) - 1, *range(1, len(shape_i) - 1)))
+    yield finding(
+        "class-dim-last",
+        Severity.WARNING,
+        f"{name} {text.shape_text(shape_i)} from {context.source(name)} looks channels-last: "
+        f"its last dimension ({classes_last}) fits the target classes {int(kept.min())}..{int(kept.max())} "
+        f"and the rest matches {target} {text.shape_text(shape_t)}, but torch reads dimension 1 "
+        f"({shape_i[1]}) as the classes",
+        f"move the classes to dimension 1: {name}.permute({order})",
+        shape=list(shape_i),
+        classes=classes_last,
+    )
+
+
+def check_single_logit(context: CheckContext) -> Iterator[Finding]:
+    """Cross-entropy with one class column: log_softmax over one class is 0."""
+    name, scores = prediction(context)
+    if scores.ndim < 2 or scores.shape[1] != 1 or scores.size == 0:
+        return
+    target = context.spec.arguments[1].name
+    labels = (
+        f"{target}.squeeze(1).float()" if context.arrays[target].ndim == 2 else f"{target}.float()"
+    )
+    yield finding(
+        "single-logit-cross-entropy",
+        Severity.ERROR,
+        f"{name} {text.shape_text(scores.shape)} from {context.source(name)} has one class column: "
+        "softmax over one class is always 1, so the loss is 0 for every sample and the gradient is 0",
+        f"one logit per sample is binary classification: F.binary_cross_entropy_with_logits("
+        f"{name}.squeeze(1), {labels}); in losscli, bce-logits on the saved "
+        f"{name}.squeeze(1) and the 0/1 labels: losscli compute bce-logits LOGITS "
+        f"{text.input_text(context, target)}",
+        shape=list(scores.shape),
+    )
+
+
+def check_unbatched(context: CheckContext) -> Iterator[Finding]:
+    """A 1-D cross-entropy input is read as one sample with N classes."""
+    spec = context.spec
+    name, scores = prediction(context)
+    if scores.ndim != 1 or scores.size == 0:
+        return
+    target = spec.arguments[1].name
+    single = context.arrays[target].size == 1
+    reading = (
+        f"that is what you meant only if this is a single sample (the target is one index, "
+        f"{int(np.asarray(context.arrays[target]).reshape(-1)[0])})"
+        if single and np.asarray(context.arrays[target]).dtype.kind in "iu"
+        else f"but {target} from {context.source(target)} holds {context.arrays[target].size} values"
+    )
+    yield finding(
+        "unbatched-input",
+        Severity.WARNING,
+        f"{name} {text.shape_text(scores.shape)} from {context.source(name)} is 1-D: {spec.name} "
+        f"reads it as ONE sample with {scores.shape[0]} classes; {reading}",
+        f"one score per sample is binary: {text.command(context, 'bce-logits')}; one sample of class "
+        f"scores: pass {name}.unsqueeze(0) to say so (shape (1, {scores.shape[0]}))",
+        shape=list(scores.shape),
+    )
+
+
+# ---------------------------------------------------------------- options against the shapes
+
+
+def _takes_weights(spec: LossSpec) -> bool:
+    return spec.option("weight") is not None or spec.option("pos_weight") is not None
+
+
+def check_weight_length(context: CheckContext) -> Iterator[Finding]:
+    """--weight must hold one weight per class; --pos-weight must broadcast over the classes."""
+    spec = context.spec
+    name, scores = prediction(context)
+    if scores.size == 0:
+        return
+    weight = context.options.get("weight")
+    if spec.option("weight") is not None and weight is not None:
+        weights = np.asarray(weight)
+        if spec.class_weight:
+            yield from _class_weight(context, name, scores, weights)
+        else:
+            yield from _broadcast_weight(context, "--weight", name, scores, weights)
+    pos_weight = context.options.get("pos_weight")
+    if spec.option("pos_weight") is not None and pos_weight is not None:
+        yield from _broadcast_weight(context, "--pos-weight", name, scores, np.asarray(pos_weight))
+
+
+def _class_weight(
+    context: CheckContext, name: str, scores: np.ndarray, weights: np.ndarray
 ) -> Iterator[Finding]:
-    """A 1-D input is one sample with C classes: the target must be one class index."""
     spec = context.spec
-    shape_i: Shape = context.arrays[prediction].shape
-    shape_t: Shape = context.arrays[target].shape
-    if context.arrays[target].size == 1 and len(shape_t) <= 1:
+    axis = class_axis(scores) if spec.layout is not Layout.ELEMENTWISE else scores.ndim - 1
+    classes = int(scores.shape[axis]) if scores.ndim else 1
+    if weights.ndim == 1 and weights.size == classes:
         return
-    if shape_t == shape_i and context.soft_target:
-        return
-    yield _mismatch(
-        "shape-mismatch",
-        f"{spec.name} reads the 1-D {_described(context, prediction)} as ONE sample with "
-        f"C={shape_i[0]} classes, so it wants a single target index; got {_described(context, target)}",
-        f"one score per sample is a binary task: losscli compute bce-logits {context.source(prediction)} "
-        f"{context.source(target)}; a batch of class scores must be shaped (N, C)",
-        shapes={prediction: list(shape_i), target: list(shape_t)},
-    )
-
-
-def extra_target_dim(shape_i: Shape, shape_t: Shape) -> int | None:
-    """The axis of a size-1 dimension that turns the wanted class-index target into ``shape_t``.
-
-    For input ``[batch, classes, d1, ...]`` the wanted target is ``[batch, d1, ...]``; a
-    target ``[batch, 1, d1, ...]`` (a mask with a channel) gives 1, ``[batch, d1, ..., 1]``
-    gives -1. None when ``shape_t`` is not such a shape, or when the input has a single
-    class column (then the target is simply shaped like the input).
-    """
-    if len(shape_i) < 2 or len(shape_t) != len(shape_i) or shape_i[1] == 1:
-        return None
-    wanted = (shape_i[0], *shape_i[2:])
-    if shape_t == (shape_i[0], 1, *shape_i[2:]):
-        return 1
-    if shape_t == (*wanted, 1):
-        return -1
-    return None
-
-
-def _reorder_fix(shape_i: Shape, shape_t: Shape, prediction: str) -> str:
-    """The permute that turns ``prediction`` into [batch, classes, ...] lined up with ``shape_t``.
-
-    A time-major decoder output (T, N, C) against batch-first targets (N, T) needs
-    ``permute(1, 2, 0)``. Empty when no reordering of the input's axes lines up, or when
-    several do and disagree (then the shapes alone cannot say which axis is which).
-    """
-    if len(shape_i) != len(shape_t) + 1 or len(shape_i) > 5:
-        return ""
-    found: set[tuple[int, ...]] = set()
-    for order in itertools.permutations(range(len(shape_i))):
-        moved = tuple(shape_i[axis] for axis in order)
-        if order != tuple(range(len(shape_i))) and (moved[0], *moved[2:]) == shape_t:
-            found.add(order)
-    orders = sorted(found, key=lambda order: order[1] != len(shape_i) - 1)  # classes last first
-    if not orders:
-        return ""
-    moved_shapes = {tuple(shape_i[axis] for axis in order) for order in orders}
-    if len(moved_shapes) > 1:
-        return ""
-    order = orders[0]
-    return (
-        f"{prediction} {shape_text(shape_i)} holds the right sizes in another order: pass "
-        f"{prediction}.permute({', '.join(str(axis) for axis in order)}) (shape "
-        f"{shape_text(tuple(shape_i[axis] for axis in order))}, classes at dimension 1)"
-    )
-
-
-def _resolution_fix(shape_i: Shape, shape_t: Shape, prediction: str, target: str) -> str:
-    """Segmentation logits at another resolution than the mask (an output stride, a resize)."""
-    if len(shape_i) < 3 or len(shape_t) != len(shape_i) - 1 or shape_t[0] != shape_i[0]:
-        return ""
-    size_i, size_t = shape_i[2:], shape_t[1:]
-    if size_i == size_t:
-        return ""
-    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}.get(len(size_i), "nearest")
-    size = ", ".join(str(d) for d in size_t)
-    return (
-        f"{prediction} is {'x'.join(map(str, size_i))} but {target} is {'x'.join(map(str, size_t))}: "
-        f"resize the logits to the mask, F.interpolate({prediction}, size=({size}), mode='{mode}'), "
-        f"or resize {target} to {shape_text((shape_t[0], *size_i))} with mode='nearest' (an "
-        "interpolating resize would invent class indices)"
-    )
-
-
-def _permute_last_to_1(ndim: int) -> str:
-    return ", ".join(str(axis) for axis in (0, ndim - 1, *range(1, ndim - 1)))
-
-
-def _flatten_fix(shape_i: Shape, shape_t: Shape, prediction: str, target: str) -> str:
-    """Fixes for a flattened side: (N*H*W, C) logits against (N, H, W) targets, or the reverse."""
-    if len(shape_i) == 2 and len(shape_t) >= 2 and math.prod(shape_t) == shape_i[0]:
-        return f"{prediction} is flattened to (N*..., C): flatten the target the same way, {target}.view(-1)"
     if (
-        len(shape_i) >= 3
-        and len(shape_t) == 1
-        and shape_t[0] == math.prod((shape_i[0], *shape_i[2:]))
+        spec.layout is Layout.ELEMENTWISE
+        and weights.size == classes
+        and _fits(weights.shape, scores.shape)
     ):
-        wanted = shape_text((shape_i[0], *shape_i[2:]))
-        return f"{target} is flattened: pass {target}.view{wanted}"
-    return ""
-
-
-def _class_scores_flat(context: CheckContext) -> Iterator[Finding]:
-    """multi-margin: input [batch, classes] (or [classes]) and target [batch] (or one index)."""
-    spec = context.spec
-    prediction, target = spec.arguments[0].name, spec.arguments[1].name
-    shape_i: Shape = context.arrays[prediction].shape
-    shape_t: Shape = context.arrays[target].shape
-    shapes = {prediction: list(shape_i), target: list(shape_t)}
-    if len(shape_i) not in (1, 2):
-        yield _mismatch(
-            "shape-mismatch",
-            f"{spec.name} wants {prediction} (N, C) and {target} (N,); got {_described(context, prediction)}",
-            f"{spec.name} has no spatial form: flatten to (N*..., C) with "
-            f"{prediction}.movedim(1, -1).reshape(-1, C) and {target}.view(-1)",
-            shapes=shapes,
-        )
-        return
-    if len(shape_i) == 1:
-        if context.arrays[target].size == 1 and len(shape_t) <= 1:
-            return
-        yield _mismatch(
-            "shape-mismatch",
-            f"{spec.name} reads the 1-D {_described(context, prediction)} as one sample with "
-            f"C={shape_i[0]} classes and wants one target index; got {_described(context, target)}",
-            f"give {prediction} as (N, C), one row of class scores per sample",
-            shapes=shapes,
-        )
-        return
-    if shape_t == (shape_i[0],) or extra_target_dim(shape_i, shape_t) is not None:
-        return  # target-has-extra-dim (classes.py) covers (N, 1)
-    wants = f"{spec.name} wants {prediction} (N, C) and {target} (N,)"
-    if shape_t and shape_t[0] != shape_i[0] and len(shape_t) == 1:
-        yield _mismatch(
-            "batch-size-mismatch",
-            f"{wants}; N={shape_i[0]} in {context.source(prediction)} but N={shape_t[0]} in "
-            f"{context.source(target)}",
-            _same_samples_fix(prediction, target),
-            shapes=shapes,
-        )
-        return
-    yield _mismatch(
-        "shape-mismatch",
-        f"{wants}; got {_described(context, prediction)} and {_described(context, target)}",
-        f"pass class indices shaped ({shape_i[0]},)"
-        + (f": {target}.argmax(1) if {target} is one-hot" if shape_t == shape_i else ""),
-        shapes=shapes,
+        return  # (1, C) against [batch, classes]: one weight per class all the same
+    torch_broadcasts = spec.layout is Layout.ELEMENTWISE and _fits(weights.shape, scores.shape)
+    yield finding(
+        "weight-length-mismatch",
+        Severity.ERROR,
+        f"--weight holds {weights.size} value(s) {text.shape_text(weights.shape)} but {name} "
+        f"{text.shape_text(scores.shape)} from {context.source(name)} has C={classes} classes"
+        + ("; torch broadcasts it silently" if torch_broadcasts else ""),
+        f"give one weight per class, in class-index order: {classes} values",
+        blocking=not torch_broadcasts,
+        length=int(weights.size),
+        classes=classes,
     )
 
 
-def _multilabel_indices(context: CheckContext) -> Iterator[Finding]:
-    """multilabel-margin: target class indices shaped like the input, padded with -1."""
-    spec = context.spec
-    prediction, target = spec.arguments[0].name, spec.arguments[1].name
-    shape_i: Shape = context.arrays[prediction].shape
-    shape_t: Shape = context.arrays[target].shape
-    shapes = {prediction: list(shape_i), target: list(shape_t)}
-    wants = (
-        f"{spec.name} wants {prediction} (N, C) and {target} (N, C): class indices padded with -1"
+def _broadcast_weight(
+    context: CheckContext, flag: str, name: str, scores: np.ndarray, weights: np.ndarray
+) -> Iterator[Finding]:
+    if _fits(weights.shape, scores.shape):
+        return
+    classes = int(scores.shape[-1]) if scores.ndim else 1
+    what = (
+        "one weight per class (the last dimension)"
+        if flag == "--pos-weight"
+        else "a weight that broadcasts over the input"
     )
-    if len(shape_i) not in (1, 2):
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}; got {_described(context, prediction)}",
-            f"flatten to (N*..., C): {prediction}.movedim(1, -1).reshape(-1, C)",
-            shapes=shapes,
-        )
-        return
-    if shape_t == shape_i:
-        return
-    if len(shape_i) == 2 and len(shape_t) == 2 and shape_t[0] != shape_i[0]:
-        yield _mismatch(
-            "batch-size-mismatch",
-            f"{wants}; N={shape_i[0]} in {context.source(prediction)} but N={shape_t[0]} in "
-            f"{context.source(target)}",
-            _same_samples_fix(prediction, target),
-            shapes=shapes,
-        )
-        return
-    columns = shape_i[-1]
-    fix = (
-        f"pad each row of {target} with -1 up to C={columns} columns: "
-        f"F.pad({target}, (0, {columns - shape_t[-1]}), value=-1)"
-        if len(shape_t) == len(shape_i) and shape_t[-1] < columns
-        else f"give {target} shaped {shape_text(shape_i)}: each row lists the sample's classes, then -1"
-    )
-    yield _mismatch(
-        "shape-mismatch",
-        f"{wants}; got {_described(context, prediction)} and {_described(context, target)}",
-        fix,
-        shapes=shapes,
+    yield finding(
+        "weight-length-mismatch",
+        Severity.ERROR,
+        f"{flag} {text.shape_text(weights.shape)} does not broadcast over {name} "
+        f"{text.shape_text(scores.shape)} from {context.source(name)} (last dimension C={classes})",
+        f"give {what}: {classes} values, or one value for all",
+        blocking=True,
+        shape=list(weights.shape),
+        input_shape=list(scores.shape),
     )
 
 
-# ---------------------------------------------------------------- ranking, embeddings, triplets
+def _fits(weight_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> bool:
+    """The weight broadcasts against the input without changing the input's shape."""
+    try:
+        return tuple(np.broadcast_shapes(weight_shape, input_shape)) == tuple(input_shape)
+    except ValueError:
+        return False
 
 
-def _same_shape_group(context: CheckContext, names: Sequence[str], wants: str) -> Iterator[Finding]:
-    """Arguments that torch wants with the same number of dimensions and broadcasts together."""
-    shapes: dict[str, Shape] = {name: context.arrays[name].shape for name in names}
-    evidence = {name: list(shape) for name, shape in shapes.items()}
-    ndims = {len(shape) for shape in shapes.values()}
-    first = names[0]
-    if len(ndims) > 1:
-        described = ", ".join(_described(context, name) for name in names)
-        longest = max(names, key=lambda name: len(shapes[name]))
-        shortest = min(names, key=lambda name: len(shapes[name]))
-        axis = _squeeze_axis(shapes[longest], shapes[shortest])
-        fix = (
-            f"squeeze the extra dimension: {longest}.squeeze({axis})"
-            if axis is not None
-            else f"give every input the same number of dimensions as {shortest}"
-        )
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}; torch needs the same number of dimensions in each: {described}",
-            fix,
-            shapes=evidence,
-        )
-        return
-    for position, one in enumerate(names):
-        for other in names[position + 1 :]:
-            shape_a, shape_b = shapes[one], shapes[other]
-            if _broadcast(shape_a, shape_b) is not None:
-                continue
-            if shape_a and shape_b and shape_a[0] != shape_b[0]:
-                yield _mismatch(
-                    "batch-size-mismatch",
-                    f"{wants}; N={shape_a[0]} in {context.source(one)} but N={shape_b[0]} in "
-                    f"{context.source(other)}",
-                    _same_samples_fix(one, other),
-                    shapes=evidence,
-                )
-            else:
-                yield _mismatch(
-                    "shape-mismatch",
-                    f"{wants}; {_described(context, one)} and {_described(context, other)} do not line up",
-                    _reshape_fix(shape_a, shape_b, one, other),
-                    shapes=evidence,
-                )
-            return
-    broadcast = _broadcast(*shapes.values())
-    if broadcast is None:
-        return
-    reference = next((name for name in names if shapes[name] == broadcast), first)
-    for other in names:
-        if shapes[other] == broadcast or other == reference:
-            continue
-        yield finding(
-            "silent-broadcast",
-            Severity.ERROR,
-            _broadcast_message(context, reference, other, broadcast),
-            f"give {other} one row per sample, shaped {shape_text(broadcast)}",
-            shapes=evidence,
-            broadcast=list(broadcast),
-        )
+def _takes_batchmean(spec: LossSpec) -> bool:
+    reduction = spec.option("reduction")
+    return reduction is not None and "batchmean" in reduction.choices
 
 
-def _paired_scores(context: CheckContext) -> Iterator[Finding]:
-    """margin-ranking: x1, x2 and y all [batch]."""
-    names = [a.name for a in context.spec.arguments]
-    wants = f"{context.spec.name} wants {', '.join(names)} all shaped (N,)"
-    yield from _same_shape_group(context, names, wants)
-
-
-def _triplet(context: CheckContext) -> Iterator[Finding]:
-    """triplets: anchor, positive and negative all [batch, features]."""
-    names = [a.name for a in context.spec.arguments]
-    wants = f"{context.spec.name} wants {', '.join(names)} all shaped (N, D)"
-    yield from _same_shape_group(context, names, wants)
-
-
-def _paired_embeddings(context: CheckContext) -> Iterator[Finding]:
-    """cosine-embedding: x1, x2 [batch, features] and y [batch] (or [features], [features], ())."""
-    spec = context.spec
-    first, second, labels = (a.name for a in spec.arguments)
-    wants = f"{spec.name} wants {first} (N, D), {second} (N, D) and {labels} (N,)"
-    shape_1: Shape = context.arrays[first].shape
-    shape_y: Shape = context.arrays[labels].shape
-    if len(shape_1) not in (1, 2) or len(context.arrays[second].shape) not in (1, 2):
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}; got {_described(context, first)} and {_described(context, second)}",
-            f"flatten each embedding to one vector per sample: {first}.flatten(1), {second}.flatten(1)",
-            shapes={first: list(shape_1), second: list(context.arrays[second].shape)},
-        )
+def check_kl_mean_reduction(context: CheckContext) -> Iterator[Finding]:
+    """reduction='mean' divides kl-div by every element; 'batchmean' is the KL divergence."""
+    if context.options.get("reduction") != "mean":
         return
-    group = list(_same_shape_group(context, [first, second], wants))
-    yield from group
-    if any(f.blocking for f in group):
-        return
-    evidence = {first: list(shape_1), labels: list(shape_y)}
-    if len(shape_1) == 1:
-        if shape_y == ():
-            return
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}; 1-D {_described(context, first)} is one pair, so {labels} must be a single "
-            f"number, not {shape_text(shape_y)} from {context.source(labels)}",
-            f"give {first} and {second} as (N, D), one embedding per row",
-            shapes=evidence,
-        )
-        return
-    if len(shape_y) != 1:
-        axis = _squeeze_axis(shape_y, (shape_1[0],))
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}; got {_described(context, labels)} (torch: '0D or 1D target tensor expected')",
-            f"pass {labels}.squeeze({axis})" if axis is not None else f"pass {labels}.view(-1)",
-            shapes=evidence,
-        )
-        return
-    if shape_y[0] == shape_1[0]:
-        return
-    if shape_y[0] == 1:
-        yield finding(
-            "silent-broadcast",
-            Severity.ERROR,
-            f"{_described(context, labels)} holds one label that torch repeats for all "
-            f"{shape_1[0]} pairs of {first}",
-            f"give {labels} one label per pair: {shape_1[0]} values",
-            shapes=evidence,
-            broadcast=[shape_1[0]],
-        )
-        return
-    yield _mismatch(
-        "batch-size-mismatch",
-        f"{wants}; N={shape_1[0]} in {context.source(first)} but N={shape_y[0]} in {context.source(labels)}",
-        _same_samples_fix(first, labels),
-        shapes=evidence,
+    name = context.spec.arguments[0].name
+    predictions = context.arrays[name]
+    if predictions.ndim == 0 or predictions.size == 0 or predictions.size == predictions.shape[0]:
+        return  # one element per sample: mean and batchmean agree
+    batch = predictions.shape[0]
+    factor = predictions.size // batch
+    yield finding(
+        "kl-mean-reduction",
+        Severity.WARNING,
+        f"reduction 'mean' divides the summed KL by all {predictions.size} elements of {name} "
+        f"{list(predictions.shape)}; 'batchmean' divides by the batch size N={batch}: the value is "
+        f"{factor}x smaller than the KL divergence per sample",
+        "use --reduction batchmean (in PyTorch, nn.KLDivLoss(reduction='batchmean'))",
+        elements=int(predictions.size),
+        batch=int(batch),
+        factor=int(factor),
     )
 
 
-# ---------------------------------------------------------------- ctc
-
-
-def _ctc(context: CheckContext) -> Iterator[Finding]:
-    """ctc: log_probs [time, batch, classes], targets [batch, S] or concatenated, lengths [batch]."""
-    spec = context.spec
-    log_probs, targets, input_lengths, target_lengths = (a.name for a in spec.arguments)
-    arrays = context.arrays
-    shape_lp: Shape = arrays[log_probs].shape
-    wants = (
-        f"{spec.name} wants {log_probs} (T, N, C), {targets} (N, S) or concatenated "
-        f"(sum of {target_lengths},), {input_lengths} (N,) and {target_lengths} (N,)"
-    )
-    evidence = {a.name: list(arrays[a.name].shape) for a in spec.arguments}
-    if len(shape_lp) not in (2, 3):
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}; got {_described(context, log_probs)}",
-            "give log_probs as (time, batch, classes): the model output after log_softmax(dim=2)",
-            shapes=evidence,
-        )
-        return
-    batch = shape_lp[1] if len(shape_lp) == 3 else 1
-    steps = shape_lp[0]
-    for lengths in (input_lengths, target_lengths):
-        count = arrays[lengths].size
-        if arrays[lengths].ndim > 2 or count == batch:
-            continue
-        fix = _same_samples_fix(log_probs, lengths)
-        if len(shape_lp) == 3 and shape_lp[0] == count:
-            fix = (
-                f"{log_probs} looks batch-first (N={shape_lp[0]}, T={shape_lp[1]}): "
-                f"pass {log_probs}.transpose(0, 1)"
-            )
-        yield _mismatch(
-            "batch-size-mismatch",
-            f"{wants}; N={batch} in {context.source(log_probs)} (dimension 1 of "
-            f"{shape_text(shape_lp)}) but {lengths} from {context.source(lengths)} holds {count} lengths",
-            fix,
-            shapes=evidence,
-        )
-        return
-    lengths_t = _finite_lengths(arrays[target_lengths])
-    lengths_i = _finite_lengths(arrays[input_lengths])
-    if lengths_i.size and float(lengths_i.max()) > steps:
-        yield _mismatch(
-            "shape-mismatch",
-            f"{input_lengths} from {context.source(input_lengths)} goes up to {int(lengths_i.max())} "
-            f"but {log_probs} has T={steps} time steps",
-            f"input lengths count time steps of {log_probs} (dimension 0): at most {steps}",
-            shapes=evidence,
-        )
-        return
-    shape_t: Shape = arrays[targets].shape
-    total = int(lengths_t.sum())
-    longest = int(lengths_t.max()) if lengths_t.size else 0
-    if len(shape_t) == 2 and len(shape_lp) == 3:
-        if shape_t[0] != batch:
-            yield _mismatch(
-                "batch-size-mismatch",
-                f"{wants}; N={batch} in {context.source(log_probs)} but N={shape_t[0]} in "
-                f"{context.source(targets)}",
-                _same_samples_fix(log_probs, targets),
-                shapes=evidence,
-            )
-        elif shape_t[1] < longest:
-            yield _mismatch(
-                "shape-mismatch",
-                f"{targets} from {context.source(targets)} has S={shape_t[1]} columns but "
-                f"{target_lengths} goes up to {longest}",
-                f"pad {targets} to the longest target ({longest} columns) or fix {target_lengths}",
-                shapes=evidence,
-            )
-    elif len(shape_t) == 1 and len(shape_lp) == 3:
-        if shape_t[0] != total:
-            yield _mismatch(
-                "shape-mismatch",
-                f"concatenated {targets} from {context.source(targets)} hold {shape_t[0]} labels but "
-                f"{target_lengths} from {context.source(target_lengths)} sum to {total}",
-                f"concatenate exactly the labels counted by {target_lengths}, or pass {targets} "
-                f"padded as (N, S)",
-                shapes=evidence,
-            )
-    elif len(shape_t) > 2:
-        yield _mismatch(
-            "shape-mismatch",
-            f"{wants}; got {_described(context, targets)}",
-            f"pass {targets} as (N, S) padded rows or one concatenated 1-D array",
-            shapes=evidence,
-        )
-
-
-def _finite_lengths(values: np.ndarray) -> np.ndarray:
-    """Lengths as a flat int64 array; empty when any is not a finite number (other checks say so)."""
-    flat = np.asarray(values).reshape(-1)
-    if flat.dtype.kind not in "biuf" or not np.all(np.isfinite(flat)):
-        return np.zeros(0, dtype=np.int64)
-    return flat.astype(np.int64)
-
-
-_BY_LAYOUT: dict[Layout, Callable[[CheckContext], Iterator[Finding]]] = {
-    Layout.ELEMENTWISE: _elementwise,
-    Layout.GAUSSIAN: _gaussian,
-    Layout.CLASS_SCORES: _class_scores,
-    Layout.CLASS_SCORES_FLAT: _class_scores_flat,
-    Layout.MULTILABEL_INDICES: _multilabel_indices,
-    Layout.PAIRED_SCORES: _paired_scores,
-    Layout.PAIRED_EMBEDDINGS: _paired_embeddings,
-    Layout.TRIPLET: _triplet,
-    Layout.CTC: _ctc,
-}
-
-CHECKS: tuple[InputCheck, ...] = (check_empty, check_shapes)
+CHECKS: tuple[Check, ...] = (
+    Check(check_empty, ("empty-input",), Scope.SHAPES),
+    Check(check_shapes, ("shape-mismatch", "batch-size-mismatch"), Scope.SHAPES),
+    Check(
+        check_silent_broadcast, ("silent-broadcast",), Scope.SHAPES, applies=layouts.may_broadcast
+    ),
+    Check(
+        check_target_extra_dim, ("target-has-extra-dim",), Scope.SHAPES, applies=takes_class_indices
+    ),
+    # reads the target's class range: do its values fit classes on the last dimension?
+    Check(check_class_dim_last, ("class-dim-last",), Scope.SAMPLE, applies=_takes_class_scores),
+    Check(
+        check_single_logit, ("single-logit-cross-entropy",), Scope.SHAPES, applies=_takes_softmax
+    ),
+    # quotes the target's value when it is a single index
+    Check(check_unbatched, ("unbatched-input",), Scope.SAMPLE, applies=_takes_softmax),
+    # weights are options, read whole; the input only for its shape
+    Check(check_weight_length, ("weight-length-mismatch",), Scope.SHAPES, applies=_takes_weights),
+    Check(check_kl_mean_reduction, ("kl-mean-reduction",), Scope.SHAPES, applies=_takes_batchmean),
+)

@@ -1,9 +1,10 @@
 """Explain renderer: one loss or one finding documented from its catalogue record.
 
 The same :class:`~losscli.losses.LossSpec` and :class:`~losscli.findings.FindingDoc`
-records that drive the checks produce this text, so the docs cannot drift from the
-behaviour. Pure: records in, Markdown text / dicts / Rich renderables out. Imports neither
-torch nor pyarrow (``losscli explain`` must stay fast).
+records that drive the checks produce this text, and which losses a finding applies to
+comes from the check registry (each check's predicate on the ``LossSpec``), so the docs
+cannot drift from the behaviour. Pure: records in, Markdown text / dicts / Rich renderables
+out. Imports neither torch nor pyarrow (``losscli explain`` must stay fast).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.text import Text
 
-from losscli import findings, losses
+from losscli import checks, conversion, findings, losses, pipeline
 from losscli.findings import FindingDoc
 from losscli.losses import Activation, Domain, DType, LossSpec, Option, OptionType, PerSampleRule
 
@@ -103,14 +104,36 @@ def option_flag(option: Option) -> str:
     return option.flag
 
 
+def applies_to(name: str) -> tuple[str, ...]:
+    """The losses that can raise finding ``name``, in catalogue order.
+
+    Those its checks apply to (the registry's predicates), those whose arguments conversion
+    can raise it for, and every loss for the pipeline's own findings.
+    """
+    raising = set(checks.losses_raising(name, losses.LOSSES))
+    if name in conversion.FINDINGS:
+        raising |= {spec.name for spec in losses.LOSSES if conversion.can_raise(name, spec)}
+    if name in pipeline.FINDINGS:
+        raising |= {spec.name for spec in losses.LOSSES}
+    return tuple(spec.name for spec in losses.LOSSES if spec.name in raising)
+
+
+def applies_to_every_loss(name: str) -> bool:
+    return len(applies_to(name)) == len(losses.LOSSES)
+
+
 def specific_findings(spec: LossSpec) -> tuple[FindingDoc, ...]:
     """The findings that only some losses raise and ``spec`` is one of them."""
-    return tuple(doc for doc in findings.CATALOGUE.values() if spec.name in doc.losses)
+    return tuple(
+        doc
+        for doc in findings.CATALOGUE.values()
+        if not applies_to_every_loss(doc.name) and spec.name in applies_to(doc.name)
+    )
 
 
 def general_findings() -> tuple[FindingDoc, ...]:
     """The findings every loss can raise."""
-    return tuple(doc for doc in findings.CATALOGUE.values() if not doc.losses)
+    return tuple(doc for doc in findings.CATALOGUE.values() if applies_to_every_loss(doc.name))
 
 
 def example_command(spec: LossSpec) -> str:
@@ -176,7 +199,7 @@ def finding_record(doc: FindingDoc) -> dict[str, Any]:
         "why": doc.why,
         "example": doc.example,
         "instead": doc.instead,
-        "losses": list(doc.losses) or [spec.name for spec in losses.LOSSES],
+        "losses": list(applies_to(doc.name)),
     }
 
 
@@ -245,7 +268,12 @@ def loss_markdown(spec: LossSpec) -> str:
 
 def finding_markdown(doc: FindingDoc) -> str:
     """The finding's documentation as Markdown: the four sections of a ruff rule page."""
-    applies = ", ".join(f"`{name}`" for name in doc.losses) if doc.losses else "every loss"
+    names = applies_to(doc.name)
+    applies = (
+        "every loss"
+        if applies_to_every_loss(doc.name)
+        else ", ".join(f"`{name}`" for name in names)
+    )
     return "\n".join(
         [
             f"Fires when: {doc.summary}. Severity: {doc.severity}. Applies to: {applies}.",

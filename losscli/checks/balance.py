@@ -1,0 +1,232 @@
+"""Balance checks: class frequencies 10x apart or more, with ready inverse-frequency weights.
+
+``class-imbalance`` compares the classes present in the targets (absent classes are named
+in the message): class indices, multilabel-margin's index lists, and 0/1 targets of the
+binary losses that take a weight to tune.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from losscli.checks import Check, CheckContext, Scope, text
+from losscli.checks.arguments import (
+    class_count,
+    hard_target,
+    ignore_index,
+    prediction,
+    takes_class_indices,
+    target_lines_up,
+)
+from losscli.findings import Finding, Severity, finding
+from losscli.kinds import classify, rows_of
+from losscli.losses import Layout, LossSpec, Role
+
+# class-imbalance fires when the most frequent present class is this many times the rarest
+IMBALANCE_RATIO = 10.0
+# at most this many classes are listed by name in a message
+_LISTED = 8
+# a ready --weight / --pos-weight is printed for at most this many classes
+_MAX_READY_WEIGHTS = 256
+# the options that weight the classes of a binary loss (dice balances overlap by construction)
+_BINARY_WEIGHTS = ("weight", "pos_weight", "alpha")
+
+
+def _counts_classes(spec: LossSpec) -> bool:
+    """Class indices, multilabel index lists, or 0/1 targets with a weight to tune."""
+    if takes_class_indices(spec) or spec.layout is Layout.MULTILABEL_INDICES:
+        return True
+    return spec.arguments[1].role is Role.BINARY_TARGET and any(
+        spec.option(name) is not None for name in _BINARY_WEIGHTS
+    )
+
+
+def check_class_imbalance(context: CheckContext) -> Iterator[Finding]:
+    """Class frequencies 10x apart or more: print the counts and ready weights."""
+    spec = context.spec
+    if takes_class_indices(spec):
+        yield from _index_imbalance(context)
+    elif spec.layout is Layout.MULTILABEL_INDICES:
+        yield from _multilabel_index_imbalance(context)
+    else:
+        yield from _binary_imbalance(context)
+
+
+def _index_imbalance(context: CheckContext) -> Iterator[Finding]:
+    _, scores = prediction(context)
+    if scores.size == 0 or scores.ndim == 0:
+        return
+    classes = class_count(scores)
+    target = context.spec.arguments[1].name
+    if context.soft_target:
+        values = np.asarray(context.inputs[target].values, dtype=np.float64)
+        if not np.all(np.isfinite(values)) or values.min() < 0:
+            return
+        counts = rows_of(values, 1).sum(axis=0)
+    else:
+        hard = hard_target(context)
+        if hard is None or not target_lines_up(context):
+            return
+        _, indices = hard
+        ignore = ignore_index(context)
+        kept = indices[indices != ignore] if ignore is not None else indices.reshape(-1)
+        if kept.size == 0 or kept.min() < 0 or kept.max() >= classes:
+            return  # class-index-out-of-range / all-targets-ignored say it
+        counts = np.bincount(kept, minlength=classes).astype(np.float64)
+    if (counts > 0).sum() >= 2:
+        yield from _report_counts(context, target, counts, _class_weight_fix(context, counts))
+
+
+def _multilabel_index_imbalance(context: CheckContext) -> Iterator[Finding]:
+    _, scores = prediction(context)
+    target = context.spec.arguments[1].name
+    values = np.asarray(context.arrays[target])
+    if scores.ndim == 0 or values.ndim == 0 or values.size == 0 or values.dtype.kind not in "iu":
+        return
+    classes = int(scores.shape[-1])
+    rows = values.reshape(-1, values.shape[-1])
+    # torch reads each row up to its first -1
+    before_padding = np.cumsum(rows == -1, axis=1) == 0
+    labels = rows[before_padding]
+    if labels.size == 0 or labels.min() < 0 or labels.max() >= classes:
+        return
+    counts = np.bincount(labels, minlength=classes).astype(np.float64)
+    yield from _report_counts(
+        context,
+        target,
+        counts,
+        f"{context.spec.name} takes no class weights; for weighted multi-label training use "
+        "bce-logits with --pos-weight on 0/1 targets",
+    )
+
+
+def _report_counts(
+    context: CheckContext, target: str, counts: np.ndarray, fix: str
+) -> Iterator[Finding]:
+    present = counts > 0
+    if present.sum() < 2:
+        return
+    ratio = float(counts[present].max() / counts[present].min())
+    if ratio < IMBALANCE_RATIO:
+        return
+    order = np.argsort(-counts, kind="stable")
+    listed = [f"{int(c)}: {text.count(float(counts[c]))}" for c in order if present[c]]
+    shown = ", ".join(listed[:_LISTED]) + (
+        f" and {len(listed) - _LISTED} more" if len(listed) > _LISTED else ""
+    )
+    absent = np.flatnonzero(~present)
+    absent_text = (
+        f"; absent: {', '.join(str(int(c)) for c in absent[:_LISTED])}"
+        + (f" and {absent.size - _LISTED} more" if absent.size > _LISTED else "")
+        if absent.size
+        else ""
+    )
+    yield finding(
+        "class-imbalance",
+        Severity.INFO,
+        f"class counts in {context.source(target)} (class: count, most frequent first): {shown}; the most "
+        f"frequent present class is {text.number(ratio)}× the rarest{absent_text}",
+        fix,
+        counts=[float(c) for c in counts],
+        ratio=ratio,
+        absent=[int(c) for c in absent],
+    )
+
+
+def inverse_frequency_weights(counts: np.ndarray) -> np.ndarray:
+    """Per-class weights ∝ 1 / count, with mean 1; absent classes weigh like the rarest present one.
+
+    Args:
+        counts: float ``[classes]``, at least one positive.
+
+    Returns:
+        float64 ``[classes]``.
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    if not (counts > 0).any():
+        return np.ones_like(counts)
+    rarest = counts[counts > 0].min()
+    inverse = 1.0 / np.where(counts > 0, counts, rarest)
+    return inverse / inverse.mean()
+
+
+def _class_weight_fix(context: CheckContext, counts: np.ndarray) -> str:
+    spec = context.spec
+    weights = inverse_frequency_weights(counts)
+    if counts.size > _MAX_READY_WEIGHTS:
+        ready = "weight = 1 / counts, divided by its mean"
+    else:
+        ready = f"--weight '{text.array_flag(weights)}'"
+    if spec.class_weight and spec.option("weight") is not None:
+        return (
+            f"if the rare classes matter, weight them by inverse frequency: {text.command(context, spec.name, ready)} "
+            f"({spec.call}(..., weight=torch.tensor({text.array_flag(weights)})))"
+            if counts.size <= _MAX_READY_WEIGHTS
+            else f"weight the classes by inverse frequency: {ready}"
+        )
+    return "resample the rare classes, or use a loss that takes class weights"
+
+
+def _binary_imbalance(context: CheckContext) -> Iterator[Finding]:
+    spec = context.spec
+    target = spec.arguments[1].name
+    values = np.asarray(context.inputs[target].values)
+    kind = classify(values)
+    if kind.size == 0 or not kind.zero_one:
+        return
+    columns = values.reshape(-1, values.shape[-1]) if values.ndim == 2 else values.reshape(-1, 1)
+    positives = (columns == 1).sum(axis=0).astype(np.float64)
+    negatives = columns.shape[0] - positives
+    both = (positives > 0) & (negatives > 0)
+    if not both.any():
+        return
+    ratios = np.maximum(positives, negatives)[both] / np.minimum(positives, negatives)[both]
+    if ratios.max() < IMBALANCE_RATIO:
+        return
+    pos_weight = np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
+    no_positive = np.flatnonzero(positives == 0)
+    if columns.shape[1] == 1:
+        counts_text = f"{int(positives[0])} positive vs {int(negatives[0])} negative ({text.number(float(ratios[0]))}×)"
+    else:
+        listed = ", ".join(
+            f"{c}: {int(positives[c])}/{columns.shape[0]}"
+            for c in range(min(columns.shape[1], _LISTED))
+        )
+        more = f" and {columns.shape[1] - _LISTED} more" if columns.shape[1] > _LISTED else ""
+        counts_text = (
+            f"positives per class (class: positives/samples) {listed}{more}; the most skewed class is "
+            f"{text.number(float(ratios.max()))}× one-sided"
+        )
+    absent = (
+        f"; no positives in class {', '.join(str(int(c)) for c in no_positive[:_LISTED])} (pos_weight 1 there)"
+        if no_positive.size
+        else ""
+    )
+    ready = text.array_flag(pos_weight)
+    if spec.option("pos_weight") is not None:
+        fix = f"weight the positives by neg/pos: {text.command(context, spec.name, f'--pos-weight {chr(39)}{ready}{chr(39)}')}"
+    elif spec.option("alpha") is not None:
+        share = float(negatives.sum() / (negatives.sum() + positives.sum()))
+        fix = f"weight the positives by alpha = share of negatives: {text.command(context, spec.name, f'--alpha {share:.3g}')}"
+    else:
+        fix = (
+            f"on logits use {text.command(context, 'bce-logits', f'--pos-weight {chr(39)}{ready}{chr(39)}')}; "
+            f"in PyTorch a per-element weight 1 + (pos_weight - 1) * {target} does the same"
+        )
+    yield finding(
+        "class-imbalance",
+        Severity.INFO,
+        f"{target} from {context.source(target)}: {counts_text}{absent}",
+        fix,
+        positives=[int(p) for p in positives],
+        samples=int(columns.shape[0]),
+        pos_weight=[float(p) for p in pos_weight],
+    )
+
+
+CHECKS: tuple[Check, ...] = (
+    # counts over all the samples
+    Check(check_class_imbalance, ("class-imbalance",), Scope.SAMPLE, applies=_counts_classes),
+)

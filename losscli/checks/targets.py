@@ -1,0 +1,874 @@
+"""Target checks: class indices; soft, one-hot and multi-hot targets; the domains of targets; ctc labels.
+
+Each check reads the argument roles of the :class:`LossSpec`, classifies the values with
+:mod:`losscli.kinds`, and reports what it sees with the numbers (counts, first positions,
+min/max, fraction of rows) and the usual cause's fix. NaN and Inf are left to
+``non-finite-input``: every statistic here is over the finite values. Soft targets saved
+with few decimals (0.33, 0.33, 0.33) count as summing to 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from losscli.checks import Check, CheckContext, Combine, Scope, text
+from losscli.checks.arguments import (
+    POSITIVE_SLACK,
+    ROUNDING_SLACK_CAP,
+    as_float,
+    class_axes,
+    class_count,
+    ctc_batch,
+    hard_target,
+    has_role,
+    ignore_index,
+    is_ctc,
+    looks_like_log_probabilities,
+    looks_like_probabilities,
+    prediction,
+    row_sums,
+    stored_eps,
+    takes_class_indices,
+    target_lines_up,
+)
+from losscli.findings import Finding, Severity, finding
+from losscli.kinds import Kind, classify, decimal_places, rows_of
+from losscli.losses import Domain, DType, Layout, LossSpec, Role
+
+# binary targets this far outside [0, 1] are rounding, not a mistake (when torch allows them)
+_UNIT_SLACK = 1e-6
+# at most this many classes are listed by name in a message
+_LISTED = 8
+# the samples a message lists
+_LISTED_SAMPLES = 3
+
+
+# ---------------------------------------------------------------- class indices
+
+
+def _indexes_classes(spec: LossSpec) -> bool:
+    """Class indices into the input's classes: cross-entropy, nll, multi-margin, multilabel-margin."""
+    return takes_class_indices(spec) or spec.layout is Layout.MULTILABEL_INDICES
+
+
+def _ignores_an_index(spec: LossSpec) -> bool:
+    return takes_class_indices(spec) and spec.option("ignore_index") is not None
+
+
+def _takes_class_probabilities(spec: LossSpec) -> bool:
+    """cross-entropy: a target shaped like the input holds class probabilities."""
+    return spec.layout is Layout.CLASS_SCORES and spec.arguments[1].dtype is DType.CLASS
+
+
+def _takes_multilabel_indices(spec: LossSpec) -> bool:
+    return spec.layout is Layout.MULTILABEL_INDICES
+
+
+def _counts_text(values: np.ndarray, counts: np.ndarray) -> str:
+    shown = [
+        f"{int(v)} ({int(c)}×)" for v, c in zip(values[:_LISTED], counts[:_LISTED], strict=False)
+    ]
+    more = f" and {len(values) - _LISTED} more" if len(values) > _LISTED else ""
+    return ", ".join(shown) + more
+
+
+def check_class_index_range(context: CheckContext) -> Iterator[Finding]:
+    """Class indices must lie in [0, C) unless they equal ignore_index."""
+    spec = context.spec
+    name, scores = prediction(context)
+    if scores.size == 0 or scores.ndim == 0:
+        return
+    classes = class_count(scores)
+    if spec.layout is Layout.MULTILABEL_INDICES:
+        yield from _multilabel_index_range(context, classes)
+        return
+    hard = hard_target(context)
+    if hard is None or not target_lines_up(context):
+        return
+    target, indices = hard
+    ignore = ignore_index(context)
+    bad = (indices < 0) | (indices >= classes)
+    if ignore is not None:
+        bad &= indices != ignore
+    if not bad.any():
+        return
+    kept = indices[indices != ignore] if ignore is not None else indices.reshape(-1)
+    offending, counts = np.unique(indices[bad], return_counts=True)
+    count = int(bad.sum())
+    positions = text.positions(context, target, bad)
+    ignore_text = f", ignore_index {ignore}" if ignore is not None else ""
+    message = (
+        f"{target} from {context.source(target)} holds {count} of {indices.size} class indices outside "
+        f"0..{classes - 1} ({name} {text.shape_text(scores.shape)} has C={classes}{ignore_text}): "
+        f"{_counts_text(offending, counts)}; first at {text.where(positions)}"
+    )
+    yield finding(
+        "class-index-out-of-range",
+        Severity.ERROR,
+        message,
+        _range_fix(context, target, kept, offending, classes),
+        blocking=True,
+        count=count,
+        values=[int(v) for v in offending[:_LISTED]],
+        classes=classes,
+        first_positions=positions,
+    )
+
+
+def _range_fix(
+    context: CheckContext, target: str, kept: np.ndarray, offending: np.ndarray, classes: int
+) -> str:
+    """Name the usual cause: 1-based labels, a void label, padding, a 0/255 mask."""
+    has_ignore = context.spec.option("ignore_index") is not None
+    low, high = int(kept.min()), int(kept.max())
+    offending_set = {int(v) for v in offending}
+    present = np.unique(kept)
+    if offending_set == {classes} and low >= 1:
+        # 1..C: the label C exists and 0 never appears (a batch may miss label 1 too)
+        return (
+            f"the labels are 1-based ({low}..{classes}, no 0): pass {target} - 1 "
+            f"(or map them to 0..{classes - 1} where they are read)"
+            + (
+                f"; if 0 is a class that this batch happens to miss, give the output layer "
+                f"{classes + 1} classes instead"
+                if low > 1
+                else ""
+            )
+        )
+    if offending_set == {255} and set(present.tolist()) == {0, 255} and classes == 2:
+        return f"a 0/255 mask: pass ({target} // 255).long() (mask / 255 for a float target)"
+    spatial = np.asarray(context.arrays[target]).ndim >= 3  # (N, H, W) masks
+    if spatial and offending_set != {255} and 128 <= high <= 255 and classes < 128:
+        return _pixel_value_fix(target, present, classes)
+    if offending_set == {-1} and high == classes - 2:
+        # -1..C-2: a signed scale such as sentiment -1/0/1 read straight from a CSV
+        minus_one = int((kept == -1).sum())
+        return (
+            f"the labels run -1..{high} ({minus_one} are -1): if -1 is a class (a signed scale such as "
+            f"negative/neutral/positive), shift them: pass {target} + 1 (classes 0..{classes - 1}); "
+            "if -1 marks unlabelled samples, "
+            + (
+                "--ignore-index -1 (F.cross_entropy(..., ignore_index=-1))"
+                if has_ignore
+                else f"drop them ({context.spec.name} has no ignore_index)"
+            )
+        )
+    for void in (255, -1):
+        if offending_set == {void}:
+            where = (
+                f"--ignore-index {void} (F.cross_entropy(..., ignore_index={void}))"
+                if has_ignore
+                else f"drop the samples labelled {void} ({context.spec.name} has no ignore_index)"
+            )
+            label = "void label" if void == 255 else "padding label"
+            return f"{void} is a {label}: {where}"
+    if high >= classes and low >= 0:
+        return (
+            f"the labels go up to {high} but the model outputs C={classes} classes: give the output "
+            f"layer {high + 1} classes, or fix the label mapping"
+        )
+    return f"class indices must be 0..{classes - 1}" + (
+        " or equal --ignore-index" if has_ignore else ""
+    )
+
+
+def _pixel_value_fix(target: str, present: np.ndarray, classes: int) -> str:
+    """A mask saved as pixel values (greyscale, a palette, JPEG edges) instead of class indices."""
+    shown = ", ".join(str(int(v)) for v in present[:_LISTED]) + (
+        f" and {present.size - _LISTED} more" if present.size > _LISTED else ""
+    )
+    mapping = (
+        f"threshold it: ({target} > 127).long()"
+        if classes == 2
+        else f"map each pixel value to its class (a lookup table: lut[{target}].long())"
+    )
+    return (
+        f"the mask holds pixel values ({shown}), not class indices 0..{classes - 1}: {mapping}; "
+        "save masks as PNG (JPEG blurs the edges into in-between values)"
+    )
+
+
+def _multilabel_index_range(context: CheckContext, classes: int) -> Iterator[Finding]:
+    """multilabel-margin: indices in [0, C), padding -1 (torch stops at the first -1)."""
+    target = context.spec.arguments[1].name
+    values = np.asarray(context.arrays[target])
+    if values.size == 0 or values.dtype.kind not in "iu":
+        return
+    bad = (values < -1) | (values >= classes)
+    if not bad.any():
+        return
+    offending, counts = np.unique(values[bad], return_counts=True)
+    positions = text.positions(context, target, bad)
+    yield finding(
+        "class-index-out-of-range",
+        Severity.ERROR,
+        f"{target} from {context.source(target)} holds {int(bad.sum())} class indices outside 0..{classes - 1} "
+        f"(and not the padding -1): {_counts_text(offending, counts)}; first at {text.where(positions)}",
+        f"each row lists class indices 0..{classes - 1}, then pads with -1",
+        blocking=True,
+        count=int(bad.sum()),
+        values=[int(v) for v in offending[:_LISTED]],
+        classes=classes,
+        first_positions=positions,
+    )
+
+
+def check_all_targets_ignored(context: CheckContext) -> Iterator[Finding]:
+    """Every target equals ignore_index: the mean has nothing to average."""
+    hard = hard_target(context)
+    ignore = ignore_index(context)
+    if hard is None or ignore is None:
+        return
+    target, indices = hard
+    if not np.all(indices == ignore):
+        return
+    reduction = context.options.get("reduction", "mean")
+    outcome = (
+        "the mean divides 0 by 0 and is NaN"
+        if reduction == "mean"
+        else "the loss is 0 and carries no signal"
+    )
+    yield finding(
+        "all-targets-ignored",
+        Severity.ERROR,
+        f"all {indices.size} targets in {context.source(target)} equal ignore_index {ignore}: {outcome}",
+        "check the labels and --ignore-index: a batch needs at least one labelled target "
+        "(a crop of pure void pixels, or labels that were never filled in)",
+        count=int(indices.size),
+        ignore_index=ignore,
+    )
+
+
+# ---------------------------------------------------------------- soft and multi-hot targets
+
+
+def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
+    """Cross-entropy targets shaped like the input: one-hot, multi-hot, or not distributions."""
+    if not context.soft_target:
+        return
+    target = context.spec.arguments[1].name
+    values = np.asarray(context.inputs[target].values)
+    if values.size == 0 or values.ndim < 2:
+        return
+    kind = classify(values, class_axis=1)
+    rows = kind.rows
+    if rows is None:
+        return
+    if kind.kind is Kind.ONE_HOT:
+        yield finding(
+            "one-hot-target",
+            Severity.INFO,
+            f"{target} {text.shape_text(values.shape)} from {context.source(target)} is one-hot (exactly one 1 in "
+            f"each of {rows.count} rows): cross-entropy reads it as class probabilities, which gives the same "
+            "value as class indices but rules out ignore_index and costs C times the memory",
+            f"pass class indices: {target}.argmax(1) (then --weight and --ignore-index work)",
+            rows=rows.count,
+        )
+        return
+    if kind.kind is Kind.MULTI_HOT and rows.ones_max >= 2:
+        several = round(rows.fraction_several_ones * rows.count)
+        yield finding(
+            "multilabel-target",
+            Severity.WARNING,
+            f"{target} {text.shape_text(values.shape)} from {context.source(target)} holds 0/1 with several ones in "
+            f"{several} of {rows.count} rows (up to {rows.ones_max}): this is multi-label, but cross-entropy's "
+            "softmax makes the classes compete for one probability mass",
+            f"use one sigmoid per class: {text.command(context, 'bce-logits')} "
+            f"(F.binary_cross_entropy_with_logits(logits, {target}.float()))",
+            rows_with_several=several,
+            rows=rows.count,
+            most_ones=rows.ones_max,
+        )
+        return
+    if kind.zero_one:
+        return  # rows of one 1 or none: a one-hot table with empty rows is still a distribution mostly
+    sums = rows_of(values, 1).sum(axis=1)
+    off = np.abs(sums - 1) > rows.tolerance
+    if off.any():  # only then ask whether rounding on export explains it
+        off = np.abs(sums - 1) > _rounded_row_tolerance(values, rows.length, rows.tolerance)
+    negative = int((values < 0).sum())
+    if not off.any() and negative == 0:
+        return
+    fix = (
+        f"normalise each row: {target} / {target}.sum(1, keepdim=True)"
+        if negative == 0
+        else f"these look like scores, not probabilities: pass {target}.softmax(1)"
+    )
+    if kind.integral and kind.distinct:
+        fix = _labels_per_position_fix(target, values.shape, kind.distinct)
+    negatives = f"; {negative} entries are negative" if negative else ""
+    yield finding(
+        "soft-target-not-distribution",
+        Severity.WARNING,
+        f"{target} from {context.source(target)} is read as class probabilities, but {int(off.sum())} of "
+        f"{sums.size} rows do not sum to 1 (row sums min {text.number(float(sums.min()))}, median "
+        f"{text.number(float(np.median(sums)))}, max {text.number(float(sums.max()))}){negatives}: the loss is "
+        "scaled per row and can go below its true minimum",
+        fix,
+        rows_off=int(off.sum()),
+        rows=int(sums.size),
+        row_sum_median=float(np.median(sums)),
+    )
+
+
+def _labels_per_position_fix(
+    target: str, shape: tuple[int, ...], distinct: tuple[float, ...]
+) -> str:
+    """Whole numbers such as -1/0/1 in a [batch, K] target: K labels per sample, not probabilities."""
+    low, high = int(min(distinct)), int(max(distinct))
+    choices = high - low + 1
+    labels = ", ".join(str(int(v)) for v in distinct)
+    indices = (
+        f"({target} + {-low}).long()"
+        if low < 0
+        else (f"({target} - {low}).long()" if low > 0 else f"{target}.long()")
+    )
+    logits = text.shape_text((shape[0], choices, *shape[1:]))
+    return (
+        f"these are class labels ({labels}), {shape[1]} per sample, not probabilities: give one "
+        f"logit per label value, logits shaped {logits}, and target {indices} shaped "
+        f"{text.shape_text(shape)} (the K-dimensional case of F.cross_entropy)"
+    )
+
+
+def _rounded_row_tolerance(values: np.ndarray, length: int, tolerance: float) -> float:
+    """How far a row sum may be from 1 when the values were rounded to a few decimal places.
+
+    Probabilities saved as ``0.33, 0.33, 0.33`` (2 places) sum to 0.99: each of the C values
+    may be off by half a unit in its last place, so the row by C of those on top of
+    ``tolerance`` (at most ``ROUNDING_SLACK_CAP`` more). Unrounded values keep ``tolerance``.
+    """
+    places = decimal_places(values)
+    if places is None or places == 0:
+        return tolerance
+    # capped: rounding that moves a row sum by more than 0.1 has changed the distribution
+    return tolerance + min(length * 0.5 * 10.0**-places, ROUNDING_SLACK_CAP)
+
+
+def check_multi_hot_index_target(context: CheckContext) -> Iterator[Finding]:
+    """multilabel-margin given a 0/1 multi-hot table where it wants class indices padded with -1."""
+    spec = context.spec
+    target = spec.arguments[1].name
+    values = np.asarray(context.arrays[target])
+    if values.size == 0 or values.ndim not in (1, 2):
+        return
+    rows = values.reshape(-1, values.shape[-1])
+    if not np.isin(rows, (0, 1)).all():
+        return  # -1 padding or other indices: an index list
+    # an index list names each class once; a row of 0s and 1s repeats one when it has 3+ entries
+    repeats = int(np.sum([np.unique(row).size < row.size for row in rows]))
+    if repeats == 0:
+        return
+    several = int(((rows == 1).sum(axis=1) >= 1).sum())
+    yield finding(
+        "multilabel-target",
+        Severity.WARNING,
+        f"{target} {text.shape_text(values.shape)} from {context.source(target)} holds only 0 and 1: a multi-hot "
+        f"table ({several} of {rows.shape[0]} rows have a 1), but {spec.name} reads each row as a list of "
+        "class indices ending at the first -1, so each row names at most classes 0 and 1 and the value is wrong",
+        f"on multi-hot targets use {text.command(context, 'multilabel-soft-margin')} (or bce-logits); "
+        f"for {spec.name}, list each sample's classes then pad with -1: "
+        f"[c for c in range(C) if row[c]] + [-1] * (C - row.sum())",
+        rows=int(rows.shape[0]),
+    )
+
+
+# ---------------------------------------------------------------- the unit interval, signs, counts
+
+
+def check_target_unit_interval(context: CheckContext) -> Iterator[Finding]:
+    """Binary targets are the probability of the positive class: they must lie in [0, 1]."""
+    spec = context.spec
+    for argument in spec.arguments:
+        if argument.role is not Role.BINARY_TARGET:
+            continue
+        targets = as_float(context.arrays[argument.name])
+        # torch's bce rejects anything outside [0, 1]; elsewhere a rounding hair above 1
+        # (soft labels averaged in float32) changes nothing
+        blocking = spec.input_domain is Domain.PROBABILITIES
+        # soft labels averaged in float16 round up to 1 + 2^-10: a rounding unit of slack
+        slack = 0.0 if blocking else max(_UNIT_SLACK, stored_eps(context, argument.name))
+        outside = np.isfinite(targets) & ((targets < -slack) | (targets > 1 + slack))
+        count = int(outside.sum())
+        if not count:
+            continue
+        kind = classify(context.inputs[argument.name].values)
+        first = text.first(context, argument.name, outside)
+        source = context.source(argument.name)
+        message = (
+            f"{spec.name} wants {argument.name} in [0, 1] (the probability of the positive class), "
+            f"but {argument.name} ({source}) holds {count} of {targets.size} values outside it "
+            f"({text.percent(count, targets.size)}; min {text.number(kind.min)}, max {text.number(kind.max)}; "
+            f"first at {text.position(first)}: {text.number(targets[outside][0])})"
+        )
+        yield finding(
+            "target-outside-unit-interval",
+            Severity.ERROR,
+            message,
+            _unit_interval_fix(
+                context, argument.name, kind.distinct, kind.integral, kind.min, kind.max
+            ),
+            blocking=blocking,
+            argument=argument.name,
+            count=count,
+            min=kind.min,
+            max=kind.max,
+            first_position=list(first),
+        )
+
+
+def _unit_interval_fix(
+    context: CheckContext,
+    name: str,
+    distinct: tuple[float, ...],
+    integral: bool,
+    low: float,
+    high: float,
+) -> str:
+    values = set(distinct)
+    stored = context.inputs[name].values.dtype
+    if values and values <= {0.0, 255.0}:
+        return (
+            f"the target is a 0/255 mask (stored as {stored}): divide by 255, "
+            f"`{name} = {name}.float() / 255`"
+        )
+    if values and values <= {0.0, 1.0, 255.0}:
+        return (
+            "255 marks void/ignored pixels in a 0/1 mask: leave them out of the loss, "
+            f"`valid = {name} != 255; loss_fn(input[valid], {name}[valid].float())`"
+        )
+    if values and values <= {-1.0, 1.0}:
+        return f"the target holds {{-1, 1}} labels: map them to {{0, 1}} with `{name} = ({name} + 1) / 2`"
+    if values and values <= {-1.0, 0.0, 1.0}:
+        return (
+            f"-1 looks like padding or an ignore label: drop those entries, "
+            f"`valid = {name} >= 0; loss_fn(input[valid], {name}[valid])`"
+        )
+    if integral and low >= 0 and high <= 255 and high > 1:
+        if high >= 128:
+            return f"whole numbers up to {text.number(high)} look like 0-255 pixel values: `{name} = {name} / 255`"
+        return (
+            f"whole numbers from {text.number(low)} to {text.number(high)} look like class indices: for one class "
+            f"per sample run `{text.command(context, 'cross-entropy')}`; for several labels per sample pass "
+            f"one 0/1 column per class, `F.one_hot({name}, num_classes).float()`"
+        )
+    return (
+        f"scale {name} into [0, 1] (the probability of the positive class); if these are regression "
+        f"targets, use a regression loss: `{text.command(context, 'mse')}`"
+    )
+
+
+def check_sign_target(context: CheckContext) -> Iterator[Finding]:
+    """Targets that must be -1 or 1."""
+    spec = context.spec
+    for argument in spec.arguments:
+        if argument.role is not Role.SIGN_TARGET:
+            continue
+        targets = as_float(context.arrays[argument.name])
+        wrong = np.isfinite(targets) & (targets != 1) & (targets != -1)
+        count = int(wrong.sum())
+        if not count:
+            continue
+        kind = classify(context.inputs[argument.name].values)
+        first = text.first(context, argument.name, wrong)
+        source = context.source(argument.name)
+        name = argument.name
+        if kind.integral and kind.distinct:
+            values, counts = np.unique(targets[wrong], return_counts=True)
+            seen = ", ".join(
+                f"{text.number(v)} ×{int(c)}" for v, c in list(zip(values, counts, strict=True))[:6]
+            )
+            seen_text = f"values {seen}"
+        else:
+            fractional = int((np.isfinite(targets) & (np.floor(targets) != targets)).sum())
+            seen_text = (
+                f"continuous values from {text.number(kind.min)} to {text.number(kind.max)}, "
+                f"{fractional} not whole numbers"
+            )
+        message = (
+            f"{spec.name} wants {name} in {{-1, 1}}, but {name} ({source}) holds {count} of "
+            f"{targets.size} values that are neither ({text.percent(count, targets.size)}: {seen_text}; "
+            f"first at {text.position(first)}: {text.number(targets[wrong][0])})"
+        )
+        if kind.zero_one:
+            message += f"; {spec.name} has no class 0, so every 0 label adds a meaningless term"
+            fix = f"map {{0, 1}} labels to {{-1, 1}}: `{name} = {name} * 2 - 1`"
+        elif kind.integral:
+            fix = f"build {{-1, 1}} labels: `{name} = torch.where({name} == positive_label, 1.0, -1.0)`"
+        else:
+            fix = (
+                f"{name} looks like random or continuous numbers (torch.randn?), not labels: pass the "
+                f"real labels as -1/1, e.g. `{name} = torch.sign({name})` if the sign is what you meant"
+            )
+        yield finding(
+            "sign-target-expected",
+            Severity.ERROR,
+            message,
+            fix,
+            argument=name,
+            count=count,
+            min=kind.min,
+            max=kind.max,
+            first_position=list(first),
+        )
+
+
+def check_negative_poisson_target(context: CheckContext) -> Iterator[Finding]:
+    """Poisson targets are counts, never negative."""
+    for argument in context.spec.arguments:
+        if argument.role is not Role.COUNT_TARGET:
+            continue
+        targets = as_float(context.arrays[argument.name])
+        negative = np.isfinite(targets) & (targets < 0)
+        count = int(negative.sum())
+        if not count:
+            continue
+        name = argument.name
+        first = text.first(context, name, negative)
+        yield finding(
+            "negative-poisson-target",
+            Severity.ERROR,
+            f"poisson-nll wants {name} as counts (>= 0), but {name} ({context.source(name)}) holds {count} "
+            f"negative values of {targets.size} ({text.percent(count, targets.size)}; min "
+            f"{text.number(float(targets[negative].min()))}; first at {text.position(first)}: "
+            f"{text.number(targets[negative][0])})",
+            f"pass the raw counts: if {name} was standardised or log-transformed for a regression loss, "
+            "undo that (poisson-nll models the counts themselves)",
+            argument=name,
+            count=count,
+            min=float(targets[negative].min()),
+            first_position=list(first),
+        )
+
+
+# ---------------------------------------------------------------- kl-div distributions
+
+
+def check_kl_target(context: CheckContext) -> Iterator[Finding]:
+    """kl-div's target is a distribution per row (log-probabilities with log_target)."""
+    spec = context.spec
+    name = next(a.name for a in spec.arguments if a.role is Role.DISTRIBUTION_TARGET)
+    input_name = spec.arguments[0].name
+    targets = as_float(context.arrays[name])
+    predictions = as_float(context.arrays[input_name])
+    log_target = bool(context.options.get("log_target", False))
+    source = context.source(name)
+    finite = np.isfinite(targets)
+    if not finite.any():
+        return
+    axes = class_axes(targets)
+    eps = stored_eps(context, name)
+    if not log_target:
+        negative = finite & (targets < 0)
+        count = int(negative.sum())
+        if count:
+            if looks_like_log_probabilities(targets, eps):
+                if looks_like_probabilities(predictions, stored_eps(context, input_name)):
+                    return  # the arguments are swapped: kl-input-not-log says so
+                fix = (
+                    f"{name} holds log-probabilities (rows of exp({name}) sum to 1): pass --log-target, "
+                    f"`{text.command(context, 'kl-div', '--log-target')}` (in PyTorch, "
+                    "nn.KLDivLoss(log_target=True))"
+                )
+            else:
+                fix = (
+                    f"{name} must be probabilities: `{name} = F.softmax(teacher_logits, dim=1)` "
+                    "(or pass log-probabilities with --log-target)"
+                )
+            first = text.first(context, name, negative)
+            yield finding(
+                "kl-target-not-distribution",
+                Severity.ERROR,
+                f"kl-div wants {name} as probabilities, but {name} ({source}) holds {count} negative "
+                f"values of {targets.size} ({text.percent(count, targets.size)}; min "
+                f"{text.number(float(targets[negative].min()))}; first at {text.position(first)})",
+                fix,
+                argument=name,
+                negative=count,
+                first_position=list(first),
+            )
+            return
+        probabilities = targets
+    else:
+        positive = finite & (targets > POSITIVE_SLACK)
+        if positive.any():
+            count = int(positive.sum())
+            first = text.first(context, name, positive)
+            probabilities_given = looks_like_probabilities(targets, eps)
+            yield finding(
+                "kl-target-not-distribution",
+                Severity.ERROR,
+                f"kl-div with --log-target wants {name} as log-probabilities (<= 0), but {name} ({source}) "
+                f"holds {count} positive values of {targets.size} (max {text.number(float(targets[finite].max()))}; "
+                f"first at {text.position(first)})"
+                + ("; its rows are probabilities summing to 1" if probabilities_given else ""),
+                (
+                    f"drop --log-target: `{text.command(context, 'kl-div')}`"
+                    if probabilities_given
+                    else f"pass `{name} = F.log_softmax(teacher_logits, dim=1)` with --log-target"
+                ),
+                argument=name,
+                positive=count,
+                first_position=list(first),
+            )
+            return
+        probabilities = np.exp(targets)
+    rows = row_sums(probabilities, axes, eps)
+    if rows is None or not rows.off.any():
+        return
+    off = int(rows.off.sum())
+    space = f"exp({name})" if log_target else name
+    dim = "the only dim" if targets.ndim <= 1 else f"dim {rows.axis}"
+    yield finding(
+        "kl-target-not-distribution",
+        Severity.ERROR,
+        f"kl-div wants each row of {space} to sum to 1 (over {dim}), but {off} of {rows.sums.size} rows of "
+        f"{name} ({source}) do not ({text.percent(off, rows.sums.size)}; sums from {text.number(float(rows.sums.min()))} "
+        f"to {text.number(float(rows.sums.max()))}, median {text.number(float(np.median(rows.sums)))}; first: row "
+        f"{_global_row(context, targets, rows.axis, rows.first_row)})",
+        (
+            f"pass `{name} = F.log_softmax(teacher_logits, dim={rows.axis})` with --log-target"
+            if log_target
+            else f"normalise the target: `{name} = F.softmax(teacher_logits, dim={rows.axis})` "
+            f"(or `{name} / {name}.sum(dim={rows.axis}, keepdim=True)`)"
+        ),
+        argument=name,
+        rows_off=off,
+        rows=int(rows.sums.size),
+        dim=rows.axis,
+        sum_min=float(rows.sums.min()),
+        sum_max=float(rows.sums.max()),
+    )
+
+
+def _global_row(context: CheckContext, values: np.ndarray, axis: int, row: int) -> int:
+    """Row ``row`` of ``rows_of(values, axis)`` numbered as a row of all the data.
+
+    Each sample's rows are consecutive ([batch, classes] rows are the samples), so the
+    row's sample maps through the context. A 1-D array is one row across the samples (a
+    distribution over the batch dimension): there is no sample to name, so it stays row 0.
+    """
+    if values.ndim < 2:
+        return row
+    per_sample = values[0].size // values.shape[axis]
+    return context.sample(row // per_sample) * per_sample + row % per_sample
+
+
+# ---------------------------------------------------------------- ctc labels and lengths
+
+
+def check_ctc_label_range(context: CheckContext) -> Iterator[Finding]:
+    """CTC labels within the target lengths must be class indices 0..C-1 of the log_probs."""
+    ctc = ctc_batch(context)
+    if ctc is None:
+        return
+    classes = ctc.log_probs.shape[2]
+    name = next(a.name for a in context.spec.arguments if a.role is Role.CTC_TARGETS)
+    lengths_name = [a.name for a in context.spec.arguments if a.role is Role.LENGTHS][1]
+    hits = [
+        (n, np.flatnonzero((labels < 0) | (labels >= classes)))
+        for n, labels in enumerate(ctc.labels)
+    ]
+    hits = [(n, where) for n, where in hits if where.size]
+    if not hits:
+        return
+    wrong = np.concatenate([ctc.labels[n][where] for n, where in hits])
+    first_sample, first_where = hits[0]
+    low, high = int(wrong.min()), int(wrong.max())
+    if low < 0:
+        fix = (
+            f"{low} inside the target lengths is padding counted as labels: pass {lengths_name} "
+            f"that count only the real labels (e.g. `{lengths_name} = ({name} >= 0).sum(1)`)"
+        )
+    else:
+        fix = (
+            f"the log_probs have {classes} classes (the blank included) but labels reach {high}: "
+            f"give the output layer {high + 1} classes, or check the label encoding"
+        )
+    yield finding(
+        "class-index-out-of-range",
+        Severity.ERROR,
+        f"ctc {name} ({context.source(name)}) hold {wrong.size} labels outside 0..{classes - 1} "
+        f"inside their target lengths in {len(hits)} of {len(ctc.labels)} samples (values "
+        f"{text.number(low)} to {text.number(high)}; first: sample {context.sample(first_sample)}, position "
+        f"{int(first_where[0])}): torch reads a log-probability that does not exist",
+        fix,
+        blocking=True,  # out of range: torch reads outside the class dim
+        argument=name,
+        count=int(wrong.size),
+        min=low,
+        max=high,
+        samples=[context.sample(n) for n, _ in hits[:10]],
+    )
+
+
+def check_ctc_blank_in_targets(context: CheckContext) -> Iterator[Finding]:
+    """The blank index is reserved: a label equal to it cannot be emitted as a label."""
+    ctc = ctc_batch(context)
+    if ctc is None:
+        return
+    blank = int(context.options.get("blank", 0))
+    name = next(a.name for a in context.spec.arguments if a.role is Role.CTC_TARGETS)
+    hits = [(n, np.flatnonzero(labels == blank)) for n, labels in enumerate(ctc.labels)]
+    hits = [(n, where) for n, where in hits if where.size]
+    if not hits:
+        return
+    total = sum(int(where.size) for _, where in hits)
+    first_sample, first_where = hits[0]
+    classes = ctc.log_probs.shape[2]
+    used = (
+        np.concatenate([labels for labels in ctc.labels if labels.size])
+        if ctc.labels
+        else np.empty(0)
+    )
+    highest = int(used.max()) if used.size else 0
+    if blank == 0 and highest + 1 <= classes - 1:
+        fix = (
+            f"the labels start at 0, which CTC reserves for the blank: shift them, `{name} = {name} + 1` "
+            f"(labels 1..{highest + 1} still fit the {classes} classes)"
+        )
+    elif blank == 0:
+        fix = (
+            f"the labels start at 0, which CTC reserves for the blank: give the model one more output "
+            f"class and shift the labels, `{name} = {name} + 1`"
+        )
+    else:
+        unused = sorted(set(range(classes)) - {int(label) for label in used})
+        fix = (
+            f"choose a blank no label uses: --blank {unused[-1]}"
+            if unused
+            else "every class index is used as a label: give the model one more output class for the blank"
+        )
+    yield finding(
+        "ctc-blank-in-targets",
+        Severity.ERROR,
+        f"ctc {name} ({context.source(name)}) hold the blank index {blank} inside their target lengths "
+        f"{'once' if total == 1 else f'{total} times'} in {len(hits)} of {len(ctc.labels)} samples "
+        f"(first: sample {context.sample(first_sample)}, position {int(first_where[0])}): the blank "
+        "means 'no label', so those labels can never be matched",
+        fix,
+        argument=name,
+        blank=blank,
+        count=total,
+        samples=[context.sample(n) for n, _ in hits[:10]],
+    )
+
+
+def check_ctc_target_too_long(context: CheckContext) -> Iterator[Finding]:
+    """A target needs one frame per label plus one per repeated adjacent pair."""
+    ctc = ctc_batch(context)
+    if ctc is None:
+        return
+    spec = context.spec
+    lengths = [a.name for a in spec.arguments if a.role is Role.LENGTHS]
+    time = ctc.log_probs.shape[0]
+    beyond = np.flatnonzero(ctc.input_lengths > time)
+    if beyond.size:
+        n = int(beyond[0])
+        yield finding(
+            "ctc-target-too-long",
+            Severity.ERROR,
+            f"{lengths[0]} ({context.source(lengths[0])}) exceed the {time} frames of the log_probs in "
+            f"{beyond.size} of {ctc.input_lengths.size} samples (first: sample {context.sample(n)}, length "
+            f"{int(ctc.input_lengths[n])}): torch rejects it",
+            f"pass the lengths after the model's downsampling, at most T={time} "
+            f"(e.g. `{lengths[0]} = (raw_lengths + stride - 1) // stride`)",
+            blocking=True,
+            samples=[context.sample(int(i)) for i in beyond[:10]],
+        )
+        return
+    needed = np.array(
+        [labels.size + int((labels[1:] == labels[:-1]).sum()) for labels in ctc.labels],
+        dtype=np.int64,
+    )
+    short = np.flatnonzero(needed > ctc.input_lengths)
+    if not short.size:
+        return
+    listed = "; ".join(
+        f"sample {context.sample(int(n))} needs {int(needed[n])} frames ({int(ctc.target_lengths[n])} labels + "
+        f"{int(needed[n] - ctc.target_lengths[n])} repeated pairs) but has {int(ctc.input_lengths[n])}"
+        for n in short[:_LISTED_SAMPLES]
+    )
+    zero_infinity = bool(context.options.get("zero_infinity", False))
+    outcome = (
+        "--zero-infinity sets their loss to 0, so they teach nothing"
+        if zero_infinity
+        else "their loss is inf, and so is the mean"
+    )
+    yield finding(
+        "ctc-target-too-long",
+        Severity.WARNING if zero_infinity else Severity.ERROR,
+        f"{short.size} of {needed.size} ctc targets need more frames than their input length allows "
+        f"({listed}): {outcome}",
+        (
+            "downsample the time axis less, or drop/split these samples"
+            if zero_infinity
+            else f"downsample the time axis less or shorten the targets; to skip impossible samples, "
+            f"pass --zero-infinity (`{text.command(context, 'ctc', '--zero-infinity')}`; in PyTorch, "
+            "nn.CTCLoss(zero_infinity=True))"
+        ),
+        samples=[context.sample(int(n)) for n in short[:10]],
+        needed=[int(needed[n]) for n in short[:10]],
+        input_lengths=[int(ctc.input_lengths[n]) for n in short[:10]],
+    )
+
+
+CHECKS: tuple[Check, ...] = (
+    Check(
+        check_class_index_range,
+        ("class-index-out-of-range",),
+        Scope.CHUNK,
+        applies=_indexes_classes,
+    ),
+    # every target ignored in all of the data is every target ignored in every chunk
+    Check(
+        check_all_targets_ignored,
+        ("all-targets-ignored",),
+        Scope.CHUNK,
+        applies=_ignores_an_index,
+        combine=Combine.ALL,
+    ),
+    # one-hot, multi-hot or not summing to 1: judged on the rows as a whole
+    Check(
+        check_soft_targets,
+        ("one-hot-target", "multilabel-target", "soft-target-not-distribution"),
+        Scope.SAMPLE,
+        applies=_takes_class_probabilities,
+    ),
+    Check(
+        check_multi_hot_index_target,
+        ("multilabel-target",),
+        Scope.SAMPLE,
+        applies=_takes_multilabel_indices,
+    ),
+    Check(
+        check_target_unit_interval,
+        ("target-outside-unit-interval",),
+        Scope.CHUNK,
+        applies=has_role(Role.BINARY_TARGET),
+    ),
+    Check(
+        check_sign_target,
+        ("sign-target-expected",),
+        Scope.CHUNK,
+        applies=has_role(Role.SIGN_TARGET),
+    ),
+    Check(
+        check_negative_poisson_target,
+        ("negative-poisson-target",),
+        Scope.CHUNK,
+        applies=has_role(Role.COUNT_TARGET),
+    ),
+    # row by row: each sample's distribution lies in its chunk
+    Check(
+        check_kl_target,
+        ("kl-target-not-distribution",),
+        Scope.CHUNK,
+        applies=has_role(Role.DISTRIBUTION_TARGET),
+    ),
+    Check(check_ctc_label_range, ("class-index-out-of-range",), Scope.CHUNK, applies=is_ctc),
+    Check(check_ctc_blank_in_targets, ("ctc-blank-in-targets",), Scope.CHUNK, applies=is_ctc),
+    Check(check_ctc_target_too_long, ("ctc-target-too-long",), Scope.CHUNK, applies=is_ctc),
+)
