@@ -17,7 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
@@ -29,7 +29,14 @@ _SAMPLE_BYTES = 1 << 16
 _BLOCK_BYTES = 1 << 20
 # Cells read as missing (NaN). "nan", "NaN", "inf" are not here: they parse as floats.
 _MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "None")
+# Cells read as booleans; "1" and "0" stay numbers (pyarrow's defaults would make a column
+# of 0/1 with one TRUE in it a bool column, and a column typed int64 could not become one)
+_TRUE = ("true", "True", "TRUE")
+_FALSE = ("false", "False", "FALSE")
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = codecs.BOM_UTF8
+# how much of the raw text the blank-squeezing reader takes at a time
+_SQUEEZE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -41,28 +48,25 @@ class _Layout:
     skip_rows: int  # physical lines up to and including the header
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """Ways to reopen the same text, each from its start.
+
+    Attributes:
+        parsed: the bytes pyarrow parses, as a Python stream: the file's text, decompressed,
+            with runs of blanks squeezed for whitespace-aligned text. :mod:`csv` reads it for
+            messages, so their row numbers are pyarrow's lines.
+        arrow: the same bytes, opened for pyarrow (a native stream where one exists).
+    """
+
+    parsed: Callable[[], BinaryIO]
+    arrow: Callable[[], Any]
+
+
 def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
     """Read a delimited text file: tab for ``.tsv``, otherwise sniffed from the first line."""
     name = str(path)
-    if path.stat().st_size == 0:
-        raise LoadError(name, "is empty (0 bytes)")
-    compressed = path.suffix.lower() == ".gz"
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    suffix = suffixes[-1] if suffixes else ""
-
-    def open_binary() -> io.BufferedIOBase:
-        if compressed:
-            return gzip.GzipFile(path, "rb")
-        return path.open("rb")
-
-    sample = _sample(open_binary, name)
-    layout = _layout(sample, name, suffix)
-    if layout.squeeze_spaces:
-        with open_binary() as stream:
-            data = _read_all(stream, name)
-        squeezed = _squeeze(data)
-        return _parse(_Inputs.of_bytes(squeezed), layout, selector, display, name)
-    inputs = _Inputs(lambda: _arrow_input(path, compressed), open_binary)
+    inputs, layout = _open_path(path, name)
     return _parse(inputs, layout, selector, display, name)
 
 
@@ -74,32 +78,47 @@ def read_bytes(data: bytes, selector: str | None, display: str) -> LoadedArray:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as error:
             raise LoadError(name, f"is not valid gzip data ({error})") from None
-    sample = data[:_SAMPLE_BYTES]
-    layout = _layout(sample, name, "")
+    layout = _layout(data[:_SAMPLE_BYTES], name, "")
+    inputs = _inputs(lambda: io.BytesIO(data), None, layout)
+    return _parse(inputs, layout, selector, display, name)
+
+
+def _open_path(path: Path, name: str) -> tuple[_Inputs, _Layout]:
+    """The layout of a text file and how to reopen it: one decision for both readers."""
+    if path.stat().st_size == 0:
+        raise LoadError(name, "is empty (0 bytes)")
+    compressed = path.suffix.lower() == ".gz"
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    suffix = suffixes[-1] if suffixes else ""
+
+    def open_binary() -> BinaryIO:
+        if compressed:
+            return cast(BinaryIO, gzip.GzipFile(path, "rb"))
+        return path.open("rb")
+
+    layout = _layout(_sample(open_binary, name), name, suffix)
+
+    def open_arrow() -> Any:
+        import pyarrow as pa
+
+        return pa.input_stream(str(path), compression="gzip" if compressed else None)
+
+    return _inputs(open_binary, open_arrow, layout), layout
+
+
+def _inputs(
+    open_binary: Callable[[], BinaryIO], open_arrow: Callable[[], Any] | None, layout: _Layout
+) -> _Inputs:
     if layout.squeeze_spaces:
-        data = _squeeze(data)
-    return _parse(_Inputs.of_bytes(data), layout, selector, display, name)
+
+        def squeezed() -> BinaryIO:
+            return cast(BinaryIO, io.BufferedReader(_Squeezed(open_binary())))
+
+        return _Inputs(squeezed, squeezed)
+    return _Inputs(open_binary, open_arrow or open_binary)
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    """Two ways to reopen the same text: for pyarrow (fast) and for :mod:`csv` (messages)."""
-
-    arrow: Callable[[], Any]
-    python: Callable[[], io.BufferedIOBase]
-
-    @staticmethod
-    def of_bytes(data: bytes) -> _Inputs:
-        return _Inputs(lambda: io.BytesIO(data), lambda: io.BytesIO(data))
-
-
-def _arrow_input(path: Path, compressed: bool) -> Any:
-    import pyarrow as pa
-
-    return pa.input_stream(str(path), compression="gzip" if compressed else None)
-
-
-def _sample(open_binary: Callable[[], io.BufferedIOBase], name: str) -> bytes:
+def _sample(open_binary: Callable[[], BinaryIO], name: str) -> bytes:
     try:
         with open_binary() as stream:
             return stream.read(_SAMPLE_BYTES)
@@ -107,17 +126,75 @@ def _sample(open_binary: Callable[[], io.BufferedIOBase], name: str) -> bytes:
         raise LoadError(name, f"is not valid gzip data ({error})") from None
 
 
-def _read_all(stream: io.BufferedIOBase, name: str) -> bytes:
-    try:
-        return stream.read()
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise LoadError(name, f"is not valid gzip data ({error})") from None
+# --- whitespace-aligned text ------------------------------------------------------------
+
+_BLANKS = re.compile(rb"[ \t]+")
+# a blank at the start or at the end of a line (lines end with \n, \r\n or \r, as for pyarrow)
+_EDGE_BLANK = re.compile(rb"(?:^|(?<=[\r\n])) | (?=[\r\n]|\Z)")
 
 
 def _squeeze(data: bytes) -> bytes:
-    """Whitespace-aligned columns → single spaces, no leading or trailing blanks."""
-    data = re.sub(rb"[ \t]+", b" ", data)
-    return re.sub(rb"(?m)^ | (?=\r?$)", b"", data)
+    """Whitespace-aligned columns → single spaces, no blanks at the start or end of a line.
+
+    Line by line: applied to pieces cut just after a line break, it gives the same bytes
+    as applied to the whole text (this is what :class:`_Squeezed` relies on).
+    """
+    return _EDGE_BLANK.sub(b"", _BLANKS.sub(b" ", data))
+
+
+class _Squeezed(io.RawIOBase):
+    """The text of ``raw`` squeezed by :func:`_squeeze` as it is read, a block at a time.
+
+    The UTF-8 byte-order mark is dropped first (it is never part of a cell), so the blanks
+    after it are at the start of the line. Never holds more than a block and a line.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._carry = b""  # raw text after the last line break read so far
+        self._out = bytearray()  # squeezed text not handed out yet
+        self._started = False
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while len(self._out) < len(view) and not self._ended:
+            self._more()
+        count = min(len(view), len(self._out))
+        view[:count] = self._out[:count]
+        del self._out[:count]
+        return count
+
+    def _more(self) -> None:
+        block = self._raw.read(_SQUEEZE_BYTES)
+        data = self._carry + block
+        if not self._started:
+            if block and len(data) < len(_BOM):
+                self._carry = data  # too short to tell whether it starts with a BOM
+                return
+            self._started = True
+            if data.startswith(_BOM):
+                data = data[len(_BOM) :]
+        if not block:
+            self._out += _squeeze(data)
+            self._carry = b""
+            self._ended = True
+            return
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r")) + 1
+        self._out += _squeeze(data[:cut])
+        self._carry = data[cut:]
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+# --- layout: delimiter and the one header rule ------------------------------------------
 
 
 def _layout(sample: bytes, name: str, suffix: str) -> _Layout:
@@ -140,13 +217,70 @@ def _layout(sample: bytes, name: str, suffix: str) -> _Layout:
         raise LoadError(name, "holds no data (only blank lines)")
     first_at = next(i for i, line in enumerate(physical) if line.strip())
     delimiter, squeeze = _delimiter(lines[0], suffix)
-    rows = list(csv.reader(_squeezed_lines(lines[:2], squeeze), delimiter=delimiter))
-    first = [cell.strip() for cell in rows[0]] if rows and rows[0] else [""]
-    has_header = not all(_is_numberlike(cell) for cell in first)
-    names = _unique(first) if has_header else [str(i) for i in range(len(first))]
+    rows = [row for row in csv.reader(_squeezed_lines(lines, squeeze), delimiter=delimiter) if row]
+    first = rows[0] if rows else [""]
+    has_header = _is_header(first, rows[1:])
+    names = (
+        _unique([c.strip() for c in first]) if has_header else [str(i) for i in range(len(first))]
+    )
     if has_header and len(lines) == 1 and len(sample) < _SAMPLE_BYTES:
         raise LoadError(name, "has a header but no rows of data")
     return _Layout(delimiter, names, has_header, squeeze, first_at + 1 if has_header else 0)
+
+
+def _is_header(first: list[str], later: list[list[str]]) -> bool:
+    """The one header rule (SPEC): is the first row of a text file a header?
+
+    It is when one of its cells is not a number and the cells below that cell are numbers
+    (judged by the first cell below it that is not missing; a column missing everywhere
+    below counts as numbers). Missing cells (empty, ``NA``, ...) and ``NaN``, ``inf``,
+    ``-inf`` are numbers; ``TRUE``/``FALSE`` are not. A name over a column of TRUE/FALSE is
+    a header too, so a boolean column can have a name; a TRUE over TRUE/FALSE is data.
+
+    Judged cell by cell, not row by row, so that a file with a text column (ids, say) next
+    to its numbers keeps its header and ``file.csv:pred`` still selects by name. When no
+    cell qualifies (``a,b`` over ``x,y``), the first row is data and a column that holds
+    text is refused, naming its first cell that is not a number.
+    """
+    for index, cell in enumerate(first):
+        kind = _kind(cell)
+        if kind in ("number", "missing"):
+            continue
+        below = next(
+            (
+                found
+                for row in later
+                if index < len(row) and (found := _kind(row[index])) != "missing"
+            ),
+            "number",
+        )
+        if below == "number" or (kind == "text" and below == "boolean"):
+            return True
+    return False
+
+
+def _kind(cell: str) -> str:
+    """``missing``, ``number``, ``boolean`` or ``text``: what pyarrow reads a cell as."""
+    cell = cell.strip()
+    if cell in _MISSING:
+        return "missing"
+    if cell in _TRUE or cell in _FALSE:
+        return "boolean"
+    return "number" if _is_number(cell) else "text"
+
+
+def _is_number(cell: str) -> bool:
+    """A number pyarrow parses, or a missing value; ``1_000`` and ``TRUE`` are not numbers."""
+    cell = cell.strip()
+    if cell in _MISSING:
+        return True
+    if "_" in cell or not cell.isascii():
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -161,7 +295,12 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _squeezed_lines(lines: list[str], squeeze: bool) -> list[str]:
-    return [" ".join(line.split()) for line in lines] if squeeze else lines
+    return [_squeeze_line(line) for line in lines] if squeeze else lines
+
+
+def _squeeze_line(line: str) -> str:
+    """One line of text as :func:`_squeeze` leaves it."""
+    return re.sub(r"[ \t]+", " ", line).strip(" ")
 
 
 def _delimiter(first_line: str, suffix: str) -> tuple[str, bool]:
@@ -188,18 +327,57 @@ def _binary_tip(sample: bytes) -> str:
     return ""
 
 
-def _is_numberlike(cell: str) -> bool:
-    """A number pyarrow parses, or a missing-value marker; ``1_000`` is not a number."""
-    cell = cell.strip()
-    if cell in _MISSING:
-        return True
-    if "_" in cell:
-        return False
-    try:
-        float(cell)
-    except ValueError:
-        return cell.lower() in ("true", "false")
-    return True
+# --- pyarrow: one set of options, one dtype rule ----------------------------------------
+
+
+def _arrow_options(
+    layout: _Layout,
+    include: list[str],
+    block_size: int,
+    skip_rows_after_names: int = 0,
+    column_types: dict[str, Any] | None = None,
+) -> tuple[Any, Any, Any]:
+    """pyarrow's read, parse and convert options for ``layout``: the whole loader's and the
+    chunk reader's, so that both read every cell the same way."""
+    from pyarrow import csv as pacsv
+
+    read_options = pacsv.ReadOptions(
+        column_names=layout.names,
+        skip_rows=layout.skip_rows,
+        skip_rows_after_names=skip_rows_after_names,
+        block_size=block_size,
+    )
+    parse_options = pacsv.ParseOptions(delimiter=layout.delimiter, ignore_empty_lines=True)
+    convert_options = pacsv.ConvertOptions(
+        include_columns=include,
+        column_types=column_types or {},
+        null_values=list(_MISSING),
+        true_values=list(_TRUE),
+        false_values=list(_FALSE),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    return read_options, parse_options, convert_options
+
+
+def _is_numeric(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+    )
+
+
+def _column_numpy(column: Any) -> np.ndarray:
+    """One Arrow column (array or chunked) as NumPy: a missing cell makes it float64 with NaN;
+    otherwise its own dtype (int64, float64, bool)."""
+    import pyarrow as pa
+
+    if column.null_count:
+        column = column.cast(pa.float64())
+    return np.asarray(column.to_numpy(zero_copy_only=False))
 
 
 def _parse(
@@ -213,18 +391,7 @@ def _parse(
     from pyarrow import csv as pacsv
 
     chosen = _select(layout, selector, name)
-    read_options = pacsv.ReadOptions(
-        column_names=layout.names,
-        skip_rows=layout.skip_rows,
-        block_size=_BLOCK_BYTES,
-    )
-    parse_options = pacsv.ParseOptions(delimiter=layout.delimiter, ignore_empty_lines=True)
-    convert_options = pacsv.ConvertOptions(
-        include_columns=chosen,
-        null_values=list(_MISSING),
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
+    read_options, parse_options, convert_options = _arrow_options(layout, chosen, _BLOCK_BYTES)
     try:
         with inputs.arrow() as stream:
             table = pacsv.read_csv(
@@ -234,53 +401,51 @@ def _parse(
                 convert_options=convert_options,
             )
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError) as error:
-        raise LoadError(name, _diagnose_parse(inputs.python, layout, name, str(error))) from None
+        raise LoadError(name, _diagnose_parse(inputs.parsed, layout, str(error))) from None
     except (OSError, EOFError, zlib.error) as error:
         raise LoadError(name, f"is not valid gzip data ({error})") from None
     if table.num_rows == 0:
-        if layout.has_header:
-            raise LoadError(name, "has a header but no rows of data")
-        raise LoadError(name, "holds no rows of data")
+        raise LoadError(name, _no_rows(layout))
     for column in chosen:
         column_type = table.column(column).type
-        if not (
-            pa.types.is_integer(column_type)
-            or pa.types.is_floating(column_type)
-            or pa.types.is_boolean(column_type)
-        ):
-            raise LoadError(name, _diagnose_cell(inputs.python, layout, column, column_type))
+        if not _is_numeric(column_type):
+            raise LoadError(name, _diagnose_cell(inputs.parsed, layout, column, column_type))
     values = _to_numpy(table, chosen)
     return LoadedArray(values=values, source=display, columns=tuple(chosen))
 
 
+def _no_rows(layout: _Layout) -> str:
+    return "has a header but no rows of data" if layout.has_header else "holds no rows of data"
+
+
 def _to_numpy(table: Any, chosen: list[str]) -> np.ndarray:
-    """One column → [rows]; several → [rows, columns], filled chunk by chunk (one copy)."""
-    dtypes = []
-    for column in chosen:
-        chunked = table.column(column)
-        dtype = _numpy_dtype(chunked.type)
-        if chunked.null_count:
-            dtype = np.dtype(np.float64)  # a missing cell is NaN
-        dtypes.append(dtype)
+    """One column → [rows]; several → [rows, columns] of their ``np.result_type``."""
     if len(chosen) == 1:
-        chunked = table.column(chosen[0])
-        if chunked.null_count:
-            return np.asarray(chunked.to_numpy(zero_copy_only=False), dtype=np.float64)
-        return np.asarray(chunked.to_numpy(zero_copy_only=False), dtype=dtypes[0])
+        return _column_numpy(table.column(chosen[0]))
+    dtypes = [_column_dtype(table.column(column)) for column in chosen]
     out = np.empty((table.num_rows, len(chosen)), dtype=np.result_type(*dtypes))
     for index, column in enumerate(chosen):
         start = 0
         for chunk in table.column(column).chunks:
             stop = start + len(chunk)
-            out[start:stop, index] = chunk.to_numpy(zero_copy_only=False)
+            out[start:stop, index] = _column_numpy(chunk)
             start = stop
     return out
+
+
+def _column_dtype(column: Any) -> np.dtype:
+    """The dtype :func:`_column_numpy` gives ``column``, without converting it."""
+    if column.null_count:
+        return np.dtype(np.float64)  # a missing cell is NaN
+    return _numpy_dtype(column.type)
 
 
 def _numpy_dtype(arrow_type: Any) -> np.dtype:
     """The NumPy dtype of an Arrow number type (without importing pandas, as to_pandas_dtype does)."""
     import pyarrow as pa
 
+    if pa.types.is_null(arrow_type):
+        return np.dtype(np.float64)  # a column missing everywhere so far: NaN
     return np.asarray(pa.array([], type=arrow_type).to_numpy(zero_copy_only=False)).dtype
 
 
@@ -311,18 +476,18 @@ def _select(layout: _Layout, selector: str | None, name: str) -> list[str]:
     return chosen
 
 
+# --- messages (error path only) ---------------------------------------------------------
+
+
 def _records(
-    open_input: Callable[[], io.BufferedIOBase], layout: _Layout
+    open_input: Callable[[], BinaryIO], layout: _Layout
 ) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every non-blank record, header included; error path only."""
     with open_input() as stream:
         text = io.TextIOWrapper(
             cast(Any, stream), encoding="utf-8-sig", errors="replace", newline=""
         )
-        lines: Iterator[str] = text
-        if layout.squeeze_spaces:
-            lines = (" ".join(line.split()) + "\n" for line in text)
-        reader = csv.reader(lines, delimiter=layout.delimiter)
+        reader = csv.reader(text, delimiter=layout.delimiter)
         start = 1
         for cells in reader:
             if cells and any(cell.strip() for cell in cells):
@@ -330,9 +495,7 @@ def _records(
             start = reader.line_num + 1
 
 
-def _diagnose_parse(
-    open_input: Callable[[], io.BufferedIOBase], layout: _Layout, name: str, arrow_message: str
-) -> str:
+def _diagnose_parse(open_input: Callable[[], BinaryIO], layout: _Layout, arrow_message: str) -> str:
     """'row 5 has 3 fields, row 1 has 2', or pyarrow's own words when no row explains it."""
     try:
         records = _records(open_input, layout)
@@ -350,7 +513,7 @@ def _diagnose_parse(
 
 
 def _diagnose_cell(
-    open_input: Callable[[], io.BufferedIOBase], layout: _Layout, column: str, column_type: object
+    open_input: Callable[[], BinaryIO], layout: _Layout, column: str, column_type: object
 ) -> str:
     """'row 3, column 'label': 'cat' is not a number' for the first offending cell."""
     index = layout.names.index(column)
@@ -361,7 +524,7 @@ def _diagnose_cell(
             next(records)
         for line, cells in records:
             cell = cells[index] if index < len(cells) else ""
-            if not _is_numberlike(cell):
+            if not _is_number(cell):
                 return f"row {line}, {label}: {cell.strip()!r} is not a number"
     except (StopIteration, csv.Error, OSError, EOFError, zlib.error):
         pass
