@@ -318,6 +318,16 @@ def test_header_rule_for_gzip_and_stdin(here: Path, monkeypatch: pytest.MonkeyPa
     assert _load("-:TRUE").values.tolist() == [0]
 
 
+def test_text_loaders_say_they_read_text(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Path("t.csv").write_text("a\n1\n")
+    Path("a.json").write_text("[1, 2]")
+    np.save("a.npy", np.arange(2))
+    assert _load("t.csv").from_text and _load("a.json").from_text and _load("[1]").from_text
+    assert not _load("a.npy").from_text
+    _stdin(monkeypatch, b"1\n2\n")
+    assert _load("-").from_text
+
+
 # --- parquet / feather / arrow --------------------------------------------------------
 
 

@@ -411,7 +411,7 @@ def _parse(
         if not _is_numeric(column_type):
             raise LoadError(name, _diagnose_cell(inputs.parsed, layout, column, column_type))
     values = _to_numpy(table, chosen)
-    return LoadedArray(values=values, source=display, columns=tuple(chosen))
+    return LoadedArray(values=values, source=display, columns=tuple(chosen), from_text=True)
 
 
 def _no_rows(layout: _Layout) -> str:
