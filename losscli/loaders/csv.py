@@ -4,6 +4,10 @@ pyarrow's multithreaded reader does the parsing; the first 64 KiB are inspected 
 to find the delimiter, whether the first row is a header, and which columns to convert.
 When pyarrow refuses the file, a second (slow, error-path only) pass with :mod:`csv` finds
 the row and column to name in the message.
+
+:class:`CsvChunks` reads the same file a block of rows at a time through pyarrow's
+streaming reader, with the same layout, the same pyarrow options, the same column
+selection and the same dtype rules, so a streamed file is read exactly as it is read whole.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, cast
@@ -22,11 +26,14 @@ from typing import Any, BinaryIO, cast
 import numpy as np
 
 from losscli.errors import LoadError
-from losscli.loaders import LoadedArray
+from losscli.loaders import ChunkBuffers, LoadedArray
 
 _SAMPLE_BYTES = 1 << 16
 # pyarrow parses blocks of this size in parallel (its default; 4 and 16 MiB were slower)
 _BLOCK_BYTES = 1 << 20
+# the streaming reader's block: what one parsed batch holds, so what memory a chunk reader
+# keeps beyond its chunks (see CsvChunks)
+_STREAM_BLOCK_BYTES = 1 << 20
 # Cells read as missing (NaN). "nan", "NaN", "inf" are not here: they parse as floats.
 _MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "None")
 # Cells read as booleans; "1" and "0" stay numbers (pyarrow's defaults would make a column
@@ -474,6 +481,360 @@ def _select(layout: _Layout, selector: str | None, name: str) -> list[str]:
     if len(set(chosen)) != len(chosen):
         raise LoadError(name, f"the selector {selector!r} names a column twice")
     return chosen
+
+
+# --- chunk readers ----------------------------------------------------------------------
+
+
+def open_chunks(path: Path, selections: Sequence[tuple[str | None, str]]) -> list[CsvChunks]:
+    """Chunk readers for inputs that are columns of one text file, sharing one parse of it.
+
+    Args:
+        path: the file (``.csv``, ``.tsv``, ``.txt``, ``.tab``, each optionally ``.gz``).
+        selections: (selector, display) of each input: ``file.csv:pred`` gives
+            ``("pred", "file.csv:pred")``.
+
+    Returns:
+        One :class:`CsvChunks` per selection, in order. They read in lockstep: each reads
+        once, with the same count, before any reads again.
+
+    Raises:
+        LoadError: as :func:`read_path` would for what the start of the file shows (empty,
+            binary, a header and no rows, an unknown column, a ragged row or a text cell in
+            the first block).
+    """
+    name = str(path)
+    inputs, layout = _open_path(path, name)
+    chosen = [_select(layout, selector, name) for selector, _ in selections]
+    union = list(dict.fromkeys(column for columns in chosen for column in columns))
+    stream = _CsvStream(inputs, layout, union, name)
+    return [
+        CsvChunks(stream, [union.index(column) for column in columns], display)
+        for columns, (_, display) in zip(chosen, selections, strict=True)
+    ]
+
+
+class CsvChunks:
+    """One input's columns of a delimited text file, a block of rows at a time.
+
+    A :class:`~losscli.loaders.ChunkReader`: one column gives chunks ``[rows]``, several
+    ``[rows, columns]`` of their ``np.result_type``, as the whole loader gives. Inputs on the
+    same file share one parse of it (:class:`_CsvStream`) and read in lockstep.
+    """
+
+    def __init__(self, stream: _CsvStream, columns: list[int], display: str) -> None:
+        self.source = display
+        self.from_text = True
+        self.sample_shape: tuple[int, ...] = () if len(columns) == 1 else (len(columns),)
+        self._stream = stream
+        self._columns = columns
+        self._steps = 0
+        self._buffers = ChunkBuffers()
+        self._dtype = np.result_type(*(stream.dtypes[i] for i in columns))
+        self._closed = False
+        stream.readers += 1
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The widest dtype of the chunks read so far (before any: the first block's)."""
+        return self._dtype
+
+    @property
+    def rows(self) -> int | None:
+        """The number of rows, known once the file is read to its end."""
+        return self._stream.rows
+
+    def read(self, count: int) -> np.ndarray | None:
+        """The next ``count`` rows (fewer at the end); None at the end.
+
+        Raises:
+            LoadError: a ragged row, a cell that is not a number, a header with no rows, a
+                column with no numbers at all: the whole loader's message.
+        """
+        if self._closed:
+            raise ValueError(f"{self.source}: read after close")
+        columns = self._stream.take(self._steps, count)
+        self._steps += 1
+        if columns is None:
+            return None
+        picked = [columns[i] for i in self._columns]
+        if len(picked) == 1:
+            chunk = picked[0]
+        else:
+            dtype = np.result_type(*(column.dtype for column in picked))
+            chunk = self._buffers.next(len(picked[0]), self.sample_shape, dtype)
+            for position, column in enumerate(picked):
+                chunk[:, position] = column
+        self._dtype = np.result_type(self._dtype, chunk.dtype)
+        return chunk
+
+    def close(self) -> None:
+        """Close this reader; the file closes with the last reader on it."""
+        if not self._closed:
+            self._closed = True
+            self._stream.release()
+
+
+class _CsvStream:
+    """One streaming parse of a text file: the union of its inputs' columns, block by block.
+
+    pyarrow's streaming reader fixes each column's type from the first block, where its
+    whole-file reader unifies the types of every block. When a later block holds a float
+    in a column typed int64 (or a number in one that was empty so far), the stream is
+    reopened with that column widened (the others keep their types), after skipping the
+    rows already handed out, and reading carries on: chunks before keep int64, later ones
+    are float64, and ``np.result_type`` over the chunks is what the whole loader gives.
+    Anything else a later block holds that is not a number is refused as the whole loader
+    refuses it.
+    """
+
+    def __init__(self, inputs: _Inputs, layout: _Layout, columns: list[str], name: str) -> None:
+        self._inputs = inputs
+        self._layout = layout
+        self._columns = columns
+        self._name = name
+        self._reader: Any = None
+        self._types: dict[str, Any] = {}
+        self._typed: set[str] = set()  # columns that held a number somewhere
+        self._handed = 0  # rows handed out
+        self._pending: list[list[np.ndarray]] = []  # parsed rows not handed out, in order
+        self._pending_rows = 0
+        self._done = False
+        self._reopens = 0
+        self._buffers = [ChunkBuffers() for _ in columns]
+        self.readers = 0
+        # lockstep: the chunks handed out so far, and the latest one with its count
+        self._steps = 0
+        self._chunk: list[np.ndarray] | None = None
+        self._count = 0
+        self._takers = 0  # readers that took the latest chunk
+        self._open(0, {})
+        self.dtypes = [_numpy_dtype(self._types[column]) for column in columns]
+
+    @property
+    def rows(self) -> int | None:
+        return self._handed if self._done and not self._pending_rows else None
+
+    def take(self, step: int, count: int) -> list[np.ndarray] | None:
+        """The columns of chunk number ``step``: parsed by the first reader to ask for it."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}")
+        if step == self._steps and (step == 0 or self._takers >= self.readers):
+            self._chunk = self._read(count)
+            self._count = count
+            self._steps += 1
+            self._takers = 1
+        elif step == self._steps - 1 and count == self._count:
+            self._takers += 1
+        else:
+            raise RuntimeError(
+                f"{self._name}: inputs on one file must be read in lockstep, with one count"
+            )
+        return self._chunk
+
+    def release(self) -> None:
+        self.readers -= 1
+        if self.readers <= 0 and self._reader is not None:
+            self._reader.close()
+            self._reader = None
+            self._pending.clear()
+
+    # reading
+
+    def _open(self, skip_rows_after_names: int, column_types: dict[str, Any]) -> None:
+        import pyarrow as pa
+        from pyarrow import csv as pacsv
+
+        options = _arrow_options(
+            self._layout,
+            self._columns,
+            _STREAM_BLOCK_BYTES,
+            skip_rows_after_names=skip_rows_after_names,
+            column_types=column_types,
+        )
+        stream = self._inputs.arrow()
+        try:
+            self._reader = pacsv.open_csv(
+                stream,
+                read_options=options[0],
+                parse_options=options[1],
+                convert_options=options[2],
+            )
+        except BaseException as error:
+            stream.close()
+            if isinstance(error, (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError)):
+                raise LoadError(self._name, self._parse_problem(str(error))) from None
+            if isinstance(error, (OSError, EOFError, zlib.error)):
+                raise LoadError(self._name, f"is not valid gzip data ({error})") from None
+            raise
+        self._check_types(self._reader.schema)
+
+    def _check_types(self, schema: Any) -> None:
+        import pyarrow as pa
+
+        for column in self._columns:
+            arrow_type = schema.field(column).type
+            if pa.types.is_null(arrow_type):
+                self._types.setdefault(column, arrow_type)
+                continue
+            if not _is_numeric(arrow_type):
+                raise LoadError(self._name, self._cell_problem(column, arrow_type))
+            self._types[column] = arrow_type
+            self._typed.add(column)
+
+    def _read(self, count: int) -> list[np.ndarray] | None:
+        while self._pending_rows < count and not self._done:
+            batch = self._next_batch()
+            if batch is None:
+                self._done = True
+            elif batch.num_rows:
+                self._check_types(batch.schema)
+                self._pending.append([_column_numpy(batch.column(c)) for c in self._columns])
+                self._pending_rows += batch.num_rows
+        if not self._pending_rows:
+            self._finish()
+            return None
+        rows = min(count, self._pending_rows)
+        head = self._pending[0]
+        if len(head[0]) >= rows:  # within one parsed block: no copy
+            chunk = [column[:rows] for column in head]
+            self._pending[0] = [column[rows:] for column in head]
+            if len(head[0]) == rows:
+                self._pending.pop(0)
+        else:
+            chunk = self._gather(rows)
+        self._pending_rows -= rows
+        self._handed += rows
+        return chunk
+
+    def _gather(self, rows: int) -> list[np.ndarray]:
+        """``rows`` rows from several parsed blocks, copied into the reused buffers."""
+        pieces: list[list[np.ndarray]] = []
+        taken = 0
+        while taken < rows:
+            head = self._pending[0]
+            take = min(len(head[0]), rows - taken)
+            pieces.append([column[:take] for column in head])
+            if take == len(head[0]):
+                self._pending.pop(0)
+            else:
+                self._pending[0] = [column[take:] for column in head]
+            taken += take
+        chunk = []
+        for index, buffers in enumerate(self._buffers):
+            parts = [piece[index] for piece in pieces]
+            out = buffers.next(rows, (), np.result_type(*(part.dtype for part in parts)))
+            start = 0
+            for part in parts:
+                out[start : start + len(part)] = part
+                start += len(part)
+            chunk.append(out)
+        return chunk
+
+    def _next_batch(self) -> Any:
+        import pyarrow as pa
+
+        while True:
+            try:
+                return self._reader.read_next_batch()
+            except StopIteration:
+                return None
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+                self._widen(str(error))
+            except (OSError, EOFError, zlib.error) as error:
+                raise LoadError(self._name, f"is not valid gzip data ({error})") from None
+
+    def _widen(self, message: str) -> None:
+        """Reopen after a later block failed to convert to the type of its first block.
+
+        int64 → float64 when the cell is a number; a column missing everywhere so far takes
+        float64 for a number and bool for TRUE/FALSE (its missing cells make it float64 in
+        the whole loader either way). Anything else is a cell that is not a number.
+        """
+        import pyarrow as pa
+
+        found = re.search(r"In CSV column #(\d+):.*?CSV conversion error to (\w+)", message)
+        if found is None:
+            raise LoadError(self._name, self._parse_problem(message))
+        index = int(found.group(1))
+        column = self._layout.names[index] if index < len(self._layout.names) else ""
+        current = self._types.get(column)
+        if current is None or self._reopens > 2 * len(self._columns):
+            raise LoadError(self._name, self._parse_problem(message))
+        value = re.search(r"invalid value '(.*)'", message, re.DOTALL)
+        kind = _kind(value.group(1)) if value else "number"
+        if kind == "number" and (pa.types.is_integer(current) or pa.types.is_null(current)):
+            widened = pa.float64()
+        elif kind == "boolean" and pa.types.is_null(current):
+            widened = pa.bool_()
+        else:  # text, or a number in a bool column: the whole loader refuses it as text
+            raise LoadError(self._name, self._cell_problem(column, current))
+        self._types[column] = widened
+        types = {c: t for c, t in self._types.items() if not pa.types.is_null(t)}
+        self._reader.close()
+        self._pending.clear()
+        self._pending_rows = 0
+        self._reopens += 1
+        with self._inputs.parsed() as text:
+            skip = _physical_rows(text, self._layout.skip_rows, self._handed)
+        self._open(skip, types)
+
+    def _finish(self) -> None:
+        """At the end: refuse what the whole loader refuses once it has read everything."""
+        if self._handed == 0:
+            raise LoadError(self._name, _no_rows(self._layout))
+        for column in self._columns:
+            if column not in self._typed:
+                raise LoadError(self._name, self._cell_problem(column, "null"))
+
+    def _parse_problem(self, message: str) -> str:
+        return _diagnose_parse(self._inputs.parsed, self._layout, message)
+
+    def _cell_problem(self, column: str, arrow_type: object) -> str:
+        return _diagnose_cell(self._inputs.parsed, self._layout, column, arrow_type)
+
+
+def _physical_rows(text: BinaryIO, skip_rows: int, data_rows: int) -> int:
+    """How many lines after the first ``skip_rows`` hold the first ``data_rows`` rows.
+
+    pyarrow's ``skip_rows_after_names`` counts lines, empty ones included, where
+    ``ignore_empty_lines`` drops empty lines from the rows: the rows handed out are
+    translated into lines before the stream is reopened after them. ``text`` is what pyarrow
+    parses; lines end with ``\\n``, ``\\r\\n`` or ``\\r``, and a UTF-8 byte-order mark is not text.
+    """
+    lines_after = 0
+    carry = b""
+    first = True
+    while True:
+        block = text.read(_SQUEEZE_BYTES)
+        data = carry + block
+        if first:
+            if block and len(data) < len(_BOM):
+                carry = data
+                continue
+            first = False
+            if data.startswith(_BOM):
+                data = data[len(_BOM) :]
+        lines = data.splitlines(keepends=True)
+        carry = b""
+        if block and lines and not lines[-1].endswith(b"\n"):
+            carry = lines.pop()  # unfinished, or a \r whose \n may follow
+        if skip_rows:
+            skipped = min(skip_rows, len(lines))
+            skip_rows -= skipped
+            lines = lines[skipped:]
+        empty = lines.count(b"\n") + lines.count(b"\r\n") + lines.count(b"\r")
+        if len(lines) - empty < data_rows and block:
+            data_rows -= len(lines) - empty
+            lines_after += len(lines)
+            continue
+        for line in lines:
+            if data_rows == 0:
+                break
+            lines_after += 1
+            if line not in (b"\n", b"\r\n", b"\r"):
+                data_rows -= 1
+        return lines_after
 
 
 # --- messages (error path only) ---------------------------------------------------------
