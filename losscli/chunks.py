@@ -135,17 +135,11 @@ def open_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
 
 
 def _npy_header(stream: BinaryIO, name: str) -> tuple[tuple[int, ...], np.dtype, bool]:
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(stream)
-        else:
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(stream)
-    except (ValueError, SyntaxError, TypeError) as error:
-        raise LoadError(name, f"has a corrupt .npy header ({error})") from None
-    if dtype.hasobject or dtype.kind not in "biuf":
-        raise LoadError(name, f"holds {dtype} values; losscli streams real numbers only")
-    return tuple(shape), dtype, bool(fortran)
+    """The loader's own header reader (:func:`losscli.loaders.npy.read_header`)."""
+    from losscli.loaders.npy import read_header
+
+    header = read_header(stream, name)
+    return header.shape, header.dtype, header.fortran_order
 
 
 class _Buffers:
