@@ -169,6 +169,19 @@ CORPUS: dict[str, tuple[Callable[[], None], tuple[str, ...]]] = {
     ),
     "duplicate-names": (_bytes("d.csv", b"a,a\n1,2\n3,4\n"), ("d.csv:a.1", "d.csv:a")),
     "one-row": (_bytes("o.csv", b"1.5,2\n"), ("o.csv",)),
+    # with the small block below, these change type blocks after their first
+    "int64-overflow-late": (
+        _bytes("ov.csv", b"a\n" + b"12\n" * 80 + b"99999999999999999999\n" + b"3\n" * 5),
+        ("ov.csv",),
+    ),
+    "empty-then-numbers": (
+        _bytes("en.csv", b"a,b\n" + b"1,\n" * 80 + b"2,7\n" * 10),
+        ("en.csv:b", "en.csv"),
+    ),
+    "empty-then-bool": (
+        _bytes("eb.csv", b"a,b\n" + b"1,\n" * 80 + b"2,TRUE\n3,false\n"),
+        ("eb.csv:b", "eb.csv:a"),
+    ),
 }
 
 
@@ -319,7 +332,7 @@ def test_squeezing_in_pieces_is_squeezing_whole(monkeypatch: pytest.MonkeyPatch)
         monkeypatch.setattr(csv, "_SQUEEZE_BYTES", size)
         squeezed = io.BufferedReader(csv._Squeezed(io.BytesIO(text)), buffer_size=7)
         assert squeezed.read() == expected, size
-    assert expected == b"1.0 -2.0\r\n\r\n\n3\r4 5\n6 7"
+    assert expected == b"1.0 -2.0\n\n\n3\n4 5\n6 7\n"
 
 
 # --- the parity helper can fail ---------------------------------------------------------
@@ -494,6 +507,7 @@ MALFORMED: dict[str, tuple[bytes | Callable[[Path], None], str, str]] = {
     "blank-lines": (b"\n\n  \n", "b.csv", "holds no data"),
     "header-only": (b"pred,label\n", "h.csv", "h.csv has a header but no rows of data"),
     "header-and-blank-lines": (b"pred\n\n\n", "h.csv", "has a header but no rows of data"),
+    "ragged-early": (b"1,2\n3,4\n5,6,7\n", "r.csv", "r.csv: row 3 has 3 fields, row 1 has 2"),
     "ragged-late": (
         b"a,b\n" + b"1,2\n" * 300 + b"1,2,3\n",
         "r.csv",
@@ -587,3 +601,20 @@ def test_object_npy_is_refused_before_any_pickle(here: Path) -> None:
     np.save("o.npy", np.array([{"a": 1}, 2], dtype=object), allow_pickle=True)
     with pytest.raises(LoadError, match="holds Python objects; losscli never unpickles"):
         open_chunk_readers({"x": parse_source("o.npy")})
+
+
+def test_a_failure_on_a_shared_file_reaches_every_reader_on_it(
+    here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(csv, "_STREAM_BLOCK_BYTES", 128)
+    Path("t.csv").write_text("p,y\n" + "0.5,1\n" * 100 + "0.5,cat\n")
+    readers = open_chunk_readers({"p": parse_source("t.csv:p"), "y": parse_source("t.csv:y")})
+    assert all(isinstance(reader, ChunkReader) for reader in readers.values())
+    message = "t.csv: row 102, column 'y': 'cat' is not a number"
+    with pytest.raises(LoadError, match=message):
+        while readers["p"].read(30) is not None:
+            assert readers["y"].read(30) is not None
+    with pytest.raises(LoadError, match=message):
+        readers["y"].read(30)  # the other reader gets the same error, not a half chunk
+    for reader in readers.values():
+        reader.close()
