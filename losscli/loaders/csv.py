@@ -140,8 +140,8 @@ def _sample(open_binary: Callable[[], BinaryIO], name: str) -> bytes:
 def _squeeze(data: bytes) -> bytes:
     """Whitespace-aligned columns → single spaces, no blanks at the start or end of a line.
 
-    Blanks are ASCII whitespace within a line; lines end with ``\n``, ``\r\n`` or ``\r``
-    (as for pyarrow) and each comes out ending with ``\n``, so lines keep their numbers.
+    Blanks are ASCII whitespace within a line; lines end with ``\\n``, ``\\r\\n`` or ``\\r``
+    (as for pyarrow) and each comes out ending with ``\\n``, so lines keep their numbers.
     Applied to pieces cut just after a line break, it gives the same bytes as applied to the
     whole text (what :class:`_Squeezed` relies on).
     """
