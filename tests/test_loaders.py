@@ -204,6 +204,130 @@ def test_csv_row_numbers_count_file_lines(here: Path) -> None:
         _load("r.csv")
 
 
+# --- the one header rule (SPEC: "Output files, gates and streaming") ----------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "names", "rows"),
+    [
+        # a first cell that is a missing or non-finite number is data, not a header
+        ("NA,1\n2,3\n4,5\n6,7\n8,9\n10,11\n", None, 6),
+        ("nan,1\n2,3\n", None, 2),
+        ("NaN\n2\n", None, 2),
+        (",1\n2,3\n", None, 2),
+        ("inf,-inf\n2,3\n", None, 2),
+        ("N/A;1\n2;3\n", None, 2),
+        # TRUE/FALSE are not numbers: over numbers they are names
+        ("TRUE,1\n0,2\n1,3\n", ("TRUE", "1"), 2),
+        # ... over TRUE/FALSE they are a boolean column
+        ("TRUE,1\nFALSE,2\nTRUE,3\n", None, 3),
+        # a name over a boolean column, and "true" as a name
+        ("flag,x\ntrue,1\nfalse,2\n", ("flag", "x"), 2),
+        ("pred,true\n0.5,1\n0.25,0\n", ("pred", "true"), 2),
+        # a text column beside the numbers keeps the header (cell by cell, not row by row)
+        ("id,pred\nimg1,0.5\nimg2,0.25\n", ("id", "pred"), 2),
+        # a column missing below its name still has a name (and is refused if chosen)
+        ("a,b\n,1\nNA,2\n", ("a", "b"), 2),
+    ],
+)
+def test_header_rule(text: str, names: tuple[str, ...] | None, rows: int, here: Path) -> None:
+    Path("h.csv").write_text(text)
+    last = ":" + names[-1] if names else ""  # a text or empty column cannot be loaded
+    loaded = _load("h.csv" + last)
+    assert loaded.values.shape[0] == rows
+    if names is None:
+        width = len(text.splitlines()[0].replace(";", ",").split(","))
+        assert loaded.columns == tuple(str(i) for i in range(width))
+    else:
+        assert loaded.columns == names[-1:]
+
+
+def test_first_cell_na_reads_six_rows_with_a_nan(here: Path) -> None:
+    Path("na.csv").write_text("NA,1\n2,3\n4,5\n6,7\n8,9\n10,11\n")
+    values = _load("na.csv").values
+    assert values.dtype == np.float64 and values.shape == (6, 2)
+    assert np.isnan(values[0, 0]) and values[5, 1] == 11
+
+
+def test_true_false_over_numbers_is_a_header(here: Path) -> None:
+    Path("t.csv").write_text("TRUE,1\n0,2\n1,3\n")
+    np.testing.assert_array_equal(_load("t.csv:TRUE").values, [0, 1])
+    np.testing.assert_array_equal(_load("t.csv:1").values, [2, 3])  # the name "1" first
+
+
+def test_boolean_columns_stay_boolean(here: Path) -> None:
+    Path("b.csv").write_text("TRUE,1\nFALSE,2\nTRUE,3\n")
+    Path("named.csv").write_text("flag\ntrue\nfalse\n")
+    assert _load("b.csv:0").values.dtype == np.bool_
+    np.testing.assert_array_equal(_load("b.csv").values, [[1, 1], [0, 2], [1, 3]])
+    named = _load("named.csv")
+    assert named.columns == ("flag",) and named.values.dtype == np.bool_
+
+
+def test_header_of_pred_true(here: Path) -> None:
+    Path("p.csv").write_text("pred,true\n0.5,1\n0.25,0\n")
+    loaded = _load("p.csv:true")
+    assert loaded.values.dtype == np.int64
+    np.testing.assert_array_equal(loaded.values, [1, 0])
+
+
+def test_a_first_row_over_text_is_data_and_refused(here: Path) -> None:
+    # neither a header (no cell has numbers below it) nor numbers: refused at its first cell
+    Path("w.csv").write_text("a,b\nx,y\n1,2\n")
+    with pytest.raises(LoadError, match=r"w.csv: row 1, column 0: 'a' is not a number"):
+        _load("w.csv")
+    Path("one.csv").write_text("cat\ndog\n")
+    with pytest.raises(LoadError, match=r"row 1, column 0: 'cat' is not a number"):
+        _load("one.csv")
+
+
+def test_zero_one_column_with_a_true_is_refused(here: Path) -> None:
+    # "1"/"0" are numbers, never booleans: a 0/1 column with a TRUE in it holds text
+    Path("m.csv").write_text("a\n0\n1\nTRUE\n")
+    with pytest.raises(LoadError, match=r"row 4, column 'a': 'TRUE' is not a number"):
+        _load("m.csv")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".txt", ".tsv"])
+def test_bom_is_never_part_of_a_cell(suffix: str, here: Path) -> None:
+    bom = b"\xef\xbb\xbf"
+    sep = b"\t" if suffix == ".tsv" else b","
+    Path("n" + suffix).write_bytes(bom + b"1" + sep + b"2\n3" + sep + b"4\n")
+    Path("h" + suffix).write_bytes(bom + b"a" + sep + b"b\n1" + sep + b"2\n3" + sep + b"4\n")
+    headless = _load("n" + suffix)
+    assert headless.columns == ("0", "1")  # the BOM did not make "1" a name
+    np.testing.assert_array_equal(headless.values, [[1, 2], [3, 4]])
+    named = _load("h" + suffix + ":a")
+    np.testing.assert_array_equal(named.values, [1, 3])
+
+
+def test_bom_before_blank_aligned_text(here: Path) -> None:
+    Path("s.txt").write_bytes(b"\xef\xbb\xbf  1.0   2.0\n  3.0   4.0\n")
+    np.testing.assert_array_equal(_load("s.txt").values, [[1, 2], [3, 4]])
+
+
+def test_blank_aligned_text_with_crlf_negatives_and_blank_lines(here: Path) -> None:
+    Path("s.txt").write_bytes(b"  -1.0   2.0 \r\n\r\n   \r\n  3.5  -4.0\r\n")
+    np.testing.assert_array_equal(_load("s.txt").values, [[-1, 2], [3.5, -4]])
+
+
+def test_header_rule_for_gzip_and_stdin(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Path("g.csv.gz").write_bytes(gzip.compress(b"\xef\xbb\xbfNA,1\n2,3\n"))
+    assert _load("g.csv.gz").values.shape == (2, 2)
+    _stdin(monkeypatch, b"\xef\xbb\xbfTRUE,1\n0,2\n")
+    assert _load("-:TRUE").values.tolist() == [0]
+
+
+def test_text_loaders_say_they_read_text(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Path("t.csv").write_text("a\n1\n")
+    Path("a.json").write_text("[1, 2]")
+    np.save("a.npy", np.arange(2))
+    assert _load("t.csv").from_text and _load("a.json").from_text and _load("[1]").from_text
+    assert not _load("a.npy").from_text
+    _stdin(monkeypatch, b"1\n2\n")
+    assert _load("-").from_text
+
+
 # --- parquet / feather / arrow --------------------------------------------------------
 
 

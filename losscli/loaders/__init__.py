@@ -5,6 +5,12 @@ Adding a format is one module with ``read_path(path, selector, display)`` (and
 :class:`Format` line in :data:`FORMATS`. Every loader opens its input read-only, never
 unpickles, checks any size a header claims against the bytes that are really there before
 allocating, and turns bad input into :class:`~losscli.errors.LoadError`.
+
+The formats that stream (``.npy`` and delimited text) also read a block of samples at a
+time through a :class:`ChunkReader` (:func:`open_chunk_readers`). A chunk reader is built
+inside its format's module from the loader's own decisions (the ``.npy`` header reader; the
+CSV layout, pyarrow options, column selection and dtype rules), so an input streamed in
+chunks is read exactly as the same input read whole.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -94,6 +100,98 @@ _DATA_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+@runtime_checkable
+class ChunkReader(Protocol):
+    """Reads one input a block of samples (rows along dimension 0) at a time.
+
+    Attributes:
+        source: how messages and reports name the input (``Source.display``).
+        sample_shape: the shape of one sample (everything after dimension 0).
+        from_text: the numbers are read from text, as :attr:`LoadedArray.from_text`.
+    """
+
+    source: str
+    sample_shape: tuple[int, ...]
+    from_text: bool
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The widest dtype of the chunks read so far; final once read to the end.
+
+        Before the first read, the dtype the first chunk is expected to have. Text can widen
+        as it is read: an integer column that holds a float further down gives int64 chunks,
+        then float64 ones (the whole loader gives float64 for all of it:
+        ``np.result_type`` over the chunks).
+        """
+        ...
+
+    @property
+    def rows(self) -> int | None:
+        """The number of samples in the input; None until known (text: at its end)."""
+        ...
+
+    def read(self, count: int) -> np.ndarray | None:
+        """The next ``count`` samples (fewer at the end), ``[count, *sample_shape]``.
+
+        None at the end. The array may be a view into a reused buffer (and may be
+        read-only): it stays valid until the second ``read`` after this one, since two
+        buffers alternate, so the next chunk can be read in a thread while this one is used.
+
+        Raises:
+            LoadError: the input turns out to be malformed further down (a truncated file,
+                a ragged row, a cell that is not a number), with the whole loader's message.
+        """
+        ...
+
+    def close(self) -> None:
+        """Release the file; reading after this is an error."""
+        ...
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What is known about one input before it is read.
+
+    Attributes:
+        nbytes: its size: the data bytes of a ``.npy``, the file size of anything else (of a
+            ``.gz`` too: compressed), 0 when unknown (standard input, inline arrays).
+        chunkable: :func:`open_chunk_readers` can read it in chunks.
+        shape: the full shape when a header says it (``.npy``), else None.
+        dtype: the dtype the chunks will have when a header says it (``.npy``), else None.
+    """
+
+    nbytes: int
+    chunkable: bool
+    shape: tuple[int, ...] | None = None
+    dtype: np.dtype | None = None
+
+
+class ChunkBuffers:
+    """Two chunk buffers used in turn, each allocated once and reused while it fits.
+
+    A chunk handed out from one stays valid until the second ``next`` after it, which lets
+    a consumer read the next chunk in a thread while it works on this one.
+    """
+
+    def __init__(self) -> None:
+        self._pair: list[np.ndarray | None] = [None, None]
+        self._turn = 0
+
+    def next(self, rows: int, sample_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A ``[rows, *sample_shape]`` array of ``dtype`` (a view into the next buffer)."""
+        self._turn ^= 1
+        buffer = self._pair[self._turn]
+        if (
+            buffer is None
+            or buffer.dtype != dtype
+            or buffer.shape[1:] != sample_shape
+            or buffer.shape[0] < rows
+        ):
+            buffer = np.empty((rows, *sample_shape), dtype=dtype)
+            self._pair[self._turn] = buffer
+        return buffer[:rows]
+
+
 class _PathReader(Protocol):
     def read_path(self, path: Path, selector: str | None, display: str) -> LoadedArray: ...
 
@@ -146,6 +244,88 @@ def load(source: Source, stdin_format: str = "csv") -> LoadedArray:
     with _guarded(name, fmt.name):
         loaded = reader.read_path(path, source.selector, source.display)
     return _checked(loaded)
+
+
+def chunk_estimate(source: Source) -> Estimate:
+    """How big ``source`` is and whether it can be read in chunks, from its header or size.
+
+    Never raises: a file that cannot be read is reported by whatever reads it.
+    """
+    if source.kind is not SourceKind.FILE or source.path is None:
+        return Estimate(0, False)
+    path = source.path
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return Estimate(0, False)
+    fmt = format_of(path)
+    if fmt is None or fmt.module not in _CHUNKED:
+        return Estimate(size, False)
+    if fmt.module == "csv":
+        return Estimate(size, True)
+    if source.selector is not None:
+        return Estimate(size, False)  # the loader says that a .npy has no keys
+    from losscli.loaders import npy
+
+    try:
+        with path.open("rb") as stream:
+            header = npy.read_header(stream, source.file_name)
+            npy.check_size(header, size - header.offset, source.file_name)
+    except (LoadError, OSError):
+        return Estimate(size, False)  # the loader reports what is wrong
+    return Estimate(
+        header.nbytes,
+        npy.chunkable(header),
+        header.shape,
+        header.dtype.newbyteorder("="),
+    )
+
+
+# the loader modules that have chunk readers
+_CHUNKED = ("npy", "csv")
+
+
+def open_chunk_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
+    """A chunk reader for each source: argument name → reader, in the order given.
+
+    Inputs that are columns of the same text file share one parse of it and must be read
+    in lockstep (each reads once, with the same count, before any reads again).
+
+    Raises:
+        LoadError: a source cannot be read in chunks (see :func:`chunk_estimate`), or is
+            malformed as far as opening it shows. Readers opened before are closed.
+    """
+    from losscli.loaders import csv, npy
+
+    readers: dict[str, ChunkReader] = {}
+    texts: dict[Path, list[str]] = {}
+    try:
+        for name, source in sources.items():
+            if source.kind is not SourceKind.FILE or source.path is None:
+                raise LoadError(source.display, "cannot be read in chunks (only files can)")
+            fmt = _file_format(source.path, source.file_name, source.text)
+            if fmt.module == "npy":
+                with _guarded(source.file_name, fmt.name):
+                    readers[name] = npy.NpyChunks(source.path, source.selector, source.display)
+            elif fmt.module == "csv":
+                texts.setdefault(source.path.resolve(), []).append(name)
+            else:
+                raise LoadError(
+                    source.display,
+                    f"cannot be read in chunks ({fmt.name} does not stream; .npy and text do)",
+                )
+        for names in texts.values():
+            path = sources[names[0]].path
+            assert path is not None
+            selections = [(sources[n].selector, sources[n].display) for n in names]
+            with _guarded(str(path), "csv"):
+                opened = csv.open_chunks(path, selections)
+            readers.update(zip(names, opened, strict=True))
+    except BaseException:
+        for reader in readers.values():
+            reader.close()
+        raise
+    return {name: readers[name] for name in sources}
 
 
 def _file_format(path: Path, name: str, text: str) -> Format:

@@ -4,6 +4,10 @@ pyarrow's multithreaded reader does the parsing; the first 64 KiB are inspected 
 to find the delimiter, whether the first row is a header, and which columns to convert.
 When pyarrow refuses the file, a second (slow, error-path only) pass with :mod:`csv` finds
 the row and column to name in the message.
+
+:class:`CsvChunks` reads the same file a block of rows at a time through pyarrow's
+streaming reader, with the same layout, the same pyarrow options, the same column
+selection and the same dtype rules, so a streamed file is read exactly as it is read whole.
 """
 
 from __future__ import annotations
@@ -14,22 +18,33 @@ import gzip
 import io
 import re
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 
 from losscli.errors import LoadError
-from losscli.loaders import LoadedArray
+from losscli.loaders import ChunkBuffers, LoadedArray
 
 _SAMPLE_BYTES = 1 << 16
 # pyarrow parses blocks of this size in parallel (its default; 4 and 16 MiB were slower)
 _BLOCK_BYTES = 1 << 20
+# the streaming reader's block: what one parsed batch holds, so about what memory a chunk
+# reader keeps beyond its chunks (measured on 100 MB of numbers: 1 MiB 10% slower, 8 MiB
+# no faster)
+_STREAM_BLOCK_BYTES = 4 << 20
 # Cells read as missing (NaN). "nan", "NaN", "inf" are not here: they parse as floats.
 _MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "None")
+# Cells read as booleans; "1" and "0" stay numbers (pyarrow's defaults would make a column
+# of 0/1 with one TRUE in it a bool column, and a column typed int64 could not become one)
+_TRUE = ("true", "True", "TRUE")
+_FALSE = ("false", "False", "FALSE")
 _GZIP_MAGIC = b"\x1f\x8b"
+_BOM = codecs.BOM_UTF8
+# how much text the blank-squeezing reader (and the line counter) takes at a time
+_SQUEEZE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -41,28 +56,25 @@ class _Layout:
     skip_rows: int  # physical lines up to and including the header
 
 
+@dataclass(frozen=True)
+class _Inputs:
+    """Ways to reopen the same text, each from its start.
+
+    Attributes:
+        parsed: the bytes pyarrow parses, as a Python stream: the file's text, decompressed,
+            with runs of blanks squeezed for whitespace-aligned text. :mod:`csv` reads it for
+            messages, so their row numbers are pyarrow's lines.
+        arrow: the same bytes, opened for pyarrow (a native stream where one exists).
+    """
+
+    parsed: Callable[[], BinaryIO]
+    arrow: Callable[[], Any]
+
+
 def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
     """Read a delimited text file: tab for ``.tsv``, otherwise sniffed from the first line."""
     name = str(path)
-    if path.stat().st_size == 0:
-        raise LoadError(name, "is empty (0 bytes)")
-    compressed = path.suffix.lower() == ".gz"
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    suffix = suffixes[-1] if suffixes else ""
-
-    def open_binary() -> io.BufferedIOBase:
-        if compressed:
-            return gzip.GzipFile(path, "rb")
-        return path.open("rb")
-
-    sample = _sample(open_binary, name)
-    layout = _layout(sample, name, suffix)
-    if layout.squeeze_spaces:
-        with open_binary() as stream:
-            data = _read_all(stream, name)
-        squeezed = _squeeze(data)
-        return _parse(_Inputs.of_bytes(squeezed), layout, selector, display, name)
-    inputs = _Inputs(lambda: _arrow_input(path, compressed), open_binary)
+    inputs, layout = _open_path(path, name)
     return _parse(inputs, layout, selector, display, name)
 
 
@@ -74,32 +86,47 @@ def read_bytes(data: bytes, selector: str | None, display: str) -> LoadedArray:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as error:
             raise LoadError(name, f"is not valid gzip data ({error})") from None
-    sample = data[:_SAMPLE_BYTES]
-    layout = _layout(sample, name, "")
+    layout = _layout(data[:_SAMPLE_BYTES], name, "")
+    inputs = _inputs(lambda: io.BytesIO(data), None, layout)
+    return _parse(inputs, layout, selector, display, name)
+
+
+def _open_path(path: Path, name: str) -> tuple[_Inputs, _Layout]:
+    """The layout of a text file and how to reopen it: one decision for both readers."""
+    if path.stat().st_size == 0:
+        raise LoadError(name, "is empty (0 bytes)")
+    compressed = path.suffix.lower() == ".gz"
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    suffix = suffixes[-1] if suffixes else ""
+
+    def open_binary() -> BinaryIO:
+        if compressed:
+            return cast(BinaryIO, gzip.GzipFile(path, "rb"))
+        return path.open("rb")
+
+    layout = _layout(_sample(open_binary, name), name, suffix)
+
+    def open_arrow() -> Any:
+        import pyarrow as pa
+
+        return pa.input_stream(str(path), compression="gzip" if compressed else None)
+
+    return _inputs(open_binary, open_arrow, layout), layout
+
+
+def _inputs(
+    open_binary: Callable[[], BinaryIO], open_arrow: Callable[[], Any] | None, layout: _Layout
+) -> _Inputs:
     if layout.squeeze_spaces:
-        data = _squeeze(data)
-    return _parse(_Inputs.of_bytes(data), layout, selector, display, name)
+
+        def squeezed() -> BinaryIO:
+            return cast(BinaryIO, io.BufferedReader(_Squeezed(open_binary())))
+
+        return _Inputs(squeezed, squeezed)
+    return _Inputs(open_binary, open_arrow or open_binary)
 
 
-@dataclass(frozen=True)
-class _Inputs:
-    """Two ways to reopen the same text: for pyarrow (fast) and for :mod:`csv` (messages)."""
-
-    arrow: Callable[[], Any]
-    python: Callable[[], io.BufferedIOBase]
-
-    @staticmethod
-    def of_bytes(data: bytes) -> _Inputs:
-        return _Inputs(lambda: io.BytesIO(data), lambda: io.BytesIO(data))
-
-
-def _arrow_input(path: Path, compressed: bool) -> Any:
-    import pyarrow as pa
-
-    return pa.input_stream(str(path), compression="gzip" if compressed else None)
-
-
-def _sample(open_binary: Callable[[], io.BufferedIOBase], name: str) -> bytes:
+def _sample(open_binary: Callable[[], BinaryIO], name: str) -> bytes:
     try:
         with open_binary() as stream:
             return stream.read(_SAMPLE_BYTES)
@@ -107,17 +134,76 @@ def _sample(open_binary: Callable[[], io.BufferedIOBase], name: str) -> bytes:
         raise LoadError(name, f"is not valid gzip data ({error})") from None
 
 
-def _read_all(stream: io.BufferedIOBase, name: str) -> bytes:
-    try:
-        return stream.read()
-    except (gzip.BadGzipFile, EOFError, zlib.error) as error:
-        raise LoadError(name, f"is not valid gzip data ({error})") from None
+# --- whitespace-aligned text ------------------------------------------------------------
 
 
 def _squeeze(data: bytes) -> bytes:
-    """Whitespace-aligned columns → single spaces, no leading or trailing blanks."""
-    data = re.sub(rb"[ \t]+", b" ", data)
-    return re.sub(rb"(?m)^ | (?=\r?$)", b"", data)
+    """Whitespace-aligned columns → single spaces, no blanks at the start or end of a line.
+
+    Blanks are ASCII whitespace within a line; lines end with ``\\n``, ``\\r\\n`` or ``\\r``
+    (as for pyarrow) and each comes out ending with ``\\n``, so lines keep their numbers.
+    Applied to pieces cut just after a line break, it gives the same bytes as applied to the
+    whole text (what :class:`_Squeezed` relies on).
+    """
+    lines = [b" ".join(line.split()) for line in data.splitlines()]
+    lines.append(b"")
+    return b"\n".join(lines) if len(lines) > 1 else b""
+
+
+class _Squeezed(io.RawIOBase):
+    """The text of ``raw`` squeezed by :func:`_squeeze` as it is read, a block at a time.
+
+    The UTF-8 byte-order mark is dropped first (it is never part of a cell), so the blanks
+    after it are at the start of the line. Never holds more than a block and a line.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._carry = b""  # raw text after the last line break read so far
+        self._out = bytearray()  # squeezed text not handed out yet
+        self._started = False
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while len(self._out) < len(view) and not self._ended:
+            self._more()
+        count = min(len(view), len(self._out))
+        view[:count] = self._out[:count]
+        del self._out[:count]
+        return count
+
+    def _more(self) -> None:
+        block = self._raw.read(_SQUEEZE_BYTES)
+        data = self._carry + block
+        if not self._started:
+            if block and len(data) < len(_BOM):
+                self._carry = data  # too short to tell whether it starts with a BOM
+                return
+            self._started = True
+            if data.startswith(_BOM):
+                data = data[len(_BOM) :]
+        if not block:
+            self._out += _squeeze(data)
+            self._carry = b""
+            self._ended = True
+            return
+        # after the last line break; not after a \r that ends the block: a \n may follow
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r", 0, len(data) - 1)) + 1
+        self._out += _squeeze(data[:cut])
+        self._carry = data[cut:]
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+# --- layout: delimiter and the one header rule ------------------------------------------
 
 
 def _layout(sample: bytes, name: str, suffix: str) -> _Layout:
@@ -140,13 +226,70 @@ def _layout(sample: bytes, name: str, suffix: str) -> _Layout:
         raise LoadError(name, "holds no data (only blank lines)")
     first_at = next(i for i, line in enumerate(physical) if line.strip())
     delimiter, squeeze = _delimiter(lines[0], suffix)
-    rows = list(csv.reader(_squeezed_lines(lines[:2], squeeze), delimiter=delimiter))
-    first = [cell.strip() for cell in rows[0]] if rows and rows[0] else [""]
-    has_header = not all(_is_numberlike(cell) for cell in first)
-    names = _unique(first) if has_header else [str(i) for i in range(len(first))]
+    rows = [row for row in csv.reader(_squeezed_lines(lines, squeeze), delimiter=delimiter) if row]
+    first = rows[0] if rows else [""]
+    has_header = _is_header(first, rows[1:])
+    names = (
+        _unique([c.strip() for c in first]) if has_header else [str(i) for i in range(len(first))]
+    )
     if has_header and len(lines) == 1 and len(sample) < _SAMPLE_BYTES:
         raise LoadError(name, "has a header but no rows of data")
     return _Layout(delimiter, names, has_header, squeeze, first_at + 1 if has_header else 0)
+
+
+def _is_header(first: list[str], later: list[list[str]]) -> bool:
+    """The one header rule (SPEC): is the first row of a text file a header?
+
+    It is when one of its cells is not a number and the cells below that cell are numbers
+    (judged by the first cell below it that is not missing; a column missing everywhere
+    below counts as numbers). Missing cells (empty, ``NA``, ...) and ``NaN``, ``inf``,
+    ``-inf`` are numbers; ``TRUE``/``FALSE`` are not. A name over a column of TRUE/FALSE is
+    a header too, so a boolean column can have a name; a TRUE over TRUE/FALSE is data.
+
+    Judged cell by cell, not row by row, so that a file with a text column (ids, say) next
+    to its numbers keeps its header and ``file.csv:pred`` still selects by name. When no
+    cell qualifies (``a,b`` over ``x,y``), the first row is data and a column that holds
+    text is refused, naming its first cell that is not a number.
+    """
+    for index, cell in enumerate(first):
+        kind = _kind(cell)
+        if kind in ("number", "missing"):
+            continue
+        below = next(
+            (
+                found
+                for row in later
+                if index < len(row) and (found := _kind(row[index])) != "missing"
+            ),
+            "number",
+        )
+        if below == "number" or (kind == "text" and below == "boolean"):
+            return True
+    return False
+
+
+def _kind(cell: str) -> str:
+    """``missing``, ``number``, ``boolean`` or ``text``: what pyarrow reads a cell as."""
+    cell = cell.strip()
+    if cell in _MISSING:
+        return "missing"
+    if cell in _TRUE or cell in _FALSE:
+        return "boolean"
+    return "number" if _is_number(cell) else "text"
+
+
+def _is_number(cell: str) -> bool:
+    """A number pyarrow parses, or a missing value; ``1_000`` and ``TRUE`` are not numbers."""
+    cell = cell.strip()
+    if cell in _MISSING:
+        return True
+    if "_" in cell or not cell.isascii():
+        return False
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _unique(names: list[str]) -> list[str]:
@@ -161,7 +304,12 @@ def _unique(names: list[str]) -> list[str]:
 
 
 def _squeezed_lines(lines: list[str], squeeze: bool) -> list[str]:
-    return [" ".join(line.split()) for line in lines] if squeeze else lines
+    return [_squeeze_line(line) for line in lines] if squeeze else lines
+
+
+def _squeeze_line(line: str) -> str:
+    """One line of text as :func:`_squeeze` leaves it (blanks: ASCII whitespace)."""
+    return " ".join(part for part in re.split(r"[ \t\x0b\x0c]+", line) if part)
 
 
 def _delimiter(first_line: str, suffix: str) -> tuple[str, bool]:
@@ -188,18 +336,57 @@ def _binary_tip(sample: bytes) -> str:
     return ""
 
 
-def _is_numberlike(cell: str) -> bool:
-    """A number pyarrow parses, or a missing-value marker; ``1_000`` is not a number."""
-    cell = cell.strip()
-    if cell in _MISSING:
-        return True
-    if "_" in cell:
-        return False
-    try:
-        float(cell)
-    except ValueError:
-        return cell.lower() in ("true", "false")
-    return True
+# --- pyarrow: one set of options, one dtype rule ----------------------------------------
+
+
+def _arrow_options(
+    layout: _Layout,
+    include: list[str],
+    block_size: int,
+    skip_rows_after_names: int = 0,
+    column_types: dict[str, Any] | None = None,
+) -> tuple[Any, Any, Any]:
+    """pyarrow's read, parse and convert options for ``layout``: the whole loader's and the
+    chunk reader's, so that both read every cell the same way."""
+    from pyarrow import csv as pacsv
+
+    read_options = pacsv.ReadOptions(
+        column_names=layout.names,
+        skip_rows=layout.skip_rows,
+        skip_rows_after_names=skip_rows_after_names,
+        block_size=block_size,
+    )
+    parse_options = pacsv.ParseOptions(delimiter=layout.delimiter, ignore_empty_lines=True)
+    convert_options = pacsv.ConvertOptions(
+        include_columns=include,
+        column_types=column_types or {},
+        null_values=list(_MISSING),
+        true_values=list(_TRUE),
+        false_values=list(_FALSE),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    return read_options, parse_options, convert_options
+
+
+def _is_numeric(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(
+        pa.types.is_integer(arrow_type)
+        or pa.types.is_floating(arrow_type)
+        or pa.types.is_boolean(arrow_type)
+    )
+
+
+def _column_numpy(column: Any) -> np.ndarray:
+    """One Arrow column (array or chunked) as NumPy: a missing cell makes it float64 with NaN;
+    otherwise its own dtype (int64, float64, bool)."""
+    import pyarrow as pa
+
+    if column.null_count:
+        column = column.cast(pa.float64())
+    return np.asarray(column.to_numpy(zero_copy_only=False))
 
 
 def _parse(
@@ -213,18 +400,7 @@ def _parse(
     from pyarrow import csv as pacsv
 
     chosen = _select(layout, selector, name)
-    read_options = pacsv.ReadOptions(
-        column_names=layout.names,
-        skip_rows=layout.skip_rows,
-        block_size=_BLOCK_BYTES,
-    )
-    parse_options = pacsv.ParseOptions(delimiter=layout.delimiter, ignore_empty_lines=True)
-    convert_options = pacsv.ConvertOptions(
-        include_columns=chosen,
-        null_values=list(_MISSING),
-        strings_can_be_null=False,
-        quoted_strings_can_be_null=False,
-    )
+    read_options, parse_options, convert_options = _arrow_options(layout, chosen, _BLOCK_BYTES)
     try:
         with inputs.arrow() as stream:
             table = pacsv.read_csv(
@@ -234,53 +410,51 @@ def _parse(
                 convert_options=convert_options,
             )
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError) as error:
-        raise LoadError(name, _diagnose_parse(inputs.python, layout, name, str(error))) from None
+        raise LoadError(name, _diagnose_parse(inputs.parsed, layout, str(error))) from None
     except (OSError, EOFError, zlib.error) as error:
         raise LoadError(name, f"is not valid gzip data ({error})") from None
     if table.num_rows == 0:
-        if layout.has_header:
-            raise LoadError(name, "has a header but no rows of data")
-        raise LoadError(name, "holds no rows of data")
+        raise LoadError(name, _no_rows(layout))
     for column in chosen:
         column_type = table.column(column).type
-        if not (
-            pa.types.is_integer(column_type)
-            or pa.types.is_floating(column_type)
-            or pa.types.is_boolean(column_type)
-        ):
-            raise LoadError(name, _diagnose_cell(inputs.python, layout, column, column_type))
+        if not _is_numeric(column_type):
+            raise LoadError(name, _diagnose_cell(inputs.parsed, layout, column, column_type))
     values = _to_numpy(table, chosen)
-    return LoadedArray(values=values, source=display, columns=tuple(chosen))
+    return LoadedArray(values=values, source=display, columns=tuple(chosen), from_text=True)
+
+
+def _no_rows(layout: _Layout) -> str:
+    return "has a header but no rows of data" if layout.has_header else "holds no rows of data"
 
 
 def _to_numpy(table: Any, chosen: list[str]) -> np.ndarray:
-    """One column → [rows]; several → [rows, columns], filled chunk by chunk (one copy)."""
-    dtypes = []
-    for column in chosen:
-        chunked = table.column(column)
-        dtype = _numpy_dtype(chunked.type)
-        if chunked.null_count:
-            dtype = np.dtype(np.float64)  # a missing cell is NaN
-        dtypes.append(dtype)
+    """One column → [rows]; several → [rows, columns] of their ``np.result_type``."""
     if len(chosen) == 1:
-        chunked = table.column(chosen[0])
-        if chunked.null_count:
-            return np.asarray(chunked.to_numpy(zero_copy_only=False), dtype=np.float64)
-        return np.asarray(chunked.to_numpy(zero_copy_only=False), dtype=dtypes[0])
+        return _column_numpy(table.column(chosen[0]))
+    dtypes = [_column_dtype(table.column(column)) for column in chosen]
     out = np.empty((table.num_rows, len(chosen)), dtype=np.result_type(*dtypes))
     for index, column in enumerate(chosen):
         start = 0
         for chunk in table.column(column).chunks:
             stop = start + len(chunk)
-            out[start:stop, index] = chunk.to_numpy(zero_copy_only=False)
+            out[start:stop, index] = _column_numpy(chunk)
             start = stop
     return out
+
+
+def _column_dtype(column: Any) -> np.dtype:
+    """The dtype :func:`_column_numpy` gives ``column``, without converting it."""
+    if column.null_count:
+        return np.dtype(np.float64)  # a missing cell is NaN
+    return _numpy_dtype(column.type)
 
 
 def _numpy_dtype(arrow_type: Any) -> np.dtype:
     """The NumPy dtype of an Arrow number type (without importing pandas, as to_pandas_dtype does)."""
     import pyarrow as pa
 
+    if pa.types.is_null(arrow_type):
+        return np.dtype(np.float64)  # a column missing everywhere so far: NaN
     return np.asarray(pa.array([], type=arrow_type).to_numpy(zero_copy_only=False)).dtype
 
 
@@ -311,18 +485,383 @@ def _select(layout: _Layout, selector: str | None, name: str) -> list[str]:
     return chosen
 
 
+# --- chunk readers ----------------------------------------------------------------------
+
+
+def open_chunks(path: Path, selections: Sequence[tuple[str | None, str]]) -> list[CsvChunks]:
+    """Chunk readers for inputs that are columns of one text file, sharing one parse of it.
+
+    Args:
+        path: the file (``.csv``, ``.tsv``, ``.txt``, ``.tab``, each optionally ``.gz``).
+        selections: (selector, display) of each input: ``file.csv:pred`` gives
+            ``("pred", "file.csv:pred")``.
+
+    Returns:
+        One :class:`CsvChunks` per selection, in order. They read in lockstep: each reads
+        once, with the same count, before any reads again.
+
+    Raises:
+        LoadError: as :func:`read_path` would for what the start of the file shows (empty,
+            binary, a header and no rows, an unknown column, a ragged row or a text cell in
+            the first block).
+    """
+    name = str(path)
+    inputs, layout = _open_path(path, name)
+    chosen = [_select(layout, selector, name) for selector, _ in selections]
+    union = list(dict.fromkeys(column for columns in chosen for column in columns))
+    stream = _CsvStream(inputs, layout, union, name)
+    return [
+        CsvChunks(stream, [union.index(column) for column in columns], display)
+        for columns, (_, display) in zip(chosen, selections, strict=True)
+    ]
+
+
+class CsvChunks:
+    """One input's columns of a delimited text file, a block of rows at a time.
+
+    A :class:`~losscli.loaders.ChunkReader`: one column gives chunks ``[rows]``, several
+    ``[rows, columns]`` of their ``np.result_type``, as the whole loader gives. Inputs on the
+    same file share one parse of it (:class:`_CsvStream`) and read in lockstep.
+    """
+
+    def __init__(self, stream: _CsvStream, columns: list[int], display: str) -> None:
+        self.source = display
+        self.from_text = True
+        self.sample_shape: tuple[int, ...] = () if len(columns) == 1 else (len(columns),)
+        self._stream = stream
+        self._columns = columns
+        self._steps = 0
+        self._buffers = ChunkBuffers()
+        self._dtype = np.result_type(*(stream.dtypes[i] for i in columns))
+        self._closed = False
+        stream.readers += 1
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The widest dtype of the chunks read so far (before any: the first block's)."""
+        return self._dtype
+
+    @property
+    def rows(self) -> int | None:
+        """The number of rows, known once the file is read to its end."""
+        return self._stream.rows
+
+    def read(self, count: int) -> np.ndarray | None:
+        """The next ``count`` rows (fewer at the end); None at the end.
+
+        Raises:
+            LoadError: a ragged row, a cell that is not a number, a header with no rows, a
+                column with no numbers at all: the whole loader's message.
+        """
+        if self._closed:
+            raise ValueError(f"{self.source}: read after close")
+        columns = self._stream.take(self._steps, count)
+        self._steps += 1
+        if columns is None:
+            return None
+        picked = [columns[i] for i in self._columns]
+        if len(picked) == 1:
+            chunk = picked[0]
+        else:
+            dtype = np.result_type(*(column.dtype for column in picked))
+            chunk = self._buffers.next(len(picked[0]), self.sample_shape, dtype)
+            for position, column in enumerate(picked):
+                chunk[:, position] = column
+        self._dtype = np.result_type(self._dtype, chunk.dtype)
+        return chunk
+
+    def close(self) -> None:
+        """Close this reader; the file closes with the last reader on it."""
+        if not self._closed:
+            self._closed = True
+            self._stream.release()
+
+
+class _CsvStream:
+    """One streaming parse of a text file: the union of its inputs' columns, block by block.
+
+    pyarrow's streaming reader fixes each column's type from the first block, where its
+    whole-file reader unifies the types of every block. When a later block holds a float
+    in a column typed int64 (or a number in one that was empty so far), the stream is
+    reopened with that column widened (the others keep their types), after skipping the
+    rows already handed out, and reading carries on: chunks before keep int64, later ones
+    are float64, and ``np.result_type`` over the chunks is what the whole loader gives.
+    Anything else a later block holds that is not a number is refused as the whole loader
+    refuses it.
+    """
+
+    def __init__(self, inputs: _Inputs, layout: _Layout, columns: list[str], name: str) -> None:
+        self._inputs = inputs
+        self._layout = layout
+        self._columns = columns
+        self._name = name
+        self._reader: Any = None
+        self._types: dict[str, Any] = {}
+        self._typed: set[str] = set()  # columns that held a number somewhere
+        self._handed = 0  # rows handed out
+        self._pending: list[list[np.ndarray]] = []  # parsed rows not handed out, in order
+        self._pending_rows = 0
+        self._done = False
+        self._reopens = 0
+        self._buffers = [ChunkBuffers() for _ in columns]
+        self.readers = 0
+        # lockstep: the chunks handed out so far, and the latest one with its count
+        self._steps = 0
+        self._chunk: list[np.ndarray] | None = None
+        self._count = 0
+        self._takers = 0  # readers that took the latest chunk
+        self._failed: LoadError | None = None
+        self._open(0, {})
+        self.dtypes = [_numpy_dtype(self._types[column]) for column in columns]
+
+    @property
+    def rows(self) -> int | None:
+        return self._handed if self._done and not self._pending_rows else None
+
+    def take(self, step: int, count: int) -> list[np.ndarray] | None:
+        """The columns of chunk number ``step``: parsed by the first reader to ask for it."""
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}")
+        if self._failed is not None:
+            raise self._failed  # a stream that failed stays failed, for every reader on it
+        if step == self._steps and (step == 0 or self._takers >= self.readers):
+            try:
+                self._chunk = self._read(count)
+            except LoadError as error:
+                self._failed = error
+                raise
+            self._count = count
+            self._steps += 1
+            self._takers = 1
+        elif step == self._steps - 1 and count == self._count:
+            self._takers += 1
+        else:
+            raise RuntimeError(
+                f"{self._name}: inputs on one file must be read in lockstep, with one count"
+            )
+        return self._chunk
+
+    def release(self) -> None:
+        self.readers -= 1
+        if self.readers <= 0 and self._reader is not None:
+            self._reader.close()
+            self._reader = None
+            self._pending.clear()
+
+    # reading
+
+    def _open(self, skip_rows_after_names: int, column_types: dict[str, Any]) -> None:
+        import pyarrow as pa
+        from pyarrow import csv as pacsv
+
+        options = _arrow_options(
+            self._layout,
+            self._columns,
+            _STREAM_BLOCK_BYTES,
+            skip_rows_after_names=skip_rows_after_names,
+            column_types=column_types,
+        )
+        stream = self._inputs.arrow()
+        try:
+            self._reader = pacsv.open_csv(
+                stream,
+                read_options=options[0],
+                parse_options=options[1],
+                convert_options=options[2],
+            )
+        except BaseException as error:
+            stream.close()
+            if isinstance(error, (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError)):
+                raise LoadError(self._name, self._parse_problem(str(error))) from None
+            if isinstance(error, (OSError, EOFError, zlib.error)):
+                raise LoadError(self._name, f"is not valid gzip data ({error})") from None
+            raise
+        try:
+            self._check_types(self._reader.schema)
+        except BaseException:
+            self._reader.close()
+            raise
+
+    def _check_types(self, schema: Any) -> None:
+        import pyarrow as pa
+
+        for column in self._columns:
+            arrow_type = schema.field(column).type
+            if pa.types.is_null(arrow_type):
+                self._types.setdefault(column, arrow_type)
+                continue
+            if not _is_numeric(arrow_type):
+                raise LoadError(self._name, self._cell_problem(column, arrow_type))
+            self._types[column] = arrow_type
+            self._typed.add(column)
+
+    def _read(self, count: int) -> list[np.ndarray] | None:
+        while self._pending_rows < count and not self._done:
+            batch = self._next_batch()
+            if batch is None:
+                self._done = True
+            elif batch.num_rows:
+                self._check_types(batch.schema)
+                self._pending.append([_column_numpy(batch.column(c)) for c in self._columns])
+                self._pending_rows += batch.num_rows
+        if not self._pending_rows:
+            self._finish()
+            return None
+        rows = min(count, self._pending_rows)
+        head = self._pending[0]
+        if len(head[0]) >= rows:  # within one parsed block: no copy
+            chunk = [column[:rows] for column in head]
+            self._pending[0] = [column[rows:] for column in head]
+            if len(head[0]) == rows:
+                self._pending.pop(0)
+        else:
+            chunk = self._gather(rows)
+        self._pending_rows -= rows
+        self._handed += rows
+        return chunk
+
+    def _gather(self, rows: int) -> list[np.ndarray]:
+        """``rows`` rows from several parsed blocks, copied into the reused buffers."""
+        pieces: list[list[np.ndarray]] = []
+        taken = 0
+        while taken < rows:
+            head = self._pending[0]
+            take = min(len(head[0]), rows - taken)
+            pieces.append([column[:take] for column in head])
+            if take == len(head[0]):
+                self._pending.pop(0)
+            else:
+                self._pending[0] = [column[take:] for column in head]
+            taken += take
+        chunk = []
+        for index, buffers in enumerate(self._buffers):
+            parts = [piece[index] for piece in pieces]
+            out = buffers.next(rows, (), np.result_type(*(part.dtype for part in parts)))
+            start = 0
+            for part in parts:
+                out[start : start + len(part)] = part
+                start += len(part)
+            chunk.append(out)
+        return chunk
+
+    def _next_batch(self) -> Any:
+        import pyarrow as pa
+
+        while True:
+            try:
+                return self._reader.read_next_batch()
+            except StopIteration:
+                return None
+            except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+                self._widen(str(error))
+            except (OSError, EOFError, zlib.error) as error:
+                raise LoadError(self._name, f"is not valid gzip data ({error})") from None
+
+    def _widen(self, message: str) -> None:
+        """Reopen after a later block failed to convert to the type of its first block.
+
+        int64 → float64 when the cell is a number; a column missing everywhere so far takes
+        float64 for a number and bool for TRUE/FALSE (its missing cells make it float64 in
+        the whole loader either way). Anything else is a cell that is not a number.
+        """
+        import pyarrow as pa
+
+        found = re.search(r"In CSV column #(\d+):.*?CSV conversion error to (\w+)", message)
+        if found is None:
+            raise LoadError(self._name, self._parse_problem(message))
+        index = int(found.group(1))
+        column = self._layout.names[index] if index < len(self._layout.names) else ""
+        current = self._types.get(column)
+        if current is None or self._reopens > 2 * len(self._columns):
+            raise LoadError(self._name, self._parse_problem(message))
+        value = re.search(r"invalid value '(.*)'", message, re.DOTALL)
+        kind = _kind(value.group(1)) if value else "number"
+        if kind == "number" and (pa.types.is_integer(current) or pa.types.is_null(current)):
+            widened = pa.float64()
+        elif kind == "boolean" and pa.types.is_null(current):
+            widened = pa.bool_()
+        else:  # text, or a number in a bool column: the whole loader refuses it as text
+            raise LoadError(self._name, self._cell_problem(column, current))
+        self._types[column] = widened
+        types = {c: t for c, t in self._types.items() if not pa.types.is_null(t)}
+        self._reader.close()
+        self._pending.clear()
+        self._pending_rows = 0
+        self._reopens += 1
+        with self._inputs.parsed() as text:
+            skip = _physical_rows(text, self._layout.skip_rows, self._handed)
+        self._open(skip, types)
+
+    def _finish(self) -> None:
+        """At the end: refuse what the whole loader refuses once it has read everything."""
+        if self._handed == 0:
+            raise LoadError(self._name, _no_rows(self._layout))
+        for column in self._columns:
+            if column not in self._typed:
+                raise LoadError(self._name, self._cell_problem(column, "null"))
+
+    def _parse_problem(self, message: str) -> str:
+        return _diagnose_parse(self._inputs.parsed, self._layout, message)
+
+    def _cell_problem(self, column: str, arrow_type: object) -> str:
+        return _diagnose_cell(self._inputs.parsed, self._layout, column, arrow_type)
+
+
+def _physical_rows(text: BinaryIO, skip_rows: int, data_rows: int) -> int:
+    """How many lines after the first ``skip_rows`` hold the first ``data_rows`` rows.
+
+    pyarrow's ``skip_rows_after_names`` counts lines, empty ones included, where
+    ``ignore_empty_lines`` drops empty lines from the rows: the rows handed out are
+    translated into lines before the stream is reopened after them. ``text`` is what pyarrow
+    parses; lines end with ``\\n``, ``\\r\\n`` or ``\\r``, and a UTF-8 byte-order mark is not text.
+    """
+    lines_after = 0
+    carry = b""
+    first = True
+    while True:
+        block = text.read(_SQUEEZE_BYTES)
+        data = carry + block
+        if first:
+            if block and len(data) < len(_BOM):
+                carry = data
+                continue
+            first = False
+            if data.startswith(_BOM):
+                data = data[len(_BOM) :]
+        lines = data.splitlines(keepends=True)
+        carry = b""
+        if block and lines and not lines[-1].endswith(b"\n"):
+            carry = lines.pop()  # unfinished, or a \r whose \n may follow
+        if skip_rows:
+            skipped = min(skip_rows, len(lines))
+            skip_rows -= skipped
+            lines = lines[skipped:]
+        empty = lines.count(b"\n") + lines.count(b"\r\n") + lines.count(b"\r")
+        if len(lines) - empty < data_rows and block:
+            data_rows -= len(lines) - empty
+            lines_after += len(lines)
+            continue
+        for line in lines:
+            if data_rows == 0:
+                break
+            lines_after += 1
+            if line not in (b"\n", b"\r\n", b"\r"):
+                data_rows -= 1
+        return lines_after
+
+
+# --- messages (error path only) ---------------------------------------------------------
+
+
 def _records(
-    open_input: Callable[[], io.BufferedIOBase], layout: _Layout
+    open_input: Callable[[], BinaryIO], layout: _Layout
 ) -> Iterator[tuple[int, list[str]]]:
     """(line number, cells) of every non-blank record, header included; error path only."""
     with open_input() as stream:
         text = io.TextIOWrapper(
             cast(Any, stream), encoding="utf-8-sig", errors="replace", newline=""
         )
-        lines: Iterator[str] = text
-        if layout.squeeze_spaces:
-            lines = (" ".join(line.split()) + "\n" for line in text)
-        reader = csv.reader(lines, delimiter=layout.delimiter)
+        reader = csv.reader(text, delimiter=layout.delimiter)
         start = 1
         for cells in reader:
             if cells and any(cell.strip() for cell in cells):
@@ -330,9 +869,7 @@ def _records(
             start = reader.line_num + 1
 
 
-def _diagnose_parse(
-    open_input: Callable[[], io.BufferedIOBase], layout: _Layout, name: str, arrow_message: str
-) -> str:
+def _diagnose_parse(open_input: Callable[[], BinaryIO], layout: _Layout, arrow_message: str) -> str:
     """'row 5 has 3 fields, row 1 has 2', or pyarrow's own words when no row explains it."""
     try:
         records = _records(open_input, layout)
@@ -350,7 +887,7 @@ def _diagnose_parse(
 
 
 def _diagnose_cell(
-    open_input: Callable[[], io.BufferedIOBase], layout: _Layout, column: str, column_type: object
+    open_input: Callable[[], BinaryIO], layout: _Layout, column: str, column_type: object
 ) -> str:
     """'row 3, column 'label': 'cat' is not a number' for the first offending cell."""
     index = layout.names.index(column)
@@ -361,7 +898,7 @@ def _diagnose_cell(
             next(records)
         for line, cells in records:
             cell = cells[index] if index < len(cells) else ""
-            if not _is_numberlike(cell):
+            if not _is_number(cell):
                 return f"row {line}, {label}: {cell.strip()!r} is not a number"
     except (StopIteration, csv.Error, OSError, EOFError, zlib.error):
         pass

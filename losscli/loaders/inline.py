@@ -52,7 +52,7 @@ def read_text(text: str, display: str = "inline", name: str | None = None) -> Lo
         raise LoadError(who, "holds an integer too large for int64")
     if values.dtype.kind == "f" and not floats:
         values = values.astype(np.int64)
-    return LoadedArray(values=values, source=display)
+    return LoadedArray(values=values, source=display, from_text=True)
 
 
 def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:

@@ -1,11 +1,14 @@
 """NumPy ``.npy`` loader: never unpickles, checks the header against the file size first.
 
 Large plain files are memory-mapped read-only, so a multi-GB prediction file costs no copy.
+:class:`NpyChunks` reads the same file a block of samples at a time, through the same
+header reader and size check.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +17,7 @@ from typing import BinaryIO
 import numpy as np
 
 from losscli.errors import LoadError
-from losscli.loaders import LoadedArray, refuse_dtype
+from losscli.loaders import ChunkBuffers, LoadedArray, refuse_dtype
 
 # Files whose data reach this many bytes are memory-mapped instead of read.
 MMAP_BYTES = 1 << 26
@@ -157,3 +160,99 @@ def _size(stream: BinaryIO) -> int:
     size = stream.tell()
     stream.seek(0)
     return size
+
+
+def chunkable(header: NpyHeader) -> bool:
+    """Whether :class:`NpyChunks` can read the array: C order, at least one dimension."""
+    return not header.fortran_order and len(header.shape) >= 1
+
+
+class NpyChunks:
+    """Samples of a C-ordered ``.npy`` file, read with ``readinto`` into two reused buffers.
+
+    Never memory-mapped (the pages of a mapping count toward the peak as they are touched)
+    and never unpickled. Big-endian data are swapped in place, so chunks have the native
+    dtype the whole loader gives.
+    """
+
+    def __init__(self, path: Path, selector: str | None, display: str) -> None:
+        """Open ``path`` and vet its header.
+
+        Raises:
+            LoadError: as :func:`read_path` would (empty, bad magic, corrupt header, a dtype
+                no loss can use, truncated data, a selector), or the array is Fortran-ordered
+                or 0-d, which cannot be read a sample at a time.
+        """
+        self.source = display
+        self.from_text = False
+        self._name = name = str(path)
+        if selector is not None:
+            raise LoadError(
+                name, f"holds a single array, so ':{selector}' selects nothing; drop it"
+            )
+        self._stream = path.open("rb", buffering=0)
+        try:
+            size = os.fstat(self._stream.fileno()).st_size
+            if size == 0:
+                raise LoadError(name, "is empty (0 bytes)")
+            header = read_header(self._stream, name)
+            check_size(header, size - header.offset, name)
+            if not chunkable(header):
+                raise LoadError(name, "is Fortran-ordered or 0-d; it cannot be read in chunks")
+        except BaseException:
+            self._stream.close()
+            raise
+        self._header = header
+        self._swap = not header.dtype.isnative
+        self._dtype = header.dtype.newbyteorder("=")
+        self.sample_shape: tuple[int, ...] = header.shape[1:]
+        self._row_bytes = header.dtype.itemsize
+        for dim in self.sample_shape:
+            self._row_bytes *= dim
+        self._left = header.shape[0]
+        self._buffers = ChunkBuffers()
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The array's dtype (native byte order), known from the header."""
+        return self._dtype
+
+    @property
+    def rows(self) -> int:
+        """The first dimension the header declares."""
+        return self._header.shape[0]
+
+    def read(self, count: int) -> np.ndarray | None:
+        """The next ``count`` samples (fewer at the end); None at the end.
+
+        Raises:
+            LoadError: the file ends before the data its header declares (it shrank while
+                being read).
+        """
+        if count < 1:
+            raise ValueError(f"count must be at least 1, not {count}")
+        if self._left == 0:
+            return None
+        rows = min(count, self._left)
+        chunk = self._buffers.next(rows, self.sample_shape, self._dtype)
+        wanted = rows * self._row_bytes
+        target = chunk.reshape(-1).view(np.uint8).data
+        got = 0
+        while got < wanted:
+            n = self._stream.readinto(target[got:wanted])
+            if not n:
+                there = (self.rows - self._left) * self._row_bytes + got
+                raise LoadError(
+                    self._name,
+                    f"ends early: {there // self._header.dtype.itemsize} of the "
+                    f"{self._header.count} declared values are there",
+                )
+            got += n
+        if self._swap:
+            chunk.byteswap(inplace=True)  # the file's bytes, read into a native-order buffer
+        self._left -= rows
+        return chunk
+
+    def close(self) -> None:
+        """Close the file."""
+        self._stream.close()
