@@ -250,7 +250,9 @@ class Accumulator:
             room = _LISTED - len(self.bad_samples)
             self.bad_samples += [offset + int(i) for i in bad[:room]] if room > 0 else []
             for row in bad[: max(0, _DESCRIBED - len(self.described))]:
-                self.described.append(SampleRows(offset + int(row), self._rows(arrays, int(row), per_sample.size)))
+                self.described.append(
+                    SampleRows(offset + int(row), self._rows(arrays, int(row), per_sample.size))
+                )
         if not good.size:
             self._sample.add(good)
             return

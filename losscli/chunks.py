@@ -251,13 +251,24 @@ class StreamFeed:
     @property
     def total(self) -> int | None:
         known = [reader.rows for reader in self.readers.values()]
-        return known[0] if known and all(r is not None for r in known) and len(set(known)) == 1 else None
+        return (
+            known[0]
+            if known and all(r is not None for r in known) and len(set(known)) == 1
+            else None
+        )
 
     def info(self) -> dict[str, InputInfo]:
+        """Shapes and dtypes; a text's length is known at its end, and meanwhile assumed to be
+        that of an input that declares one (the pipeline judges the final shapes again)."""
+        declared = [reader.rows for reader in self.readers.values() if reader.rows is not None]
+        assumed = declared[0] if declared else 1
         return {
             name: InputInfo(
                 reader.source,
-                (self._counted.get(name, reader.rows or 0), *reader.sample_shape),
+                (
+                    self._counted.get(name, reader.rows if reader.rows is not None else assumed),
+                    *reader.sample_shape,
+                ),
                 str(reader.dtype),
             )
             for name, reader in self.readers.items()
@@ -403,9 +414,7 @@ def heads(
                 reader.close()
             if values is None:
                 values = np.empty((0, *reader.sample_shape), dtype=reader.dtype)
-            found.append(
-                LoadedArray(np.array(values), reader.source, from_text=reader.from_text)
-            )
+            found.append(LoadedArray(np.array(values), reader.source, from_text=reader.from_text))
             continue
         if text not in cache:
             cache[text] = load(source, stdin_format)

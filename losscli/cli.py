@@ -7,7 +7,6 @@ while the inputs load, so ``--help``, ``--version``, ``list`` and ``explain`` st
 from __future__ import annotations
 
 import contextlib
-import enum
 import functools
 import os
 import sys
@@ -292,7 +291,15 @@ def compute(
     gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
     chosen = _default_format(output_format)
     report = _evaluated(
-        spec, inputs, resolved, dtype.value, strict, stdin_format, memory_budget, top, per_sample_out
+        spec,
+        inputs,
+        resolved,
+        dtype.value,
+        strict,
+        stdin_format,
+        memory_budget,
+        top,
+        per_sample_out,
     )
     _emit_report(report, chosen, View(all_values, top, _tripped(report, gates)), no_color)
     _finish(report, gates)
@@ -311,6 +318,8 @@ def _evaluated(
     cache: dict[str, Any] | None = None,
 ) -> Report:
     """Evaluate ``spec`` on the INPUTs: whole tensors, or chunks when over the memory budget."""
+    import numpy as np
+
     from losscli import chunks, outputs, pipeline
     from losscli.conversion import FLOAT_DTYPES
     from losscli.sources import parse_source
@@ -325,7 +334,13 @@ def _evaluated(
         else None
     )
     feed = chunks.open_feed(
-        spec, bound, resolved, budget, FLOAT_DTYPES[float_dtype]().itemsize, stdin_format, cache
+        spec,
+        bound,
+        resolved,
+        budget,
+        np.dtype(FLOAT_DTYPES[float_dtype]).itemsize,
+        stdin_format,
+        cache,
     )
     writer = outputs.PerSampleWriter(target) if target is not None else None
     try:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from losscli import chunks, pipeline
 from losscli import options as loss_options
 from losscli.errors import UsageError
@@ -64,7 +66,7 @@ def evaluate_all(
             continue
         from losscli.conversion import FLOAT_DTYPES
 
-        itemsize = FLOAT_DTYPES[settings.float_dtype]().itemsize
+        itemsize = np.dtype(FLOAT_DTYPES[settings.float_dtype]).itemsize
         feed = chunks.open_feed(spec, bound, resolved, budget, itemsize, stdin_format, cache)
         try:
             report = pipeline.evaluate(spec, feed, resolved, settings=settings)

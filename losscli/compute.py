@@ -167,7 +167,9 @@ def compute(
     Raises:
         TorchRejected: torch raised for these tensors (its message, first line).
     """
-    return compute_chunk(spec, arrays, options, soft_target, reduced=True, want_gradient=want_gradient)
+    return compute_chunk(
+        spec, arrays, options, soft_target, reduced=True, want_gradient=want_gradient
+    )
 
 
 def compute_chunk(
@@ -253,7 +255,9 @@ def compute_chunk(
         elements=max(elements, 1),
         unreduced=unreduced.numpy(),
         warnings=tuple(dict.fromkeys(caught)),
-        precision=_precision(spec, arrays, options, soft_target, reduced, precision, value, unreduced)
+        precision=_precision(
+            spec, arrays, options, soft_target, reduced, precision, value, unreduced
+        )
         if precision is not None
         else None,
     )

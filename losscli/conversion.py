@@ -66,10 +66,6 @@ class Converted:
     soft_target: bool = False
 
 
-FINDINGS = ("dtype-conversion", "float-class-target", "int-target-for-float-loss")
-"""The findings conversion raises (the checks' registry raises the others)."""
-
-
 def soft_target_of(spec: LossSpec, inputs: dict[str, LoadedArray], strict: bool = False) -> bool:
     """Whether cross-entropy's target holds class probabilities (torch's rule: shaped like the input)."""
     prediction = inputs[spec.arguments[0].name].values

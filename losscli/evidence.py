@@ -102,11 +102,17 @@ class Evidence:
         rows = len(next(iter(arrays.values()))) if self.limit is not None and arrays else 0
         if self.limit is None:
             self.total += 1
-            self._pieces.append(_Piece(np.zeros(1, np.uint64), np.zeros(1, np.int64),
-                                       {n: a.values for n, a in loaded.items()}, dict(arrays),
-                                       None if result is None else result.per_sample,
-                                       None if result is None else result.ignored,
-                                       {} if result is None else dict(result.gradients)))
+            self._pieces.append(
+                _Piece(
+                    np.zeros(1, np.uint64),
+                    np.zeros(1, np.int64),
+                    {n: a.values for n, a in loaded.items()},
+                    dict(arrays),
+                    None if result is None else result.per_sample,
+                    None if result is None else result.ignored,
+                    {} if result is None else dict(result.gradients),
+                )
+            )
             return
         index = np.arange(offset, offset + rows, dtype=np.int64)
         chosen = priority(index)

@@ -206,9 +206,7 @@ def _python_type(name: str) -> type:
 def _parameter(name: str, option: Option) -> inspect.Parameter:
     python_type = _python_type(name)
     flag = option.flag
-    declarations = (
-        [f"{flag}/--no-{flag.removeprefix('--')}"] if python_type is bool else [flag]
-    )
+    declarations = [f"{flag}/--no-{flag.removeprefix('--')}"] if python_type is bool else [flag]
     info = typer.Option(
         *declarations,
         help=option_help(name),
@@ -220,7 +218,7 @@ def _parameter(name: str, option: Option) -> inspect.Parameter:
         name,
         inspect.Parameter.KEYWORD_ONLY,
         default=None,
-        annotation=Annotated[python_type | None, info],  # type: ignore[valid-type]
+        annotation=Annotated[python_type | None, info],
     )
 
 

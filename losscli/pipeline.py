@@ -37,6 +37,10 @@ from losscli.report import InputInfo, Report
 from losscli.result import ChunkResult
 from losscli.sources import check_one_stdin, parse_source
 
+# the worst samples kept for JSON, whatever --top shows in the table
+WORST_SAMPLES = 10
+# the findings the pipeline itself raises (the checks and conversion raise the others)
+FINDINGS = ("torch-rejected",)
 # shape findings at error severity make the value null on every path (SPEC)
 _VALUE_NULL = ("shape-mismatch", "silent-broadcast", "batch-size-mismatch", "target-has-extra-dim")
 # stored dtypes whose rounding is large enough to move a loss
@@ -140,7 +144,7 @@ class _Evaluation:
             spec,
             self.options,
             keep_all=feed.whole,
-            top=settings.top,
+            top=max(settings.top, WORST_SAMPLES),
             expected=feed.total,
             classes=self._class_setup(first.loaded),
         )
@@ -158,17 +162,16 @@ class _Evaluation:
             self.blocked = True
         info = feed.info()
         if not feed.whole:  # lengths of text are known at its end: judge the final shapes
-            shape_found = run(checks_for(spec, Scope.SHAPES), self._shape_context(info, first))
+            shape_found = _raised(
+                run(checks_for(spec, Scope.SHAPES), self._shape_context(info, first))
+            )
             self.blocked = self.blocked or _blocks(f for _, f in shape_found)
         return self._finish(info, first, shape_found)
 
     # ------------------------------------------------------------------ steps
 
     def _shape_context(self, info: dict[str, InputInfo], first: Chunk) -> CheckContext:
-        if self.feed.whole:
-            inputs = first.loaded
-        else:
-            inputs = stand_ins(info, first.loaded)
+        inputs = first.loaded if self.feed.whole else stand_ins(info, first.loaded)
         converted = conversion.convert(
             self.spec,
             inputs,
@@ -179,7 +182,7 @@ class _Evaluation:
         return self._context(inputs, converted.arrays, total=self.feed.total)
 
     def _shapes(self, first: Chunk) -> list[Raised]:
-        return list(
+        return _raised(
             run(checks_for(self.spec, Scope.SHAPES), self._shape_context(self.feed.info(), first))
         )
 
@@ -218,7 +221,7 @@ class _Evaluation:
             total=self.feed.total,
         )
         found: list[Raised] = [(_CONVERSION, f) for f in converted.findings]
-        found += run(self.chunk_checks, context)
+        found += _raised(run(self.chunk_checks, context))
         self.merged.add(found, chunk)
         if converted.blocked or _blocks(f for _, f in found):
             self.blocked = True
@@ -270,11 +273,14 @@ class _Evaluation:
             chunk_found = self.merged.single()
         elif complete:  # every sample is in the evidence: judge it as one
             converted = conversion.convert(
-                spec, inputs, self.settings.float_dtype, self.settings.strict,
+                spec,
+                inputs,
+                self.settings.float_dtype,
+                self.settings.strict,
                 soft_target=self.soft_target,
             )
             chunk_found = [(_CONVERSION, f) for f in converted.findings]
-            chunk_found += run(self.chunk_checks, view)
+            chunk_found += _raised(run(self.chunk_checks, view))
         else:
             chunk_found = self.merged.merged(self.chunks)
         scale = self.accumulator.gradient_scale if computed is not None else 1.0
@@ -286,13 +292,15 @@ class _Evaluation:
             total=total,
             computation=self.evidence.computation(computed, scale),
         )
-        sample_found = _sampled(run(checks_for(spec, Scope.SAMPLE), sample_view), complete, view)
+        sample_found = _sampled(
+            _raised(run(checks_for(spec, Scope.SAMPLE), sample_view)), complete, view
+        )
         result_found: list[Raised] = []
         if computed is not None:
             result_view = self._context(
                 inputs, arrays, rows=rows, complete=complete, total=total, computation=computed
             )
-            result_found = run(checks_for(spec, Scope.RESULT), result_view)
+            result_found = _raised(run(checks_for(spec, Scope.RESULT), result_view))
         ordered = _in_registry_order([*shape_found, *chunk_found, *sample_found, *result_found])
         if self.rejected is not None:
             ordered.append(
@@ -306,7 +314,11 @@ class _Evaluation:
         if _blocks(ordered):
             computed = None
         extra: dict[str, Any] = {
-            "checks": {"samples": total, "evidence_samples": self.evidence.kept, "complete": complete}
+            "checks": {
+                "samples": total,
+                "evidence_samples": self.evidence.kept,
+                "complete": complete,
+            }
         }
         streaming = self.feed.describe()
         if streaming is not None:
@@ -371,6 +383,11 @@ def _precision_request(spec: LossSpec, loaded: dict[str, LoadedArray]) -> Any:
 
     precision = "bfloat16" if "bfloat16" in low.values() else "float16"
     return PrecisionRequest(precision, frozenset(low), mixed=set(low) != set(stored))
+
+
+def _raised(found: Iterable[tuple[Check, Finding]]) -> list[Raised]:
+    """Check findings, typed as the pipeline's list of raised findings."""
+    return [(check, item) for check, item in found]
 
 
 def _blocks(found: Iterable[Finding]) -> bool:
@@ -461,4 +478,3 @@ class _Merged:
                 )
             )
         return found
-

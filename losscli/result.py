@@ -6,6 +6,7 @@ value is torch's reduced value, bit for bit; a streamed value is accumulated in 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,13 +135,14 @@ class ClassTotals:
 
     @property
     def mean_loss(self) -> list[float | None] | None:
-        """Each class's mean element loss (None for a class that is never the target)."""
+        """Each class's mean element loss (None for a class that is never the target, or NaN/Inf)."""
         if self.loss_sum is None:
             return None
-        return [
-            float(total / count) if count else None
-            for total, count in zip(self.loss_sum, self.true, strict=True)
-        ]
+        means = []
+        for total, count in zip(self.loss_sum, self.true, strict=True):
+            mean = float(total / count) if count else None
+            means.append(mean if mean is not None and math.isfinite(mean) else None)
+        return means
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -207,18 +207,28 @@ def test_fractional_class_indices_exit_1_with_the_full_report(tmp_path: Path) ->
 def test_integral_float_class_indices_are_cast_and_computed(tmp_path: Path) -> None:
     scores = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 2.0]], dtype=np.float32)
     scores_file = _save(tmp_path / "scores.npy", scores)
-    code, report, _ = _json("cross-entropy", scores_file, "[0.0, 2.0]")
+    labels_file = _save(tmp_path / "labels.npy", np.array([0.0, 2.0], dtype=np.float32))
+    code, report, _ = _json("cross-entropy", scores_file, labels_file)
     assert code == 0
     assert report["value"] == F.cross_entropy(torch.from_numpy(scores), torch.tensor([0, 2])).item()
     (info,) = [f for f in report["findings"] if f["name"] == "float-class-target"]
     assert info["severity"] == "info"
+    # text has no dtype: the same labels typed inline are class indices, no finding
+    code, typed, _ = _json("cross-entropy", scores_file, "[0.0, 2.0]")
+    assert code == 0 and typed["value"] == report["value"]
+    assert [f["name"] for f in typed["findings"]] == []
 
 
-def test_int_targets_for_a_float_loss_are_an_info_finding() -> None:
-    code, report, _ = _json("bce-logits", "[0.5, -1.0, 2.0]", "[1, 0, 1]")
+def test_int_targets_for_a_float_loss_are_an_info_finding(tmp_path: Path) -> None:
+    logits = _save(tmp_path / "logits.npy", np.array([0.5, -1.0, 2.0], dtype=np.float32))
+    labels = _save(tmp_path / "labels.npy", np.array([1, 0, 1]))
+    code, report, _ = _json("bce-logits", logits, labels)
     assert code == 0
     names = [f["name"] for f in report["findings"]]
     assert "int-target-for-float-loss" in names
+    # text has no dtype: whole numbers read from text are read as the float the loss needs
+    code, typed, _ = _json("bce-logits", "[0.5, -1.0, 2.0]", "[1, 0, 1]")
+    assert code == 0 and typed["findings"] == [] and typed["value"] == report["value"]
 
 
 def test_strict_torch_rejection_exits_1(tmp_path: Path) -> None:

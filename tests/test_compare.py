@@ -17,7 +17,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from losscli import compare as comparison
-from losscli import losses
+from losscli import losses, pipeline
 from losscli.cli import app
 from losscli.render import compare as render_compare
 
@@ -79,14 +79,14 @@ def test_a_loss_with_another_arity_is_a_row_with_its_error() -> None:
 def test_a_torch_rejection_is_a_row_with_a_finding(monkeypatch: pytest.MonkeyPatch) -> None:
     import losscli.compute
 
-    real = losscli.compute.compute
+    real = losscli.compute.compute_chunk
 
     def rejecting(spec, *args, **kwargs):  # type: ignore[no-untyped-def]
         if spec.name == "l1":
             raise losscli.compute.TorchRejected("l1 said no")
         return real(spec, *args, **kwargs)
 
-    monkeypatch.setattr(losscli.compute, "compute", rejecting)
+    monkeypatch.setattr(losscli.compute, "compute_chunk", rejecting)
     code, out, err = _run(PRED, TRUE, "-l", "l1", "-l", "mse", "-f", "json")
     assert code == 1
     l1, mse = json.loads(out)["losses"]
@@ -188,8 +188,9 @@ def test_github_annotations_carry_the_loss_name() -> None:
 
 def test_table_view_shows_every_loss_side_by_side() -> None:
     specs = [losses.get(n) for n in ("mse", "l1", "gaussian-nll")]
-    loaded = comparison.load_once([PRED, TRUE])
-    entries = comparison.evaluate_all([s for s in specs if s is not None], loaded, [PRED, TRUE], {})
+    entries = comparison.evaluate_all(
+        [s for s in specs if s is not None], [PRED, TRUE], {}, pipeline.Settings(), budget=1 << 30
+    )
     console = Console(width=100, no_color=True, record=True, file=io.StringIO())
     console.print(render_compare.render_table(entries))
     text = console.export_text()

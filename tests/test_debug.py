@@ -96,8 +96,9 @@ def test_mistake_panel_has_evidence_why_and_fix() -> None:
     assert _flat(CATALOGUE["silent-broadcast"].why) in flat  # why it matters, from the catalogue
     assert "evidence:" in out
     assert "losscli explain silent-broadcast" in out
-    # the value comes after the findings
-    assert out.index("silent-broadcast") < out.index("mse = ")
+    # the value panel comes after the findings; a shape error leaves no value (SPEC)
+    assert out.index("silent-broadcast") < out.index("could not be computed")
+    assert record["value"] is None
     assert "silent-broadcast" in err  # the gate says why it exits 1
 
 
@@ -108,12 +109,14 @@ def test_sign_target_mistake_names_the_fix() -> None:
     assert "fix:" in out
 
 
-def test_fail_on_works_as_in_compute() -> None:
+def test_fail_on_works_as_in_compute(tmp_path: Path) -> None:
     args = ("debug", PRED_COLUMN, TRUE, "--loss", "mse")
     assert _run(*args, "--fail-on", "never")[0] == 0
     assert _run(*args)[0] == 1
-    # a clean input with an info finding (float64 → float32) fails only at --fail-on info
-    clean = ("debug", LOGITS, LABELS, "--loss", "cross-entropy")
+    # a clean input with an info finding (a float64 file → float32) fails only at --fail-on info
+    logits = np.loadtxt(LOGITS.split(":")[0], delimiter=",", skiprows=1)
+    np.save(tmp_path / "logits64.npy", logits)
+    clean = ("debug", str(tmp_path / "logits64.npy"), LABELS, "--loss", "cross-entropy")
     assert _run(*clean, "--fail-on", "warning")[0] == 0
     assert _run(*clean, "--fail-on", "info")[0] == 1
 

@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -64,10 +65,15 @@ def test_fail_on_with_an_error_finding(fail_on: str, expected: int) -> None:
     assert ("sign-target-expected" in err) == bool(expected)
 
 
-def test_fail_on_info_trips_on_an_info_finding_alone() -> None:
-    # inline arrays are float64: only dtype-conversion infos
-    assert _run("compute", *L1, "--fail-on", "info")[0] == 1
-    assert _run("compute", *L1, "--fail-on", "warning")[0] == 0
+def test_fail_on_info_trips_on_an_info_finding_alone(tmp_path: Path) -> None:
+    # float64 .npy files: only dtype-conversion infos (text, which has no dtype, gives none)
+    files = []
+    for name, values in (("p.npy", [1, 2.5, 4, 0.5]), ("t.npy", [2, 2.5, 2, 1])):
+        np.save(tmp_path / name, np.array(values, dtype=np.float64))
+        files.append(str(tmp_path / name))
+    assert _run("compute", "l1", *files, "--fail-on", "info")[0] == 1
+    assert _run("compute", "l1", *files, "--fail-on", "warning")[0] == 0
+    assert _run("compute", *L1, "--fail-on", "info")[0] == 0
 
 
 # --- --max-loss -------------------------------------------------------------------------

@@ -205,7 +205,13 @@ def test_compute_whole_and_streamed_agree(
 
 @pytest.mark.parametrize(
     "case",
-    ["ce-softmax-first", "bce-logits-bad-target-late", "nll-raw-scores", "mse-nan-late", "ce-imbalanced"],
+    [
+        "ce-softmax-first",
+        "bce-logits-bad-target-late",
+        "nll-raw-scores",
+        "mse-nan-late",
+        "ce-imbalanced",
+    ],
 )
 def test_checks_on_a_sample_agree_too(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, case: str
@@ -221,7 +227,9 @@ def test_a_late_target_error_is_found_whole_and_streamed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A bce-logits target of 3.0 near the end: every chunk is checked, not the first one."""
-    record = parity(capsys, ["compute", *_argv(tmp_path, "bce-logits-bad-target-late", "npy")], "late")
+    record = parity(
+        capsys, ["compute", *_argv(tmp_path, "bce-logits-bad-target-late", "npy")], "late"
+    )
     found = [f for f in record["findings"] if f["name"] == "target-outside-unit-interval"]
     assert found and str(N - 7) in found[0]["message"]
 
@@ -275,15 +283,18 @@ def _text_pair(tmp_path: Path, name: str) -> tuple[list[str], Path]:
 
 
 @pytest.mark.parametrize(
-    "name", ["first-cell-NA", "true-false-cells", "byte-order-mark", "blank-aligned", "int-turns-float"]
+    "name",
+    ["first-cell-NA", "true-false-cells", "byte-order-mark", "blank-aligned", "int-turns-float"],
 )
 def test_text_files_read_alike(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     inputs, _ = _text_pair(tmp_path, name)
-    code, record, err = run(capsys, "compute", "mse", *inputs)
+    code, _record, err = run(capsys, "compute", "mse", *inputs)
     if code == 2:  # unreadable whole: unreadable streamed, with the same line
-        streamed_code, _, streamed_err = run(capsys, "compute", "mse", *inputs, "--memory-budget", TINY)
+        streamed_code, _, streamed_err = run(
+            capsys, "compute", "mse", *inputs, "--memory-budget", TINY
+        )
         assert (streamed_code, streamed_err) == (code, err)
         return
     parity(capsys, ["compute", "mse", *inputs], name)

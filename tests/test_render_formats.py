@@ -162,11 +162,15 @@ def test_github_lines_are_annotations_errors_first_and_a_final_value_notice() ->
     assert lines[-1].startswith("::notice title=losscli hinge-embedding::hinge-embedding = ")
 
 
-def test_github_info_findings_are_notices_before_the_value_notice() -> None:
-    code, out, _ = _compute("l1", "[1,2.5,4,0.5]", "[2,2.5,2,1]", "--format", "github")
+def test_github_info_findings_are_notices_before_the_value_notice(tmp_path: Path) -> None:
+    files = []
+    for name, values in (("p.npy", [1, 2.5, 4, 0.5]), ("t.npy", [2, 2.5, 2, 1])):
+        np.save(tmp_path / name, np.array(values, dtype=np.float64))
+        files.append(str(tmp_path / name))
+    code, out, _ = _compute("l1", *files, "--format", "github")
     assert code == 0
     lines = out.splitlines()
-    # inline arrays are float64, converted to float32: two dtype-conversion infos
+    # float64 files, converted to float32: two dtype-conversion infos
     assert [line.split("::")[1] for line in lines] == [
         "notice title=losscli dtype-conversion",
         "notice title=losscli dtype-conversion",

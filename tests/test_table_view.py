@@ -17,7 +17,6 @@ from losscli import losses, pipeline
 from losscli.cli import app
 from losscli.options import resolve
 from losscli.render import charts, table
-from losscli.render.classes import class_counts, class_pairs
 from losscli.report import Report
 
 runner = CliRunner()
@@ -143,30 +142,28 @@ def test_class_counts_match_numpy_and_name_the_csv_columns() -> None:
     logits = np.loadtxt(LOGITS, delimiter=",", skiprows=1)
     labels = np.loadtxt(LABELS, delimiter=",", skiprows=1).astype(int)
     predicted = logits.argmax(axis=1)
-    pairs = class_pairs(report)
-    assert pairs is not None
-    counts = class_counts(pairs)
-    assert [row.true for row in counts.rows] == np.bincount(labels, minlength=4).tolist()
-    assert [row.predicted for row in counts.rows] == np.bincount(predicted, minlength=4).tolist()
-    assert counts.correct == int((predicted == labels).sum())
+    counts = report.classes
+    assert counts is not None
+    assert counts.true.tolist() == np.bincount(labels, minlength=4).tolist()
+    assert counts.predicted.tolist() == np.bincount(predicted, minlength=4).tolist()
+    assert int(counts.correct.sum()) == int((predicted == labels).sum())
     text = _text(table.render(report))
     assert "predicted (argmax) vs true classes" in text
     for name in ("0 cat", "1 dog", "2 bird", "3 fish"):
         assert name in text
-    accuracy = f"accuracy {counts.correct}/{labels.size}"
+    accuracy = f"accuracy {int(counts.correct.sum())}/{labels.size}"
     assert accuracy in text
 
 
 def test_class_counts_leave_out_ignored_and_count_out_of_range_targets() -> None:
     report = _report("nll", "[[-0.1,-2.3],[-2.3,-0.1],[-0.1,-2.3],[-2.3,-0.1]]", "[0,-100,1,5]")
-    pairs = class_pairs(report)
-    assert pairs is not None
-    counts = class_counts(pairs)
+    counts = report.classes
+    assert counts is not None
     assert counts.ignored == 1
     assert counts.out_of_range == 1
-    assert [row.true for row in counts.rows] == [1, 1]
-    assert [row.predicted for row in counts.rows] == [2, 1]  # argmax of the 3 counted rows
-    assert counts.correct == 1  # sample 0 only
+    assert counts.true.tolist() == [1, 1]
+    assert counts.predicted.tolist() == [2, 1]  # argmax of the 3 counted rows
+    assert int(counts.correct.sum()) == 1  # sample 0 only
 
 
 @pytest.mark.parametrize(
@@ -180,7 +177,7 @@ def test_class_counts_leave_out_ignored_and_count_out_of_range_targets() -> None
 def test_no_class_counts_where_targets_are_not_class_indices(
     loss: str, inputs: tuple[str, str]
 ) -> None:
-    assert class_pairs(_report(loss, *inputs)) is None
+    assert _report(loss, *inputs).classes is None
 
 
 def test_cli_table_at_a_fixed_width_without_colour() -> None:
@@ -207,8 +204,8 @@ def test_class_counts_table_is_bounded_for_many_classes() -> None:
     text = _text(table.classes_view(report) or "", width=100)
     rows = [line.split() for line in text.splitlines() if "not shown" not in line]
     rows = [
-        row for row in rows if len(row) == 5 and row[0].isdigit()
-    ]  # class true pred correct recall
+        row for row in rows if len(row) in (5, 6) and row[0].isdigit()
+    ]  # class true pred correct recall (mean loss)
     assert len(rows) == charts.CLASS_ROWS
     assert f"{30 - charts.CLASS_ROWS} more classes not shown" in text
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 60

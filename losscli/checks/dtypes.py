@@ -9,7 +9,6 @@ import numpy as np
 from losscli.checks import Check, CheckContext, Scope
 from losscli.findings import Finding, Severity, finding
 from losscli.loaders import LoadedArray
-from losscli.result import Computation
 
 # storage dtypes whose rounding is large enough to move a loss
 _LOW_PRECISION = ("float16", "bfloat16")
@@ -21,11 +20,12 @@ def _stored(loaded: LoadedArray) -> str:
 
 
 def _stored_float(context: CheckContext) -> dict[str, str]:
-    """Argument name → the float dtype it was stored in (float arguments only)."""
+    """Argument name → the float dtype it was stored in (float arguments stored in a binary
+    file; text has no dtype)."""
     return {
         a.name: _stored(context.inputs[a.name])
         for a in context.spec.arguments
-        if context.inputs[a.name].values.dtype.kind == "f"
+        if context.inputs[a.name].values.dtype.kind == "f" and not context.inputs[a.name].from_text
     }
 
 
@@ -54,49 +54,18 @@ def check_mixed_float_dtypes(context: CheckContext) -> Iterator[Finding]:
     )
 
 
-def _loss_in(
-    context: CheckContext, precision: str, only: frozenset[str] | None = None
-) -> tuple[float, str] | None:
-    """The loss with float arguments in ``precision``, computed by torch (see compute.value_in)."""
-    from losscli.compute import value_in
-
-    return value_in(
-        context.spec, context.arrays, context.options, context.soft_target, precision, only
-    )
-
-
-def _total(computation: Computation) -> float:
-    """The value, or the per-sample sum when there is none (reduction 'none')."""
-    if computation.value is not None:
-        return float(computation.value)
-    return float(np.sum(computation.per_sample))
-
-
 def check_low_precision(context: CheckContext) -> Iterator[Finding]:
     """Inputs stored in float16/bfloat16: the loss in that precision against float64."""
     computation = context.computation
-    if computation is None:
+    if computation is None or computation.totals.precision is None:
         return
     low = {name: dtype for name, dtype in _stored_float(context).items() if dtype in _LOW_PRECISION}
     if not low:
         return
-    exact_result = _loss_in(context, "float64")
-    if exact_result is None:
-        return
-    exact = exact_result[0]
-    precision = "bfloat16" if "bfloat16" in low.values() else "float16"
+    probe = computation.totals.precision
+    exact, rounded, precision = probe.exact, probe.low, probe.low_dtype
     floats = set(_stored_float(context))
-    # as stored: the low-precision arguments in their dtype, the others as computed; torch
-    # promotes (or refuses, and the user has to cast everything to one dtype)
     mixed = set(low) != floats
-    result = _loss_in(context, precision, frozenset(low)) if mixed else None
-    promoted = result is not None
-    if result is None:
-        result = _loss_in(context, precision)
-    no_kernel = result is None
-    if result is None:  # torch has no kernel for this loss in that precision on this device
-        result = (_total(computation), computation.dtype)
-    rounded, precision = result
     listed = ", ".join(f"{name} ({context.source(name)})" for name in low)
     stored = "/".join(sorted(set(low.values())))
     if not np.isfinite(exact):
@@ -120,12 +89,12 @@ def check_low_precision(context: CheckContext) -> Iterator[Finding]:
         )
         comparison = (
             f"with {others} as given, torch computes in {precision}: "
-            if promoted
+            if probe.promoted
             else f"torch refuses {others} next to it, so everything in {precision}: "
         ) + comparison
-    if no_kernel:
+    if probe.no_kernel:
         comparison = (
-            f"torch has no {'/'.join(sorted(set(low.values())))} kernel for {context.spec.name} "
+            f"torch has no {stored} kernel for {context.spec.name} "
             f"on this device, so compare losscli's {precision} value instead: " + comparison
         )
     yield finding(

@@ -8,6 +8,7 @@ compute): ``non-finite-loss`` (naming the samples responsible and what in them i
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from losscli.checks import Check, CheckContext, Scope, text
 from losscli.findings import Finding, Severity, finding
 from losscli.losses import Activation, Domain, LossSpec, Role
-from losscli.result import Computation
+from losscli.result import Computation, SampleRows, clearly_negative
 
 # a gradient element this small is numerically zero (SPEC: vanishing-gradient)
 VANISHING = 1e-12
@@ -182,21 +183,12 @@ def check_constant_input(context: CheckContext) -> Iterator[Finding]:
         )
 
 
-def _sample(values: np.ndarray, batch_dim: int, index: int, batch: int) -> np.ndarray | None:
-    """Sample ``index`` of ``values`` along its batch dim, or None when it has no such dim."""
-    if values.ndim <= batch_dim or values.shape[batch_dim] != batch:
-        return None
-    return np.take(values, index, axis=batch_dim)
-
-
-def _describe_sample(context: CheckContext, index: int, batch: int) -> tuple[str, bool]:
-    """What sample ``index`` holds in each argument, and whether any of it is NaN/Inf."""
+def _describe_rows(context: CheckContext, rows: SampleRows) -> tuple[str, bool]:
+    """What one sample holds in each argument, and whether any of it is NaN/Inf."""
     parts: list[str] = []
     non_finite = False
     for argument in context.spec.arguments:
-        values = _sample(
-            np.asarray(context.arrays[argument.name]), argument.batch_dim, index, batch
-        )
+        values = rows.arrays.get(argument.name)
         if values is None or values.size == 0:
             continue
         if values.dtype.kind == "f":
@@ -221,40 +213,40 @@ def check_non_finite_loss(context: CheckContext) -> Iterator[Finding]:
     computation = context.computation
     if computation is None:
         return
-    per_sample = computation.per_sample
-    bad = ~np.isfinite(per_sample)
-    value_bad = computation.value is not None and not np.isfinite(computation.value)
-    if not bad.any() and not value_bad:
+    totals = computation.totals
+    value_bad = computation.value is not None and not math.isfinite(computation.value)
+    if not totals.non_finite and not value_bad:
         return
-    samples = [int(i) for i in np.flatnonzero(bad)]
     parts: list[str] = []
     if value_bad:
         parts.append(f"the value is {computation.value}")
     any_non_finite_input = False
-    if samples:
+    if totals.non_finite:
         kinds = ", ".join(
-            f"{int(k)} {name}"
-            for k, name in (
-                (np.isnan(per_sample).sum(), "NaN"),
-                (np.isposinf(per_sample).sum(), "+Inf"),
-                (np.isneginf(per_sample).sum(), "-Inf"),
+            f"{count} {name}"
+            for count, name in (
+                (totals.nan, "NaN"),
+                (totals.positive_inf, "+Inf"),
+                (totals.negative_inf, "-Inf"),
             )
-            if k
+            if count
         )
         parts.append(
-            f"{len(samples)} of {per_sample.size} per-sample losses are non-finite ({kinds})"
+            f"{totals.non_finite} of {computation.summary['n']} per-sample losses are "
+            f"non-finite ({kinds})"
         )
         described = []
-        for index in samples[:_LISTED]:
-            held, non_finite = _describe_sample(context, index, per_sample.size)
+        for rows in totals.described[:_LISTED]:
+            text, non_finite = _describe_rows(context, rows)
             any_non_finite_input |= non_finite
-            described.append(f"sample {index}: {held}" if held else f"sample {index}")
+            described.append(f"sample {rows.index}: {text}" if text else f"sample {rows.index}")
         parts.append("; ".join(described))
     else:
         parts.append(
             f"every per-sample loss is finite, so the reduction produced it (denominator "
             f"{computation.denominator})"
         )
+    samples = list(totals.bad_samples)
     fix = _non_finite_loss_fix(context, samples, any_non_finite_input)
     if any_non_finite_input and _masked_arguments(context):
         fix = (
@@ -268,8 +260,8 @@ def check_non_finite_loss(context: CheckContext) -> Iterator[Finding]:
         Severity.ERROR,
         "; ".join(parts),
         fix,
-        samples=samples[:10],
-        count=len(samples),
+        samples=samples,
+        count=totals.non_finite,
     )
 
 
@@ -300,40 +292,40 @@ def check_non_finite_gradient(context: CheckContext) -> Iterator[Finding]:
     computation = context.computation
     if computation is None:
         return
-    loss_bad = ~np.isfinite(computation.per_sample)
-    batch = computation.per_sample.size
-    batch_dims = {a.name: a.batch_dim for a in context.spec.arguments}
-    for name, gradient in computation.gradients.items():
-        bad = ~np.isfinite(gradient)
-        if not bad.any():
+    totals = computation.totals
+    for name, state in totals.gradients.items():
+        if not state.count:
             continue
-        first = text.positions(context, name, bad)
+        shape = computation.gradient_summaries.get(name, {}).get("shape", [])
+        size = math.prod(shape) if shape else 1
+        first = [list(p) for p in state.first_positions]
         message = (
-            f"the gradient for {name} holds {int(bad.sum())} NaN/Inf of {gradient.size} values "
-            f"(first at {text.position(first[0])})"
+            f"the gradient for {name} holds {state.count} NaN/Inf of {size} values "
+            f"(first at {text.position(first[0]) if first else '?'})"
         )
         fix = (
             "look for inputs at the edge of the loss's domain (log(0), division by a zero variance)"
         )
-        axis = batch_dims.get(name, 0)
-        if loss_bad.any() and gradient.ndim > axis and gradient.shape[axis] == batch:
+        if totals.non_finite and state.only_in_bad_samples and state.samples:
             # NaN/Inf only in samples whose loss is already NaN/Inf: a consequence, not a cause
-            bad_samples = np.moveaxis(bad, axis, 0).reshape(batch, -1).any(axis=1)
-            if not (bad_samples & ~loss_bad).any():
-                samples = [int(i) for i in np.flatnonzero(bad_samples)]
-                message += (
-                    f", all in samples whose loss is itself non-finite ({samples[:_LISTED]}): "
-                    "it follows from the non-finite loss"
-                )
-                inputs_bad = any(_describe_sample(context, n, batch)[1] for n in samples[:_LISTED])
-                fix = _non_finite_loss_fix(context, samples, inputs_bad)
+            samples = list(state.samples)
+            message += (
+                f", all in samples whose loss is itself non-finite ({samples[:_LISTED]}): "
+                "it follows from the non-finite loss"
+            )
+            inputs_bad = any(
+                _describe_rows(context, rows)[1]
+                for rows in totals.described
+                if rows.index in samples[:_LISTED]
+            )
+            fix = _non_finite_loss_fix(context, samples, inputs_bad)
         yield finding(
             "non-finite-gradient",
             Severity.ERROR,
             message,
             fix,
             argument=name,
-            count=int(bad.sum()),
+            count=state.count,
             first_positions=first,
         )
 
@@ -431,34 +423,18 @@ def check_negative_loss(context: CheckContext) -> Iterator[Finding]:
     if computation is None:
         return
     spec = context.spec
-    per_sample = computation.per_sample
-    finite = per_sample[np.isfinite(per_sample)]
-    scale = max(1.0, float(np.abs(finite).max())) if finite.size else 1.0
-    # 1 - cos(x, x) can round to -1e-7 in float32: only a clearly negative value counts
-    eps = (
-        float(np.finfo(np.dtype(computation.dtype)).eps)
-        if computation.dtype
-        in (
-            "float16",
-            "float32",
-            "float64",
-        )
-        else float(np.finfo(np.float32).eps)
-    )
-    tolerance = 16 * eps * scale
-    value_negative = computation.value is not None and computation.value < -tolerance
-    negative = np.isfinite(per_sample) & (per_sample < -tolerance)
-    count = int(negative.sum())
-    if not value_negative and not count:
+    totals = computation.totals
+    value = computation.value
+    value_negative = value is not None and clearly_negative(value, computation.dtype)
+    if not value_negative and not totals.negative:
         return
     parts = []
-    if computation.value is not None:
-        parts.append(f"{spec.name} came out {computation.value:.6g}")
-    if count:
-        worst = int(np.argmin(np.where(negative, per_sample, np.inf)))
+    if value is not None:
+        parts.append(f"{spec.name} came out {value:.6g}")
+    if totals.negative:
         parts.append(
-            f"{count} of {per_sample.size} per-sample losses are negative (min "
-            f"{text.number(float(per_sample[worst]))} at sample {worst})"
+            f"{totals.negative} of {computation.summary['n']} per-sample losses are negative (min "
+            f"{text.number(totals.minimum)} at sample {totals.argmin})"
         )
     name = spec.arguments[0].name
     if spec.input_domain is Domain.LOG_PROBABILITIES:
@@ -473,8 +449,8 @@ def check_negative_loss(context: CheckContext) -> Iterator[Finding]:
         Severity.ERROR,
         "; ".join(parts) + f": {spec.name} cannot be negative for valid inputs",
         fix,
-        count=count,
-        value=computation.value,
+        count=totals.negative,
+        value=value,
     )
 
 

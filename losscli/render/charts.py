@@ -176,7 +176,9 @@ def class_counts_view(counts: ClassTotals, limit: int = CLASS_ROWS) -> Renderabl
         notes.append(f"{counts.classes - limit} more classes not shown")
     if counts.total:
         correct_total = int(counts.correct.sum())
-        notes.append(f"accuracy {correct_total}/{counts.total} = {correct_total / counts.total:.1%}")
+        notes.append(
+            f"accuracy {correct_total}/{counts.total} = {correct_total / counts.total:.1%}"
+        )
     if counts.out_of_range:
         notes.append(f"{counts.out_of_range} target(s) outside 0..{counts.classes - 1}")
     if counts.ignored:

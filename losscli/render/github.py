@@ -50,9 +50,7 @@ def value_line(report: Report) -> str:
         errors = sum(1 for f in report.findings if f.severity is Severity.ERROR)
         message = f"{spec.name} could not be computed: {errors} error finding(s)"
     elif computation.value is None:
-        message = (
-            f"{spec.name} with reduction none: {computation.summary['n']} per-sample losses"
-        )
+        message = f"{spec.name} with reduction none: {computation.summary['n']} per-sample losses"
     else:
         message = f"{spec.name} = {computation.value!r} ({spec.torch_class}, {computation.dtype})"
     return annotation("notice", f"losscli {spec.name}", message)

@@ -14,6 +14,8 @@ from losscli.report import SCHEMA_VERSION, Entry, Report
 
 # per-sample lists and gradient values are included up to this many numbers (or --all-values)
 SMALL = 1000
+# the worst samples listed
+WORST = 10
 
 
 def finite_or_none(values: Any) -> Any:
@@ -65,7 +67,9 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
     if computation.complete and (all_values or per_sample.size <= SMALL):
         record["per_sample"] = _values(per_sample)
     record["per_sample_summary"] = summary
-    record["worst"] = [{"sample": index, "loss": _float(loss)} for index, loss in computation.worst]
+    record["worst"] = [
+        {"sample": index, "loss": _float(loss)} for index, loss in computation.worst[:WORST]
+    ]
     record["per_sample_rule"] = {
         "reduction": report.options.get("reduction", "mean"),
         "denominator": computation.denominator,

@@ -13,8 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from losscli.findings import Finding, Severity
-from losscli.render import charts
-from losscli.render import Rendered, View
+from losscli.render import Rendered, View, charts
 from losscli.report import Entry, Report
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
