@@ -19,24 +19,12 @@ import typer
 from losscli import __version__, losses
 from losscli.errors import LossCliError, UsageError
 from losscli.parameters import (
-    DEFAULT_BUDGET,
-    AllValues,
-    Baseline,
-    DType,
-    FailOn,
-    FailOnOption,
-    FloatDType,
     Format,
-    MaxIncrease,
-    MaxLoss,
-    MemoryBudget,
     NoColor,
     OutputFormat,
     PerSampleOut,
-    StdinFormat,
-    Strict,
-    Top,
-    with_loss_options,
+    RunOptions,
+    with_options,
 )
 
 if TYPE_CHECKING:  # numpy-heavy: imported where used, so --help stays fast
@@ -207,15 +195,9 @@ def _default_format(
     return OutputFormat.table
 
 
-def _gates(
-    loss: str,
-    fail_on: FailOn,
-    max_loss: float | None,
-    baseline: str | None,
-    max_increase: float | None,
-    baselines: dict[str, float] | None = None,
-) -> Gates:
+def _gates(loss: str, run: RunOptions, baselines: dict[str, float] | None = None) -> Gates:
     """The gates of one loss; --baseline is read here unless already read into ``baselines``."""
+    baseline, max_increase = run.baseline, run.max_increase
     if max_increase is not None and baseline is None:
         raise UsageError(
             "--max-increase needs --baseline REPORT.json (the saved report to compare with)"
@@ -236,7 +218,7 @@ def _gates(
     from losscli.report import Gates
 
     return Gates(
-        fail_on=fail_on.value, max_loss=max_loss, baseline=value, max_increase=max_increase
+        fail_on=run.fail_on.value, max_loss=run.max_loss, baseline=value, max_increase=max_increase
     )
 
 
@@ -248,7 +230,7 @@ def _gates(
     "  cat preds.csv | losscli compute bce-logits - labels.npy --format json | jq .value",
 )
 @one_error_path
-@with_loss_options
+@with_options(top=10)
 def compute(
     loss: Annotated[
         str,
@@ -267,18 +249,7 @@ def compute(
         ),
     ],
     given: dict[str, Any],
-    output_format: Format = None,
-    all_values: AllValues = False,
-    top: Top = 10,
-    no_color: NoColor = False,
-    dtype: DType = FloatDType.float32,
-    strict: Strict = False,
-    stdin_format: StdinFormat = "csv",
-    fail_on: FailOnOption = FailOn.error,
-    max_loss: MaxLoss = None,
-    baseline: Baseline = None,
-    max_increase: MaxIncrease = None,
-    memory_budget: MemoryBudget = DEFAULT_BUDGET,
+    run: RunOptions,
     per_sample_out: PerSampleOut = None,
 ) -> None:
     """Compute a loss exactly as torch.nn.functional does: value, per-sample losses, gradient, findings."""
@@ -288,20 +259,12 @@ def compute(
 
     spec = _resolve_loss(loss)
     resolved = loss_options.resolve(spec, given)
-    gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
-    chosen = _default_format(output_format)
-    report = _evaluated(
-        spec,
-        inputs,
-        resolved,
-        dtype.value,
-        strict,
-        stdin_format,
-        memory_budget,
-        top,
-        per_sample_out,
+    gates = _gates(spec.name, run)
+    chosen = _default_format(run.output_format)
+    report = _evaluated(spec, inputs, resolved, run, per_sample_out)
+    _emit_report(
+        report, chosen, View(run.all_values, run.top, _tripped(report, gates)), run.no_color
     )
-    _emit_report(report, chosen, View(all_values, top, _tripped(report, gates)), no_color)
     _finish(report, gates)
 
 
@@ -309,11 +272,7 @@ def _evaluated(
     spec: losses.LossSpec,
     inputs: list[str],
     resolved: dict[str, Any],
-    float_dtype: str,
-    strict: bool,
-    stdin_format: str,
-    memory_budget: str,
-    top: int,
+    run: RunOptions,
     per_sample_out: str | None = None,
     cache: dict[str, Any] | None = None,
 ) -> Report:
@@ -324,7 +283,8 @@ def _evaluated(
     from losscli.conversion import FLOAT_DTYPES
     from losscli.sources import parse_source
 
-    budget = chunks.parse_size(memory_budget)
+    budget = chunks.parse_size(run.memory_budget)
+    float_dtype = run.dtype.value
     bound = pipeline.bind(spec, inputs)
     target = (
         outputs.check_target(
@@ -339,7 +299,7 @@ def _evaluated(
         resolved,
         budget,
         np.dtype(FLOAT_DTYPES[float_dtype]).itemsize,
-        stdin_format,
+        run.stdin_format,
         cache,
     )
     writer = outputs.PerSampleWriter(target) if target is not None else None
@@ -351,8 +311,8 @@ def _evaluated(
                 resolved,
                 settings=pipeline.Settings(
                     float_dtype,
-                    strict,
-                    top=top,
+                    run.strict,
+                    top=run.top,
                     per_sample=writer.write if writer is not None else None,
                     progress=progress,
                 ),
@@ -476,7 +436,7 @@ def list_losses(
     "  losscli compare pred.npy true.npy -l mse -l l1 --baseline base.json --max-increase 0.05",
 )
 @one_error_path
-@with_loss_options
+@with_options(top=None)
 def compare(
     inputs: Annotated[
         list[str],
@@ -487,6 +447,7 @@ def compare(
         ),
     ],
     given: dict[str, Any],
+    run: RunOptions,
     loss: Annotated[
         list[str] | None,
         typer.Option(
@@ -498,17 +459,6 @@ def compare(
             show_default=False,
         ),
     ] = None,
-    output_format: Format = None,
-    all_values: AllValues = False,
-    no_color: NoColor = False,
-    dtype: DType = FloatDType.float32,
-    strict: Strict = False,
-    stdin_format: StdinFormat = "csv",
-    fail_on: FailOnOption = FailOn.error,
-    max_loss: MaxLoss = None,
-    baseline: Baseline = None,
-    max_increase: MaxIncrease = None,
-    memory_budget: MemoryBudget = DEFAULT_BUDGET,
 ) -> None:
     """Several losses on the same inputs, side by side: value, per-sample summary, gradient norm, findings.
 
@@ -524,20 +474,18 @@ def compare(
     if not loss:
         raise UsageError("compare needs at least one loss: -l mse -l l1 ...")
     specs = list({spec.name: spec for spec in (_resolve_loss(name) for name in loss)}.values())
-    chosen = _default_format(output_format)
+    chosen = _default_format(run.output_format)
     comparison.check_options_apply(specs, given)
-    budget = chunks.parse_size(memory_budget)
-    saved = load_baselines(baseline) if baseline is not None else None
-    gates = {
-        spec.name: _gates(spec.name, fail_on, max_loss, baseline, max_increase, saved)
-        for spec in specs
-    }
-    settings = pipeline.Settings(dtype.value, strict)
-    entries = comparison.evaluate_all(specs, inputs, given, settings, budget, stdin_format)
+    budget = chunks.parse_size(run.memory_budget)
+    saved = load_baselines(run.baseline) if run.baseline is not None else None
+    gates = {spec.name: _gates(spec.name, run, saved) for spec in specs}
+    settings = pipeline.Settings(run.dtype.value, run.strict)
+    entries = comparison.evaluate_all(specs, inputs, given, settings, budget, run.stdin_format)
     tripped = {
         entry.spec.name: comparison.tripped(entry, gates[entry.spec.name]) for entry in entries
     }
-    _write(renderer(chosen.value).comparison(entries, View(all_values, tripped=tripped)), no_color)
+    view = View(run.all_values, tripped=tripped)
+    _write(renderer(chosen.value).comparison(entries, view), run.no_color)
     for entry in entries:
         for reason in tripped[entry.spec.name]:
             _gate_tripped(reason, entry.spec.name)
@@ -551,7 +499,7 @@ def compare(
     "  losscli debug logits.npy labels.npy --format json | jq .recommended",
 )
 @one_error_path
-@with_loss_options
+@with_options(top=5)
 def debug(
     inputs: Annotated[
         list[str],
@@ -563,6 +511,7 @@ def debug(
         ),
     ],
     given: dict[str, Any],
+    run: RunOptions,
     loss: Annotated[
         str | None,
         typer.Option(
@@ -573,18 +522,6 @@ def debug(
             autocompletion=_complete_loss,
         ),
     ] = None,
-    output_format: Format = None,
-    all_values: AllValues = False,
-    top: Top = 5,
-    no_color: NoColor = False,
-    dtype: DType = FloatDType.float32,
-    strict: Strict = False,
-    stdin_format: StdinFormat = "csv",
-    fail_on: FailOnOption = FailOn.error,
-    max_loss: MaxLoss = None,
-    baseline: Baseline = None,
-    max_increase: MaxIncrease = None,
-    memory_budget: MemoryBudget = DEFAULT_BUDGET,
 ) -> None:
     """Run every check and explain each finding (why it matters, the fix), then the value.
 
@@ -595,15 +532,15 @@ def debug(
     from losscli import options as loss_options
     from losscli.render import View
 
-    chosen = _default_format(output_format)
-    budget = chunks.parse_size(memory_budget)
+    chosen = _default_format(run.output_format)
+    budget = chunks.parse_size(run.memory_budget)
     recommendation = None
     cache: dict[str, Any] = {}
     if loss is not None:
         spec = _resolve_loss(loss)
         resolved = loss_options.resolve(spec, given)
     else:
-        recommendation = _infer_task(inputs, stdin_format, budget, cache, chosen, no_color)
+        recommendation = _infer_task(inputs, run.stdin_format, budget, cache, chosen, run.no_color)
         spec = _resolve_loss(recommendation.loss)
         typed = {k: v for k, v in given.items() if v is not None}
         try:
@@ -612,12 +549,12 @@ def debug(
             raise UsageError(
                 f"{error.message} (the inferred loss; pass --loss to choose one)"
             ) from None
-    gates = _gates(spec.name, fail_on, max_loss, baseline, max_increase)
-    report = _evaluated(
-        spec, inputs, resolved, dtype.value, strict, stdin_format, memory_budget, top, cache=cache
+    gates = _gates(spec.name, run)
+    report = _evaluated(spec, inputs, resolved, run, cache=cache)
+    view = View(
+        run.all_values, run.top, _tripped(report, gates), debug=True, recommendation=recommendation
     )
-    view = View(all_values, top, _tripped(report, gates), debug=True, recommendation=recommendation)
-    _emit_report(report, chosen, view, no_color)
+    _emit_report(report, chosen, view, run.no_color)
     _finish(report, gates)
 
 

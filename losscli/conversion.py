@@ -22,6 +22,7 @@ import numpy as np
 from losscli.findings import Finding, Severity, finding
 from losscli.loaders import LoadedArray
 from losscli.losses import Argument, DType, LossSpec, Role
+from losscli.text import position
 
 FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
 # roles whose values a model produces: integers there are not targets cast to float
@@ -174,7 +175,7 @@ def _to_float(
             Severity.ERROR,
             f"{argument.name} ({loaded.source}) holds {count} {values.dtype} value(s) beyond the range of "
             f"{target_float} (largest finite {float(np.finfo(target_float).max):.4g}; first at "
-            f"{_position(first)}: {values[local].item()!r}): casting would turn them into inf",
+            f"{position(first)}: {values[local].item()!r}): casting would turn them into inf",
             "compute in double precision with --dtype float64, or rescale the values"
             if target_float != np.float64
             else "rescale the values",
@@ -254,7 +255,7 @@ def _to_index(
             "float-class-target",
             Severity.ERROR,
             f"{argument.name} ({loaded.source}) holds float values used as class indices, and "
-            f"{count} of {values.size} are not whole numbers (first at {_position(first)}: {example!r}); "
+            f"{count} of {values.size} are not whole numbers (first at {position(first)}: {example!r}); "
             "casting them would change the labels",
             _fractional_class_fix(argument.name, values[finite]),
             argument=argument.name,
@@ -272,10 +273,6 @@ def _to_index(
         from_dtype=str(values.dtype),
         to_dtype="int64",
     )
-
-
-def _position(index: tuple[int, ...]) -> str:
-    return f"index {index[0]}" if len(index) == 1 else f"position {list(index)}"
 
 
 def _fractional_class_fix(name: str, finite_values: np.ndarray) -> str:

@@ -48,7 +48,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from losscli.checks import text
+from losscli import text
 from losscli.kinds import ArrayKind, Kind, classify
 
 # the placeholder for the targets in a command built from predictions alone

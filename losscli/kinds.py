@@ -48,6 +48,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from losscli.text import number
+
 # "rows sum to 1" / "logsumexp is 0" means within this (SPEC: Thresholds); float16 rows get
 # their rounding on top (see row_tolerance)
 ROW_TOLERANCE = 1e-3
@@ -187,13 +189,13 @@ class ArrayKind:
         label = self.kind.value
         if self.kind in (Kind.EMPTY, Kind.NON_FINITE):
             return label
-        span = f"{_number(self.min)} to {_number(self.max)}"
+        span = f"{number(self.min)} to {number(self.max)}"
         if self.kind in (Kind.PROBABILITIES, Kind.LOG_PROBABILITIES, Kind.LOGITS) and self.rows:
             if self.kind is Kind.LOG_PROBABILITIES:
                 return (
-                    f"{label} ({span}; median row logsumexp {_number(self.rows.logsumexp_median)})"
+                    f"{label} ({span}; median row logsumexp {number(self.rows.logsumexp_median)})"
                 )
-            return f"{label} ({span}; median row sum {_number(self.rows.sum_median)})"
+            return f"{label} ({span}; median row sum {number(self.rows.sum_median)})"
         if self.kind in (Kind.ONE_HOT, Kind.MULTI_HOT) and self.rows:
             return f"{label} ({self.rows.ones_min} to {self.rows.ones_max} ones per row)"
         if self.integral and self.n_distinct is not None:
@@ -436,8 +438,3 @@ def _empty(
         mask_255=False,
         rows=None,
     )
-
-
-def _number(value: float) -> str:
-    """A number as messages print it: up to 4 significant digits."""
-    return f"{value:.4g}"

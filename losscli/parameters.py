@@ -3,9 +3,11 @@
 Every loss option of ``compute``, ``debug`` and ``compare`` is generated from the
 :class:`~losscli.losses.Option` records of the catalogue (the Hugging Face hub CLI's shared
 ``Annotated`` aliases, made from data): one flag per torch keyword, its type, its help with
-each loss's torch default, so a new option is one catalogue entry. :func:`with_loss_options`
-adds them to a command and hands it the ones given as one ``given`` dict (torch keyword →
-value, None when not given).
+each loss's torch default, so a new option is one catalogue entry. :func:`with_options` adds
+them to a command, which receives the ones given as one ``given`` dict (torch keyword →
+value, None when not given), together with the options every evaluating command shares
+(output, numbers, gates, memory) gathered in one :class:`RunOptions`, so that no command
+lists them again.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import inspect
 import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -173,24 +176,39 @@ def _default_text(option: Option) -> str:
 
 
 def option_help(name: str) -> str:
-    """The help of one loss option: what it does and torch's default, loss by loss.
+    """The help of one loss option: what it does, the losses that take it, torch's defaults.
 
-    Losses that share the option's meaning and default are listed together, e.g.
-    ``--margin: the margin: margin-ranking, cosine-embedding 0; hinge-embedding, ... 1``.
+    E.g. ``margin-ranking, hinge-embedding, ...: the margin; torch default 0 for
+    margin-ranking, cosine-embedding; 1 for hinge-embedding, ...``. Choices shared by every
+    loss are listed once, extra ones with their loss (``batchmean: kl-div``).
     """
-    takers = [(spec.name, spec.option(name)) for spec in losses.LOSSES if spec.option(name)]
-    groups: dict[tuple[str, str, tuple[str, ...]], list[str]] = {}
+    takers = [(spec.name, o) for spec in losses.LOSSES if (o := spec.option(name)) is not None]
+    texts = list(dict.fromkeys(option.help for _, option in takers))
+    if len(texts) == 1:
+        what = texts[0]
+    else:
+        what = "; ".join(
+            f"{', '.join(loss for loss, o in takers if o.help == text)}: {text}" for text in texts
+        )
+    shared = set.intersection(*(set(o.choices) for _, o in takers))
+    if shared:
+        ordered = [c for c in takers[0][1].choices if c in shared]
+        extras = [
+            f"{choice}: {loss}" for loss, o in takers for choice in o.choices if choice not in shared
+        ]
+        what += f" ({' | '.join(ordered)}{'; ' + ', '.join(extras) if extras else ''})"
+    if len(takers) < len(losses.LOSSES) and len(texts) == 1:
+        what = f"{', '.join(loss for loss, _ in takers)}: {what}"
+    defaults: dict[str, list[str]] = {}
     for loss, option in takers:
-        assert option is not None
-        key = (option.help, _default_text(option), option.choices)
-        groups.setdefault(key, []).append(loss)
-    parts = []
-    everyone = len(takers) == len(losses.LOSSES)
-    for (text, default, choices), names in groups.items():
-        who = "every loss" if everyone and len(groups) == 1 else ", ".join(names)
-        allowed = f" ({' | '.join(choices)})" if choices else ""
-        parts.append(f"{who}: {text}{allowed}; torch default {default}")
-    return ". ".join(parts) + "."
+        defaults.setdefault(_default_text(option), []).append(loss)
+    if len(defaults) == 1:
+        default = f"torch default {next(iter(defaults))}"
+    else:
+        default = "torch default " + "; ".join(
+            f"{value} for {', '.join(names)}" for value, names in defaults.items()
+        )
+    return f"{what}; {default}."
 
 
 def _python_type(name: str) -> type:
@@ -227,32 +245,107 @@ def loss_parameters() -> list[inspect.Parameter]:
     return [_parameter(name, option) for name, option in losses.all_options().items()]
 
 
-def with_loss_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Give ``command`` every loss option; it receives them as ``given`` (torch keyword → value).
+@dataclass(frozen=True)
+class RunOptions:
+    """The options every evaluating command shares (output, numbers, gates, memory).
 
-    ``command`` declares a ``given: dict[str, Any]`` parameter, which the command line never
-    sees; its other parameters are kept as they are.
+    Attributes:
+        output_format: --format, or None for LOSSCLI_FORMAT / the table.
+        all_values: --all-values.
+        top: --top (compare shows no worst samples).
+        no_color: --no-color.
+        dtype: --dtype.
+        strict: --strict.
+        stdin_format: --stdin-format.
+        fail_on: --fail-on.
+        max_loss: --max-loss.
+        baseline: --baseline.
+        max_increase: --max-increase.
+        memory_budget: --memory-budget.
     """
-    hints = typing.get_type_hints(command, include_extras=True)
-    own = [
-        parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
-        for parameter in inspect.signature(command).parameters.values()
-        if parameter.name != "given"
-    ]
-    generated = loss_parameters()
-    names = [parameter.name for parameter in generated]
 
-    @functools.wraps(command)
-    def wrapper(**kwargs: Any) -> Any:
-        given = {name: kwargs.pop(name, None) for name in names}
-        return command(given=given, **kwargs)
+    output_format: OutputFormat | None = None
+    all_values: bool = False
+    top: int = 10
+    no_color: bool = False
+    dtype: FloatDType = FloatDType.float32
+    strict: bool = False
+    stdin_format: str = "csv"
+    fail_on: FailOn = FailOn.error
+    max_loss: float | None = None
+    baseline: str | None = None
+    max_increase: float | None = None
+    memory_budget: str = DEFAULT_BUDGET
 
-    positional = [p for p in own if p.kind is not inspect.Parameter.KEYWORD_ONLY]
-    keywords = [p for p in own if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    parameters = [
-        *(p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in positional),
-        *(p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in [*generated, *keywords]),
+
+# RunOptions field → its command-line parameter type (the Annotated aliases above)
+_RUN_PARAMETERS: dict[str, Any] = {
+    "output_format": Format,
+    "all_values": AllValues,
+    "top": Top,
+    "no_color": NoColor,
+    "dtype": DType,
+    "strict": Strict,
+    "stdin_format": StdinFormat,
+    "fail_on": FailOnOption,
+    "max_loss": MaxLoss,
+    "baseline": Baseline,
+    "max_increase": MaxIncrease,
+    "memory_budget": MemoryBudget,
+}
+
+
+def run_parameters(top: int | None) -> list[inspect.Parameter]:
+    """The shared options as Typer parameters; ``top`` is --top's default (None: no --top)."""
+    defaults = RunOptions(top=top if top is not None else 10)
+    return [
+        inspect.Parameter(
+            name,
+            inspect.Parameter.KEYWORD_ONLY,
+            default=getattr(defaults, name),
+            annotation=annotation,
+        )
+        for name, annotation in _RUN_PARAMETERS.items()
+        if not (name == "top" and top is None)
     ]
-    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-    return wrapper
+
+
+def with_options(top: int | None = 10) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give a command the shared options and every loss option.
+
+    The command declares ``given: dict[str, Any]`` (torch keyword → value as typed, None when
+    not given) and ``run: RunOptions``; the command line sees neither, but the options they
+    gather. Its other parameters are kept as they are, first.
+
+    Args:
+        top: the default of --top; None when the command shows no worst samples.
+    """
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        hints = typing.get_type_hints(command, include_extras=True)
+        own = [
+            parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
+            for parameter in inspect.signature(command).parameters.values()
+            if parameter.name not in ("given", "run")
+        ]
+        shared = run_parameters(top)
+        generated = loss_parameters()
+        run_names = [parameter.name for parameter in shared]
+        loss_names = [parameter.name for parameter in generated]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            given = {name: kwargs.pop(name, None) for name in loss_names}
+            run = RunOptions(**{name: kwargs.pop(name) for name in run_names})
+            return command(given=given, run=run, **kwargs)
+
+        parameters = [
+            *(p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in own),
+            *shared,
+            *generated,
+        ]
+        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
+
+    return decorate

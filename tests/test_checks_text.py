@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from losscli import losses
-from losscli.checks import CheckContext, text
+from losscli import losses, text
+from losscli.checks import CheckContext
 from losscli.checks.targets import check_class_index_range, check_ctc_blank_in_targets
 from losscli.inference import command_line as inference_command_line
 from losscli.loaders import LoadedArray

@@ -18,7 +18,7 @@ so how the pipeline runs it on input of any size:
 ======================  ===================================================================
 
 A check reports; it never converts or repairs. It reads only its :class:`CheckContext`,
-and names positions through :mod:`losscli.checks.text`, which maps the rows of a chunk or
+and names positions through :mod:`losscli.text`, which maps the rows of a chunk or
 of the evidence to global sample indices.
 """
 

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from losscli.checks import Check, CheckContext, Scope, text
+from losscli import text
+from losscli.checks import Check, CheckContext, Scope
 from losscli.checks.arguments import (
     class_count,
     hard_target,

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from losscli.checks import CheckContext, text
+from losscli import text
+from losscli.checks import CheckContext
 from losscli.checks.arguments import Shape, extra_target_dim
 from losscli.findings import Finding, Severity, finding
 from losscli.losses import Broadcasting, DType, Layout, LossSpec, Role

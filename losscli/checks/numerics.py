@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from losscli.checks import Check, CheckContext, Scope, text
+from losscli import text
+from losscli.checks import Check, CheckContext, Scope
 from losscli.findings import Finding, Severity, finding
 from losscli.losses import Activation, Domain, LossSpec, Role
 from losscli.result import Computation, SampleRows, clearly_negative

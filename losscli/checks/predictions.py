@@ -19,7 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from losscli.checks import Check, CheckContext, Scope, text
+from losscli import text
+from losscli.checks import Check, CheckContext, Scope
 from losscli.checks.arguments import (
     POSITIVE_SLACK,
     ROUNDING_SLACK_CAP,

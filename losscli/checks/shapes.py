@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from losscli.checks import Check, CheckContext, Scope, layouts, text
+from losscli import text
+from losscli.checks import Check, CheckContext, Scope, layouts
 from losscli.checks.arguments import (
     class_axis,
     extra_target_dim,

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from losscli.checks import Check, CheckContext, Combine, Scope, text
+from losscli import text
+from losscli.checks import Check, CheckContext, Combine, Scope
 from losscli.checks.arguments import (
     POSITIVE_SLACK,
     ROUNDING_SLACK_CAP,

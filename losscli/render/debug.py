@@ -20,14 +20,11 @@ from losscli.inference import Recommendation
 from losscli.render import table
 from losscli.render.json import report_dict
 from losscli.report import SCHEMA_VERSION, InputInfo, Report
+from losscli.text import shape_text
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 # evidence values longer than this are cut (positions lists, weights)
 _EVIDENCE_WIDTH = 100
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def prose(text: str, style: str = "") -> Text:
@@ -146,7 +143,7 @@ def _value_panel(report: Report) -> Panel:
     ]
     for name, info in report.inputs.items():
         lines.append(
-            Text(f"{name:<14} {info.source}  {_shape(info.shape)} {info.dtype}", style="dim")
+            Text(f"{name:<14} {info.source}  {shape_text(info.shape)} {info.dtype}", style="dim")
         )
     return Panel(Group(*lines), box=box.ROUNDED, expand=False)
 
@@ -173,7 +170,7 @@ def render_recommendation_only(
 ) -> RenderableType:
     """Predictions alone: what they look like and the command to run with the targets."""
     lines = [
-        Text(f"{name:<14} {info.source}  {_shape(info.shape)} {info.dtype}", style="dim")
+        Text(f"{name:<14} {info.source}  {shape_text(info.shape)} {info.dtype}", style="dim")
         for name, info in inputs.items()
     ]
     return Group(recommendation_panel(recommendation), *lines)

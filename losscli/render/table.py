@@ -15,6 +15,7 @@ from rich.text import Text
 from losscli.findings import Finding, Severity
 from losscli.render import Rendered, View, charts
 from losscli.report import Entry, Report
+from losscli.text import shape_text
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
 # gradients with at most this many elements are shown value by value
@@ -30,10 +31,6 @@ def number(value: float | None) -> str:
     if not math.isfinite(value):
         return str(value)
     return f"{value:.6g}"
-
-
-def _shape(shape: tuple[int, ...] | list[int]) -> str:
-    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def value_panel(report: Report) -> Panel:
@@ -57,7 +54,7 @@ def value_panel(report: Report) -> Panel:
     lines.append(Text(f"{spec.torch_class}({options}){dtype}", style="dim"))
     for name, info in report.inputs.items():
         lines.append(
-            Text(f"{name:<14} {info.source}  {_shape(info.shape)} {info.dtype}", style="dim")
+            Text(f"{name:<14} {info.source}  {shape_text(info.shape)} {info.dtype}", style="dim")
         )
     if computation is not None and computation.streamed:
         lines.append(Text("streamed: accumulated chunk by chunk in float64", style="dim"))
@@ -106,7 +103,7 @@ def gradient_table(report: Report) -> RenderableType | None:
         gradient = computation.gradients.get(name, np.empty(0))
         table.add_row(
             name,
-            _shape(summary["shape"]),
+            shape_text(summary["shape"]),
             number(summary["norm"]),
             number(summary["max_abs"]),
             f"{summary['zero_fraction']:.1%}",
