@@ -8,8 +8,10 @@ from autograd on the value (on the sum when the reduction is ``none``).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,6 +155,22 @@ class PrecisionRequest:
     precision: str
     low: frozenset[str]
     mixed: bool
+
+
+@contextlib.contextmanager
+def beside_a_reader() -> Iterator[None]:
+    """torch on one core fewer while another thread reads the next chunk.
+
+    Two OpenMP threads on two cores, one of them taken by the reader (or by anything else on
+    the machine), wait on each other at every operation: measured 3.0 s against 1.2 s for
+    1e8 elements on two cores.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, min(threads, os.cpu_count() or 1) - 1))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def compute(
@@ -372,7 +390,9 @@ def per_sample_losses(
     batch = losses.shape[0]
     flat = losses.reshape(batch, -1)
     elements = flat.shape[1]
-    sums = flat.sum(dim=1)
+    # one element per sample: the losses are the sums (a reduction over a dimension of 1 is
+    # a slow strided pass in torch)
+    sums = losses.reshape(batch) if elements == 1 else flat.sum(dim=1)
     ignored: np.ndarray | None = None
     denominator: float | None
     if reduction == "none":

@@ -116,19 +116,24 @@ class Evidence:
             return
         index = np.arange(offset, offset + rows, dtype=np.int64)
         chosen = priority(index)
-        keep = slice(None) if self._threshold is None else chosen <= self._threshold
-        whole = isinstance(keep, slice)
+        # once the evidence is full, only rows below its threshold can enter: a few
+        positions = None if self._threshold is None else np.flatnonzero(chosen <= self._threshold)
+        copies: dict[int, np.ndarray] = {}
 
         def take(values: np.ndarray) -> np.ndarray:
-            if whole:
-                return values if stable else np.array(values)
-            return np.asarray(values)[keep]
+            values = np.asarray(values)
+            if positions is not None:
+                return values[positions]
+            if stable:
+                return values
+            # a converted array may be the loaded one itself: copy it once
+            return copies.setdefault(id(values), np.array(values))
 
         piece = _Piece(
             priority=take(chosen),
             index=take(index),
-            loaded={name: take(np.asarray(a.values)) for name, a in loaded.items()},
-            arrays={name: take(np.asarray(a)) for name, a in arrays.items()},
+            loaded={name: take(a.values) for name, a in loaded.items()},
+            arrays={name: take(a) for name, a in arrays.items()},
         )
         if result is not None:
             piece.per_sample = take(result.per_sample)

@@ -194,7 +194,10 @@ def option_help(name: str) -> str:
     if shared:
         ordered = [c for c in takers[0][1].choices if c in shared]
         extras = [
-            f"{choice}: {loss}" for loss, o in takers for choice in o.choices if choice not in shared
+            f"{choice}: {loss}"
+            for loss, o in takers
+            for choice in o.choices
+            if choice not in shared
         ]
         what += f" ({' | '.join(ordered)}{'; ' + ', '.join(extras) if extras else ''})"
     if len(takers) < len(losses.LOSSES) and len(texts) == 1:

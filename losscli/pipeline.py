@@ -19,6 +19,8 @@ only when there is something to compute.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -150,16 +152,18 @@ class _Evaluation:
         )
         self.precision = _precision_request(spec, first.loaded)
         advance = settings.progress(feed.total) if settings.progress is not None else None
-        try:
-            self._chunk(first)
-            if advance is not None:
-                advance(first.rows)
-            for chunk in iterator:
-                self._chunk(chunk)
-                if advance is not None:
-                    advance(chunk.rows)
-        except Unaligned:
-            self.blocked = True
+        with contextlib.ExitStack() as stack:
+            if not feed.whole:  # the next chunk is read in a thread meanwhile
+                from losscli.compute import beside_a_reader
+
+                stack.enter_context(beside_a_reader())
+            try:
+                for chunk in itertools.chain([first], iterator):
+                    self._chunk(chunk)
+                    if advance is not None:
+                        advance(chunk.rows)
+            except Unaligned:
+                self.blocked = True
         info = feed.info()
         if not feed.whole:  # lengths of text are known at its end: judge the final shapes
             shape_found = _raised(
