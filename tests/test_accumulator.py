@@ -7,6 +7,7 @@ float64 sums) and keep the same evidence rows.
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -38,7 +39,7 @@ def _accumulate(
     assert spec is not None
     whole = cuts == [0, len(next(iter(arrays.values())))]
     accumulator = Accumulator(spec, options, keep_all=whole, top=5, classes=classes)
-    for low, high in zip(cuts, cuts[1:], strict=False):
+    for low, high in itertools.pairwise(cuts):
         chunk = {name: values[low:high] for name, values in arrays.items()}
         result = compute_chunk(spec, chunk, options, reduced=whole)
         accumulator.add(result, low, chunk)
@@ -135,7 +136,7 @@ def test_evidence_keeps_the_same_samples_however_the_input_is_cut(data: st.DataO
 
     def kept(cuts: list[int]) -> np.ndarray:
         evidence = Evidence(limit)
-        for low, high in zip(cuts, cuts[1:], strict=False):
+        for low, high in itertools.pairwise(cuts):
             chunk = values[low:high]
             evidence.add(
                 low,
