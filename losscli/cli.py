@@ -20,6 +20,7 @@ from losscli import __version__, losses
 from losscli.errors import LossCliError, UsageError
 from losscli.parameters import (
     Format,
+    Inputs,
     NoColor,
     OutputFormat,
     PerSampleOut,
@@ -240,14 +241,7 @@ def compute(
             metavar="LOSS",
         ),
     ],
-    inputs: Annotated[
-        list[str],
-        typer.Argument(
-            help="The tensors in torch's order: files, file:key, '-', or '[1,2,3]'.",
-            show_default=False,
-            metavar="INPUT",
-        ),
-    ],
+    inputs: Inputs,
     given: dict[str, Any],
     run: RunOptions,
     per_sample_out: PerSampleOut = None,
@@ -438,14 +432,7 @@ def list_losses(
 @one_error_path
 @with_options(top=None)
 def compare(
-    inputs: Annotated[
-        list[str],
-        typer.Argument(
-            help="The tensors in torch's order, shared by every loss: files, file:key, '-', or '[1,2,3]'.",
-            show_default=False,
-            metavar="INPUT",
-        ),
-    ],
+    inputs: Inputs,
     given: dict[str, Any],
     run: RunOptions,
     loss: Annotated[
@@ -501,15 +488,7 @@ def compare(
 @one_error_path
 @with_options(top=5)
 def debug(
-    inputs: Annotated[
-        list[str],
-        typer.Argument(
-            help="Predictions and targets (or every input of --loss, in torch's order): "
-            "files, file:key, '-', or '[1,2,3]'.",
-            show_default=False,
-            metavar="INPUT",
-        ),
-    ],
+    inputs: Inputs,
     given: dict[str, Any],
     run: RunOptions,
     loss: Annotated[

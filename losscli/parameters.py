@@ -49,6 +49,16 @@ class FloatDType(str, enum.Enum):
 
 DEFAULT_BUDGET = "512MB"  # chunks.DEFAULT_BUDGET, repeated so that --help imports no numpy
 
+Inputs = Annotated[
+    list[str],
+    typer.Argument(
+        help="The tensors, in torch's order (predictions, then targets): files, file:key, "
+        "'-', or '[1,2,3]'.",
+        show_default=False,
+        metavar="INPUT",
+    ),
+]
+
 _OUT_PANEL = "Output"
 Format = Annotated[
     OutputFormat | None,
