@@ -259,7 +259,7 @@ def compute_chunk(
             gradients[argument.name] = grad.detach().numpy()
     unreduced = unreduced.detach()
     per_sample, denominator, ignored = per_sample_losses(
-        spec, unreduced, arrays, options, reduction, soft_target
+        spec, unreduced, arrays, options, reduction, soft_target, in_place=not reduced
     )
     elements = int(unreduced[0].numel()) if unreduced.dim() > 0 and unreduced.numel() else 1
     return ChunkResult(
@@ -368,8 +368,13 @@ def per_sample_losses(
     options: dict[str, Any],
     reduction: str,
     soft_target: bool = False,
+    in_place: bool = False,
 ) -> tuple[np.ndarray, float | None, np.ndarray | None]:
-    """Reduce torch's ``reduction='none'`` output to one loss per sample.
+    """Reduce torch's ``reduction='none'`` output to one loss per sample, in float64.
+
+    With ``in_place``, losses that are already one per sample and need no division (one
+    element per sample, not cross-entropy's weighted mean) come back as torch computed them,
+    without a float64 copy (a streamed chunk: the accumulator sums them in float64).
 
     Returns ``(per_sample, denominator, ignored)`` such that under the chosen reduction
     ``value == per_sample.sum() / denominator``:
@@ -384,12 +389,20 @@ def per_sample_losses(
     - kl-div ``batchmean``: per_sample[i] sums sample i; denominator N.
     - ctc ``mean``: per_sample[i] = loss_i / max(target_length_i, 1); denominator N.
     """
-    losses = unreduced.detach().to(torch.float64)
+    losses = unreduced.detach()
     if losses.dim() == 0:
         losses = losses.reshape(1)
     batch = losses.shape[0]
+    elements = losses[0].numel() if batch else 1
+    weighted_mean = (
+        spec.per_sample_rule is PerSampleRule.WEIGHTED and not soft_target and reduction == "mean"
+    )
+    divides = weighted_mean or (spec.per_sample_rule is PerSampleRule.CTC and reduction == "mean")
+    if in_place and elements == 1 and not divides:
+        share = {"none": None, "sum": 1.0}.get(reduction, float(batch))
+        return losses.reshape(batch).numpy(), share, None
+    losses = losses.to(torch.float64)
     flat = losses.reshape(batch, -1)
-    elements = flat.shape[1]
     # one element per sample: the losses are the sums (a reduction over a dimension of 1 is
     # a slow strided pass in torch)
     sums = losses.reshape(batch) if elements == 1 else flat.sum(dim=1)

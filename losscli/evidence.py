@@ -1,11 +1,18 @@
 """Evidence: the samples that the checks judging the data as a whole look at.
 
-Every sample while there are at most :func:`capacity` of them; beyond that a seeded uniform
-sample of that many: the samples whose hashed global index is smallest (bottom-k
-sampling). The hash depends on nothing but the index, so the same samples are chosen however
-the input is cut into chunks: an input streamed and the same input whole are judged on the
-same rows, by construction. Kept for each of them: the inputs as loaded and as converted,
-and once computed, the per-sample loss and the gradient rows.
+Every sample while there are at most :func:`capacity` of them; beyond that a stratified
+random sample: the samples are cut into blocks of 2^level consecutive ones, with the
+smallest level that leaves at most ``capacity`` blocks, and each block is represented by one
+of its samples, chosen by hashing the block's index. A block of level L+1 is two blocks of
+level L, and it is represented by the representative of one of them (again chosen by a
+hash), so going up a level keeps a subset of what was kept: the sample can be collected
+chunk by chunk, even before the number of samples is known (text), and choosing costs
+nothing for the samples not chosen.
+
+Which samples are chosen depends on nothing but their indices and how many there are: an
+input streamed and the same input whole are judged on the same rows, by construction. Kept
+for each of them: the inputs as loaded and as converted, and once computed, the per-sample
+loss and the gradient rows.
 """
 
 from __future__ import annotations
@@ -36,19 +43,26 @@ def capacity(sample_shapes: Iterable[tuple[int, ...]]) -> int:
     return max(1, min(MAX_SAMPLES, MAX_ELEMENTS // max(widest, 1)))
 
 
-def priority(indices: np.ndarray) -> np.ndarray:
-    """splitmix64 of each global sample index: a bijection, so no two samples tie."""
-    z = indices.astype(np.uint64) + _GOLDEN
+def _bit(level: int, blocks: np.ndarray) -> np.ndarray:
+    """0 or 1 per block of ``level``: which half represents it (splitmix64 of level and block)."""
+    z = (blocks.astype(np.uint64) << np.uint64(6)) + np.uint64(level) + _GOLDEN
     z = (z ^ (z >> np.uint64(30))) * _MIX_1
     z = (z ^ (z >> np.uint64(27))) * _MIX_2
-    return z ^ (z >> np.uint64(31))
+    return ((z ^ (z >> np.uint64(31))) >> np.uint64(63)).astype(np.int64)
+
+
+def representatives(level: int, blocks: np.ndarray) -> np.ndarray:
+    """The sample that represents each block of ``level`` (blocks of 2^level samples)."""
+    chosen = np.asarray(blocks, dtype=np.int64)
+    for below in range(level, 0, -1):
+        chosen = 2 * chosen + _bit(below, chosen)
+    return chosen
 
 
 @dataclass
 class _Piece:
-    """The kept rows of one chunk."""
+    """The kept rows of one chunk, with their global sample indices."""
 
-    priority: np.ndarray
     index: np.ndarray
     loaded: dict[str, np.ndarray]
     arrays: dict[str, np.ndarray]
@@ -63,20 +77,32 @@ class Evidence:
     Args:
         limit: how many samples to keep; None keeps the one chunk of an input that cannot be
             cut into samples (ctc, an unbatched input) whole.
+        total: how many samples will come, when known: the level then starts where it must
+            end at least, so that a large input is never copied whole.
     """
 
-    def __init__(self, limit: int | None) -> None:
+    def __init__(self, limit: int | None, total: int | None = None) -> None:
         self.limit = limit
         self.total = 0
+        self.level = 0
+        if limit is not None and total is not None:
+            while total >> (self.level) > limit:  # floor(total / 2^level) whole blocks
+                self.level += 1
         self._pieces: list[_Piece] = []
         self._count = 0
-        self._threshold: np.uint64 | None = None
         self._template: dict[str, LoadedArray] = {}
 
     @property
     def complete(self) -> bool:
         """Every sample seen so far is kept."""
         return self.limit is None or self.total <= self.limit
+
+    @property
+    def kept(self) -> int | None:
+        """How many samples the evidence holds (None: the input is not cut into samples)."""
+        if self.limit is None:
+            return None
+        return self._count
 
     def add(
         self,
@@ -99,13 +125,10 @@ class Evidence:
         """
         if not self._template:
             self._template = dict(loaded)
-        rows = len(next(iter(arrays.values()))) if self.limit is not None and arrays else 0
         if self.limit is None:
-            self.total += 1
             self._pieces.append(
                 _Piece(
-                    np.zeros(1, np.uint64),
-                    np.zeros(1, np.int64),
+                    np.zeros(0, np.int64),
                     {n: a.values for n, a in loaded.items()},
                     dict(arrays),
                     None if result is None else result.per_sample,
@@ -114,15 +137,18 @@ class Evidence:
                 )
             )
             return
-        index = np.arange(offset, offset + rows, dtype=np.int64)
-        chosen = priority(index)
-        # once the evidence is full, only rows below its threshold can enter: a few
-        positions = None if self._threshold is None else np.flatnonzero(chosen <= self._threshold)
+        rows = len(next(iter(arrays.values())))
+        end = offset + rows
+        blocks = np.arange(offset >> self.level, ((end - 1) >> self.level) + 1, dtype=np.int64)
+        index = representatives(self.level, blocks)
+        index = index[(index >= offset) & (index < end)]
+        positions = index - offset
+        everything = self.level == 0 and positions.size == rows
         copies: dict[int, np.ndarray] = {}
 
         def take(values: np.ndarray) -> np.ndarray:
             values = np.asarray(values)
-            if positions is not None:
+            if not everything:
                 return values[positions]
             if stable:
                 return values
@@ -130,8 +156,7 @@ class Evidence:
             return copies.setdefault(id(values), np.array(values))
 
         piece = _Piece(
-            priority=take(chosen),
-            index=take(index),
+            index=index,
             loaded={name: take(a.values) for name, a in loaded.items()},
             arrays={name: take(a) for name, a in arrays.items()},
         )
@@ -141,20 +166,19 @@ class Evidence:
             piece.gradients = {name: take(g) for name, g in result.gradients.items()}
         self.total += rows
         self._pieces.append(piece)
-        self._count += piece.index.size
-        if self._count > 2 * self.limit:
-            self._trim(self.limit)
+        self._count += index.size
+        while self._count > self.limit:
+            self._raise_level()
 
-    def _trim(self, keep: int) -> None:
-        """Keep the ``keep`` samples of smallest priority, in sample order."""
+    def _raise_level(self) -> None:
+        """Blocks twice as large: keep the representative of each (one of the two kept)."""
+        self.level += 1
         merged = self._merged()
-        if merged.index.size > keep:
-            best = np.argpartition(merged.priority, keep - 1)[:keep]
-            best.sort()  # pieces are in sample order, so positions are too
-            merged = _select(merged, best)
-            self._threshold = np.uint64(merged.priority.max())
-        self._pieces = [merged]
-        self._count = merged.index.size
+        keep = np.flatnonzero(
+            representatives(self.level, merged.index >> self.level) == merged.index
+        )
+        self._pieces = [_select(merged, keep)]
+        self._count = keep.size
 
     def _merged(self) -> _Piece:
         pieces = self._pieces
@@ -162,11 +186,11 @@ class Evidence:
             return pieces[0]
 
         def joined(parts: list[np.ndarray | None]) -> np.ndarray | None:
-            return None if any(p is None for p in parts) else np.concatenate(parts)  # type: ignore[arg-type]
+            present = [p for p in parts if p is not None]
+            return np.concatenate(present) if len(present) == len(parts) else None
 
         first = pieces[0]
         return _Piece(
-            priority=np.concatenate([p.priority for p in pieces]),
             index=np.concatenate([p.index for p in pieces]),
             loaded={n: np.concatenate([p.loaded[n] for p in pieces]) for n in first.loaded},
             arrays={n: np.concatenate([p.arrays[n] for p in pieces]) for n in first.arrays},
@@ -182,16 +206,8 @@ class Evidence:
     def _final(self) -> _Piece | None:
         if not self._pieces:
             return None
-        if self.limit is not None:
-            self._trim(self.limit)
-        return self._pieces[0] if len(self._pieces) == 1 else self._merged()
-
-    @property
-    def kept(self) -> int | None:
-        """How many samples the evidence holds (None: the input is not cut into samples)."""
-        if self.limit is None:
-            return None
-        return min(self.total, self.limit)
+        self._pieces = [self._merged()]
+        return self._pieces[0]
 
     def inputs(self) -> tuple[dict[str, LoadedArray], dict[str, np.ndarray], np.ndarray | None]:
         """The evidence as loaded and as converted, and the global index of each row (None: all)."""
@@ -202,8 +218,10 @@ class Evidence:
             name: dataclasses.replace(self._template[name], values=values)
             for name, values in piece.loaded.items()
         }
-        rows = None if self.complete or self.limit is None else piece.index
-        return loaded, piece.arrays, rows
+        return loaded, piece.arrays, self._rows(piece)
+
+    def _rows(self, piece: _Piece) -> np.ndarray | None:
+        return None if self.complete or self.limit is None else piece.index
 
     def computation(self, computed: Computation | None, scale: float) -> Computation | None:
         """``computed`` with the per-sample losses and gradients of the evidence rows.
@@ -219,19 +237,17 @@ class Evidence:
         gradients = piece.gradients
         if scale != 1.0:
             gradients = {n: g.astype(np.float64) * scale for n, g in gradients.items()}
-        rows = None if self.complete or self.limit is None else piece.index
         return dataclasses.replace(
             computed,
             per_sample=np.asarray(piece.per_sample, dtype=np.float64),
             ignored=piece.ignored,
             gradients=gradients,
-            rows=rows,
+            rows=self._rows(piece),
         )
 
 
 def _select(piece: _Piece, positions: np.ndarray) -> _Piece:
     return _Piece(
-        priority=piece.priority[positions],
         index=piece.index[positions],
         loaded={n: v[positions] for n, v in piece.loaded.items()},
         arrays={n: v[positions] for n, v in piece.arrays.items()},

@@ -141,7 +141,7 @@ class _Evaluation:
         self.blocked = _blocks(f for _, f in shape_found)
         sample_shapes = feed.sample_shapes()
         batched = _batched(spec, first.loaded)
-        self.evidence = Evidence(capacity(sample_shapes.values()) if batched else None)
+        self.evidence = Evidence(capacity(sample_shapes.values()) if batched else None, feed.total)
         self.accumulator = Accumulator(
             spec,
             self.options,
@@ -417,9 +417,9 @@ def _sampled(found: list[Raised], complete: bool, view: CheckContext) -> list[Ra
     if complete or view.rows is None:
         return found
     note = (
-        f" (judged on a uniform sample of {len(view.rows)} of {view.total} samples)"
+        f" (judged on a random sample of {len(view.rows)} of {view.total} samples)"
         if view.total
-        else f" (judged on a uniform sample of {len(view.rows)} samples)"
+        else f" (judged on a random sample of {len(view.rows)} samples)"
     )
     return [
         (check, replace(f, message=f.message + note, evidence={**f.evidence, "sampled": True}))

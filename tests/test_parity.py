@@ -220,7 +220,7 @@ def test_checks_on_a_sample_agree_too(
     monkeypatch.setattr(evidence, "MAX_SAMPLES", 50)
     record = parity(capsys, ["compute", *_argv(tmp_path, case, "npy")], case)
     assert record["checks"]["complete"] is False
-    assert record["checks"]["evidence_samples"] == 50
+    assert 0 < record["checks"]["evidence_samples"] <= 50
 
 
 def test_a_late_target_error_is_found_whole_and_streamed(
