@@ -317,13 +317,16 @@ class _Evaluation:
             )
         if _blocks(ordered):
             computed = None
-        extra: dict[str, Any] = {
-            "checks": {
-                "samples": total,
-                "evidence_samples": self.evidence.kept,
-                "complete": complete,
-            }
+        seen: dict[str, Any] = {
+            "samples": total,
+            "evidence_samples": self.evidence.kept,
+            "complete": complete,
         }
+        if not complete:  # which findings were judged on the sample
+            seen["sampled"] = sorted(
+                {name for check in checks_for(spec, Scope.SAMPLE) for name in check.findings}
+            )
+        extra: dict[str, Any] = {"checks": seen}
         streaming = self.feed.describe()
         if streaming is not None:
             extra["streaming"] = streaming

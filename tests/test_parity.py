@@ -169,6 +169,42 @@ def _corpus() -> dict[str, tuple[str, list[np.ndarray], list[str]]]:
         "triplet-distance": ("triplet-margin-distance", [emb, emb + 0.1, -emb], []),
         "focal": ("focal", [score, binary], []),
         "dice": ("dice", [logits, multi_hot], []),
+        # more mistakes, as they happen in training code
+        "ce-float16-logits": ("cross-entropy", [(logits * 30).astype(np.float16), labels], []),
+        "mse-float64-vs-float32": ("mse", [pred.astype(np.float64), truth.astype(f32)], []),
+        "bce-saturated": (
+            "bce",
+            [np.where(score > 2, 1.0, 1 / (1 + np.exp(-score))).astype(f32), binary],
+            [],
+        ),
+        "poisson-rates-as-log": ("poisson-nll", [counts + 20, counts], []),
+        "ce-integer-one-hot": ("cross-entropy", [logits, np.eye(4, dtype=np.int64)[labels]], []),
+        "nll-probabilities": ("nll", [_softmax(logits).astype(f32), labels], []),
+        "ce-target-column": ("cross-entropy", [logits, labels[:, None]], []),
+        "ce-channels-last": (
+            "cross-entropy",
+            [rng.standard_normal((N, 3, 5, 4)).astype(f32), rng.integers(0, 4, (N, 3, 5))],
+            [],
+        ),
+        "kl-mean": (
+            "kl-div",
+            [np.log(_softmax(logits)).astype(f32), _softmax(logits * 0.5).astype(f32)],
+            [],
+        ),
+        "triplet-collapsed": (
+            "triplet-margin",
+            [np.ones_like(emb), np.ones_like(emb), np.ones_like(emb)],
+            [],
+        ),
+        "cosine-01": ("cosine-embedding", [emb, emb + 0.1, binary], []),
+        "gaussian-negative-var": (
+            "gaussian-nll",
+            [pred, truth.astype(f32), np.where(np.arange(N) == N - 2, -0.1, 0.3).astype(f32)],
+            [],
+        ),
+        "multi-margin-out-of-range": ("multi-margin", [logits, one_based], []),
+        "focal-255-mask": ("focal", [score, binary * 255], []),
+        "bce-logits-imbalanced": ("bce-logits", [score, (rng.random(N) < 0.04).astype(f32)], []),
     }
     return cases
 
@@ -220,6 +256,7 @@ def test_checks_on_a_sample_agree_too(
     monkeypatch.setattr(evidence, "MAX_SAMPLES", 50)
     record = parity(capsys, ["compute", *_argv(tmp_path, case, "npy")], case)
     assert record["checks"]["complete"] is False
+    assert "class-imbalance" in record["checks"]["sampled"] or case.startswith(("mse", "bce"))
     assert 0 < record["checks"]["evidence_samples"] <= 50
 
 
