@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -224,9 +224,6 @@ class WholeFeed:
 
     def close(self) -> None:
         """Nothing to close: the tensors are in memory."""
-
-
-ProgressCallback = Callable[[int], None]
 
 
 class StreamFeed:

@@ -60,10 +60,6 @@ class Report:
     def value(self) -> float | None:
         return None if self.computation is None else self.computation.value
 
-    @property
-    def worst_severity(self) -> Severity | None:
-        return max((f.severity for f in self.findings), key=lambda s: s.rank, default=None)
-
 
 @dataclass(frozen=True)
 class Entry:

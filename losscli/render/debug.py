@@ -18,7 +18,6 @@ from rich.text import Text
 from losscli.findings import CATALOGUE, Finding, Severity
 from losscli.inference import Recommendation
 from losscli.render import table
-from losscli.render.json import report_dict
 from losscli.report import SCHEMA_VERSION, InputInfo, Report
 from losscli.text import shape_text
 
@@ -174,16 +173,6 @@ def render_recommendation_only(
         for name, info in inputs.items()
     ]
     return Group(recommendation_panel(recommendation), *lines)
-
-
-def report_record(
-    report: Report, recommendation: Recommendation | None = None, all_values: bool = False
-) -> dict[str, Any]:
-    """compute's JSON, plus ``recommended`` when the loss was inferred."""
-    record = report_dict(report, all_values)
-    if recommendation is not None:
-        record["recommended"] = recommendation.to_dict()
-    return record
 
 
 def recommendation_record(
