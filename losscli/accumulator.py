@@ -460,6 +460,11 @@ class Accumulator:
                 value = self.loss_sum
             else:
                 value = self.loss_sum / self.denominator if self.denominator else math.nan
+            if value is not None and not self.single and self.dtype == "float16":
+                # torch returns the whole value in the dtype it computes in: so does the stream
+                value = float(np.float16(value))
+        if not self.single and math.isnan(scale):
+            self._nan_gradients()  # 0/0: torch's gradient of a NaN mean is NaN everywhere
         per_sample = (
             np.concatenate(self.kept).astype(np.float64, copy=False) if self.kept else np.empty(0)
         )
@@ -518,16 +523,32 @@ class Accumulator:
             "p99": _finite(quantiles[2]) if quantiles else None,
         }
 
+    def _full_shape(self, state: _Gradient) -> list[int]:
+        shape = list(state.shape)
+        if not self.single and shape:
+            shape[0] = self.samples
+        return shape
+
+    def _nan_gradients(self) -> None:
+        """Every gradient element NaN: the denominator is 0 (every weight or target ignored)."""
+        for state in self.gradients.values():
+            state.non_finite = state.elements
+            state.squares = state.max_abs = 0.0
+            state.zeros = 0
+            shape = self._full_shape(state)
+            first = range(min(_POSITIONS, state.elements))
+            state.positions = [tuple(int(i) for i in np.unravel_index(k, shape)) for k in first]
+            state.samples = list(range(min(_LISTED, self.samples)))
+            state.only_in_bad_samples = False
+
     def _gradient_summaries(self, scale: float) -> dict[str, dict[str, Any]]:
         summaries = {}
         for name, state in self.gradients.items():
-            shape = list(state.shape)
-            if not self.single and shape:
-                shape[0] = self.samples
+            finite_scale = 0.0 if math.isnan(scale) else abs(scale)
             summaries[name] = {
-                "shape": shape,
-                "norm": _finite(math.sqrt(state.squares) * abs(scale)) if state.elements else 0.0,
-                "max_abs": _finite(state.max_abs * abs(scale)) if state.elements else 0.0,
+                "shape": self._full_shape(state),
+                "norm": _finite(math.sqrt(state.squares) * finite_scale) if state.elements else 0.0,
+                "max_abs": _finite(state.max_abs * finite_scale) if state.elements else 0.0,
                 "zero_fraction": state.zeros / state.elements if state.elements else 0.0,
                 "non_finite": state.non_finite,
             }

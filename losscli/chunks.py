@@ -21,9 +21,9 @@ import numpy as np
 
 from losscli.errors import UsageError
 from losscli.loaders import ChunkReader, LoadedArray, chunk_estimate, load, open_chunk_readers
-from losscli.losses import Layout, LossSpec
+from losscli.losses import LossSpec
 from losscli.report import InputInfo
-from losscli.sources import Source, parse_source
+from losscli.sources import Source, SourceKind, parse_source
 
 DEFAULT_BUDGET = "512MB"  # cli.py repeats it, so that --help need not import this module
 # The whole-tensor path holds the inputs, their converted copies, the unreduced loss, the
@@ -53,6 +53,14 @@ def parse_size(text: str) -> int:
     return size
 
 
+def _rounded_up(size: int) -> str:
+    """A budget that holds ``size`` bytes, as --memory-budget takes it (``8KB``, ``300MB``, ``2GB``)."""
+    for unit, scale in (("KB", 1 << 10), ("MB", 1 << 20), ("GB", 1 << 30)):
+        if size <= 1000 * scale or unit == "GB":
+            return f"{math.ceil(size / scale)}{unit}"
+    raise AssertionError("unreachable")
+
+
 def _megabytes(size: int) -> str:
     return f"{size / (1 << 20):,.0f} MB" if size >= 1 << 20 else f"{size:,} bytes"
 
@@ -76,8 +84,8 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
     """Decide whether ``spec`` on ``sources`` must stream to stay within ``budget`` bytes.
 
     Raises:
-        UsageError: the whole-tensor computation would exceed the budget and this loss,
-            one of these inputs or a per-sample tensor option cannot be streamed.
+        UsageError: the whole-tensor computation would exceed the budget and this loss, one
+            of these inputs or a per-sample tensor option cannot be streamed.
     """
     estimates = {name: chunk_estimate(source) for name, source in sources.items()}
     input_bytes = sum(e.nbytes for e in estimates.values())
@@ -88,33 +96,39 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
         f"the inputs hold {_megabytes(input_bytes)}, and computing on whole tensors needs about "
         f"{_megabytes(needed)}, over --memory-budget {_megabytes(budget)}"
     )
-    whole = (
-        f"raise --memory-budget to {math.ceil(needed / (1 << 30))}GB to compute on whole tensors"
-    )
+    whole = f"raise --memory-budget to {_rounded_up(needed)} to compute on whole tensors"
     if not spec.streamable:
         raise UsageError(
             f"{spec.name} does not decompose over samples, so it cannot be streamed; {over}",
             tip=whole,
         )
+    prediction = spec.arguments[0].name
     for name, found in estimates.items():
-        if not found.chunkable:
-            raise UsageError(
-                f"{name} ({sources[name].display}) cannot be read in chunks (losscli streams C-ordered "
-                f".npy and CSV files); {over}",
-                tip=f"save it as .npy, or {whole}",
-            )
-    prediction = estimates[spec.arguments[0].name].shape
-    if spec.layout in (Layout.CLASS_SCORES, Layout.CLASS_SCORES_FLAT) and (
-        prediction is not None and len(prediction) < 2
-    ):
+        if found.chunkable or (name != prediction and _small(sources[name], found)):
+            continue  # a small input that cannot be cut goes whole to every chunk
         raise UsageError(
-            f"{spec.arguments[0].name} is 1-D: {spec.name} reads it as one unbatched sample, which "
-            f"cannot be split into chunks; {over}",
+            f"{name} ({sources[name].display}) cannot be read in chunks (losscli streams C-ordered "
+            f".npy and CSV files, and reads inputs under {_megabytes(SMALL_INPUT)} whole); {over}",
+            tip=f"save it as .npy, or {whole}",
+        )
+    shape = estimates[prediction].shape
+    if shape is not None and len(shape) < spec.batched_ndim:
+        raise UsageError(
+            f"{prediction} {tuple(shape)} has no batch dimension: {spec.name} reads it as one "
+            f"sample, which cannot be split into chunks; {over}",
             tip=whole,
         )
+    rows = shape[0] if shape else None
     for option in spec.options:
         value = options.get(option.name)
-        if isinstance(value, np.ndarray) and _per_sample_option(value, estimates):
+        spans = (
+            isinstance(value, np.ndarray)
+            and rows is not None
+            and rows > 1
+            and value.ndim == len(shape or ())
+            and value.shape[0] == rows
+        )
+        if spans:  # bce's per-element weight
             raise UsageError(
                 f"{option.flag} holds one value per sample, which streaming does not split; {over}",
                 tip=whole,
@@ -122,12 +136,16 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
     return Plan(True, input_bytes, budget)
 
 
-def _per_sample_option(value: np.ndarray, estimates: dict[str, Any]) -> bool:
-    """A tensor option that spans the batch dimension (bce's per-element weight)."""
-    first = next(iter(estimates.values()))
-    if first.shape is None or value.ndim < len(first.shape):
-        return False
-    return value.shape[0] != 1
+# an input this small that cannot be cut into chunks (a scalar variance, an inline array, a
+# single-row file) is read whole and given, as it is, to every chunk
+SMALL_INPUT = 1 << 20
+
+
+def _small(source: Source, found: Any) -> bool:
+    """Small enough to read whole beside a streamed input (standard input's size is unknown)."""
+    if source.kind is SourceKind.INLINE:
+        return True
+    return source.kind is SourceKind.FILE and 0 < found.nbytes <= SMALL_INPUT
 
 
 @dataclass(frozen=True)
@@ -229,18 +247,39 @@ class WholeFeed:
 class StreamFeed:
     """``.npy`` and delimited text read chunk by chunk, within a memory budget.
 
+    Inputs of one sample (a single-row ``.npy``) and small inputs that cannot be cut (a scalar
+    variance, an inline array) are read whole and given as they are to every chunk, as torch
+    broadcasts them against every batch.
+
     Args:
-        sources: argument name → a chunkable source (see :func:`plan`).
+        sources: argument name → a source :func:`plan` accepted for streaming.
         budget: the memory budget in bytes; it sets the chunk size.
         float_itemsize: bytes per value of the float dtype torch computes in.
+        stdin_format: the format of ``-``.
     """
 
     whole = False
 
-    def __init__(self, sources: dict[str, Source], budget: int, float_itemsize: int = 4) -> None:
+    def __init__(
+        self,
+        sources: dict[str, Source],
+        budget: int,
+        float_itemsize: int = 4,
+        stdin_format: str = "csv",
+    ) -> None:
         self.sources = sources
         self.budget = budget
-        self.readers: dict[str, ChunkReader] = open_chunk_readers(sources)
+        self.names = list(sources)
+        estimates = {name: chunk_estimate(source) for name, source in sources.items()}
+        cut = {
+            name: source
+            for name, source in sources.items()
+            if estimates[name].chunkable and not _one_sample(estimates[name])
+        }
+        self.whole_inputs = {
+            name: load(source, stdin_format) for name, source in sources.items() if name not in cut
+        }
+        self.readers: dict[str, ChunkReader] = open_chunk_readers(cut)
         self.rows = chunk_rows(self.readers, budget, float_itemsize)
         self.chunk_count = 0
         self._counted: dict[str, int] = {}
@@ -248,6 +287,7 @@ class StreamFeed:
     @property
     def total(self) -> int | None:
         known = [reader.rows for reader in self.readers.values()]
+        known = known or [None]
         return (
             known[0]
             if known and all(r is not None for r in known) and len(set(known)) == 1
@@ -259,17 +299,18 @@ class StreamFeed:
         that of an input that declares one (the pipeline judges the final shapes again)."""
         declared = [reader.rows for reader in self.readers.values() if reader.rows is not None]
         assumed = declared[0] if declared else 1
-        return {
-            name: InputInfo(
-                reader.source,
-                (
-                    self._counted.get(name, reader.rows if reader.rows is not None else assumed),
-                    *reader.sample_shape,
-                ),
-                str(reader.dtype),
-            )
-            for name, reader in self.readers.items()
-        }
+        found = {}
+        for name in self.names:
+            if name in self.whole_inputs:
+                values = self.whole_inputs[name].values
+                found[name] = InputInfo(
+                    self.whole_inputs[name].source, values.shape, str(values.dtype)
+                )
+                continue
+            reader = self.readers[name]
+            rows = self._counted.get(name, reader.rows if reader.rows is not None else assumed)
+            found[name] = InputInfo(reader.source, (rows, *reader.sample_shape), str(reader.dtype))
+        return found
 
     def sample_shapes(self) -> dict[str, tuple[int, ...]]:
         return {name: tuple(reader.sample_shape) for name, reader in self.readers.items()}
@@ -297,11 +338,12 @@ class StreamFeed:
             while True:
                 ended = [name for name, values in nexts.items() if values is None]
                 if len(ended) == len(nexts):
+                    self._check_whole_lengths(offset)
                     return
                 lengths = {name: len(v) for name, v in nexts.items() if v is not None}
                 if ended or len(set(lengths.values())) > 1:
                     raise Unaligned(self._count_rest(offset, nexts))
-                chunk = Chunk(offset, self._loaded(nexts))
+                chunk = Chunk(offset, self._loaded(nexts, offset))
                 if PREFETCH:
                     pending = pool.submit(read_next)
                     self.chunk_count += 1
@@ -313,9 +355,17 @@ class StreamFeed:
                     nexts = read_next()
                 offset += chunk.rows
 
-    def _loaded(self, arrays: dict[str, np.ndarray | None]) -> dict[str, LoadedArray]:
+    def _loaded(self, arrays: dict[str, np.ndarray | None], offset: int) -> dict[str, LoadedArray]:
         loaded = {}
-        for name, values in arrays.items():
+        rows = next((len(v) for v in arrays.values() if v is not None), 0)
+        for name in self.names:
+            whole = self.whole_inputs.get(name)
+            if whole is not None:  # broadcast as it is, or a small per-sample input: its rows
+                if whole.values.ndim and whole.values.shape[0] > 1:
+                    whole = replace(whole, values=whole.values[offset : offset + rows])
+                loaded[name] = whole
+                continue
+            values = arrays[name]
             assert values is not None
             reader = self.readers[name]
             loaded[name] = LoadedArray(
@@ -325,6 +375,17 @@ class StreamFeed:
                 from_text=reader.from_text,
             )
         return loaded
+
+    def _check_whole_lengths(self, samples: int) -> None:
+        """A small per-sample input read whole must hold as many samples as the streamed ones."""
+        counted = {
+            name: int(whole.values.shape[0])
+            for name, whole in self.whole_inputs.items()
+            if whole.values.ndim and whole.values.shape[0] > 1
+        }
+        if any(count != samples for count in counted.values()):
+            self._counted.update({name: samples for name in self.readers})
+            raise Unaligned({**self._counted, **counted})
 
     def _count_rest(self, offset: int, nexts: dict[str, np.ndarray | None]) -> dict[str, int]:
         """Read every input to its end to count its samples (the lengths differ)."""
@@ -368,7 +429,7 @@ def open_feed(
     """
     sources = {name: parse_source(text) for name, text in bound.items()}
     if plan(spec, sources, budget, options).stream:
-        return StreamFeed(sources, budget, float_itemsize)
+        return StreamFeed(sources, budget, float_itemsize, stdin_format)
     cache = {} if cache is None else cache
     loaded = {}
     for name, text in bound.items():
@@ -419,6 +480,11 @@ def heads(
         head = whole.values[:HEAD_SAMPLES] if whole.values.ndim else whole.values
         found.append(replace(whole, values=head))
     return found
+
+
+def _one_sample(found: Any) -> bool:
+    """A ``.npy`` that holds one sample (shape (1, ...)) or none at all."""
+    return found.shape is not None and (len(found.shape) == 0 or found.shape[0] == 1)
 
 
 def chunk_rows(readers: dict[str, ChunkReader], budget: int, float_itemsize: int) -> int:

@@ -29,7 +29,7 @@ from losscli.parameters import (
 )
 
 if TYPE_CHECKING:  # numpy-heavy: imported where used, so --help stays fast
-    from losscli.render import Rendered
+    from losscli.render import Rendered, View
     from losscli.report import Gates, Report
 
 app = typer.Typer(
@@ -77,8 +77,20 @@ def one_error_path(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+def _interrupted(signum: int, frame: Any) -> None:
+    """SIGTERM ends the run like Ctrl-C: output files are dropped, the exit code is 130."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point: parse errors, too, end as one line and exit 2."""
+    """Console-script entry point: parse errors, too, end as one line and exit 2.
+
+    An interrupt (Ctrl-C, SIGTERM) exits 130 and leaves no output file behind.
+    """
+    import signal
+
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
+        signal.signal(signal.SIGTERM, _interrupted)
     try:
         # without standalone mode, click returns typer.Exit's code instead of exiting
         returned = app(args=argv, standalone_mode=False, prog_name="losscli")
@@ -86,7 +98,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(done.exit_code) from None
     except typer.Abort:
         _fatal("aborted")
-    except (BrokenPipeError, KeyboardInterrupt):
+    except KeyboardInterrupt:
+        sys.stderr.write("losscli: interrupted\n")
+        raise SystemExit(130) from None
+    except BrokenPipeError:
         raise SystemExit(2) from None
     except Exception as error:
         # bare `losscli`: the help (Rich prints it while formatting; plain click returns it)
@@ -255,11 +270,46 @@ def compute(
     resolved = loss_options.resolve(spec, given)
     gates = _gates(spec.name, run)
     chosen = _default_format(run.output_format)
-    report = _evaluated(spec, inputs, resolved, run, per_sample_out)
-    _emit_report(
-        report, chosen, View(run.all_values, run.top, _tripped(report, gates)), run.no_color
-    )
+    writer = _per_sample_writer(spec, inputs, given, per_sample_out)
+    try:
+        report = _evaluated(spec, inputs, resolved, run, writer.write if writer else None)
+        view = View(run.all_values, run.top, _tripped(report, gates))
+        rendered = _rendered(report, chosen, view)  # a format that cannot hold it: exit 2 here
+        if writer is not None and report.computation is not None:
+            writer.commit()  # the losses replace the file only when the run computed them
+        elif writer is not None:
+            writer.discard()
+    except BaseException:
+        if writer is not None:
+            writer.discard()
+        raise
+    _write(rendered, run.no_color)
     _finish(report, gates)
+
+
+def _per_sample_writer(
+    spec: losses.LossSpec, inputs: list[str], given: dict[str, Any], per_sample_out: str | None
+) -> Any:
+    """The ``--per-sample-out`` writer, refused before any work when the file is an input.
+
+    Tensor options read from files (``--weight w.npy``) count as inputs too.
+    """
+    if per_sample_out is None:
+        return None
+    from losscli import outputs, pipeline
+    from losscli.losses import OptionType
+    from losscli.sources import parse_source
+
+    texts = list(pipeline.bind(spec, inputs).values())
+    texts += [
+        str(value)
+        for name, value in given.items()
+        if value is not None
+        and (option := spec.option(name)) is not None
+        and option.type is OptionType.TENSOR
+    ]
+    paths = [source.path for source in map(parse_source, texts) if source.path is not None]
+    return outputs.PerSampleWriter(outputs.check_target(per_sample_out, paths))
 
 
 def _evaluated(
@@ -267,62 +317,38 @@ def _evaluated(
     inputs: list[str],
     resolved: dict[str, Any],
     run: RunOptions,
-    per_sample_out: str | None = None,
+    per_sample: Callable[[Any], None] | None = None,
     cache: dict[str, Any] | None = None,
 ) -> Report:
     """Evaluate ``spec`` on the INPUTs: whole tensors, or chunks when over the memory budget."""
     import numpy as np
 
-    from losscli import chunks, outputs, pipeline
+    from losscli import chunks, pipeline
     from losscli.conversion import FLOAT_DTYPES
-    from losscli.sources import parse_source
 
     budget = chunks.parse_size(run.memory_budget)
     float_dtype = run.dtype.value
-    bound = pipeline.bind(spec, inputs)
-    target = (
-        outputs.check_target(
-            per_sample_out, [s.path for s in map(parse_source, bound.values()) if s.path]
-        )
-        if per_sample_out is not None
-        else None
-    )
     feed = chunks.open_feed(
         spec,
-        bound,
+        pipeline.bind(spec, inputs),
         resolved,
         budget,
         np.dtype(FLOAT_DTYPES[float_dtype]).itemsize,
         run.stdin_format,
         cache,
     )
-    writer = outputs.PerSampleWriter(target) if target is not None else None
     try:
         with _progress_bar(enabled=not feed.whole and sys.stderr.isatty()) as progress:
-            report = pipeline.evaluate(
+            return pipeline.evaluate(
                 spec,
                 feed,
                 resolved,
                 settings=pipeline.Settings(
-                    float_dtype,
-                    run.strict,
-                    top=run.top,
-                    per_sample=writer.write if writer is not None else None,
-                    progress=progress,
+                    float_dtype, run.strict, top=run.top, per_sample=per_sample, progress=progress
                 ),
             )
-    except BaseException:
-        if writer is not None:
-            writer.discard()
-        raise
     finally:
         feed.close()
-    if writer is not None:
-        if report.computation is not None:
-            writer.commit()
-        else:
-            writer.discard()
-    return report
 
 
 @contextlib.contextmanager
@@ -367,11 +393,21 @@ def _write(rendered: Rendered, no_color: bool) -> None:
         sys.stderr.write(f"losscli: {note}\n")
 
 
-def _emit_report(report: Report, output_format: OutputFormat, view: Any, no_color: bool) -> None:
-    """Render one report in ``output_format`` and write it."""
+def _rendered(report: Report, output_format: OutputFormat, view: View) -> Rendered:
+    """One report in ``output_format``, with a note when --all-values could not be honoured."""
+    import dataclasses
+
     from losscli.render import renderer
 
-    _write(renderer(output_format.value).report(report, view), no_color)
+    rendered = renderer(output_format.value).report(report, view)
+    computation = report.computation
+    if view.all_values and computation is not None and not computation.complete:
+        note = (
+            f"note: --all-values: a streamed input keeps per-sample losses only up to 1000 "
+            f"samples, not {computation.summary['n']}; write them with --per-sample-out FILE"
+        )
+        rendered = dataclasses.replace(rendered, notes=(*rendered.notes, note))
+    return rendered
 
 
 def _tripped(report: Report, gates: Gates) -> dict[str, list[str]]:
@@ -533,7 +569,7 @@ def debug(
     view = View(
         run.all_values, run.top, _tripped(report, gates), debug=True, recommendation=recommendation
     )
-    _emit_report(report, chosen, view, run.no_color)
+    _write(_rendered(report, chosen, view), run.no_color)
     _finish(report, gates)
 
 

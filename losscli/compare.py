@@ -67,7 +67,11 @@ def evaluate_all(
         from losscli.conversion import FLOAT_DTYPES
 
         itemsize = np.dtype(FLOAT_DTYPES[settings.float_dtype]).itemsize
-        feed = chunks.open_feed(spec, bound, resolved, budget, itemsize, stdin_format, cache)
+        try:
+            feed = chunks.open_feed(spec, bound, resolved, budget, itemsize, stdin_format, cache)
+        except UsageError as error:  # this loss cannot stream these inputs: the others can
+            entries.append(Entry(spec, error=error.line()))
+            continue
         try:
             report = pipeline.evaluate(spec, feed, resolved, settings=settings)
         finally:

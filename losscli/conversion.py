@@ -184,10 +184,8 @@ def _to_float(
             count=count,
             first_position=list(first),
         )
-    if loaded.from_text and (
-        values.dtype.kind == "f" or np.array_equal(converted.astype(values.dtype), values)
-    ):
-        return converted, None  # text has no dtype: its numbers are read as the loss needs
+    if loaded.from_text:  # text has no dtype: its numbers are read as the loss needs them
+        return converted, _rounded_whole_numbers(argument, loaded, converted, offset)
     is_target = argument.role not in _MODEL_OUTPUTS
     if values.dtype.kind in "biu" and is_target:
         if soft_target:
@@ -214,6 +212,36 @@ def _to_float(
         argument=argument.name,
         from_dtype=str(values.dtype),
         to_dtype=str(target_float),
+    )
+
+
+def _rounded_whole_numbers(
+    argument: Argument, loaded: LoadedArray, converted: np.ndarray, offset: int
+) -> Finding | None:
+    """Whole numbers written as text that the compute dtype cannot hold exactly.
+
+    Decimals are approximations in any binary dtype; a whole number is exact, so a cast that
+    changes one (16777217 in float32) changes the data. Judged on the values, not on whether
+    the text's column happened to parse as integers, so every chunk of a file agrees.
+    """
+    values = np.asarray(loaded.values)
+    as64 = values.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(as64) & (np.floor(as64) == as64)
+        changed = whole & (np.asarray(converted, dtype=np.float64) != as64)
+    if not changed.any():
+        return None
+    local = tuple(int(i) for i in np.argwhere(changed)[0])
+    count = int(changed.sum())
+    return finding(
+        "dtype-conversion",
+        Severity.INFO,
+        f"{argument.name} ({loaded.source}) holds {count} whole number(s) that {converted.dtype} "
+        f"cannot represent exactly (first at {position(_global(local, argument, offset))}: "
+        f"{values[local].item()!r}, read as {converted[local].item()!r})",
+        "compute in double precision with --dtype float64",
+        argument=argument.name,
+        count=count,
     )
 
 

@@ -79,10 +79,20 @@ class Evidence:
             cut into samples (ctc, an unbatched input) whole.
         total: how many samples will come, when known: the level then starts where it must
             end at least, so that a large input is never copied whole.
+        per_sample: the arguments indexed by sample; the others (broadcast against every
+            sample: a scalar variance) are kept once, as they are, and their gradients left out.
     """
 
-    def __init__(self, limit: int | None, total: int | None = None) -> None:
+    def __init__(
+        self,
+        limit: int | None,
+        total: int | None = None,
+        per_sample: frozenset[str] | None = None,
+    ) -> None:
         self.limit = limit
+        self.per_sample = per_sample
+        self._broadcast: dict[str, np.ndarray] = {}
+        self._broadcast_arrays: dict[str, np.ndarray] = {}
         self.total = 0
         self.level = 0
         if limit is not None and total is not None:
@@ -125,6 +135,17 @@ class Evidence:
         """
         if not self._template:
             self._template = dict(loaded)
+        if self.limit is not None and self.per_sample is not None:
+            for name in set(loaded) - self.per_sample:
+                self._broadcast.setdefault(name, np.asarray(loaded[name].values))
+                self._broadcast_arrays.setdefault(name, np.asarray(arrays[name]))
+            loaded = {n: a for n, a in loaded.items() if n in self.per_sample}
+            arrays = {n: a for n, a in arrays.items() if n in self.per_sample}
+            if result is not None:
+                result = dataclasses.replace(
+                    result,
+                    gradients={n: g for n, g in result.gradients.items() if n in self.per_sample},
+                )
         if self.limit is None:
             self._pieces.append(
                 _Piece(
@@ -137,7 +158,7 @@ class Evidence:
                 )
             )
             return
-        rows = len(next(iter(arrays.values())))
+        rows = len(next(iter(arrays.values())))  # the per-sample arguments share their rows
         end = offset + rows
         blocks = np.arange(offset >> self.level, ((end - 1) >> self.level) + 1, dtype=np.int64)
         index = representatives(self.level, blocks)
@@ -214,11 +235,13 @@ class Evidence:
         piece = self._final()
         if piece is None:
             return {}, {}, None
+        values = {**piece.loaded, **self._broadcast}
+        arrays = {**piece.arrays, **self._broadcast_arrays}
+        order = list(self._template)
         loaded = {
-            name: dataclasses.replace(self._template[name], values=values)
-            for name, values in piece.loaded.items()
+            name: dataclasses.replace(self._template[name], values=values[name]) for name in order
         }
-        return loaded, piece.arrays, self._rows(piece)
+        return loaded, {name: arrays[name] for name in order}, self._rows(piece)
 
     def _rows(self, piece: _Piece) -> np.ndarray | None:
         return None if self.complete or self.limit is None else piece.index

@@ -195,6 +195,10 @@ class LossSpec:
         per_sample_rule: how the value is recovered from per_sample under ``mean``.
         pitfalls: common mistakes, for ``explain``.
         streamable: decomposes over samples, so it can be computed chunk by chunk.
+        batched_ndim: the fewest dimensions of the prediction that hold a batch dimension;
+            with fewer, the input is one unbatched sample (a 1-D cross-entropy input is one
+            sample's class scores, a 1-D kl-div input one distribution), which is never cut
+            into chunks or sampled.
         nonnegative: the loss can never be negative (a negative value is a finding).
         input_domain: what the prediction (the first argument) must hold.
         layout: how the arguments' shapes relate (read by the shape checks).
@@ -217,6 +221,7 @@ class LossSpec:
     per_sample_rule: PerSampleRule = PerSampleRule.MEAN
     pitfalls: tuple[str, ...] = ()
     streamable: bool = False
+    batched_ndim: int = 1
     nonnegative: bool = True
     input_domain: Domain = Domain.REAL
     layout: Layout = Layout.ELEMENTWISE
@@ -398,6 +403,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = -w_{y_i} log softmax(x_i)[y_i]; with probability targets l_i = -sum_c w_c t_ic log softmax(x_i)_c",
         per_sample_rule=PerSampleRule.WEIGHTED,
         streamable=True,
+        batched_ndim=2,
         pitfalls=(
             "Softmax applied before the loss (probabilities as logits): it still trains, slowly.",
             "Targets of shape (N, 1): squeeze them to (N,).",
@@ -427,6 +433,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = -w_{y_i} input[i, y_i]",
         per_sample_rule=PerSampleRule.WEIGHTED,
         streamable=True,
+        batched_ndim=2,
         input_domain=Domain.LOG_PROBABILITIES,
         pitfalls=(
             "Raw scores given to nll: the loss goes negative.",
@@ -521,6 +528,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "Kullback-Leibler divergence KL(target || exp(input))",
         "l_i = t_i (log t_i - x_i)",
         streamable=True,
+        batched_ndim=2,
         nonnegative=False,
         input_domain=Domain.LOG_PROBABILITIES,
         pitfalls=(
@@ -584,6 +592,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = sum_{j in y_i, k not in y_i} max(0, 1 - (x_ij - x_ik)) / C",
         layout=Layout.MULTILABEL_INDICES,
         streamable=True,
+        batched_ndim=2,
     ),
     LossSpec(
         "soft-margin",
@@ -618,6 +627,7 @@ LOSSES: tuple[LossSpec, ...] = (
         activation=Activation.SIGMOID,
         class_weight=True,
         streamable=True,
+        batched_ndim=2,
     ),
     LossSpec(
         "cosine-embedding",
@@ -634,6 +644,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = 1 - cos(x1_i, x2_i) if y_i = 1; max(0, cos(x1_i, x2_i) - margin) if y_i = -1",
         layout=Layout.PAIRED_EMBEDDINGS,
         streamable=True,
+        batched_ndim=2,
     ),
     LossSpec(
         "multi-margin",
@@ -657,6 +668,7 @@ LOSSES: tuple[LossSpec, ...] = (
         layout=Layout.CLASS_SCORES_FLAT,
         class_weight=True,
         streamable=True,
+        batched_ndim=2,
     ),
     LossSpec(
         "triplet-margin",
@@ -675,6 +687,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = max(0, d(a_i, p_i) - d(a_i, n_i) + margin), d = p-norm distance",
         layout=Layout.TRIPLET,
         streamable=True,
+        batched_ndim=2,
     ),
     LossSpec(
         "triplet-margin-distance",
@@ -698,6 +711,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = max(0, d(a_i, p_i) - d(a_i, n_i) + margin)",
         layout=Layout.TRIPLET,
         streamable=True,
+        batched_ndim=2,
     ),
     LossSpec(
         "ctc",
@@ -736,6 +750,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = -log sum over alignments of target_i of prod_t p(t, a_t)",
         per_sample_rule=PerSampleRule.CTC,
         layout=Layout.CTC,
+        batched_ndim=3,
     ),
     LossSpec(
         "focal",

@@ -32,6 +32,8 @@ def check_target(path: str, inputs: Iterable[Path]) -> Path:
         raise UsageError(f"--per-sample-out {path}: write a .npy or a .csv file")
     if target.is_dir():
         raise UsageError(f"--per-sample-out {path}: is a directory")
+    if not target.parent.is_dir():
+        raise UsageError(f"--per-sample-out {path}: no such directory {str(target.parent)!r}")
     for source in inputs:
         with contextlib.suppress(OSError):
             if target.exists() and os.path.samefile(target, source):
@@ -59,6 +61,9 @@ class PerSampleWriter:
                 f"--per-sample-out {target}: cannot write ({error.strerror or error})"
             ) from None
         self._temporary = Path(name)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(handle, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
         self._stream: BinaryIO = os.fdopen(handle, "wb")
         self._count = 0
         self._write(self._npy_header(0) if self.suffix == ".npy" else b"per_sample\n")

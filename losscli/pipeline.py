@@ -20,14 +20,27 @@ only when there is something to compute.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import numpy as np
+
 from losscli import conversion
 from losscli.accumulator import Accumulator, ClassSetup
-from losscli.checks import Check, CheckContext, Combine, Scope, checks_for, registry, run
+from losscli.checks import (
+    Check,
+    CheckContext,
+    Combine,
+    Scope,
+    Totals,
+    add_totals,
+    checks_for,
+    registry,
+    run,
+)
 from losscli.chunks import Chunk, Feed, Unaligned, WholeFeed, stand_ins
 from losscli.errors import UsageError
 from losscli.evidence import Evidence, capacity
@@ -125,6 +138,8 @@ class _Evaluation:
         self.options = options
         self.settings = settings
         self.chunk_checks = checks_for(spec, Scope.CHUNK)
+        self.totals_checks = checks_for(spec, Scope.TOTALS)
+        self.totals: dict[Check, Totals] = {}
         self.merged = _Merged()
         self.blocked = False
         self.rejected: str | None = None
@@ -133,15 +148,27 @@ class _Evaluation:
     def report(self) -> Report:
         feed, spec, settings = self.feed, self.spec, self.settings
         iterator = feed.chunks()
-        first = next(iterator, None)
-        if first is None:  # a streamed input that holds no samples (the loaders refuse most)
-            raise UsageError(f"{spec.name}: the inputs hold no samples")
+        try:
+            first = next(iterator, None)
+        except Unaligned:  # the inputs end at different samples within the first chunk
+            first = None
+        info = feed.info()
+        self.layout = _sample_layout(spec, {name: i.shape for name, i in info.items()})
+        if first is None:  # no chunk of aligned samples: only the shapes can be judged
+            self.soft_target = False
+            stand_in = Chunk(0, stand_ins(info, _templates(feed, info)))
+            self.layout = dataclasses.replace(self.layout, aligned=False)
+            self.evidence = Evidence(None)
+            self.accumulator = Accumulator(spec, self.options, keep_all=True)
+            return self._finish(info, stand_in, self._shapes(stand_in))
         self.soft_target = conversion.soft_target_of(spec, first.loaded, settings.strict)
         shape_found = self._shapes(first)
-        self.blocked = _blocks(f for _, f in shape_found)
-        sample_shapes = feed.sample_shapes()
-        batched = _batched(spec, first.loaded)
-        self.evidence = Evidence(capacity(sample_shapes.values()) if batched else None, feed.total)
+        self.blocked = _blocks(f for _, f in shape_found) or not self.layout.aligned
+        self.evidence = Evidence(
+            capacity(feed.sample_shapes().values()) if self.layout.batched else None,
+            feed.total,
+            self.layout.per_sample,
+        )
         self.accumulator = Accumulator(
             spec,
             self.options,
@@ -162,14 +189,11 @@ class _Evaluation:
                     self._chunk(chunk)
                     if advance is not None:
                         advance(chunk.rows)
-            except Unaligned:
-                self.blocked = True
+            except Unaligned:  # found at the end of the shorter input
+                self.layout = dataclasses.replace(self.layout, aligned=False)
         info = feed.info()
         if not feed.whole:  # lengths of text are known at its end: judge the final shapes
-            shape_found = _raised(
-                run(checks_for(spec, Scope.SHAPES), self._shape_context(info, first))
-            )
-            self.blocked = self.blocked or _blocks(f for _, f in shape_found)
+            shape_found = self._shapes(first, info)
         return self._finish(info, first, shape_found)
 
     # ------------------------------------------------------------------ steps
@@ -185,10 +209,9 @@ class _Evaluation:
         )
         return self._context(inputs, converted.arrays, total=self.feed.total)
 
-    def _shapes(self, first: Chunk) -> list[Raised]:
-        return _raised(
-            run(checks_for(self.spec, Scope.SHAPES), self._shape_context(self.feed.info(), first))
-        )
+    def _shapes(self, first: Chunk, info: dict[str, InputInfo] | None = None) -> list[Raised]:
+        context = self._shape_context(info or self.feed.info(), first)
+        return _raised(run(checks_for(self.spec, Scope.SHAPES), context))
 
     def _context(
         self,
@@ -209,6 +232,8 @@ class _Evaluation:
     def _chunk(self, chunk: Chunk) -> None:
         """Convert, check, compute and accumulate one chunk."""
         self.chunks += 1
+        if not self.layout.aligned:  # samples cannot be paired: the shape findings say why
+            return
         converted = conversion.convert(
             self.spec,
             chunk.loaded,
@@ -226,6 +251,9 @@ class _Evaluation:
         )
         found: list[Raised] = [(_CONVERSION, f) for f in converted.findings]
         found += _raised(run(self.chunk_checks, context))
+        for check in self.totals_checks:
+            assert check.collect is not None
+            self.totals[check] = add_totals(self.totals.get(check), check.collect(context))
         self.merged.add(found, chunk)
         if converted.blocked or _blocks(f for _, f in found):
             self.blocked = True
@@ -264,16 +292,22 @@ class _Evaluation:
         self, info: dict[str, InputInfo], first: Chunk, shape_found: list[Raised]
     ) -> Report:
         spec = self.spec
+        aligned = self.layout.aligned
         computed = (
             self.accumulator.finish()
-            if self.accumulator.chunks == self.chunks and not self.blocked and self.rejected is None
+            if aligned
+            and self.accumulator.chunks == self.chunks
+            and not self.blocked
+            and self.rejected is None
             else None
         )
         inputs, arrays, rows = self.evidence.inputs()
         complete = self.evidence.complete
         total = next(iter(info.values())).shape[0] if info and self.evidence.limit else None
         view = self._context(inputs, arrays, rows=rows, complete=complete, total=total)
-        if self.chunks == 1:
+        if not aligned:
+            chunk_found = []
+        elif self.chunks == 1:
             chunk_found = self.merged.single()
         elif complete:  # every sample is in the evidence: judge it as one
             converted = conversion.convert(
@@ -296,8 +330,15 @@ class _Evaluation:
             total=total,
             computation=self.evidence.computation(computed, scale),
         )
-        sample_found = _sampled(
-            _raised(run(checks_for(spec, Scope.SAMPLE), sample_view)), complete, view
+        totals_found: list[Raised] = []
+        if aligned:
+            for check in self.totals_checks:
+                counted = dataclasses.replace(view, totals=self.totals.get(check, {}))
+                totals_found += _raised(run([check], counted))
+        sample_found = (
+            _sampled(_raised(run(checks_for(spec, Scope.SAMPLE), sample_view)), complete, view)
+            if aligned
+            else []
         )
         result_found: list[Raised] = []
         if computed is not None:
@@ -305,7 +346,9 @@ class _Evaluation:
                 inputs, arrays, rows=rows, complete=complete, total=total, computation=computed
             )
             result_found = _raised(run(checks_for(spec, Scope.RESULT), result_view))
-        ordered = _in_registry_order([*shape_found, *chunk_found, *sample_found, *result_found])
+        ordered = _in_registry_order(
+            [*shape_found, *chunk_found, *totals_found, *sample_found, *result_found]
+        )
         if self.rejected is not None:
             ordered.append(
                 finding(
@@ -323,7 +366,7 @@ class _Evaluation:
             "complete": complete,
         }
         if not complete:  # which findings were judged on the sample
-            seen["sampled"] = sorted(
+            seen["sampled"] = sorted(  # (TOTALS checks count every sample)
                 {name for check in checks_for(spec, Scope.SAMPLE) for name in check.findings}
             )
         extra: dict[str, Any] = {"checks": seen}
@@ -365,15 +408,44 @@ class _Evaluation:
         )
 
 
-def _batched(spec: LossSpec, loaded: dict[str, LoadedArray]) -> bool:
-    """Every input is indexed by sample along dimension 0, the same samples in each."""
-    if any(a.batch_dim != 0 for a in spec.arguments):
-        return False
-    first = loaded[spec.arguments[0].name].values
-    if spec.layout in (Layout.CLASS_SCORES, Layout.CLASS_SCORES_FLAT) and first.ndim < 2:
-        return False  # an unbatched [classes] input is one sample
-    counts = {a.values.shape[0] if a.values.ndim else -1 for a in loaded.values()}
-    return len(counts) == 1 and -1 not in counts
+@dataclass(frozen=True)
+class _SampleLayout:
+    """How the inputs are indexed by sample.
+
+    Attributes:
+        batched: every argument is indexed by sample along dimension 0 and the prediction has
+            a batch dimension (``LossSpec.batched_ndim``); otherwise the input is one sample
+            (or ctc's), never cut or sampled.
+        per_sample: the arguments that hold one entry per sample; the others (a scalar
+            variance, one row) are broadcast against every sample.
+        aligned: every argument holds one entry per sample or is broadcast, so samples can
+            be paired across arguments; when they cannot, only the shapes are judged.
+    """
+
+    batched: bool
+    per_sample: frozenset[str]
+    aligned: bool = True
+
+
+def _sample_layout(spec: LossSpec, shapes: dict[str, tuple[int, ...]]) -> _SampleLayout:
+    prediction = shapes[spec.arguments[0].name]
+    batched = all(a.batch_dim == 0 for a in spec.arguments) and len(prediction) >= max(
+        spec.batched_ndim, 1
+    )
+    if not batched:
+        return _SampleLayout(False, frozenset(shapes))
+    samples = prediction[0]
+    per_sample = frozenset(name for name, shape in shapes.items() if shape and shape[0] == samples)
+    broadcast = {name for name, shape in shapes.items() if not shape or shape[0] == 1}
+    return _SampleLayout(True, per_sample, aligned=set(shapes) <= per_sample | broadcast)
+
+
+def _templates(feed: Feed, info: dict[str, InputInfo]) -> dict[str, LoadedArray]:
+    """Empty arrays of each input's dtype, to stand in for a chunk that could not be read."""
+    return {
+        name: LoadedArray(np.zeros((0,), dtype=np.dtype(item.dtype)), item.source)
+        for name, item in info.items()
+    }
 
 
 def _precision_request(spec: LossSpec, loaded: dict[str, LoadedArray]) -> Any:
@@ -435,9 +507,10 @@ class _Merged:
     """Findings of every chunk, merged into findings on all the data.
 
     A finding raised by one check about one argument is kept once: the first one at the
-    highest severity, blocking when any was; its message says which samples it describes
-    and in how many chunks the check fired. A ``Combine.ALL`` check's finding is kept only
-    when it fired on every chunk.
+    highest severity, blocking when any was. Its message keeps the numbers of the chunk it
+    came from and says so (which samples, in how many chunks the check fired); its
+    evidence's ``count``, where it has one, is the sum over every chunk. A ``Combine.ALL``
+    check's finding is kept only when it fired on every chunk.
     """
 
     first: list[Raised] = field(default_factory=list)
@@ -453,12 +526,15 @@ class _Merged:
             key = (source, item.name, str(item.evidence.get("argument", "")))
             entry = self.seen.get(key)
             span = (chunk.offset, chunk.offset + chunk.rows - 1)
+            count = item.evidence.get("count")
+            count = count if isinstance(count, int) else 0
             if entry is None:
-                self.seen[key] = [source, item, span, 1, item.blocking]
+                self.seen[key] = [source, item, span, 1, item.blocking, count]
                 self.order.append(key)
                 continue
             entry[3] += 1
             entry[4] = entry[4] or item.blocking
+            entry[5] += count
             if item.severity.rank > entry[1].severity.rank:
                 entry[1], entry[2] = item, span
 
@@ -469,18 +545,21 @@ class _Merged:
     def merged(self, chunks: int) -> list[Raised]:
         found: list[Raised] = []
         for key in self.order:
-            source, item, (low, high), fired, blocking = self.seen[key]
+            source, item, (low, high), fired, blocking, count = self.seen[key]
             if isinstance(source, Check) and source.combine is Combine.ALL and fired < chunks:
                 continue
-            note = f" [in samples {low}-{high}; fired in {fired} of {chunks} chunks]"
+            note = (
+                f" [these numbers are those of samples {low}-{high}, one of the {fired} chunks "
+                f"of {chunks} where this was found]"
+            )
+            evidence = {**item.evidence, "chunks": fired, "of_chunks": chunks}
+            if "count" in item.evidence:
+                evidence["count"] = count
             found.append(
                 (
                     source,
                     replace(
-                        item,
-                        message=item.message + note,
-                        blocking=blocking,
-                        evidence={**item.evidence, "chunks": fired, "of_chunks": chunks},
+                        item, message=item.message + note, blocking=blocking, evidence=evidence
                     ),
                 )
             )

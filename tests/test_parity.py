@@ -256,8 +256,33 @@ def test_checks_on_a_sample_agree_too(
     monkeypatch.setattr(evidence, "MAX_SAMPLES", 50)
     record = parity(capsys, ["compute", *_argv(tmp_path, case, "npy")], case)
     assert record["checks"]["complete"] is False
-    assert "class-imbalance" in record["checks"]["sampled"] or case.startswith(("mse", "bce"))
+    sampled = record["checks"]["sampled"]
+    assert "vanishing-gradient" in sampled  # judged on the evidence's gradients
+    assert "class-imbalance" not in sampled and "constant-input" not in sampled  # counted
     assert 0 < record["checks"]["evidence_samples"] <= 50
+
+
+def test_rare_problems_are_counted_over_every_sample(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rare class and a few saturated probabilities, beyond what the evidence holds."""
+    monkeypatch.setattr(evidence, "MAX_SAMPLES", 40)
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 2, N)
+    labels[[17, N - 3]] = 2  # 2 of 240: far below a tenth of the others
+    logits = rng.normal(size=(N, 3)).astype(np.float32)
+    files = [_save(tmp_path, "rare-l", logits, "npy"), _save(tmp_path, "rare-y", labels, "npy")]
+    record = parity(capsys, ["compute", "cross-entropy", *files], "rare class")
+    imbalance = [f for f in record["findings"] if f["name"] == "class-imbalance"]
+    assert imbalance and "2: 2" in imbalance[0]["message"]
+    probabilities = rng.uniform(0.05, 0.95, N).astype(np.float32)
+    probabilities[[7, N - 9]] = [0.0, 1.0]
+    targets = 1 - np.round(probabilities)  # both saturated values miss their target
+    files = [_save(tmp_path, "q", probabilities, "npy"), _save(tmp_path, "t", targets, "npy")]
+    record = parity(capsys, ["compute", "bce", *files], "saturated")
+    saturated = [f for f in record["findings"] if f["name"] == "saturated-probabilities"]
+    assert saturated and saturated[0]["severity"] == "warning"
+    assert "1 values of exactly 0 and 1 of exactly 1" in saturated[0]["message"]
 
 
 def test_a_late_target_error_is_found_whole_and_streamed(

@@ -241,10 +241,18 @@ def test_non_streamable_loss_over_budget_says_so(
 def test_unchunkable_input_over_budget_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pred = save(tmp_path, "p.npy", np.zeros(600, dtype=np.float32))
-    inline = json.dumps([0.5] * 600)
-    code, _, err = run(capsys, "mse", pred, inline, "--memory-budget", "1KB")
+    # a large .npz cannot be read in chunks; small inputs (inline arrays, one-row files) are
+    # read whole and given to every chunk
+    pred = save(tmp_path, "p.npy", np.zeros(300_000, dtype=np.float32))
+    np.savez(tmp_path / "t.npz", t=np.zeros(300_000, dtype=np.float32))
+    code, _, err = run(capsys, "mse", pred, str(tmp_path / "t.npz"), "--memory-budget", "1MB")
     assert code == 2 and "cannot be read in chunks" in err and "save it as .npy" in err
+    small = json.dumps([0.5] * 600)
+    pred = save(tmp_path, "p600.npy", np.zeros(600, dtype=np.float32))
+    code, streamed, err = run(capsys, "mse", pred, small, "--memory-budget", "1KB")
+    _, whole, _ = run(capsys, "mse", pred, small)
+    assert code == 0, err
+    assert streamed["streamed"] and streamed["value"] == pytest.approx(whole["value"], rel=1e-6)
 
 
 def test_non_finite_input_is_counted_over_every_chunk(

@@ -11,9 +11,12 @@ so how the pipeline runs it on input of any size:
 ``Scope.CHUNK``         values, one sample at a time: on every chunk, before torch computes
                         it; a finding on all the data is one on some chunk (``Combine.ANY``)
                         or on every chunk (``Combine.ALL``). May block the computation.
+``Scope.TOTALS``        counts over all the values (class frequencies, exact 0/1
+                        probabilities, extremes): the check's ``collect`` on every chunk,
+                        the sums added up, then the check once on the sums
 ``Scope.SAMPLE``        values as a whole (distributions, row statistics, the evidence's
                         per-sample losses and gradients): once, on the evidence, which holds
-                        every sample, or a seeded uniform sample of them when there are many
+                        every sample, or a stratified random sample of them when there are many
 ``Scope.RESULT``        the accumulated computation (value, summaries, totals): once
 ======================  ===================================================================
 
@@ -44,6 +47,7 @@ class Scope(str, enum.Enum):
 
     SHAPES = "shapes"
     CHUNK = "chunk"
+    TOTALS = "totals"
     SAMPLE = "sample"
     RESULT = "result"
 
@@ -73,6 +77,8 @@ class CheckContext:
         total: how many samples the data holds (None while unknown).
         computation: ``SAMPLE`` and ``RESULT`` checks: what torch computed; its ``per_sample``
             and ``gradients`` are those of this view's rows, its summaries those of all data.
+        totals: ``TOTALS`` checks: what their ``collect`` counted on every chunk, added up
+            (:func:`add_totals`); None when the view is all the data (the check counts it).
     """
 
     spec: LossSpec
@@ -86,6 +92,7 @@ class CheckContext:
     complete: bool = True
     total: int | None = None
     computation: Computation | None = None
+    totals: Totals | None = None
 
     def source(self, argument: str) -> str:
         """How messages name the file an argument came from."""
@@ -99,6 +106,33 @@ class CheckContext:
 
 
 CheckFunction = Callable[[CheckContext], Iterable[Finding]]
+Totals = dict[str, Any]
+"""Counts a ``TOTALS`` check collects on one chunk, added up by :func:`add_totals`."""
+
+
+def add_totals(first: Totals | None, second: Totals) -> Totals:
+    """Two chunks' counts as one: numbers and arrays add; by the key's prefix, ``all_`` values
+    and, ``any_`` values or, ``min_``/``max_`` keep the extreme, ``first_`` keeps the first
+    that is not None."""
+    if first is None:
+        return dict(second)
+    added = dict(first)
+    for key, value in second.items():
+        if key not in added or added[key] is None:
+            added[key] = value
+        elif value is None or key.startswith("first_"):
+            continue
+        elif key.startswith("all_"):
+            added[key] = added[key] and value
+        elif key.startswith("any_"):
+            added[key] = added[key] or value
+        elif key.startswith("min_"):
+            added[key] = min(added[key], value)
+        elif key.startswith("max_"):
+            added[key] = max(added[key], value)
+        else:
+            added[key] = added[key] + value
+    return added
 
 
 def _every_loss(spec: LossSpec) -> bool:
@@ -117,6 +151,7 @@ class Check:
         applies: whether it applies to a loss; the pipeline runs it only then, and ``explain``
             lists the losses it applies to.
         combine: ``CHUNK`` checks only: how chunk verdicts make the verdict on all the data.
+        collect: ``TOTALS`` checks only: what to count on one chunk (its context).
     """
 
     function: CheckFunction
@@ -124,6 +159,7 @@ class Check:
     scope: Scope
     applies: Callable[[LossSpec], bool] = _every_loss
     combine: Combine = Combine.ANY
+    collect: Callable[[CheckContext], Totals] | None = None
 
     @property
     def name(self) -> str:

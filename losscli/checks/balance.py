@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from losscli import text
-from losscli.checks import Check, CheckContext, Scope
+from losscli.checks import Check, CheckContext, Scope, Totals
 from losscli.checks.arguments import (
     class_count,
     hard_target,
@@ -44,63 +44,97 @@ def _counts_classes(spec: LossSpec) -> bool:
     )
 
 
-def check_class_imbalance(context: CheckContext) -> Iterator[Finding]:
-    """Class frequencies 10x apart or more: print the counts and ready weights."""
+def count_classes(context: CheckContext) -> Totals:
+    """How often each class is the target in this view (what ``class-imbalance`` judges).
+
+    ``classes`` counts class indices (or sums probability targets, or multilabel index
+    lists); for 0/1 targets of the binary losses, ``positives`` per column over ``rows``. A
+    flag says when the targets are no such thing (out of range, not 0/1, negative), and the
+    check then stays silent: other findings name the problem.
+    """
     spec = context.spec
     if takes_class_indices(spec):
-        yield from _index_imbalance(context)
-    elif spec.layout is Layout.MULTILABEL_INDICES:
-        yield from _multilabel_index_imbalance(context)
-    else:
-        yield from _binary_imbalance(context)
+        return _index_counts(context)
+    if spec.layout is Layout.MULTILABEL_INDICES:
+        return _multilabel_counts(context)
+    target = spec.arguments[1].name
+    values = np.asarray(context.inputs[target].values)
+    kind = classify(values)
+    if kind.size == 0:
+        return {}
+    if not kind.zero_one:
+        return {"any_unusable": True}
+    columns = values.reshape(-1, values.shape[-1]) if values.ndim == 2 else values.reshape(-1, 1)
+    return {
+        "positives": (columns == 1).sum(axis=0).astype(np.float64),
+        "rows": int(columns.shape[0]),
+        "any_unusable": False,
+    }
 
 
-def _index_imbalance(context: CheckContext) -> Iterator[Finding]:
+def _index_counts(context: CheckContext) -> Totals:
     _, scores = prediction(context)
     if scores.size == 0 or scores.ndim == 0:
-        return
+        return {}
     classes = class_count(scores)
     target = context.spec.arguments[1].name
     if context.soft_target:
         values = np.asarray(context.inputs[target].values, dtype=np.float64)
         if not np.all(np.isfinite(values)) or values.min() < 0:
-            return
-        counts = rows_of(values, 1).sum(axis=0)
-    else:
-        hard = hard_target(context)
-        if hard is None or not target_lines_up(context):
-            return
-        _, indices = hard
-        ignore = ignore_index(context)
-        kept = indices[indices != ignore] if ignore is not None else indices.reshape(-1)
-        if kept.size == 0 or kept.min() < 0 or kept.max() >= classes:
-            return  # class-index-out-of-range / all-targets-ignored say it
-        counts = np.bincount(kept, minlength=classes).astype(np.float64)
-    if (counts > 0).sum() >= 2:
-        yield from _report_counts(context, target, counts, _class_weight_fix(context, counts))
+            return {"any_unusable": True}
+        return {"classes": rows_of(values, 1).sum(axis=0), "any_unusable": False}
+    hard = hard_target(context)
+    if hard is None or not target_lines_up(context):
+        return {"any_unusable": True}
+    _, indices = hard
+    ignore = ignore_index(context)
+    kept = indices[indices != ignore] if ignore is not None else indices.reshape(-1)
+    if kept.size and (kept.min() < 0 or kept.max() >= classes):
+        return {"any_unusable": True}  # class-index-out-of-range says it
+    return {
+        "classes": np.bincount(kept, minlength=classes).astype(np.float64),
+        "any_unusable": False,
+    }
 
 
-def _multilabel_index_imbalance(context: CheckContext) -> Iterator[Finding]:
+def _multilabel_counts(context: CheckContext) -> Totals:
     _, scores = prediction(context)
     target = context.spec.arguments[1].name
     values = np.asarray(context.arrays[target])
-    if scores.ndim == 0 or values.ndim == 0 or values.size == 0 or values.dtype.kind not in "iu":
-        return
+    if scores.ndim == 0 or values.ndim == 0 or values.size == 0:
+        return {}
+    if values.dtype.kind not in "iu":
+        return {"any_unusable": True}
     classes = int(scores.shape[-1])
     rows = values.reshape(-1, values.shape[-1])
     # torch reads each row up to its first -1
-    before_padding = np.cumsum(rows == -1, axis=1) == 0
-    labels = rows[before_padding]
-    if labels.size == 0 or labels.min() < 0 or labels.max() >= classes:
+    labels = rows[np.cumsum(rows == -1, axis=1) == 0]
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        return {"any_unusable": True}
+    return {
+        "classes": np.bincount(labels, minlength=classes).astype(np.float64),
+        "any_unusable": False,
+    }
+
+
+def check_class_imbalance(context: CheckContext) -> Iterator[Finding]:
+    """Class frequencies 10x apart or more, counted over every sample: the counts and weights."""
+    totals = context.totals if context.totals is not None else count_classes(context)
+    if totals.get("any_unusable", True):
         return
-    counts = np.bincount(labels, minlength=classes).astype(np.float64)
-    yield from _report_counts(
-        context,
-        target,
-        counts,
-        f"{context.spec.name} takes no class weights; for weighted multi-label training use "
-        "bce-logits with --pos-weight on 0/1 targets",
-    )
+    target = context.spec.arguments[1].name
+    if "positives" in totals:
+        yield from _binary_imbalance(context, totals["positives"], int(totals["rows"]))
+        return
+    counts = totals["classes"]
+    if context.spec.layout is Layout.MULTILABEL_INDICES:
+        fix = (
+            f"{context.spec.name} takes no class weights; for weighted multi-label training use "
+            "bce-logits with --pos-weight on 0/1 targets"
+        )
+    else:
+        fix = _class_weight_fix(context, counts)
+    yield from _report_counts(context, target, counts, fix)
 
 
 def _report_counts(
@@ -170,16 +204,10 @@ def _class_weight_fix(context: CheckContext, counts: np.ndarray) -> str:
     return "resample the rare classes, or use a loss that takes class weights"
 
 
-def _binary_imbalance(context: CheckContext) -> Iterator[Finding]:
+def _binary_imbalance(context: CheckContext, positives: np.ndarray, rows: int) -> Iterator[Finding]:
     spec = context.spec
     target = spec.arguments[1].name
-    values = np.asarray(context.inputs[target].values)
-    kind = classify(values)
-    if kind.size == 0 or not kind.zero_one:
-        return
-    columns = values.reshape(-1, values.shape[-1]) if values.ndim == 2 else values.reshape(-1, 1)
-    positives = (columns == 1).sum(axis=0).astype(np.float64)
-    negatives = columns.shape[0] - positives
+    negatives = rows - positives
     both = (positives > 0) & (negatives > 0)
     if not both.any():
         return
@@ -188,14 +216,13 @@ def _binary_imbalance(context: CheckContext) -> Iterator[Finding]:
         return
     pos_weight = np.where(positives > 0, negatives / np.maximum(positives, 1), 1.0)
     no_positive = np.flatnonzero(positives == 0)
-    if columns.shape[1] == 1:
+    if positives.size == 1:
         counts_text = f"{int(positives[0])} positive vs {int(negatives[0])} negative ({text.number(float(ratios[0]))}×)"
     else:
         listed = ", ".join(
-            f"{c}: {int(positives[c])}/{columns.shape[0]}"
-            for c in range(min(columns.shape[1], _LISTED))
+            f"{c}: {int(positives[c])}/{rows}" for c in range(min(positives.size, _LISTED))
         )
-        more = f" and {columns.shape[1] - _LISTED} more" if columns.shape[1] > _LISTED else ""
+        more = f" and {positives.size - _LISTED} more" if positives.size > _LISTED else ""
         counts_text = (
             f"positives per class (class: positives/samples) {listed}{more}; the most skewed class is "
             f"{text.number(float(ratios.max()))}× one-sided"
@@ -222,12 +249,18 @@ def _binary_imbalance(context: CheckContext) -> Iterator[Finding]:
         f"{target} from {context.source(target)}: {counts_text}{absent}",
         fix,
         positives=[int(p) for p in positives],
-        samples=int(columns.shape[0]),
+        samples=rows,
         pos_weight=[float(p) for p in pos_weight],
     )
 
 
 CHECKS: tuple[Check, ...] = (
     # counts over all the samples
-    Check(check_class_imbalance, ("class-imbalance",), Scope.SAMPLE, applies=_counts_classes),
+    Check(
+        check_class_imbalance,
+        ("class-imbalance",),
+        Scope.TOTALS,
+        applies=_counts_classes,
+        collect=count_classes,
+    ),
 )

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from losscli import text
-from losscli.checks import Check, CheckContext, Scope
+from losscli.checks import Check, CheckContext, Scope, Totals
 from losscli.findings import Finding, Severity, finding
 from losscli.losses import Activation, Domain, LossSpec, Role
 from losscli.result import Computation, SampleRows, clearly_negative
@@ -155,38 +155,55 @@ def _masked_scores(
     )
 
 
+def _outputs(context: CheckContext) -> list[str]:
+    """The float arguments a model produces (a variance head may well be constant)."""
+    return [
+        a.name
+        for a in context.spec.arguments
+        if a.role in _OUTPUT_ROLES and np.asarray(context.arrays[a.name]).dtype.kind == "f"
+    ]
+
+
+def extremes(context: CheckContext) -> Totals:
+    """The smallest and largest finite value of each model output, and how many there are."""
+    found: Totals = {}
+    for name in _outputs(context):
+        values = np.asarray(context.arrays[name])
+        finite = values[np.isfinite(values)]
+        found[f"count_{name}"] = int(finite.size)
+        found[f"min_{name}"] = float(finite.min()) if finite.size else None
+        found[f"max_{name}"] = float(finite.max()) if finite.size else None
+    return found
+
+
 def check_constant_input(context: CheckContext) -> Iterator[Finding]:
-    """Every prediction the same value: a dead or collapsed model (or the wrong column).
+    """Every prediction the same value, over every sample: a dead or collapsed model.
 
     With several prediction arguments (x1 and x2, triplets) one constant argument next to
     varying ones is a fixed baseline (scores ranked against a threshold of 0), not a dead
     model: only all of them constant is reported.
     """
-    outputs = [
-        a
-        for a in context.spec.arguments
-        if a.role in _OUTPUT_ROLES and np.asarray(context.arrays[a.name]).dtype.kind == "f"
+    totals = context.totals if context.totals is not None else extremes(context)
+    outputs = _outputs(context)
+    constant = [
+        name
+        for name in outputs
+        if totals.get(f"count_{name}", 0) >= 2 and totals[f"min_{name}"] == totals[f"max_{name}"]
     ]
-    constant = []
-    for argument in outputs:
-        values = np.asarray(context.arrays[argument.name])
-        finite = values[np.isfinite(values)]
-        if finite.size >= 2 and finite.min() == finite.max():
-            constant.append((argument, finite))
     if len(outputs) > 1 and len(constant) < len(outputs):
         constant = []
-    for argument, finite in constant:
+    for name in constant:
+        value, count = totals[f"min_{name}"], totals[f"count_{name}"]
         yield finding(
             "constant-input",
             Severity.WARNING,
-            f"every one of the {finite.size} finite values of {argument.name} "
-            f"({context.source(argument.name)}) is {text.number(float(finite[0]))}: the model's output does "
-            "not depend on its input",
+            f"every one of the {count} finite values of {name} ({context.source(name)}) is "
+            f"{text.number(value)}: the model's output does not depend on its input",
             "check that the output layer is trained and not zero-initialised, that activations before it "
             "are not dead (all-zero ReLU), and that the right file or column was passed",
-            argument=argument.name,
-            value=float(finite[0]),
-            count=int(finite.size),
+            argument=name,
+            value=value,
+            count=count,
         )
 
 
@@ -489,7 +506,7 @@ def _nonnegative(spec: LossSpec) -> bool:
 CHECKS: tuple[Check, ...] = (
     Check(check_non_finite_input, ("non-finite-input",), Scope.CHUNK),
     # every value equal: one verdict on all of them
-    Check(check_constant_input, ("constant-input",), Scope.SAMPLE),
+    Check(check_constant_input, ("constant-input",), Scope.TOTALS, collect=extremes),
     Check(check_non_finite_loss, ("non-finite-loss",), Scope.RESULT),
     Check(check_non_finite_gradient, ("non-finite-gradient",), Scope.RESULT),
     # the share of the loss carried by samples with no gradient: the evidence's losses and gradients

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from losscli import text
-from losscli.checks import Check, CheckContext, Scope
+from losscli.checks import Check, CheckContext, Scope, Totals
 from losscli.checks.arguments import (
     POSITIVE_SLACK,
     ROUNDING_SLACK_CAP,
@@ -343,31 +343,58 @@ def check_input_unit_interval(context: CheckContext) -> Iterator[Finding]:
     )
 
 
-def check_saturated_probabilities(context: CheckContext) -> Iterator[Finding]:
-    """Probabilities of exactly 0 or 1: bce clamps log at -100 and the gradient vanishes."""
+def count_saturated(context: CheckContext) -> Totals:
+    """Probabilities of exactly 0 or 1 in this view, and how many miss their target."""
     spec = context.spec
     name = spec.arguments[0].name
     predictions = as_float(context.arrays[name])
     finite = np.isfinite(predictions)
-    if not finite.any() or ((predictions < 0) | (predictions > 1))[finite].any():
+    saturated = (predictions == 0) | (predictions == 1)
+    loaded = np.asarray(context.inputs[name].values, dtype=np.float64)
+    target_argument = spec.argument(Role.BINARY_TARGET)
+    targets = (
+        as_float(context.arrays[target_argument.name]) if target_argument is not None else None
+    )
+    if targets is not None and targets.shape == predictions.shape:
+        wrong = int((saturated & (targets != predictions)).sum())
+    else:
+        wrong = int(saturated.sum())  # cannot pair them with targets: assume the worst
+    first = text.first(context, name, saturated) if saturated.any() else None
+    paired = loaded.shape == predictions.shape
+    return {
+        "any_finite": bool(finite.any()),
+        "any_outside": bool(((predictions < 0) | (predictions > 1))[finite].any()),
+        "zeros": int((predictions == 0).sum()),
+        "ones": int((predictions == 1).sum()),
+        "values": int(predictions.size),
+        "wrong": wrong,
+        # saturated values that the file holds exactly (not a cast's rounding)
+        "stored_saturated": int(((loaded == 0) | (loaded == 1)).sum()) if paired else 1,
+        "first_position": first,
+        "first_loaded": float(loaded[saturated][0]) if first is not None and paired else None,
+    }
+
+
+def check_saturated_probabilities(context: CheckContext) -> Iterator[Finding]:
+    """Probabilities of exactly 0 or 1, counted over every sample: bce clamps log at -100."""
+    totals = context.totals if context.totals is not None else count_saturated(context)
+    if not totals["any_finite"] or totals["any_outside"]:
         return  # outside [0, 1]: input-outside-unit-interval says it
-    zeros = int((predictions == 0).sum())
-    ones = int((predictions == 1).sum())
+    zeros, ones, size = totals["zeros"], totals["ones"], totals["values"]
     if not zeros and not ones:
         return
-    saturated = (predictions == 0) | (predictions == 1)
-    first = text.first(context, name, saturated)
+    name = context.spec.arguments[0].name
+    first = totals["first_position"]
     stored = context.arrays[name].dtype
-    loaded = np.asarray(context.inputs[name].values, dtype=np.float64)
-    if loaded.shape == predictions.shape and not ((loaded == 0) | (loaded == 1)).any():
+    if not totals["stored_saturated"]:
         # the file holds values a hair inside (0, 1) that only the cast to float32 rounded
         yield finding(
             "saturated-probabilities",
             Severity.INFO,
             f"{name} ({context.source(name)}) holds {zeros + ones} values within "
-            f"{text.number(float(np.finfo(stored).eps))} of 0 or 1 (of {predictions.size}; first at "
-            f"{text.position(first)}: {float(loaded[saturated][0]):.17g}) that round to exactly 0 or 1 as "
-            f"{stored}, where bce clamps log(0) at -100",
+            f"{text.number(float(np.finfo(stored).eps))} of 0 or 1 (of {size}; first at "
+            f"{text.position(first)}: {totals['first_loaded']:.17g}) that round to exactly 0 or 1 "
+            f"as {stored}, where bce clamps log(0) at -100",
             f"compute in the stored precision with --dtype float64; in a float32 model, keep the "
             f"logits and use bce-logits: `{text.command(context, 'bce-logits')}`",
             argument=name,
@@ -376,21 +403,14 @@ def check_saturated_probabilities(context: CheckContext) -> Iterator[Finding]:
             first_position=list(first),
         )
         return
-    target_argument = spec.argument(Role.BINARY_TARGET)
-    targets = (
-        as_float(context.arrays[target_argument.name]) if target_argument is not None else None
-    )
-    if targets is not None and targets.shape == predictions.shape:
-        wrong = int((saturated & (targets != predictions)).sum())
-    else:
-        wrong = zeros + ones  # cannot pair them with targets: assume the worst
+    wrong = totals["wrong"]
     if not wrong:
         # a trained model's easy samples: each term is exactly 0, as it would be unclamped
         yield finding(
             "saturated-probabilities",
             Severity.INFO,
             f"{name} ({context.source(name)}) holds {zeros} values of exactly 0 and {ones} of "
-            f"exactly 1 (of {predictions.size}) as {stored}, every one equal to its target: those "
+            f"exactly 1 (of {size}) as {stored}, every one equal to its target: those "
             "terms are exactly 0 either way; a wrong one would cost exactly 100 (log clamped at -100)",
             f"nothing to do for these; bce-logits avoids the clamp altogether: "
             f"`{text.command(context, 'bce-logits')}`",
@@ -405,7 +425,7 @@ def check_saturated_probabilities(context: CheckContext) -> Iterator[Finding]:
         "saturated-probabilities",
         Severity.WARNING,
         f"{name} ({context.source(name)}) holds {zeros} values of exactly 0 and {ones} of exactly 1 "
-        f"(of {predictions.size}, {text.percent(zeros + ones, predictions.size)}; first at {text.position(first)}) "
+        f"(of {size}, {text.percent(zeros + ones, size)}; first at {text.position(first)}) "
         f"as {stored}, {wrong} of them away from their target: bce clamps log(0) at -100, so each "
         "of those costs exactly 100 and the sigmoid before it passes no gradient back",
         f"keep the logits and use bce-logits: `{text.command(context, 'bce-logits')}` "
@@ -724,8 +744,9 @@ CHECKS: tuple[Check, ...] = (
     Check(
         check_saturated_probabilities,
         ("saturated-probabilities",),
-        Scope.SAMPLE,
+        Scope.TOTALS,
         applies=_takes_probabilities,
+        collect=count_saturated,
     ),
     Check(check_kl_input, ("kl-input-not-log",), Scope.CHUNK, applies=_takes_log_distributions),
     Check(check_ctc_log_probs, ("ctc-input-not-log-probs",), Scope.CHUNK, applies=is_ctc),

@@ -50,7 +50,7 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
         "per_sample_summary": None,
         "gradient": {},
         "findings": [f.to_dict() for f in report.findings],
-        "streamed": bool(computation.streamed) if computation is not None else False,
+        "streamed": "streaming" in report.extra,
     }
     for key in ("checks", "streaming"):  # what the checks saw; chunk size and count
         if report.extra.get(key) is not None:
