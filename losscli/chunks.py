@@ -211,6 +211,10 @@ class Feed(Protocol):
         """Close what the feed opened."""
         ...
 
+    def templates(self) -> dict[str, LoadedArray]:
+        """Each input with no rows but its dtype and file details: for a chunk that never came."""
+        ...
+
 
 class WholeFeed:
     """Tensors already in memory: one chunk."""
@@ -242,6 +246,9 @@ class WholeFeed:
 
     def close(self) -> None:
         """Nothing to close: the tensors are in memory."""
+
+    def templates(self) -> dict[str, LoadedArray]:
+        return dict(self.inputs)
 
 
 class StreamFeed:
@@ -375,6 +382,19 @@ class StreamFeed:
                 from_text=reader.from_text,
             )
         return loaded
+
+    def templates(self) -> dict[str, LoadedArray]:
+        found = {}
+        for name in self.names:
+            if name in self.whole_inputs:
+                found[name] = self.whole_inputs[name]
+                continue
+            reader = self.readers[name]
+            empty = np.empty((0, *reader.sample_shape), dtype=reader.dtype)
+            found[name] = LoadedArray(
+                empty, reader.source, getattr(reader, "columns", None), from_text=reader.from_text
+            )
+        return found
 
     def _check_whole_lengths(self, samples: int) -> None:
         """A small per-sample input read whole must hold as many samples as the streamed ones."""

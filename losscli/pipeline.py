@@ -26,8 +26,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
-
 from losscli import conversion
 from losscli.accumulator import Accumulator, ClassSetup
 from losscli.checks import (
@@ -156,7 +154,7 @@ class _Evaluation:
         self.layout = _sample_layout(spec, {name: i.shape for name, i in info.items()})
         if first is None:  # no chunk of aligned samples: only the shapes can be judged
             self.soft_target = False
-            stand_in = Chunk(0, stand_ins(info, _templates(feed, info)))
+            stand_in = Chunk(0, stand_ins(info, feed.templates()))
             self.layout = dataclasses.replace(self.layout, aligned=False)
             self.evidence = Evidence(None)
             self.accumulator = Accumulator(spec, self.options, keep_all=True)
@@ -438,14 +436,6 @@ def _sample_layout(spec: LossSpec, shapes: dict[str, tuple[int, ...]]) -> _Sampl
     per_sample = frozenset(name for name, shape in shapes.items() if shape and shape[0] == samples)
     broadcast = {name for name, shape in shapes.items() if not shape or shape[0] == 1}
     return _SampleLayout(True, per_sample, aligned=set(shapes) <= per_sample | broadcast)
-
-
-def _templates(feed: Feed, info: dict[str, InputInfo]) -> dict[str, LoadedArray]:
-    """Empty arrays of each input's dtype, to stand in for a chunk that could not be read."""
-    return {
-        name: LoadedArray(np.zeros((0,), dtype=np.dtype(item.dtype)), item.source)
-        for name, item in info.items()
-    }
 
 
 def _precision_request(spec: LossSpec, loaded: dict[str, LoadedArray]) -> Any:
