@@ -722,6 +722,10 @@ CATALOGUE: dict[str, FindingDoc] = {
 }
 
 
+RAISED_BY_THE_PIPELINE = ("torch-rejected",)
+"""Findings the pipeline raises itself (the checks and conversion raise the others)."""
+
+
 def finding(
     name: str,
     severity: Severity,

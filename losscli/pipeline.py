@@ -42,7 +42,7 @@ from losscli.checks import (
 from losscli.chunks import Chunk, Feed, Unaligned, WholeFeed, stand_ins
 from losscli.errors import UsageError
 from losscli.evidence import Evidence, capacity
-from losscli.findings import Finding, Severity, finding
+from losscli.findings import RAISED_BY_THE_PIPELINE, Finding, Severity, finding
 from losscli.loaders import LoadedArray, load
 from losscli.losses import Layout, LossSpec, Role
 from losscli.options import json_ready
@@ -53,7 +53,7 @@ from losscli.sources import check_one_stdin, parse_source
 # the worst samples kept for JSON, whatever --top shows in the table
 WORST_SAMPLES = 10
 # the findings the pipeline itself raises (the checks and conversion raise the others)
-FINDINGS = ("torch-rejected",)
+FINDINGS = RAISED_BY_THE_PIPELINE
 # shape findings at error severity make the value null on every path (SPEC)
 _VALUE_NULL = ("shape-mismatch", "silent-broadcast", "batch-size-mismatch", "target-has-extra-dim")
 # stored dtypes whose rounding is large enough to move a loss

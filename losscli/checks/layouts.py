@@ -281,7 +281,7 @@ def _class_scores(context: CheckContext) -> Iterator[Finding]:
             f"{spec.name} wants {prediction} (N, C) with one score per class; "
             f"{text.described(context, prediction)} is a single number",
             f"pass the class scores of every sample, shaped (N, C); one score per sample is a "
-            f"binary task: losscli compute bce-logits {context.source(prediction)} {context.source(target)}",
+            f"binary task: {text.command(context, 'bce-logits')}",
             shapes=shapes,
         )
         return
@@ -354,8 +354,8 @@ def _unbatched_class_scores(
         "shape-mismatch",
         f"{spec.name} reads the 1-D {text.described(context, prediction)} as ONE sample with "
         f"C={shape_i[0]} classes, so it wants a single target index; got {text.described(context, target)}",
-        f"one score per sample is a binary task: losscli compute bce-logits {context.source(prediction)} "
-        f"{context.source(target)}; a batch of class scores must be shaped (N, C)",
+        f"one score per sample is a binary task: {text.command(context, 'bce-logits')}; a batch "
+        "of class scores must be shaped (N, C)",
         shapes={prediction: list(shape_i), target: list(shape_t)},
     )
 

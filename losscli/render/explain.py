@@ -15,7 +15,7 @@ from rich.console import Group, RenderableType
 from rich.markdown import Markdown
 from rich.text import Text
 
-from losscli import checks, conversion, findings, losses, pipeline
+from losscli import checks, conversion, findings, losses
 from losscli.findings import FindingDoc
 from losscli.losses import Activation, Domain, DType, LossSpec, Option, OptionType, PerSampleRule
 
@@ -113,7 +113,7 @@ def applies_to(name: str) -> tuple[str, ...]:
     raising = set(checks.losses_raising(name, losses.LOSSES))
     if name in conversion.FINDINGS:
         raising |= {spec.name for spec in losses.LOSSES if conversion.can_raise(name, spec)}
-    if name in pipeline.FINDINGS:
+    if name in findings.RAISED_BY_THE_PIPELINE:
         raising |= {spec.name for spec in losses.LOSSES}
     return tuple(spec.name for spec in losses.LOSSES if spec.name in raising)
 
