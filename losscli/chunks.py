@@ -428,7 +428,7 @@ def open_feed(
     bound: dict[str, str],
     options: dict[str, Any],
     budget: int,
-    float_itemsize: int = 4,
+    float_dtype: str = "float32",
     stdin_format: str = "csv",
     cache: dict[str, LoadedArray] | None = None,
 ) -> WholeFeed | StreamFeed:
@@ -439,7 +439,7 @@ def open_feed(
         bound: argument name → the INPUT text (``pipeline.bind``).
         options: the resolved options (a per-sample tensor option cannot stream).
         budget: the memory budget in bytes.
-        float_itemsize: bytes per value of the float dtype torch computes in.
+        float_dtype: the float dtype torch computes in (it sizes the chunks).
         stdin_format: the format of ``-``.
         cache: INPUT text → array already loaded whole (``compare`` loads each input once).
 
@@ -449,7 +449,8 @@ def open_feed(
     """
     sources = {name: parse_source(text) for name, text in bound.items()}
     if plan(spec, sources, budget, options).stream:
-        return StreamFeed(sources, budget, float_itemsize, stdin_format)
+        itemsize = np.dtype(getattr(np, float_dtype)).itemsize
+        return StreamFeed(sources, budget, itemsize, stdin_format)
     cache = {} if cache is None else cache
     loaded = {}
     for name, text in bound.items():

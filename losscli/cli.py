@@ -321,10 +321,7 @@ def _evaluated(
     cache: dict[str, Any] | None = None,
 ) -> Report:
     """Evaluate ``spec`` on the INPUTs: whole tensors, or chunks when over the memory budget."""
-    import numpy as np
-
     from losscli import chunks, pipeline
-    from losscli.conversion import FLOAT_DTYPES
 
     budget = chunks.parse_size(run.memory_budget)
     float_dtype = run.dtype.value
@@ -333,7 +330,7 @@ def _evaluated(
         pipeline.bind(spec, inputs),
         resolved,
         budget,
-        np.dtype(FLOAT_DTYPES[float_dtype]).itemsize,
+        float_dtype,
         run.stdin_format,
         cache,
     )

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
 from losscli import chunks, pipeline
 from losscli import options as loss_options
 from losscli.errors import UsageError
@@ -64,11 +62,10 @@ def evaluate_all(
         except UsageError as error:
             entries.append(Entry(spec, error=error.line()))
             continue
-        from losscli.conversion import FLOAT_DTYPES
-
-        itemsize = np.dtype(FLOAT_DTYPES[settings.float_dtype]).itemsize
         try:
-            feed = chunks.open_feed(spec, bound, resolved, budget, itemsize, stdin_format, cache)
+            feed = chunks.open_feed(
+                spec, bound, resolved, budget, settings.float_dtype, stdin_format, cache
+            )
         except UsageError as error:  # this loss cannot stream these inputs: the others can
             entries.append(Entry(spec, error=error.line()))
             continue

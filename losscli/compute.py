@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from losscli.losses import LossSpec, OptionType, PerSampleRule, Role
-from losscli.result import ChunkResult, PrecisionSums
+from losscli.result import ChunkResult, PrecisionProbe
 
 
 class TorchRejected(Exception):
@@ -290,7 +290,7 @@ def _precision(
     request: PrecisionRequest,
     value: float | None,
     unreduced: torch.Tensor,
-) -> PrecisionSums | None:
+) -> PrecisionProbe | None:
     """The loss in float64 and in ``request.precision``, as torch computes each.
 
     With other float arguments stored in another precision, only the low-precision ones are
@@ -313,7 +313,7 @@ def _precision(
     if low is None:
         own = value if value is not None else float(unreduced.to(torch.float64).sum())
         low = (own, str(unreduced.dtype).removeprefix("torch."))
-    return PrecisionSums(
+    return PrecisionProbe(
         request.precision, exact[0], low[0], low[1], promoted=promoted, no_kernel=no_kernel
     )
 

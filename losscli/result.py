@@ -215,22 +215,6 @@ class Computation:
 
 
 @dataclass(frozen=True)
-class PrecisionSums:
-    """One chunk's loss recomputed in float64 and in a low precision (see PrecisionProbe).
-
-    For a whole input these are the loss itself under the user's reduction; for a chunk of
-    a streamed input, the sum of its unreduced losses (divided by the denominator at the end).
-    """
-
-    precision: str
-    exact: float
-    low: float
-    low_dtype: str
-    promoted: bool = False
-    no_kernel: bool = False
-
-
-@dataclass(frozen=True)
 class ChunkResult:
     """What torch computed on one chunk of samples (whole tensors are one chunk).
 
@@ -248,7 +232,9 @@ class ChunkResult:
         elements: elements of the unreduced loss per sample.
         unreduced: torch's ``reduction='none'`` output, ``[rows, ...]``.
         warnings: what torch warned about.
-        precision: the loss in float64 and in a low precision, when asked for.
+        precision: the loss in float64 and in a low precision, when asked for: the loss
+            itself for a whole input; for a chunk of a streamed one, the sum of its unreduced
+            losses (the accumulator divides by the denominator at the end).
     """
 
     value: float | None
@@ -261,7 +247,7 @@ class ChunkResult:
     elements: int = 1
     unreduced: np.ndarray = field(default_factory=lambda: np.empty(0))
     warnings: tuple[str, ...] = ()
-    precision: PrecisionSums | None = None
+    precision: PrecisionProbe | None = None
 
 
 def clearly_negative(losses: np.ndarray | float, dtype: str) -> np.ndarray:

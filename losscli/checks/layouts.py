@@ -454,19 +454,27 @@ def _class_scores_flat(context: CheckContext) -> Iterator[Finding]:
         return  # target-has-extra-dim (shapes.check_target_extra_dim) covers (N, 1)
     wants = f"{spec.name} wants {prediction} (N, C) and {target} (N,)"
     if shape_t and shape_t[0] != shape_i[0] and len(shape_t) == 1:
-        yield _mismatch(
-            "batch-size-mismatch",
-            f"{wants}; N={shape_i[0]} in {context.source(prediction)} but N={shape_t[0]} in "
-            f"{context.source(target)}",
-            _same_samples_fix(prediction, target),
-            shapes=shapes,
-        )
+        yield _batch_mismatch(context, wants, prediction, target, shapes)
         return
     yield _mismatch(
         "shape-mismatch",
         f"{wants}; got {text.described(context, prediction)} and {text.described(context, target)}",
         f"pass class indices shaped ({shape_i[0]},)"
         + (f": {target}.argmax(1) if {target} is one-hot" if shape_t == shape_i else ""),
+        shapes=shapes,
+    )
+
+
+def _batch_mismatch(
+    context: CheckContext, wants: str, prediction: str, target: str, shapes: dict[str, list[int]]
+) -> Finding:
+    """N differs between the prediction and the target: name N in each file."""
+    n_prediction, n_target = shapes[prediction][0], shapes[target][0]
+    return _mismatch(
+        "batch-size-mismatch",
+        f"{wants}; N={n_prediction} in {context.source(prediction)} but N={n_target} in "
+        f"{context.source(target)}",
+        _same_samples_fix(prediction, target),
         shapes=shapes,
     )
 
@@ -492,13 +500,7 @@ def _multilabel_indices(context: CheckContext) -> Iterator[Finding]:
     if shape_t == shape_i:
         return
     if len(shape_i) == 2 and len(shape_t) == 2 and shape_t[0] != shape_i[0]:
-        yield _mismatch(
-            "batch-size-mismatch",
-            f"{wants}; N={shape_i[0]} in {context.source(prediction)} but N={shape_t[0]} in "
-            f"{context.source(target)}",
-            _same_samples_fix(prediction, target),
-            shapes=shapes,
-        )
+        yield _batch_mismatch(context, wants, prediction, target, shapes)
         return
     columns = shape_i[-1]
     fix = (
