@@ -70,8 +70,38 @@ def test_p_is_an_integer_for_multi_margin_and_a_float_for_triplets(tmp_path: Pat
 
 @pytest.mark.parametrize("name", sorted(render.FORMATS))
 def test_every_format_renders_reports_and_comparisons(name: str) -> None:
-    renderer = render.renderer(name)
-    assert callable(renderer.report) and callable(renderer.comparison)
+    from losscli import compare, options, pipeline
+    from losscli.loaders import LoadedArray
+
+    spec = losses.get("mse")
+    assert spec is not None
+    arrays = {
+        "input": LoadedArray(np.array([1.0, 2.5, 4.0], np.float32), "p.npy"),
+        "target": LoadedArray(np.array([2.0, 2.5, 2.0], np.float32), "t.npy"),
+    }
+    report = pipeline.evaluate(spec, arrays, options.resolve(spec, {}))
+    view = render.View(tripped={"mse": []})
+    rendered = render.renderer(name).report(report, view)
+    shown = rendered.text or _plain(rendered.renderable)
+    if name == "csv":  # the per-sample rows: (4 - 2)^2 = 4 for sample 2
+        assert "2,4.0,4.0,2.0" in shown
+    else:  # the value: (1 + 0 + 4) / 3
+        assert "1.66667" in shown or "1.6666" in shown
+    entries = compare.evaluate_all(
+        [spec], ["[1, 2.5, 4]", "[2, 2.5, 2]"], {}, pipeline.Settings(), budget=1 << 30
+    )
+    compared = render.renderer(name).comparison(entries, view)
+    assert "mse" in (compared.text or _plain(compared.renderable))
+
+
+def _plain(renderable: object) -> str:
+    import io
+
+    from rich.console import Console
+
+    console = Console(width=120, no_color=True, record=True, file=io.StringIO())
+    console.print(renderable)
+    return console.export_text()
 
 
 def test_json_holds_what_the_table_shows() -> None:
