@@ -78,19 +78,41 @@ def one_error_path(command: Callable[..., None]) -> Callable[..., None]:
 
 
 def _interrupted(signum: int, frame: Any) -> None:
-    """SIGTERM ends the run like Ctrl-C: output files are dropped, the exit code is 130."""
-    raise KeyboardInterrupt
+    """Ctrl-C or SIGTERM: drop the output files being written, exit 130, at once.
+
+    Exiting from the handler (rather than raising KeyboardInterrupt into whatever the main
+    thread is running, an import that may swallow it) makes the outcome the same wherever
+    the signal lands.
+    """
+    from losscli import outputs
+
+    outputs.discard_all()
+    sys.stdout.flush()
+    sys.stderr.write("losscli: interrupted\n")
+    sys.stderr.flush()
+    os._exit(130)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: parse errors, too, end as one line and exit 2.
 
-    An interrupt (Ctrl-C, SIGTERM) exits 130 and leaves no output file behind.
+    An interrupt (Ctrl-C, SIGTERM) exits 130 and leaves no output file behind; the handlers
+    are those of this run only (a program that calls ``main`` gets its own back).
     """
     import signal
 
+    previous = {}
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
-        signal.signal(signal.SIGTERM, _interrupted)
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous[number] = signal.signal(number, _interrupted)
+    try:
+        _main(argv)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         # without standalone mode, click returns typer.Exit's code instead of exiting
         returned = app(args=argv, standalone_mode=False, prog_name="losscli")

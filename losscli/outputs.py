@@ -19,6 +19,16 @@ import numpy as np
 from losscli.errors import UsageError
 
 _SUFFIXES = (".npy", ".csv")
+# temporary files being written, removed by discard_all() when the run is interrupted
+_LIVE: set[Path] = set()
+
+
+def discard_all() -> None:
+    """Remove every temporary output file still being written (an interrupt: Ctrl-C, SIGTERM)."""
+    for path in list(_LIVE):
+        with contextlib.suppress(OSError):
+            path.unlink()
+        _LIVE.discard(path)
 
 
 def check_target(path: str, inputs: Iterable[Path]) -> Path:
@@ -61,6 +71,7 @@ class PerSampleWriter:
                 f"--per-sample-out {target}: cannot write ({error.strerror or error})"
             ) from None
         self._temporary = Path(name)
+        _LIVE.add(self._temporary)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(handle, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
@@ -105,6 +116,7 @@ class PerSampleWriter:
                 self._stream.write(self._npy_header(self._count))
             self._stream.close()
             os.replace(self._temporary, self.target)
+            _LIVE.discard(self._temporary)
         except OSError as error:
             self.discard()
             raise UsageError(
@@ -117,3 +129,4 @@ class PerSampleWriter:
             self._stream.close()
         with contextlib.suppress(OSError):
             self._temporary.unlink()
+        _LIVE.discard(self._temporary)
