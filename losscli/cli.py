@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import os
 import sys
 import threading
@@ -27,6 +28,7 @@ from losscli.parameters import (
     RunOptions,
     with_options,
 )
+from losscli.printable import printable
 
 if TYPE_CHECKING:  # numpy-heavy: imported where used, so --help stays fast
     from losscli.render import Rendered, View
@@ -50,10 +52,49 @@ app = typer.Typer(
 )
 
 
+def _say(line: str) -> None:
+    """One line on stderr, ``losscli: `` first, control characters escaped.
+
+    A stderr that cannot be written to (closed mid-run, a broken pipe) loses the line, not
+    the exit code.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stderr.write(f"losscli: {printable(line)}\n")
+        sys.stderr.flush()
+
+
 def _fatal(message: str) -> NoReturn:
-    sys.stdout.flush()
-    sys.stderr.write(f"losscli: error: {message}\n")
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stdout.flush()
+    _say(f"error: {message}")
     raise SystemExit(2)
+
+
+def _closed(stream: Any) -> bool:
+    """Whether a standard stream was closed when losscli started (``>&-``, ``2>&-``).
+
+    Python sets the stream to None when its descriptor is closed; a descriptor may also be
+    closed behind a stream object. A stream without a descriptor (a test's capture) is open.
+    """
+    if stream is None:
+        return True
+    try:
+        os.fstat(stream.fileno())
+    except (AttributeError, ValueError, OSError) as error:
+        return isinstance(error, OSError) and not isinstance(error, io.UnsupportedOperation)
+    return False
+
+
+def _stdout_lost(error: OSError) -> NoReturn:
+    """Standard output failed mid-write (closed, a broken pipe, a full disk): exit 2.
+
+    Later writes, including the interpreter's own flush at exit, go to /dev/null, so the
+    one line on stderr is all that is said.
+    """
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    _fatal(f"cannot write to standard output ({error.strerror or type(error).__name__})")
 
 
 def one_error_path(command: Callable[..., None]) -> Callable[..., None]:
@@ -87,10 +128,15 @@ def _interrupted(signum: int, frame: Any) -> None:
     from losscli import outputs
 
     outputs.discard_all()
-    sys.stdout.flush()
-    sys.stderr.write("losscli: interrupted\n")
-    sys.stderr.flush()
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        sys.stdout.flush()
+        if sys.stderr.isatty():
+            sys.stderr.write(_SHOW_CURSOR)  # a progress bar hides it while it runs
+    _say("interrupted")
     os._exit(130)
+
+
+_SHOW_CURSOR = "\x1b[?25h"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,6 +147,10 @@ def main(argv: list[str] | None = None) -> None:
     """
     import signal
 
+    if _closed(sys.stderr):
+        raise SystemExit(2)  # nowhere to say what went wrong: the exit code says it
+    if _closed(sys.stdout):
+        _fatal("standard output is closed; nothing can be written (remove '>&-')")
     previous = {}
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -121,16 +171,16 @@ def _main(argv: list[str] | None) -> None:
     except typer.Abort:
         _fatal("aborted")
     except KeyboardInterrupt:
-        sys.stderr.write("losscli: interrupted\n")
+        _say("interrupted")
         raise SystemExit(130) from None
-    except BrokenPipeError:
-        raise SystemExit(2) from None
+    except BrokenPipeError as error:
+        _stdout_lost(error)
     except Exception as error:
         # bare `losscli`: the help (Rich prints it while formatting; plain click returns it)
         if type(error).__name__ == "NoArgsIsHelpError":
             text = str(error.format_message())  # type: ignore[attr-defined]
             if text.strip():
-                sys.stdout.write(text.rstrip("\n") + "\n")
+                _out(text.rstrip("\n") + "\n")
             raise SystemExit(0) from None
         if hasattr(error, "format_message"):  # click's (or Typer's vendored click's) usage errors
             _fatal(_click_line(error))
@@ -189,14 +239,24 @@ def _stdout_console(no_color: bool) -> Any:
     from rich.console import Console
 
     if _no_color(no_color):
-        return Console(color_system=None, no_color=True, soft_wrap=False)
-    return Console(soft_wrap=False)
+        return _wide_enough(Console(color_system=None, no_color=True, soft_wrap=False))
+    return _wide_enough(Console(soft_wrap=False))
 
 
 def _stderr_console() -> Any:
     from rich.console import Console
 
-    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+    return _wide_enough(Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None))
+
+
+# the narrowest layout the tables are drawn for; a narrower terminal (or COLUMNS=1) wraps
+MIN_WIDTH = 40
+
+
+def _wide_enough(console: Any) -> Any:
+    if console.width < MIN_WIDTH:
+        console.width = MIN_WIDTH
+    return console
 
 
 def _complete_loss(incomplete: str) -> list[str]:
@@ -233,31 +293,53 @@ def _default_format(
     return OutputFormat.table
 
 
-def _gates(loss: str, run: RunOptions, baselines: dict[str, float] | None = None) -> Gates:
-    """The gates of one loss; --baseline is read here unless already read into ``baselines``."""
-    baseline, max_increase = run.baseline, run.max_increase
-    if max_increase is not None and baseline is None:
+def _baselines(run: RunOptions) -> dict[str, float] | None:
+    """The saved values of --baseline, read (and refused when unusable) before any input."""
+    if run.max_increase is not None and run.baseline is None:
         raise UsageError(
             "--max-increase needs --baseline REPORT.json (the saved report to compare with)"
         )
-    value = None
-    if baseline is not None:
-        from losscli.report import load_baselines
+    if run.baseline is None:
+        return None
+    from losscli.report import load_baselines
 
-        saved = baselines if baselines is not None else load_baselines(baseline)
+    return load_baselines(run.baseline)
+
+
+def _gates(loss: str, run: RunOptions, saved: dict[str, float] | None) -> Gates:
+    """The gates of one loss; ``saved`` is what :func:`_baselines` read."""
+    value = None
+    if saved is not None:
         if loss in saved:
             value = saved[loss]
         elif "" in saved:
             value = saved[""]
         else:
             raise UsageError(
-                f"{baseline}: no report for {loss} in the baseline (it has {', '.join(sorted(saved))})"
+                f"{printable(str(run.baseline))}: no report for {loss} in the baseline "
+                f"(it has {', '.join(sorted(saved))})"
             )
     from losscli.report import Gates
 
     return Gates(
-        fail_on=run.fail_on.value, max_loss=run.max_loss, baseline=value, max_increase=max_increase
+        fail_on=run.fail_on.value,
+        max_loss=run.max_loss,
+        baseline=value,
+        max_increase=run.max_increase,
     )
+
+
+def _checked_run(run: RunOptions) -> tuple[OutputFormat, int, dict[str, float] | None]:
+    """Every shared option checked before any input is read or any file written.
+
+    Returns:
+        The output format, the memory budget in bytes, and the --baseline values (if any).
+    """
+    from losscli import chunks
+
+    chosen = _default_format(run.output_format)
+    budget = chunks.parse_size(run.memory_budget)
+    return chosen, budget, _baselines(run)
 
 
 @app.command(
@@ -290,23 +372,39 @@ def compute(
 
     spec = _resolve_loss(loss)
     resolved = loss_options.resolve(spec, given)
-    gates = _gates(spec.name, run)
-    chosen = _default_format(run.output_format)
+    chosen, budget, saved = _checked_run(run)
+    gates = _gates(spec.name, run, saved)
     writer = _per_sample_writer(spec, inputs, given, per_sample_out)
     try:
-        report = _evaluated(spec, inputs, resolved, run, writer.write if writer else None)
+        report = _evaluated(spec, inputs, resolved, run, budget, writer.write if writer else None)
         view = View(run.all_values, run.top, _tripped(report, gates))
         rendered = _rendered(report, chosen, view)  # a format that cannot hold it: exit 2 here
-        if writer is not None and report.computation is not None:
-            writer.commit()  # the losses replace the file only when the run computed them
-        elif writer is not None:
-            writer.discard()
+        _write(rendered, run.no_color)  # stdout closed or full: exit 2, the losses dropped
+        if writer is not None:
+            _settle(writer, report, gates)
     except BaseException:
         if writer is not None:
             writer.discard()
         raise
-    _write(rendered, run.no_color)
     _finish(report, gates)
+
+
+def _settle(writer: Any, report: Report, gates: Gates) -> None:
+    """Rename the per-sample losses onto their file when the run succeeds; else drop them.
+
+    A run that fails (exit 1: a gate tripped, or the inputs could not work) leaves the file
+    as it was, and says so: a CI job never finds losses it cannot trust where it looks.
+    """
+    from losscli.report import exit_code
+
+    if report.computation is not None and exit_code(report, gates) == 0:
+        writer.commit()
+        return
+    writer.discard()
+    _say(
+        f"note: --per-sample-out {writer.name} was not written: the run failed "
+        "(a failed or interrupted run leaves the file as it was)"
+    )
 
 
 def _per_sample_writer(
@@ -331,7 +429,7 @@ def _per_sample_writer(
         and option.type is OptionType.TENSOR
     ]
     paths = [source.path for source in map(parse_source, texts) if source.path is not None]
-    return outputs.PerSampleWriter(outputs.check_target(per_sample_out, paths))
+    return outputs.PerSampleWriter(outputs.check_target(per_sample_out, paths), per_sample_out)
 
 
 def _evaluated(
@@ -339,13 +437,13 @@ def _evaluated(
     inputs: list[str],
     resolved: dict[str, Any],
     run: RunOptions,
+    budget: int,
     per_sample: Callable[[Any], None] | None = None,
     cache: dict[str, Any] | None = None,
 ) -> Report:
     """Evaluate ``spec`` on the INPUTs: whole tensors, or chunks when over the memory budget."""
     from losscli import chunks, pipeline
 
-    budget = chunks.parse_size(run.memory_budget)
     float_dtype = run.dtype.value
     feed = chunks.open_feed(
         spec,
@@ -406,10 +504,28 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int | None], Callable[[in
 def _write(rendered: Rendered, no_color: bool) -> None:
     """Data to stdout (text as it is, or the Rich view), notes to stderr."""
     if rendered.renderable is not None:
-        _stdout_console(no_color).print(rendered.renderable)
-    sys.stdout.write(rendered.text)
+        _print(rendered.renderable, no_color)
+    _out(rendered.text)
     for note in rendered.notes:
-        sys.stderr.write(f"losscli: {note}\n")
+        _say(note)
+
+
+def _out(text: str) -> None:
+    """Text to stdout, flushed: a failed write is exit 2 now, not a lost line at exit."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as error:
+        _stdout_lost(error)
+
+
+def _print(renderable: Any, no_color: bool) -> None:
+    """A Rich view on stdout, flushed, with the same failure rule as :func:`_out`."""
+    try:
+        _stdout_console(no_color).print(renderable)
+        sys.stdout.flush()
+    except OSError as error:
+        _stdout_lost(error)
 
 
 def _rendered(report: Report, output_format: OutputFormat, view: View) -> Rendered:
@@ -447,7 +563,7 @@ def _finish(report: Report, gates: Gates) -> NoReturn:
 def _gate_tripped(reason: str, loss: str | None = None) -> None:
     """One unwrapped line on stderr per tripped gate: CI logs and grep read these."""
     where = f"{loss}: " if loss else ""
-    sys.stderr.write(f"losscli: exit 1: {where}{reason}\n")
+    _say(f"exit 1: {where}{reason}")
 
 
 @app.command(
@@ -469,13 +585,13 @@ def list_losses(
         output_format, (OutputFormat.table, OutputFormat.json, OutputFormat.ndjson)
     )
     if chosen is OutputFormat.json:
-        sys.stdout.write(catalogue.render_json(losses.LOSSES) + "\n")
+        _out(catalogue.render_json(losses.LOSSES) + "\n")
     elif chosen is OutputFormat.ndjson:
         from losscli.render import ndjson
 
-        sys.stdout.write(ndjson.render(catalogue.entry(spec) for spec in losses.LOSSES))
+        _out(ndjson.render(catalogue.entry(spec) for spec in losses.LOSSES))
     else:
-        _stdout_console(no_color).print(catalogue.render_table(losses.LOSSES))
+        _print(catalogue.render_table(losses.LOSSES), no_color)
 
 
 @app.command(
@@ -508,18 +624,15 @@ def compare(
     Exit 1 when any loss trips a gate.
     """
     _start_torch_import()
-    from losscli import chunks, pipeline
     from losscli import compare as comparison
+    from losscli import pipeline
     from losscli.render import View, renderer
-    from losscli.report import load_baselines
 
     if not loss:
         raise UsageError("compare needs at least one loss: -l mse -l l1 ...")
     specs = list({spec.name: spec for spec in (_resolve_loss(name) for name in loss)}.values())
-    chosen = _default_format(run.output_format)
     comparison.check_options_apply(specs, given)
-    budget = chunks.parse_size(run.memory_budget)
-    saved = load_baselines(run.baseline) if run.baseline is not None else None
+    chosen, budget, saved = _checked_run(run)
     gates = {spec.name: _gates(spec.name, run, saved) for spec in specs}
     settings = pipeline.Settings(run.dtype.value, run.strict)
     entries = comparison.evaluate_all(specs, inputs, given, settings, budget, run.stdin_format)
@@ -562,12 +675,10 @@ def debug(
     Without --loss, infers the task from the data and recommends a loss with the command to run.
     """
     _start_torch_import()
-    from losscli import chunks
     from losscli import options as loss_options
     from losscli.render import View
 
-    chosen = _default_format(run.output_format)
-    budget = chunks.parse_size(run.memory_budget)
+    chosen, budget, saved = _checked_run(run)
     recommendation = None
     cache: dict[str, Any] = {}
     if loss is not None:
@@ -583,8 +694,8 @@ def debug(
             raise UsageError(
                 f"{error.message} (the inferred loss; pass --loss to choose one)"
             ) from None
-    gates = _gates(spec.name, run)
-    report = _evaluated(spec, inputs, resolved, run, cache=cache)
+    gates = _gates(spec.name, run, saved)
+    report = _evaluated(spec, inputs, resolved, run, budget, cache=cache)
     view = View(
         run.all_values, run.top, _tripped(report, gates), debug=True, recommendation=recommendation
     )
@@ -605,10 +716,9 @@ def _infer_task(
     Inputs loaded whole go into ``cache`` for the evaluation. With predictions alone the
     recommendation is the whole answer: it is written here and the command exits 0.
     """
-    import json
-
     from losscli import chunks, inference
     from losscli.render import debug as render_debug
+    from losscli.render import json_text
 
     if not 1 <= len(inputs) <= 4:
         raise UsageError(
@@ -630,12 +740,12 @@ def _infer_task(
     info = {"input": InputInfo(first.source, tuple(first.values.shape), str(first.values.dtype))}
     if chosen in (OutputFormat.json, OutputFormat.ndjson):
         record = render_debug.recommendation_record(recommendation, info)
-        sys.stdout.write(json.dumps(record) + "\n")
-    else:  # no report, so no rows or annotations: the advice goes to the reader
-        console = _stdout_console(no_color) if chosen is OutputFormat.table else None
-        (console or _stderr_console()).print(
-            render_debug.render_recommendation_only(recommendation, info)
-        )
+        _out(json_text(record) + "\n")
+    elif chosen is OutputFormat.table:  # no report, so no rows or annotations
+        _print(render_debug.render_recommendation_only(recommendation, info), no_color)
+    else:  # csv and github carry no advice: it goes to the reader
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            _stderr_console().print(render_debug.render_recommendation_only(recommendation, info))
     raise typer.Exit(0)
 
 
@@ -660,10 +770,9 @@ def explain(
     no_color: NoColor = False,
 ) -> None:
     """Explain a loss (formula, inputs, options, per-sample rule, pitfalls) or a finding."""
-    import json
-
     from losscli import findings
     from losscli.render import explain as render_explain
+    from losscli.render import json_text
 
     chosen = _default_format(output_format, (OutputFormat.table, OutputFormat.json))
     record: dict[str, Any]
@@ -685,6 +794,6 @@ def explain(
             f"'{name}' is neither a loss nor a finding; {hint}run 'losscli explain' for the list"
         )
     if chosen is OutputFormat.json:
-        sys.stdout.write(json.dumps(record) + "\n")
+        _out(json_text(record) + "\n")
     else:
-        _stdout_console(no_color).print(view)
+        _print(view, no_color)

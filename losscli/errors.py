@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from losscli.printable import printable
+
 
 class LossCliError(Exception):
     """Base of the errors that end a command with exit code 2 and one line on stderr."""
@@ -12,8 +14,9 @@ class LossCliError(Exception):
         self.tip = tip
 
     def line(self) -> str:
-        """The one line printed on stderr."""
-        return f"{self.message} (tip: {self.tip})" if self.tip else self.message
+        """The one line printed on stderr (control characters in names escaped)."""
+        line = f"{self.message} (tip: {self.tip})" if self.tip else self.message
+        return printable(line)
 
 
 class UsageError(LossCliError):

@@ -6,6 +6,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from losscli.printable import printable
+
 
 class Severity(str, enum.Enum):
     """How bad a finding is; ordered ``info < warning < error``."""
@@ -41,6 +43,11 @@ class Finding:
     fix: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     blocking: bool = False
+
+    def __post_init__(self) -> None:
+        # a file name in a message may hold a newline or an escape sequence
+        object.__setattr__(self, "message", printable(self.message))
+        object.__setattr__(self, "fix", printable(self.fix))
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {

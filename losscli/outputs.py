@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 
 from losscli.errors import UsageError
+from losscli.printable import printable
 
 _SUFFIXES = (".npy", ".csv")
 # temporary files being written, removed by discard_all() when the run is interrupted
@@ -32,23 +34,41 @@ def discard_all() -> None:
 
 
 def check_target(path: str, inputs: Iterable[Path]) -> Path:
-    """Refuse a target that is neither ``.npy`` nor ``.csv``, or that is one of ``inputs``.
+    """The file to write: ``path`` with symlinks resolved, refused unless it can be replaced.
+
+    Refused: a suffix other than ``.npy``/``.csv``; a directory, a pipe or a device (a rename
+    would replace the device node, a write to a pipe cannot be taken back); a missing
+    directory; and any of ``inputs`` (the same file by device and inode, so through a
+    symlink or a hard link too).
 
     Raises:
         UsageError: before any input is read or any file written.
     """
+    name = printable(path)
     target = Path(path)
     if target.suffix.lower() not in _SUFFIXES:
-        raise UsageError(f"--per-sample-out {path}: write a .npy or a .csv file")
-    if target.is_dir():
-        raise UsageError(f"--per-sample-out {path}: is a directory")
+        raise UsageError(f"--per-sample-out {name}: write a .npy or a .csv file")
+    target = Path(os.path.realpath(target))  # write beside the file a symlink names
+    try:
+        mode: int | None = target.stat().st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISDIR(mode):
+        raise UsageError(f"--per-sample-out {name}: is a directory")
+    if mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(
+            f"--per-sample-out {name}: is a pipe or a device, not a file it can replace"
+        )
     if not target.parent.is_dir():
-        raise UsageError(f"--per-sample-out {path}: no such directory {str(target.parent)!r}")
+        raise UsageError(
+            f"--per-sample-out {name}: no such directory {printable(str(target.parent))!r}"
+        )
     for source in inputs:
         with contextlib.suppress(OSError):
-            if target.exists() and os.path.samefile(target, source):
+            if mode is not None and os.path.samefile(target, source):
                 raise UsageError(
-                    f"--per-sample-out {path} is an input ({source}); it would be overwritten"
+                    f"--per-sample-out {name} is an input ({printable(str(source))}); "
+                    "it would be overwritten"
                 )
     return target
 
@@ -59,18 +79,23 @@ class PerSampleWriter:
     # a .npy header with room for any shape, rewritten with the final count at the end
     _NPY_HEADER = 128
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, name: str | None = None) -> None:
+        """Open the temporary file beside ``target`` (:func:`check_target`'s path).
+
+        Args:
+            target: the file the losses replace when the run succeeds.
+            name: how messages name it (the path as typed); ``target`` when None.
+        """
         self.target = target
+        self.name = printable(name if name is not None else str(target))
         self.suffix = target.suffix.lower()
         try:
-            handle, name = tempfile.mkstemp(
+            handle, temporary = tempfile.mkstemp(
                 prefix=f".{target.name}.", suffix=".part", dir=target.parent or Path(".")
             )
         except OSError as error:
-            raise UsageError(
-                f"--per-sample-out {target}: cannot write ({error.strerror or error})"
-            ) from None
-        self._temporary = Path(name)
+            raise self._failed(error) from None
+        self._temporary = Path(temporary)
         _LIVE.add(self._temporary)
         umask = os.umask(0)
         os.umask(umask)
@@ -84,9 +109,7 @@ class PerSampleWriter:
             self._stream.write(data)
         except OSError as error:
             self.discard()
-            raise UsageError(
-                f"--per-sample-out {self.target}: cannot write ({error.strerror or error})"
-            ) from None
+            raise self._failed(error) from None
 
     def _npy_header(self, count: int) -> bytes:
         text = f"{{'descr': '<f8', 'fortran_order': False, 'shape': ({count},), }}"
@@ -114,14 +137,18 @@ class PerSampleWriter:
             if self.suffix == ".npy":
                 self._stream.seek(0)
                 self._stream.write(self._npy_header(self._count))
+            self._stream.flush()
+            os.fsync(self._stream.fileno())  # on disk before the rename makes it the file
             self._stream.close()
             os.replace(self._temporary, self.target)
             _LIVE.discard(self._temporary)
         except OSError as error:
             self.discard()
-            raise UsageError(
-                f"--per-sample-out {self.target}: cannot write ({error.strerror or error})"
-            ) from None
+            raise self._failed(error) from None
+
+    def _failed(self, error: OSError) -> UsageError:
+        """A write error (disk full, no permission) as one line naming the file."""
+        return UsageError(f"--per-sample-out {self.name}: cannot write ({error.strerror or error})")
 
     def discard(self) -> None:
         """Drop the temporary file; the target stays as it was."""

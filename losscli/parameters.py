@@ -15,6 +15,7 @@ from __future__ import annotations
 import enum
 import functools
 import inspect
+import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -115,6 +116,15 @@ StdinFormat = Annotated[
 ]
 
 _GATE_PANEL = "CI gates (exit 1 when one trips)"
+
+
+def _finite(value: float | None) -> float | None:
+    """A gate's threshold: NaN or Infinity would turn the gate off (no value is above it)."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} turns the gate off; give a finite number")
+    return value
+
+
 FailOnOption = Annotated[
     FailOn,
     typer.Option(
@@ -124,7 +134,10 @@ FailOnOption = Annotated[
 MaxLoss = Annotated[
     float | None,
     typer.Option(
-        "--max-loss", help="Fail when the value is above this.", rich_help_panel=_GATE_PANEL
+        "--max-loss",
+        help="Fail when the value is above this.",
+        rich_help_panel=_GATE_PANEL,
+        callback=_finite,
     ),
 ]
 Baseline = Annotated[
@@ -141,6 +154,7 @@ MaxIncrease = Annotated[
         "--max-increase",
         help="Allowed relative increase over --baseline (0.05 = 5%).",
         rich_help_panel=_GATE_PANEL,
+        callback=_finite,
     ),
 ]
 

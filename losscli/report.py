@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import stat
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from losscli.errors import UsageError
@@ -13,6 +14,7 @@ from losscli.findings import Finding, Severity
 from losscli.loaders import LoadedArray
 from losscli.losses import LossSpec
 from losscli.losses import get as get_loss
+from losscli.printable import printable
 from losscli.result import ClassTotals, Computation
 
 SCHEMA_VERSION = 1
@@ -25,6 +27,9 @@ class InputInfo:
     source: str
     shape: tuple[int, ...]
     dtype: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "source", printable(self.source))
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "shape": list(self.shape), "dtype": self.dtype}
@@ -123,26 +128,30 @@ def tripped_gates(report: Report, gates: Gates) -> list[str]:
     return tripped
 
 
+# a saved report is a few KB (compare's, with every loss, a few tens); anything near this
+# size is not a report, and is not read
+MAX_BASELINE_BYTES = 8 << 20
+
+
 def load_baselines(path: str) -> dict[str, float]:
     """Loss name → value from a saved report: compute's JSON, compare's JSON or NDJSON.
 
-    A report without a ``loss`` key is filed under ``""`` and applies to any loss.
+    A report without a ``loss`` key is filed under ``""`` and applies to any loss. The gate
+    that compares with it must be able to trip, so the file must be a regular file of at most
+    :data:`MAX_BASELINE_BYTES`, and every value a finite number.
+
+    Raises:
+        UsageError: the baseline is missing, not a regular file, too big, not a report, or
+            holds a value that is not a finite number (NaN, Infinity, 1e400).
     """
+    name = printable(path)
+    text = _baseline_text(path, name)
     try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise UsageError(
-            f"{path}: no such file (--baseline wants a report saved with --format json)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"{path}: cannot read the baseline ({error})") from None
-    try:
-        saved: Any = json.loads(text)
-    except json.JSONDecodeError as error:
-        try:  # NDJSON: one report per line
-            saved = {"losses": [json.loads(line) for line in text.splitlines() if line.strip()]}
-        except json.JSONDecodeError:
-            raise UsageError(f"{path}: not a JSON report ({error})") from None
+        saved = _parse_report(text)
+    except ValueError as error:
+        raise UsageError(f"{name}: not a JSON report ({error})") from None
+    except RecursionError:
+        raise UsageError(f"{name}: not a JSON report (nested too deep)") from None
     saved_reports = (
         saved.get("losses") if isinstance(saved, dict) and "losses" in saved else [saved]
     )
@@ -152,15 +161,74 @@ def load_baselines(path: str) -> dict[str, float]:
             continue
         value = saved_report.get("value")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            name = str(saved_report.get("loss", ""))
-            spec = get_loss(name) if name else None
-            values[spec.name if spec else name] = float(value)
+            loss = str(saved_report.get("loss", ""))
+            if not math.isfinite(value):
+                raise UsageError(
+                    f"{name}: the baseline value{f' of {loss}' if loss else ''} is {value}, "
+                    "not a finite number; a gate against it could never trip"
+                )
+            spec = get_loss(loss) if loss else None
+            values[spec.name if spec else loss] = float(value)
     if not values:
         raise UsageError(
-            f"{path}: not a losscli report with a numeric 'value' "
+            f"{name}: not a losscli report with a numeric 'value' "
             "(save one with --format json; a report whose value is null cannot be a baseline)"
         )
     return values
+
+
+def _baseline_text(path: str, name: str) -> str:
+    """The baseline's text: a regular file, read without blocking and at most the limit."""
+    try:
+        # O_NONBLOCK: a FIFO with no writer must not hang the run (it is refused below)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise UsageError(
+            f"{name}: no such file (--baseline wants a report saved with --format json)"
+        ) from None
+    except (OSError, ValueError) as error:
+        detail = getattr(error, "strerror", None) or error
+        raise UsageError(f"{name}: cannot read the baseline ({detail})") from None
+    with os.fdopen(descriptor, "rb") as stream:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "a pipe or a device"
+            raise UsageError(f"{name}: the baseline is {kind}, not a saved report file")
+        try:
+            data = stream.read(MAX_BASELINE_BYTES + 1)
+        except OSError as error:
+            raise UsageError(
+                f"{name}: cannot read the baseline ({error.strerror or error})"
+            ) from None
+    if len(data) > MAX_BASELINE_BYTES:
+        raise UsageError(
+            f"{name}: over {MAX_BASELINE_BYTES >> 20} MB, too big to be a saved report"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise UsageError(f"{name}: not a JSON report (not UTF-8 text)") from None
+
+
+def _not_a_number(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a number a gate can compare with")
+
+
+def _parse_report(text: str) -> Any:
+    """One JSON document, or NDJSON (one report per line); NaN and Infinity refused.
+
+    Raises:
+        ValueError: not JSON, or a bare NaN/Infinity.
+        RecursionError: nested deeper than the parser can go.
+    """
+    try:
+        return json.loads(text, parse_constant=_not_a_number)
+    except json.JSONDecodeError as error:
+        try:
+            lines = [line for line in text.splitlines() if line.strip()]
+            return {"losses": [json.loads(line, parse_constant=_not_a_number) for line in lines]}
+        except json.JSONDecodeError:
+            raise ValueError(str(error)) from None
 
 
 def exit_code(report: Report, gates: Gates) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from losscli.errors import UsageError
+from losscli.printable import printable
 
 
 class SourceKind(str, enum.Enum):
@@ -45,12 +46,12 @@ class Source:
 
     @property
     def display(self) -> str:
-        """How messages and reports name this source."""
+        """How messages and reports name this source (control characters escaped)."""
         if self.kind is SourceKind.STDIN:
-            return "<stdin>" if self.selector is None else f"<stdin>:{self.selector}"
+            return "<stdin>" if self.selector is None else printable(f"<stdin>:{self.selector}")
         if self.kind is SourceKind.INLINE:
             return "inline"
-        return self.text
+        return printable(self.text)
 
     @property
     def file_name(self) -> str:
@@ -59,7 +60,7 @@ class Source:
             return "<stdin>"
         if self.kind is SourceKind.INLINE:
             return "inline"
-        return str(self.path)
+        return printable(str(self.path))
 
 
 def parse_source(text: str) -> Source:

@@ -11,8 +11,10 @@ so ``--help`` never loads Rich's tables.
 from __future__ import annotations
 
 import importlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from json import dumps  # not `import json`: the json submodule would shadow it here
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
 if TYPE_CHECKING:
@@ -75,3 +77,29 @@ FORMATS: dict[str, str] = {
 def renderer(name: str) -> Renderer:
     """The renderer of format ``name`` (one of :data:`FORMATS`)."""
     return cast(Renderer, importlib.import_module(f"losscli.render.{FORMATS[name]}"))
+
+
+def json_text(record: Any) -> str:
+    """``record`` as JSON text, whatever numbers it holds: the one JSON writer.
+
+    NaN and ±Infinity become ``null`` (the findings say why a value is not finite), NumPy
+    scalars and arrays become Python numbers and lists; anything else JSON cannot hold is
+    written as its ``str``. Strict JSON (``allow_nan=False``) is then guaranteed, so no
+    output fails on a number found deep inside a finding's evidence.
+    """
+    return dumps(_jsonable(record), allow_nan=False)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    tolist = getattr(value, "tolist", None)  # NumPy scalars and arrays, torch tensors
+    if callable(tolist):
+        return _jsonable(tolist())
+    return str(value)

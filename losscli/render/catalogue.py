@@ -5,7 +5,6 @@ Imports neither torch nor numpy: ``losscli list`` must stay fast.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from losscli.losses import Argument, LossSpec, Option, Role
+from losscli.render import json_text
 
 SCHEMA_VERSION = 1
 
@@ -80,7 +80,7 @@ def entry(spec: LossSpec) -> dict[str, Any]:
 
 def render_json(specs: Sequence[LossSpec]) -> str:
     """The catalogue as one JSON object: ``{"schema_version": 1, "losses": [...]}``."""
-    return json.dumps({"schema_version": SCHEMA_VERSION, "losses": [entry(s) for s in specs]})
+    return json_text({"schema_version": SCHEMA_VERSION, "losses": [entry(s) for s in specs]})
 
 
 def _default(value: object) -> str:

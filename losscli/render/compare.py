@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from typing import Any
 
 from rich import box
@@ -13,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from losscli.findings import Severity
-from losscli.render import github
+from losscli.render import github, json_text
 from losscli.render.json import report_dict
 from losscli.render.table import number
 from losscli.report import SCHEMA_VERSION, Entry
@@ -48,10 +47,7 @@ def records(entries: list[Entry], all_values: bool = False) -> list[dict[str, An
 
 def render_json(entries: list[Entry], all_values: bool = False) -> str:
     """One JSON object: ``{"schema_version": 1, "losses": [compute object, ...]}``."""
-    return json.dumps(
-        {"schema_version": SCHEMA_VERSION, "losses": records(entries, all_values)},
-        allow_nan=False,
-    )
+    return json_text({"schema_version": SCHEMA_VERSION, "losses": records(entries, all_values)})
 
 
 def _gradient_norm(entry: Entry) -> float | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from losscli.findings import Finding, Severity
+from losscli.printable import printable
 from losscli.render import Rendered, View
 from losscli.report import Entry, Report
 
@@ -16,8 +17,9 @@ _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.INFO:
 
 
 def escape_data(text: str) -> str:
-    """Escape a workflow command's message."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """Escape a workflow command's message (other control characters as visible escapes)."""
+    encoded = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return printable(encoded)
 
 
 def escape_property(text: str) -> str:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from losscli.render import Rendered, View
+from losscli.render import Rendered, View, json_text
 from losscli.report import SCHEMA_VERSION, Entry, Report
 
 # per-sample lists and gradient values are included up to this many numbers (or --all-values)
@@ -92,7 +91,7 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
 
 def render(report: Report, all_values: bool = False) -> str:
     """One JSON object, no trailing text."""
-    return json.dumps(report_dict(report, all_values), allow_nan=False)
+    return json_text(report_dict(report, all_values))
 
 
 def record(report: Report, view: View) -> dict[str, Any]:
@@ -105,7 +104,7 @@ def record(report: Report, view: View) -> dict[str, Any]:
 
 def report(report: Report, view: View) -> Rendered:
     """One JSON object on one line."""
-    return Rendered(text=json.dumps(record(report, view), allow_nan=False) + "\n")
+    return Rendered(text=json_text(record(report, view)) + "\n")
 
 
 def comparison(entries: Sequence[Entry], view: View) -> Rendered:

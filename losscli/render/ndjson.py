@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from losscli.render import Rendered, View
+from losscli.render import Rendered, View, json_text
 from losscli.report import Entry, Report
 
 
 def render(records: Iterable[dict[str, Any]]) -> str:
     """Each record as one line of JSON, newline-terminated; NaN/Inf are refused, never written."""
-    return "".join(json.dumps(record, allow_nan=False) + "\n" for record in records)
+    return "".join(json_text(record) + "\n" for record in records)
 
 
 def report(report: Report, view: View) -> Rendered:
