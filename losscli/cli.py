@@ -130,9 +130,14 @@ def _interrupted(signum: int, frame: Any) -> None:
     outputs.discard_all()
     with contextlib.suppress(OSError, ValueError, AttributeError):
         sys.stdout.flush()
-        if sys.stderr.isatty():
-            sys.stderr.write(_SHOW_CURSOR)  # a progress bar hides it while it runs
-    _say("interrupted")
+    # Straight to descriptor 2: a live progress bar has replaced sys.stderr with a proxy
+    # that would swallow the escape codes. On a terminal, clear the bar's line and show
+    # the cursor it hid.
+    line = "losscli: interrupted\n"
+    with contextlib.suppress(OSError):
+        if os.isatty(2):
+            line = f"\r\x1b[2K{_SHOW_CURSOR}{line}"
+        os.write(2, line.encode())
     os._exit(130)
 
 
@@ -151,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)  # nowhere to say what went wrong: the exit code says it
     if _closed(sys.stdout):
         _fatal("standard output is closed; nothing can be written (remove '>&-')")
+    _sane_columns()
     previous = {}
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -251,6 +257,14 @@ def _stderr_console() -> Any:
 
 # the narrowest layout the tables are drawn for; a narrower terminal (or COLUMNS=1) wraps
 MIN_WIDTH = 40
+
+
+def _sane_columns() -> None:
+    """COLUMNS below :data:`MIN_WIDTH` (or not a number) becomes MIN_WIDTH, for every
+    console of this run, Typer's help included: a 1-column table cannot be drawn."""
+    columns = os.environ.get("COLUMNS")
+    if columns is not None and not (columns.isdigit() and int(columns) >= MIN_WIDTH):
+        os.environ["COLUMNS"] = str(MIN_WIDTH)
 
 
 def _wide_enough(console: Any) -> Any:

@@ -189,11 +189,12 @@ def _baseline_text(path: str, name: str) -> str:
     except (OSError, ValueError) as error:
         detail = getattr(error, "strerror", None) or error
         raise UsageError(f"{name}: cannot read the baseline ({detail})") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a pipe or a device"
+        raise UsageError(f"{name}: the baseline is {kind}, not a saved report file")
     with os.fdopen(descriptor, "rb") as stream:
-        mode = os.fstat(descriptor).st_mode
-        if not stat.S_ISREG(mode):
-            kind = "a directory" if stat.S_ISDIR(mode) else "a pipe or a device"
-            raise UsageError(f"{name}: the baseline is {kind}, not a saved report file")
         try:
             data = stream.read(MAX_BASELINE_BYTES + 1)
         except OSError as error:
