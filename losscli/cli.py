@@ -383,6 +383,7 @@ def compute(
     _start_torch_import()
     from losscli import options as loss_options
     from losscli.render import View
+    from losscli.report import exit_code
 
     spec = _resolve_loss(loss)
     resolved = loss_options.resolve(spec, given)
@@ -393,9 +394,12 @@ def compute(
         report = _evaluated(spec, inputs, resolved, run, budget, writer.write if writer else None)
         view = View(run.all_values, run.top, _tripped(report, gates))
         rendered = _rendered(report, chosen, view)  # a format that cannot hold it: exit 2 here
+        succeeded = report.computation is not None and exit_code(report, gates) == 0
+        if writer is not None and succeeded:
+            writer.finish()  # a full disk shows here, before anything reaches stdout
         _write(rendered, run.no_color)  # stdout closed or full: exit 2, the losses dropped
         if writer is not None:
-            _settle(writer, report, gates)
+            _settle(writer, succeeded)
     except BaseException:
         if writer is not None:
             writer.discard()
@@ -403,15 +407,13 @@ def compute(
     _finish(report, gates)
 
 
-def _settle(writer: Any, report: Report, gates: Gates) -> None:
-    """Rename the per-sample losses onto their file when the run succeeds; else drop them.
+def _settle(writer: Any, succeeded: bool) -> None:
+    """Rename the per-sample losses onto their file when the run succeeded; else drop them.
 
     A run that fails (exit 1: a gate tripped, or the inputs could not work) leaves the file
     as it was, and says so: a CI job never finds losses it cannot trust where it looks.
     """
-    from losscli.report import exit_code
-
-    if report.computation is not None and exit_code(report, gates) == 0:
+    if succeeded:
         writer.commit()
         return
     writer.discard()

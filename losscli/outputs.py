@@ -131,8 +131,12 @@ class PerSampleWriter:
             self._write(("\n".join(map(repr, values.tolist())) + "\n").encode())
         self._count += values.size
 
-    def commit(self) -> None:
-        """Finish the file and rename it onto the target."""
+    def finish(self) -> None:
+        """Complete the temporary file and force it to disk (where a full disk shows).
+
+        Raises:
+            UsageError: the file cannot be written; it is discarded.
+        """
         try:
             if self.suffix == ".npy":
                 self._stream.seek(0)
@@ -140,11 +144,20 @@ class PerSampleWriter:
             self._stream.flush()
             os.fsync(self._stream.fileno())  # on disk before the rename makes it the file
             self._stream.close()
-            os.replace(self._temporary, self.target)
-            _LIVE.discard(self._temporary)
         except OSError as error:
             self.discard()
             raise self._failed(error) from None
+
+    def commit(self) -> None:
+        """Rename the finished file onto the target (:meth:`finish` first, if not yet)."""
+        if not self._stream.closed:
+            self.finish()
+        try:
+            os.replace(self._temporary, self.target)
+        except OSError as error:
+            self.discard()
+            raise self._failed(error) from None
+        _LIVE.discard(self._temporary)
 
     def _failed(self, error: OSError) -> UsageError:
         """A write error (disk full, no permission) as one line naming the file."""
