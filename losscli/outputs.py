@@ -91,7 +91,10 @@ class PerSampleWriter:
         self.suffix = target.suffix.lower()
         try:
             handle, temporary = tempfile.mkstemp(
-                prefix=f".{target.name}.", suffix=".part", dir=target.parent or Path(".")
+                # the name cut short: a target near the file-name limit must still fit
+                prefix=f".{target.name[:64]}.",
+                suffix=".part",
+                dir=target.parent or Path("."),
             )
         except OSError as error:
             raise self._failed(error) from None

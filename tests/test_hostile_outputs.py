@@ -268,6 +268,18 @@ def test_a_symlinked_output_writes_the_file_it_names(
     assert np.load(tmp_path / "losses.npy").shape == (200,)
 
 
+def test_an_output_name_at_the_file_name_limit_is_written(
+    tmp_path: Path, regression: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The temporary file beside it must not need a longer name than the target's."""
+    pred, true = regression
+    target = tmp_path / ("x" * (os.pathconf(tmp_path, "PC_NAME_MAX") - 4) + ".npy")
+    run = inprocess(capsys, "compute", "mse", pred, true, "--per-sample-out", target)
+    assert run.code == 0, run
+    assert np.load(target).shape == (200,)
+    no_leftovers(tmp_path)
+
+
 @pytest.mark.parametrize("streamed", [False, True])
 def test_a_full_disk_is_one_line_and_no_file(
     tmp_path: Path, regression: tuple[Path, Path], streamed: bool
