@@ -221,7 +221,6 @@ def test_npy_parity(dtype: str, shape: tuple[int, ...], here: Path) -> None:
 
 
 def test_npy_chunks_are_never_memory_mapped(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(npy, "MMAP_BYTES", 1)  # the loader maps everything
     np.save("a.npy", np.arange(100.0))
     reader = open_chunk_readers({"x": parse_source("a.npy")})["x"]
     chunk = reader.read(10)
