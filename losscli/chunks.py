@@ -340,7 +340,7 @@ class StreamFeed:
         self.whole_inputs = {
             name: load(source, stdin_format) for name, source in sources.items() if name not in cut
         }
-        self.readers: dict[str, ChunkReader] = open_chunk_readers(cut)
+        self.readers: dict[str, ChunkReader] = open_chunk_readers(cut, budget)
         self.rows = chunk_rows(self.readers, budget, float_itemsize)
         self.chunk_count = 0
         self._counted: dict[str, int] = {}
@@ -552,7 +552,7 @@ def heads(
                 f"raise --memory-budget to {_rounded_up(needed)} to read them whole",
             )
         if stream and estimate.chunkable:
-            reader = open_chunk_readers({"input": source})["input"]
+            reader = open_chunk_readers({"input": source}, budget)["input"]
             try:
                 values = reader.read(HEAD_SAMPLES)
             finally:

@@ -340,11 +340,14 @@ def chunk_estimate(source: Source, cap: int | None = None) -> Estimate:
 _UNCAPPED = 1 << 62
 
 
-def open_chunk_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
+def open_chunk_readers(
+    sources: dict[str, Source], budget: int | None = None
+) -> dict[str, ChunkReader]:
     """A chunk reader for each source: argument name → reader, in the order given.
 
     Inputs that are columns of the same text file share one parse of it and must be read
-    in lockstep (each reads once, with the same count, before any reads again).
+    in lockstep (each reads once, with the same count, before any reads again). ``budget``
+    (the memory budget) sizes what a text reader parses and reads ahead at a time.
 
     Raises:
         LoadError: a source cannot be read in chunks (see :func:`chunk_estimate`), or is
@@ -379,7 +382,7 @@ def open_chunk_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
             assert path is not None
             selections = [(sources[n].selector, sources[n].display) for n in names]
             with _guarded(str(path), "csv"):
-                opened = csv.open_chunks(path, selections)
+                opened = csv.open_chunks(path, selections, budget)
             readers.update(zip(names, opened, strict=True))
     except BaseException:
         for reader in readers.values():

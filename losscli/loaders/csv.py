@@ -38,10 +38,16 @@ from losscli.loaders import (
 _SAMPLE_BYTES = 1 << 16
 # pyarrow parses blocks of this size in parallel (its default; 4 and 16 MiB were slower)
 _BLOCK_BYTES = 1 << 20
-# the streaming reader's block: what one parsed batch holds, so about what memory a chunk
-# reader keeps beyond its chunks (measured on 100 MB of numbers: 1 MiB 10% slower, 8 MiB
-# no faster)
+# the streaming reader's block, at most: what one parsed batch holds (measured on 100 MB of
+# numbers: 1 MiB 10% slower, 8 MiB no faster)
 _STREAM_BLOCK_BYTES = 4 << 20
+# pyarrow's streaming reader reads ahead in a background thread, up to 32 blocks (Arrow's
+# default background queue); measured on 32 MB of text, its pool peaks near 28 blocks (115 MB
+# at 4 MiB, 4.7 MB at 64 KiB, no slower). A budget holds this many blocks, so that the
+# read-ahead stays under half of it...
+_BLOCKS_PER_BUDGET = 64
+# ...down to blocks of this size
+_LEAST_STREAM_BLOCK = 64 << 10
 # Cells read as missing (NaN). "nan", "NaN", "inf" are not here: they parse as floats.
 _MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "None")
 # Cells read as booleans; "1" and "0" stay numbers (pyarrow's defaults would make a column
@@ -478,6 +484,13 @@ def block_bytes(layout: _Layout, least: int) -> int:
     return max(least, 1 << (2 * layout.line_bytes).bit_length())
 
 
+def stream_block_bytes(budget: int | None) -> int:
+    """The streaming reader's block for ``budget``: its read-ahead within half of it."""
+    if budget is None:
+        return _STREAM_BLOCK_BYTES
+    return min(_STREAM_BLOCK_BYTES, max(_LEAST_STREAM_BLOCK, budget // _BLOCKS_PER_BUDGET))
+
+
 def _row_outgrew(message: str, block: int) -> bool:
     """Whether pyarrow refused a row longer than its block (and a larger one may hold it)."""
     return "block size" in message and block < 2 * _MAX_LINE_BYTES
@@ -608,13 +621,16 @@ def _select(layout: _Layout, selector: str | None, name: str) -> list[str]:
 # --- chunk readers ----------------------------------------------------------------------
 
 
-def open_chunks(path: Path, selections: Sequence[tuple[str | None, str]]) -> list[CsvChunks]:
+def open_chunks(
+    path: Path, selections: Sequence[tuple[str | None, str]], budget: int | None = None
+) -> list[CsvChunks]:
     """Chunk readers for inputs that are columns of one text file, sharing one parse of it.
 
     Args:
         path: the file (``.csv``, ``.tsv``, ``.txt``, ``.tab``, each optionally ``.gz``).
         selections: (selector, display) of each input: ``file.csv:pred`` gives
             ``("pred", "file.csv:pred")``.
+        budget: the memory budget, which sizes pyarrow's blocks (None: the largest).
 
     Returns:
         One :class:`CsvChunks` per selection, in order. They read in lockstep: each reads
@@ -629,7 +645,7 @@ def open_chunks(path: Path, selections: Sequence[tuple[str | None, str]]) -> lis
     inputs, layout = _open_path(path, name)
     chosen = [_select(layout, selector, name) for selector, _ in selections]
     union = list(dict.fromkeys(column for columns in chosen for column in columns))
-    stream = _CsvStream(inputs, layout, union, name)
+    stream = _CsvStream(inputs, layout, union, name, stream_block_bytes(budget))
     return [
         CsvChunks(stream, [union.index(column) for column in columns], display)
         for columns, (_, display) in zip(chosen, selections, strict=True)
@@ -710,7 +726,14 @@ class _CsvStream:
     refuses it.
     """
 
-    def __init__(self, inputs: _Inputs, layout: _Layout, columns: list[str], name: str) -> None:
+    def __init__(
+        self,
+        inputs: _Inputs,
+        layout: _Layout,
+        columns: list[str],
+        name: str,
+        block: int = _STREAM_BLOCK_BYTES,
+    ) -> None:
         self._inputs = inputs
         self._layout = layout
         self._columns = columns
@@ -724,7 +747,7 @@ class _CsvStream:
         self._done = False
         self._reopens = 0
         self._buffers = [ChunkBuffers() for _ in columns]
-        self._block = block_bytes(layout, _STREAM_BLOCK_BYTES)
+        self._block = block_bytes(layout, block)
         self.readers = 0
         # lockstep: the chunks handed out so far, and the latest one with its count
         self._steps = 0

@@ -72,7 +72,7 @@ def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
         header = read_header(stream, name)
         check_size(header, size - header.offset, name)
         flat = np.empty(header.count, dtype=header.dtype)
-        read_exactly(stream, flat, name, before=0)
+        read_exactly(stream, flat, name, before=0, declared=header.nbytes)
     return LoadedArray(values=_shaped(flat, header, name), source=display)
 
 
@@ -114,7 +114,9 @@ class _ReadsInto(Protocol):
     def readinto(self, buffer: memoryview, /) -> int | None: ...
 
 
-def read_exactly(stream: _ReadsInto, into: np.ndarray, name: str, before: int) -> None:
+def read_exactly(
+    stream: _ReadsInto, into: np.ndarray, name: str, before: int, declared: int
+) -> None:
     """Fill ``into`` (contiguous) from ``stream`` with ``readinto``, a short read an error.
 
     The size was checked against the header when the file was opened, so a read that
@@ -125,6 +127,7 @@ def read_exactly(stream: _ReadsInto, into: np.ndarray, name: str, before: int) -
         into: the array to fill, in place.
         name: the file, for messages.
         before: data bytes of the file read before this call (for the message).
+        declared: the data bytes the header declares (for the message).
 
     Raises:
         LoadError: the file ends before ``into`` is full.
@@ -137,8 +140,8 @@ def read_exactly(stream: _ReadsInto, into: np.ndarray, name: str, before: int) -
         if not count:
             raise LoadError(
                 name,
-                f"was truncated while it was read ({before + got:,} bytes of data were there, "
-                f"{before + wanted:,} or more were declared)",
+                f"was truncated while it was read ({before + got:,} of the {declared:,} bytes "
+                "of data its header declares were there)",
                 tip="another process is writing the file; read it once it is complete",
             )
         got += count
@@ -311,7 +314,7 @@ class NpyChunks:
         rows = min(count, self._left)
         chunk = self._buffers.next(rows, self.sample_shape, self._dtype)
         before = (self.rows - self._left) * self._row_bytes
-        read_exactly(self._stream, chunk, self._name, before)
+        read_exactly(self._stream, chunk, self._name, before, self._header.nbytes)
         if self._swap:
             chunk.byteswap(inplace=True)  # the file's bytes, read into a native-order buffer
         self._left -= rows
