@@ -20,7 +20,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from losscli.errors import UsageError
-from losscli.loaders import ChunkReader, LoadedArray, chunk_estimate, load, open_chunk_readers
+from losscli.loaders import (
+    Allowance,
+    ChunkReader,
+    Estimate,
+    LoadedArray,
+    chunk_estimate,
+    load,
+    open_chunk_readers,
+    size_text,
+)
 from losscli.losses import LossSpec
 from losscli.report import InputInfo
 from losscli.sources import Source, SourceKind, parse_source
@@ -61,42 +70,58 @@ def _rounded_up(size: int) -> str:
     raise AssertionError("unreachable")
 
 
-def _megabytes(size: int) -> str:
-    return f"{size / (1 << 20):,.0f} MB" if size >= 1 << 20 else f"{size:,} bytes"
-
-
 @dataclass(frozen=True)
 class Plan:
     """Whether to stream, and why.
 
     Attributes:
         stream: read the inputs chunk by chunk.
-        input_bytes: the inputs' total size (``.npy`` data bytes, other files' size on disk).
+        input_bytes: the bytes the inputs will occupy once decoded (:class:`Estimate`).
         budget: the memory budget in bytes.
+        estimates: argument name → what was known of the input before reading it.
     """
 
     stream: bool
     input_bytes: int
     budget: int
+    estimates: dict[str, Estimate]
+
+    def allowance(self) -> Allowance:
+        """What standard input or a pipe, read whole, may hold beside the other inputs:
+        what is left of the budget once the whole-tensor computation on them is counted."""
+        spare = self.budget // WHOLE_TENSOR_FACTOR - self.input_bytes
+        return Allowance(max(spare, 0), self.budget)
+
+
+def estimates_of(sources: dict[str, Source], budget: int) -> dict[str, Estimate]:
+    """:func:`chunk_estimate` of each source, counting no further than ``budget`` needs.
+
+    Raises:
+        LoadError: an input cannot be judged (the loader's own message).
+    """
+    cap = budget // WHOLE_TENSOR_FACTOR + 1
+    return {name: chunk_estimate(source, cap) for name, source in sources.items()}
 
 
 def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[str, Any]) -> Plan:
     """Decide whether ``spec`` on ``sources`` must stream to stay within ``budget`` bytes.
 
+    The inputs are judged by the bytes they will occupy once decoded (:func:`chunk_estimate`),
+    before anything big is decoded.
+
     Raises:
         UsageError: the whole-tensor computation would exceed the budget and this loss, one
             of these inputs or a per-sample tensor option cannot be streamed.
+        LoadError: an input cannot be judged (the loader's own message).
     """
-    estimates = {name: chunk_estimate(source) for name, source in sources.items()}
+    estimates = estimates_of(sources, budget)
     input_bytes = sum(e.nbytes for e in estimates.values())
     needed = WHOLE_TENSOR_FACTOR * input_bytes
     if needed <= budget:
-        return Plan(False, input_bytes, budget)
-    over = (
-        f"the inputs hold {_megabytes(input_bytes)}, and computing on whole tensors needs about "
-        f"{_megabytes(needed)}, over --memory-budget {_megabytes(budget)}"
-    )
-    whole = f"raise --memory-budget to {_rounded_up(needed)} to compute on whole tensors"
+        return Plan(False, input_bytes, budget, estimates)
+    over = _over(sources, estimates, budget)
+    above = "above" if any(e.at_least for e in estimates.values()) else "to"
+    whole = f"raise --memory-budget {above} {_rounded_up(needed)} to compute on whole tensors"
     if not spec.streamable:
         raise UsageError(
             f"{spec.name} does not decompose over samples, so it cannot be streamed; {over}",
@@ -106,11 +131,7 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
     for name, found in estimates.items():
         if found.chunkable or (name != prediction and _small(sources[name], found)):
             continue  # a small input that cannot be cut goes whole to every chunk
-        raise UsageError(
-            f"{name} ({sources[name].display}) cannot be read in chunks (losscli streams C-ordered "
-            f".npy and CSV files, and reads inputs under {_megabytes(SMALL_INPUT)} whole); {over}",
-            tip=f"save it as .npy, or {whole}",
-        )
+        raise _cannot_stream(f"{name} ({sources[name].display})", found, over, whole)
     shape = estimates[prediction].shape
     if shape is not None and len(shape) < spec.batched_ndim:
         raise UsageError(
@@ -133,7 +154,37 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
                 f"{option.flag} holds one value per sample, which streaming does not split; {over}",
                 tip=whole,
             )
-    return Plan(True, input_bytes, budget)
+    return Plan(True, input_bytes, budget, estimates)
+
+
+def _over(sources: dict[str, Source], estimates: dict[str, Estimate], budget: int) -> str:
+    """Why the inputs are over the budget, in words, naming the largest (``more than``
+    where counting stopped)."""
+    input_bytes = sum(e.nbytes for e in estimates.values())
+    more = any(e.at_least for e in estimates.values())
+    largest = max(estimates, key=lambda name: estimates[name].nbytes)
+    found = estimates[largest]
+    return (
+        f"the inputs hold {'more than ' if more else ''}{size_text(input_bytes)} once decoded "
+        f"({sources[largest].display}: {'more than ' if found.at_least else ''}"
+        f"{size_text(found.nbytes)}), and computing on whole tensors needs "
+        f"{'more than' if more else 'about'} {size_text(WHOLE_TENSOR_FACTOR * input_bytes)}, "
+        f"over --memory-budget {size_text(budget)}"
+    )
+
+
+def _cannot_stream(what: str, found: Estimate, over: str, whole: str) -> UsageError:
+    """The refusal of an input that must be read whole when the inputs are over the budget."""
+    if found.pipe:
+        return UsageError(
+            f"{what} is a pipe, which is read once and whole, not in chunks; {over}",
+            tip=f"save it to a file, or {whole}",
+        )
+    return UsageError(
+        f"{what} cannot be read in chunks (losscli streams C-ordered .npy and CSV files, and "
+        f"reads inputs under {size_text(SMALL_INPUT)} whole); {over}",
+        tip=f"save it as .npy, or {whole}",
+    )
 
 
 # an input this small that cannot be cut into chunks (a scalar variance, an inline array, a
@@ -141,11 +192,11 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
 SMALL_INPUT = 1 << 20
 
 
-def _small(source: Source, found: Any) -> bool:
+def _small(source: Source, found: Estimate) -> bool:
     """Small enough to read whole beside a streamed input (standard input's size is unknown)."""
     if source.kind is SourceKind.INLINE:
         return True
-    return source.kind is SourceKind.FILE and 0 < found.nbytes <= SMALL_INPUT
+    return source.kind is SourceKind.FILE and 0 < found.nbytes <= SMALL_INPUT and not found.at_least
 
 
 @dataclass(frozen=True)
@@ -263,6 +314,7 @@ class StreamFeed:
         budget: the memory budget in bytes; it sets the chunk size.
         float_itemsize: bytes per value of the float dtype torch computes in.
         stdin_format: the format of ``-``.
+        estimates: the inputs' estimates from :func:`plan` (judged again when not given).
     """
 
     whole = False
@@ -273,11 +325,13 @@ class StreamFeed:
         budget: int,
         float_itemsize: int = 4,
         stdin_format: str = "csv",
+        estimates: dict[str, Estimate] | None = None,
     ) -> None:
         self.sources = sources
         self.budget = budget
         self.names = list(sources)
-        estimates = {name: chunk_estimate(source) for name, source in sources.items()}
+        if estimates is None:
+            estimates = estimates_of(sources, budget)
         cut = {
             name: source
             for name, source in sources.items()
@@ -286,7 +340,7 @@ class StreamFeed:
         self.whole_inputs = {
             name: load(source, stdin_format) for name, source in sources.items() if name not in cut
         }
-        self.readers: dict[str, ChunkReader] = open_chunk_readers(cut)
+        self.readers: dict[str, ChunkReader] = open_chunk_readers(cut, budget)
         self.rows = chunk_rows(self.readers, budget, float_itemsize)
         self.chunk_count = 0
         self._counted: dict[str, int] = {}
@@ -448,14 +502,15 @@ def open_feed(
         LoadError: an input cannot be read.
     """
     sources = {name: parse_source(text) for name, text in bound.items()}
-    if plan(spec, sources, budget, options).stream:
+    decided = plan(spec, sources, budget, options)
+    if decided.stream:
         itemsize = np.dtype(getattr(np, float_dtype)).itemsize
-        return StreamFeed(sources, budget, itemsize, stdin_format)
+        return StreamFeed(sources, budget, itemsize, stdin_format, decided.estimates)
     cache = {} if cache is None else cache
     loaded = {}
     for name, text in bound.items():
         if text not in cache:
-            cache[text] = load(sources[name], stdin_format)
+            cache[text] = load(sources[name], stdin_format, decided.allowance())
         loaded[name] = cache[text]
     return WholeFeed(loaded)
 
@@ -481,12 +536,23 @@ def heads(
     check_one_stdin(texts)
     cache = {} if cache is None else cache
     sources = [parse_source(text) for text in texts]
-    estimates = [chunk_estimate(source) for source in sources]
-    stream = WHOLE_TENSOR_FACTOR * sum(e.nbytes for e in estimates) > budget
+    named = estimates_of({str(i): source for i, source in enumerate(sources)}, budget)
+    estimates = list(named.values())
+    input_bytes = sum(e.nbytes for e in estimates)
+    stream = WHOLE_TENSOR_FACTOR * input_bytes > budget
+    allowance = Allowance(max(budget // WHOLE_TENSOR_FACTOR - input_bytes, 0), budget)
     found = []
     for text, source, estimate in zip(texts, sources, estimates, strict=True):
+        if stream and not estimate.chunkable and not _small(source, estimate):
+            needed = WHOLE_TENSOR_FACTOR * input_bytes
+            raise _cannot_stream(
+                source.display,
+                estimate,
+                _over(dict(zip(named, sources, strict=True)), named, budget),
+                f"raise --memory-budget to {_rounded_up(needed)} to read them whole",
+            )
         if stream and estimate.chunkable:
-            reader = open_chunk_readers({"input": source})["input"]
+            reader = open_chunk_readers({"input": source}, budget)["input"]
             try:
                 values = reader.read(HEAD_SAMPLES)
             finally:
@@ -496,14 +562,14 @@ def heads(
             found.append(LoadedArray(np.array(values), reader.source, from_text=reader.from_text))
             continue
         if text not in cache:
-            cache[text] = load(source, stdin_format)
+            cache[text] = load(source, stdin_format, allowance)
         whole = cache[text]
         head = whole.values[:HEAD_SAMPLES] if whole.values.ndim else whole.values
         found.append(replace(whole, values=head))
     return found
 
 
-def _one_sample(found: Any) -> bool:
+def _one_sample(found: Estimate) -> bool:
     """A ``.npy`` that holds one sample (shape (1, ...)) or none at all."""
     return found.shape is not None and (len(found.shape) == 0 or found.shape[0] == 1)
 

@@ -221,7 +221,6 @@ def test_npy_parity(dtype: str, shape: tuple[int, ...], here: Path) -> None:
 
 
 def test_npy_chunks_are_never_memory_mapped(here: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(npy, "MMAP_BYTES", 1)  # the loader maps everything
     np.save("a.npy", np.arange(100.0))
     reader = open_chunk_readers({"x": parse_source("a.npy")})["x"]
     chunk = reader.read(10)
@@ -474,12 +473,21 @@ def test_chunk_estimate(here: Path) -> None:
     assert estimate.dtype == np.dtype("float32") and estimate.dtype.isnative
     assert not chunk_estimate(parse_source("f.npy")).chunkable  # Fortran order
     assert not chunk_estimate(parse_source("s.npy")).chunkable  # 0-d
-    assert not chunk_estimate(parse_source("a.npy:key")).chunkable
     assert chunk_estimate(parse_source("t.csv")).chunkable
     assert chunk_estimate(parse_source("t.tab.gz")).chunkable
     assert not chunk_estimate(parse_source("t.parquet")).chunkable
-    assert not chunk_estimate(parse_source("absent.npy")).chunkable
     assert chunk_estimate(parse_source("[1, 2]")) == chunk_estimate(parse_source("-"))
+    # what cannot be judged is the loader's own message, not "cannot be read in chunks"
+    for text, expected in {
+        "a.npy:key": "a.npy holds a single array, so ':key' selects nothing",
+        "absent.npy": "absent.npy: no such file",
+    }.items():
+        with pytest.raises(LoadError) as error:
+            chunk_estimate(parse_source(text))
+        assert expected in error.value.line()
+        with pytest.raises(LoadError) as whole:
+            load(parse_source(text))
+        assert whole.value.line() == error.value.line()
 
 
 # --- malformed input through the readers: the loaders' one line -------------------------

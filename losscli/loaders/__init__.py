@@ -11,6 +11,13 @@ time through a :class:`ChunkReader` (:func:`open_chunk_readers`). A chunk reader
 inside its format's module from the loader's own decisions (the ``.npy`` header reader; the
 CSV layout, pyarrow options, column selection and dtype rules), so an input streamed in
 chunks is read exactly as the same input read whole.
+
+Before anything big is decoded, :func:`chunk_estimate` says how many bytes each input will
+occupy once decoded, from what the format declares (a ``.npy`` header, a zip's central
+directory, Parquet metadata, an Arrow file's row count) or from a bounded count (gzip), so
+that the memory budget judges what will be in memory, not what is on disk. Standard input
+and pipes have no size before they are read: they are read whole, at most as many bytes as
+an :class:`Allowance` lets them hold.
 """
 
 from __future__ import annotations
@@ -18,7 +25,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib
+import io
 import os
+import stat
 import sys
 import warnings
 import zipfile
@@ -26,7 +35,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast, runtime_checkable
+from typing import BinaryIO, Protocol, cast, runtime_checkable
 
 import numpy as np
 
@@ -148,22 +157,57 @@ class ChunkReader(Protocol):
         ...
 
 
+# Bytes of values per byte of text, at most: a cell that holds a number is at least two bytes
+# of text (a digit and its delimiter or line break, ``0\n``) and becomes one 8-byte value
+# (int64 or float64). Typical floats (``0.8125371,``) are about 1 byte of values per byte of
+# text, so this overstates them about fourfold: text is judged by what it could hold. An
+# empty cell (one byte, a NaN) is denser still; a text made of them holds no numbers.
+TEXT_VALUE_FACTOR = 4
+
+
 @dataclass(frozen=True)
 class Estimate:
     """What is known about one input before it is read.
 
     Attributes:
-        nbytes: its size: the data bytes of a ``.npy``, the file size of anything else (of a
-            ``.gz`` too: compressed), 0 when unknown (standard input, inline arrays).
+        nbytes: the bytes it will occupy once decoded: the data bytes of a ``.npy``, the
+            uncompressed size of an ``.npz`` member or of a ``.pt`` file's records, rows
+            times column widths of Parquet and Arrow files, :data:`TEXT_VALUE_FACTOR` times
+            the (decompressed) bytes of text; 0 when unknown (standard input, a pipe,
+            inline arrays).
         chunkable: :func:`open_chunk_readers` can read it in chunks.
         shape: the full shape when a header says it (``.npy``), else None.
         dtype: the dtype the chunks will have when a header says it (``.npy``), else None.
+        at_least: counting stopped past the cap it was given (a gzip text is decompressed
+            only that far): the input holds more than ``nbytes``.
+        pipe: a pipe (a FIFO, ``<(command)``): read once and whole, its size unknown.
     """
 
     nbytes: int
     chunkable: bool
     shape: tuple[int, ...] | None = None
     dtype: np.dtype | None = None
+    at_least: bool = False
+    pipe: bool = False
+
+
+@dataclass(frozen=True)
+class Allowance:
+    """How many bytes an input read whole (standard input, a pipe) may hold.
+
+    Attributes:
+        decoded_bytes: the most bytes of values it may decode to (text holds a
+            :data:`TEXT_VALUE_FACTOR`-th of that in bytes of text).
+        budget: the ``--memory-budget`` the allowance comes from, for messages.
+    """
+
+    decoded_bytes: int
+    budget: int
+
+
+def size_text(size: int) -> str:
+    """``512 MB`` or ``4,096 bytes``: a size as messages write it."""
+    return f"{size / (1 << 20):,.0f} MB" if size >= 1 << 20 else f"{size:,} bytes"
 
 
 class ChunkBuffers:
@@ -197,7 +241,13 @@ class _PathReader(Protocol):
 
 
 class _BytesReader(Protocol):
-    def read_bytes(self, data: bytes, selector: str | None, display: str) -> LoadedArray: ...
+    def read_bytes(
+        self, data: bytes, selector: str | None, display: str, name: str = "<stdin>"
+    ) -> LoadedArray: ...
+
+
+class _Estimator(Protocol):
+    def estimate(self, path: Path, selector: str | None, size: int, cap: int) -> Estimate: ...
 
 
 def supported_suffixes() -> list[str]:
@@ -224,72 +274,80 @@ def format_of(path: Path) -> Format | None:
     return None
 
 
-def load(source: Source, stdin_format: str = "csv") -> LoadedArray:
+def load(
+    source: Source, stdin_format: str = "csv", allowance: Allowance | None = None
+) -> LoadedArray:
     """Read ``source`` into a LoadedArray.
 
+    Args:
+        source: what to read.
+        stdin_format: the format of standard input.
+        allowance: how much standard input or a pipe may hold (both are read whole, and
+            their size is known only once read); None reads them to their end.
+
     Raises:
-        LoadError: the input is missing, unreadable, hostile or holds no numbers.
+        LoadError: the input is missing, unreadable, hostile, over the allowance, or holds
+            no numbers.
     """
     if source.kind is SourceKind.INLINE:
         from losscli.loaders import inline
 
         return _checked(inline.read_text(source.text, source.display))
     if source.kind is SourceKind.STDIN:
-        return _checked(_read_stdin(source, stdin_format))
+        return _checked(_read_stdin(source, stdin_format, allowance))
     assert source.path is not None
     path = source.path
     name = source.file_name
-    fmt = _file_format(path, name, source.text)
+    kind = _file_kind(path, name, source.text)
+    fmt = kind.format
+    if kind.pipe:
+        with _opened_pipe(path, name) as stream:
+            return _checked(_read_whole(stream, name, fmt, source, allowance))
     reader = cast(_PathReader, importlib.import_module(f"losscli.loaders.{fmt.module}"))
     with _guarded(name, fmt.name):
         loaded = reader.read_path(path, source.selector, source.display)
     return _checked(loaded)
 
 
-def chunk_estimate(source: Source) -> Estimate:
-    """How big ``source`` is and whether it can be read in chunks, from its header or size.
+def chunk_estimate(source: Source, cap: int | None = None) -> Estimate:
+    """How many bytes ``source`` will occupy once decoded, and whether it reads in chunks.
 
-    Never raises: a file that cannot be read is reported by whatever reads it.
+    Judged from what the format declares, before anything big is decoded; never opens
+    anything but a regular file (a pipe is read once, by the loader).
+
+    Args:
+        source: the input.
+        cap: decoded bytes past which the exact size does not matter (the budget is
+            exceeded): a gzip text is decompressed only until it holds more than this.
+
+    Raises:
+        LoadError: the file cannot be judged: missing, a directory, a device, unreadable,
+            or malformed where its size is declared; the loader's own message.
     """
     if source.kind is not SourceKind.FILE or source.path is None:
         return Estimate(0, False)
     path = source.path
-    try:
-        size = path.stat().st_size
-    except OSError:
-        return Estimate(0, False)
-    fmt = format_of(path)
-    if fmt is None or fmt.module not in _CHUNKED:
-        return Estimate(size, False)
-    if fmt.module == "csv":
-        return Estimate(size, True)
-    if source.selector is not None:
-        return Estimate(size, False)  # the loader says that a .npy has no keys
-    from losscli.loaders import npy
-
-    try:
-        with path.open("rb") as stream:
-            header = npy.read_header(stream, source.file_name)
-            npy.check_size(header, size - header.offset, source.file_name)
-    except (LoadError, OSError):
-        return Estimate(size, False)  # the loader reports what is wrong
-    return Estimate(
-        header.nbytes,
-        npy.chunkable(header),
-        header.shape,
-        header.dtype.newbyteorder("="),
-    )
+    kind = _file_kind(path, source.file_name, source.text)
+    if kind.pipe:
+        return Estimate(0, False, pipe=True)
+    fmt = kind.format
+    module = cast(_Estimator, importlib.import_module(f"losscli.loaders.{fmt.module}"))
+    with _guarded(source.file_name, fmt.name):
+        return module.estimate(path, source.selector, kind.size, _UNCAPPED if cap is None else cap)
 
 
-# the loader modules that have chunk readers
-_CHUNKED = ("npy", "csv")
+# a cap that no input reaches: count everything
+_UNCAPPED = 1 << 62
 
 
-def open_chunk_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
+def open_chunk_readers(
+    sources: dict[str, Source], budget: int | None = None
+) -> dict[str, ChunkReader]:
     """A chunk reader for each source: argument name → reader, in the order given.
 
     Inputs that are columns of the same text file share one parse of it and must be read
-    in lockstep (each reads once, with the same count, before any reads again).
+    in lockstep (each reads once, with the same count, before any reads again). ``budget``
+    (the memory budget) sizes what a text reader parses and reads ahead at a time.
 
     Raises:
         LoadError: a source cannot be read in chunks (see :func:`chunk_estimate`), or is
@@ -303,7 +361,12 @@ def open_chunk_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
         for name, source in sources.items():
             if source.kind is not SourceKind.FILE or source.path is None:
                 raise LoadError(source.display, "cannot be read in chunks (only files can)")
-            fmt = _file_format(source.path, source.file_name, source.text)
+            kind = _file_kind(source.path, source.file_name, source.text)
+            fmt = kind.format
+            if kind.pipe:
+                raise LoadError(
+                    source.display, "cannot be read in chunks (a pipe is read once, whole)"
+                )
             if fmt.module == "npy":
                 with _guarded(source.file_name, fmt.name):
                     readers[name] = npy.NpyChunks(source.path, source.selector, source.display)
@@ -319,7 +382,7 @@ def open_chunk_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
             assert path is not None
             selections = [(sources[n].selector, sources[n].display) for n in names]
             with _guarded(str(path), "csv"):
-                opened = csv.open_chunks(path, selections)
+                opened = csv.open_chunks(path, selections, budget)
             readers.update(zip(names, opened, strict=True))
     except BaseException:
         for reader in readers.values():
@@ -328,9 +391,36 @@ def open_chunk_readers(sources: dict[str, Source]) -> dict[str, ChunkReader]:
     return {name: readers[name] for name in sources}
 
 
-def _file_format(path: Path, name: str, text: str) -> Format:
+@dataclass(frozen=True)
+class _FileKind:
+    """What ``stat`` says about an input file.
+
+    Attributes:
+        format: its format, from its suffix.
+        pipe: a FIFO (a text format; binary formats need a regular file).
+        size: its size in bytes (0 for a pipe).
+    """
+
+    format: Format
+    pipe: bool
+    size: int
+
+
+# the formats that need a regular file: they seek, or are read more than once
+_NEEDS_REGULAR_FILE = ("npy", "npz", "arrow", "torchfile")
+
+
+def _file_kind(path: Path, name: str, text: str) -> _FileKind:
+    """The format of an input file, after refusing what cannot be read as one.
+
+    Never opens the file: a FIFO opened for reading blocks until something writes to it.
+
+    Raises:
+        LoadError: missing, a directory, an unknown suffix, a device or a socket, a pipe
+            where a binary format needs a regular file, or not readable.
+    """
     try:
-        mode = path.stat().st_mode
+        status = path.stat()
     except FileNotFoundError:
         tip = ""
         if text.replace(",", "").replace(".", "").replace("-", "").replace(" ", "").isdigit():
@@ -338,8 +428,7 @@ def _file_format(path: Path, name: str, text: str) -> Format:
         raise LoadError(name, "no such file", tip=tip) from None
     except OSError as error:
         raise LoadError(name, f"cannot be opened ({error.strerror or error})") from None
-    import stat
-
+    mode = status.st_mode
     if stat.S_ISDIR(mode):
         raise LoadError(name, "is a directory, not a file")
     fmt = format_of(path)
@@ -350,14 +439,61 @@ def _file_format(path: Path, name: str, text: str) -> Format:
         if path.suffix.lower() == ".gz":
             tip = "only CSV/TSV/TXT files are read gzipped; decompress it first"
         raise LoadError(name, f"has an unknown file type {suffix!r} (losscli reads {known})", tip)
-    if not stat.S_ISREG(mode) and fmt.module in ("npy", "npz", "arrow", "torchfile"):
+    pipe = stat.S_ISFIFO(mode)
+    if not stat.S_ISREG(mode) and fmt.module in _NEEDS_REGULAR_FILE:
         raise LoadError(name, "is not a regular file (a pipe or a device); use '-' for a pipe")
+    if not (stat.S_ISREG(mode) or pipe):
+        raise LoadError(
+            name,
+            f"is a {_special_kind(mode)}, not a file; losscli reads files, pipes and '-'",
+        )
     if not os.access(path, os.R_OK):
         raise LoadError(name, "cannot be read (permission denied)")
-    return fmt
+    return _FileKind(fmt, pipe, 0 if pipe else status.st_size)
 
 
-def _read_stdin(source: Source, stdin_format: str) -> LoadedArray:
+def _special_kind(mode: int) -> str:
+    """``character device``, ``block device`` or ``socket``: what a special file is."""
+    if stat.S_ISCHR(mode):
+        return "character device"
+    if stat.S_ISBLK(mode):
+        return "block device"
+    if stat.S_ISSOCK(mode):
+        return "socket"
+    return "special file"
+
+
+@contextlib.contextmanager
+def _opened_pipe(path: Path, name: str) -> Iterator[BinaryIO]:
+    """A FIFO opened for reading without waiting for a writer.
+
+    A plain open blocks until some process opens the FIFO for writing, which may never
+    happen; opened non-blocking, a FIFO with no writer reads as empty at once. The
+    descriptor is made blocking again, so reads wait for a writer that is still writing.
+
+    Raises:
+        LoadError: it cannot be opened, or is no longer a FIFO once opened.
+    """
+    import fcntl
+
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise LoadError(name, f"cannot be opened ({error.strerror or error})") from None
+    try:
+        if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):  # replaced since it was judged
+            raise LoadError(name, "changed while it was opened (it is no longer a pipe)")
+        flags = fcntl.fcntl(descriptor, fcntl.F_GETFL)
+        fcntl.fcntl(descriptor, fcntl.F_SETFL, flags & ~os.O_NONBLOCK)
+        stream = os.fdopen(descriptor, "rb", buffering=0)
+    except BaseException:
+        os.close(descriptor)
+        raise
+    with stream:
+        yield cast(BinaryIO, stream)
+
+
+def _read_stdin(source: Source, stdin_format: str, allowance: Allowance | None) -> LoadedArray:
     fmt = next((f for f in FORMATS if f.stdin and f.name == stdin_format), None)
     if fmt is None:
         raise LoadError(
@@ -370,12 +506,103 @@ def _read_stdin(source: Source, stdin_format: str) -> LoadedArray:
     if stream.isatty():
         raise LoadError("<stdin>", "is a terminal, not a pipe", tip="pipe a file into '-'")
     buffer = getattr(stream, "buffer", None)
-    data = buffer.read() if buffer is not None else stream.read().encode()
+    binary = buffer if buffer is not None else io.BytesIO(stream.read().encode())
+    return _read_whole(cast(BinaryIO, binary), "<stdin>", fmt, source, allowance)
+
+
+def _read_whole(
+    stream: BinaryIO, name: str, fmt: Format, source: Source, allowance: Allowance | None
+) -> LoadedArray:
+    """Read a stream that has no size before it ends (standard input, a pipe), bounded.
+
+    At most the bytes ``allowance`` lets the input hold are read; one byte more, and it is
+    refused before anything is decoded. Compressed data are then decoded only as far as
+    the allowance goes (a gzip text, an ``.npz`` member's declared size).
+
+    Raises:
+        LoadError: the stream is empty, holds more than the allowance, or is malformed.
+    """
+    text = fmt.module in _TEXT_MODULES
+    limit = None if allowance is None else _stream_limit(allowance, text)
+    data = _read_bounded(stream, limit)
+    if limit is not None and len(data) > limit:
+        raise over_allowance(name, limit, allowance, "of text" if text else "")
     if not data:
-        raise LoadError("<stdin>", "is empty (nothing was piped in)", tip="pipe a file into '-'")
+        if name == "<stdin>":
+            raise LoadError(name, "is empty (nothing was piped in)", tip="pipe a file into '-'")
+        raise LoadError(
+            name,
+            "is empty (a pipe that nothing was written to)",
+            tip="start the command that writes to it before losscli reads it",
+        )
     reader = cast(_BytesReader, importlib.import_module(f"losscli.loaders.{fmt.module}"))
-    with _guarded("<stdin>", fmt.name):
-        return reader.read_bytes(data, source.selector, source.display)
+    with _guarded(name, fmt.name):
+        if allowance is not None:
+            _check_decoded(data, fmt, source.selector, name, allowance)
+        return reader.read_bytes(data, source.selector, source.display, name)
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+# the loader modules that read text: judged by TEXT_VALUE_FACTOR bytes of values per byte
+_TEXT_MODULES = ("csv", "inline")
+# room for what a binary image holds besides its values (a .npy header, zip directories)
+_IMAGE_SLACK = 1 << 16
+
+
+def _stream_limit(allowance: Allowance, text: bool) -> int:
+    """The most bytes of a stream to read: text a fourth of the allowance, binary all of it."""
+    if text:
+        return max(allowance.decoded_bytes, 0) // TEXT_VALUE_FACTOR
+    return max(allowance.decoded_bytes, 0) + _IMAGE_SLACK
+
+
+def _read_bounded(stream: BinaryIO, limit: int | None) -> bytes:
+    """Everything ``stream`` holds, or the first ``limit + 1`` bytes when it holds more."""
+    if limit is None:
+        return stream.read()
+    pieces = []
+    wanted = limit + 1
+    while wanted > 0:
+        piece = stream.read(min(wanted, 1 << 20))
+        if not piece:
+            break
+        pieces.append(piece)
+        wanted -= len(piece)
+    return b"".join(pieces)
+
+
+def _check_decoded(
+    data: bytes, fmt: Format, selector: str | None, name: str, allowance: Allowance
+) -> None:
+    """Refuse compressed bytes that decode to more than ``allowance``, before decoding them.
+
+    A gzip text is decompressed (and dropped) only until it is past its limit; an ``.npz``
+    member's size is what the zip's central directory declares, the most zipfile yields.
+    """
+    if fmt.module == "npz":
+        from losscli.loaders import npz
+
+        decoded = npz.member_bytes(io.BytesIO(data), selector, name)
+        if decoded > allowance.decoded_bytes:
+            raise over_allowance(name, allowance.decoded_bytes, allowance, "once decompressed")
+    elif fmt.module == "csv" and data.startswith(GZIP_MAGIC):
+        from losscli.loaders import csv
+
+        limit = _stream_limit(allowance, text=True)
+        if csv.gzip_text_bytes(io.BytesIO(data), limit, name) > limit:
+            raise over_allowance(name, limit, allowance, "of text once decompressed")
+
+
+def over_allowance(name: str, limit: int, allowance: Allowance | None, what: str = "") -> LoadError:
+    """The error for standard input or a pipe that holds more than its allowance."""
+    budget = f" {size_text(allowance.budget)}" if allowance is not None else ""
+    what = f" {what}" if what else ""
+    return LoadError(
+        name,
+        f"holds more than {size_text(limit)}{what}, over what --memory-budget{budget} allows "
+        "for an input that is read whole (standard input and pipes cannot stream)",
+        tip="save it to a file, which can stream (.npy, .csv), or raise --memory-budget",
+    )
 
 
 @contextlib.contextmanager

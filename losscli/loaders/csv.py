@@ -26,22 +26,37 @@ from typing import Any, BinaryIO, cast
 import numpy as np
 
 from losscli.errors import LoadError
-from losscli.loaders import ChunkBuffers, LoadedArray
+from losscli.loaders import (
+    GZIP_MAGIC,
+    TEXT_VALUE_FACTOR,
+    ChunkBuffers,
+    Estimate,
+    LoadedArray,
+    size_text,
+)
 
 _SAMPLE_BYTES = 1 << 16
 # pyarrow parses blocks of this size in parallel (its default; 4 and 16 MiB were slower)
 _BLOCK_BYTES = 1 << 20
-# the streaming reader's block: what one parsed batch holds, so about what memory a chunk
-# reader keeps beyond its chunks (measured on 100 MB of numbers: 1 MiB 10% slower, 8 MiB
-# no faster)
+# the streaming reader's block, at most: what one parsed batch holds (measured on 100 MB of
+# numbers: 1 MiB 10% slower, 8 MiB no faster)
 _STREAM_BLOCK_BYTES = 4 << 20
+# pyarrow's streaming reader reads ahead in a background thread, up to 32 blocks (Arrow's
+# default background queue); measured on 32 MB of text, its pool peaks near 28 blocks (115 MB
+# at 4 MiB, 4.7 MB at 64 KiB, no slower). A budget holds this many blocks, so that the
+# read-ahead stays under half of it...
+_BLOCKS_PER_BUDGET = 64
+# ...down to blocks of this size
+_LEAST_STREAM_BLOCK = 64 << 10
 # Cells read as missing (NaN). "nan", "NaN", "inf" are not here: they parse as floats.
 _MISSING = ("", "NA", "N/A", "n/a", "NULL", "null", "None")
 # Cells read as booleans; "1" and "0" stay numbers (pyarrow's defaults would make a column
 # of 0/1 with one TRUE in it a bool column, and a column typed int64 could not become one)
 _TRUE = ("true", "True", "TRUE")
 _FALSE = ("false", "False", "FALSE")
-_GZIP_MAGIC = b"\x1f\x8b"
+# the longest line read: the first lines must fit in the sample that finds the layout, and
+# every row in one block of pyarrow's (which grows to hold it)
+_MAX_LINE_BYTES = 1 << 28
 _BOM = codecs.BOM_UTF8
 # how much text the blank-squeezing reader (and the line counter) takes at a time
 _SQUEEZE_BYTES = 1 << 20
@@ -54,6 +69,7 @@ class _Layout:
     has_header: bool
     squeeze_spaces: bool  # whitespace-aligned text: runs of blanks are one delimiter
     skip_rows: int  # physical lines up to and including the header
+    line_bytes: int  # the longest whole line of the sample (pyarrow's blocks must hold a row)
 
 
 @dataclass(frozen=True)
@@ -78,17 +94,57 @@ def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
     return _parse(inputs, layout, selector, display, name)
 
 
-def read_bytes(data: bytes, selector: str | None, display: str) -> LoadedArray:
-    """Read CSV text (optionally gzipped) from memory (standard input)."""
-    name = "<stdin>"
-    if data.startswith(_GZIP_MAGIC):
+def read_bytes(
+    data: bytes, selector: str | None, display: str, name: str = "<stdin>"
+) -> LoadedArray:
+    """Read CSV text (optionally gzipped) from memory (standard input, a pipe).
+
+    The caller bounds what gzipped ``data`` may decompress to (:func:`gzip_text_bytes`).
+    """
+    if data.startswith(GZIP_MAGIC):
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as error:
             raise LoadError(name, f"is not valid gzip data ({error})") from None
-    layout = _layout(data[:_SAMPLE_BYTES], name, "")
+    layout = _layout(_sample(lambda: io.BytesIO(data), name), name, "")
     inputs = _inputs(lambda: io.BytesIO(data), None, layout)
     return _parse(inputs, layout, selector, display, name)
+
+
+def estimate(path: Path, selector: str | None, size: int, cap: int) -> Estimate:
+    """Text streams; it is judged at :data:`TEXT_VALUE_FACTOR` bytes of values per byte.
+
+    A plain file by its size, at no cost; a gzipped one by its decompressed size, counted
+    only until it is past ``cap`` (so the count costs at most that much decompression).
+
+    Raises:
+        LoadError: a ``.gz`` file that is not valid gzip data before ``cap``.
+    """
+    if path.suffix.lower() != ".gz":
+        return Estimate(size * TEXT_VALUE_FACTOR, True)
+    limit = cap // TEXT_VALUE_FACTOR
+    with path.open("rb") as compressed:
+        text_bytes = gzip_text_bytes(compressed, limit, str(path))
+    return Estimate(text_bytes * TEXT_VALUE_FACTOR, True, at_least=text_bytes > limit)
+
+
+def gzip_text_bytes(compressed: BinaryIO, limit: int, name: str) -> int:
+    """The decompressed size of gzip data, or a number past ``limit`` once it is past it.
+
+    The text is decompressed a block at a time and dropped, so this holds one block and
+    decompresses at most ``limit`` bytes and a block.
+
+    Raises:
+        LoadError: the data are not valid gzip data (as far as they are read).
+    """
+    counted = 0
+    try:
+        with gzip.GzipFile(fileobj=compressed, mode="rb") as text:
+            while counted <= limit and (block := text.read(_SQUEEZE_BYTES)):
+                counted += len(block)
+    except (OSError, EOFError, zlib.error) as error:
+        raise LoadError(name, f"is not valid gzip data ({error})") from None
+    return counted
 
 
 def _open_path(path: Path, name: str) -> tuple[_Inputs, _Layout]:
@@ -126,12 +182,53 @@ def _inputs(
     return _Inputs(open_binary, open_arrow or open_binary)
 
 
-def _sample(open_binary: Callable[[], BinaryIO], name: str) -> bytes:
+@dataclass(frozen=True)
+class _Sample:
+    """The start of a text, from which its layout is found.
+
+    Attributes:
+        data: the first 64 KiB, or more when its first two lines are longer.
+        complete: ``data`` is the whole text.
+    """
+
+    data: bytes
+    complete: bool
+
+
+def _sample(open_binary: Callable[[], BinaryIO], name: str) -> _Sample:
+    """The first 64 KiB of text, grown until it holds two whole lines (a file of 10,000
+    classes has lines longer than that), or the whole text when it is shorter.
+
+    Raises:
+        LoadError: not valid gzip data, or no line break in the first 256 MB.
+    """
     try:
         with open_binary() as stream:
-            return stream.read(_SAMPLE_BYTES)
+            data = stream.read(_SAMPLE_BYTES)
+            complete = len(data) < _SAMPLE_BYTES
+            while not complete and not _holds_two_lines(data):
+                if len(data) >= _MAX_LINE_BYTES:
+                    raise LoadError(
+                        name,
+                        f"has a line longer than {size_text(_MAX_LINE_BYTES)} (is it text?)",
+                    )
+                more = stream.read(len(data))
+                complete = len(more) < len(data)
+                data += more
+            return _Sample(data, complete)
     except (gzip.BadGzipFile, EOFError, zlib.error) as error:
         raise LoadError(name, f"is not valid gzip data ({error})") from None
+
+
+def _holds_two_lines(data: bytes) -> bool:
+    """Whether ``data`` holds two whole lines after its blank start (and byte-order mark)."""
+    body = data.removeprefix(_BOM).lstrip(b" \t\r\n\x0b\x0c")
+    return len(re.split(rb"\r\n|\r|\n", body, maxsplit=2)) > 2
+
+
+def _longest_line(data: bytes) -> int:
+    """The longest line of ``data`` in bytes (the last one too, whole or not)."""
+    return max(len(line) for line in re.split(rb"\r\n|\r|\n", data))
 
 
 # --- whitespace-aligned text ------------------------------------------------------------
@@ -206,8 +303,9 @@ class _Squeezed(io.RawIOBase):
 # --- layout: delimiter and the one header rule ------------------------------------------
 
 
-def _layout(sample: bytes, name: str, suffix: str) -> _Layout:
-    """Delimiter, header and column names, from the first 64 KiB."""
+def _layout(found: _Sample, name: str, suffix: str) -> _Layout:
+    """Delimiter, header and column names, from the first 64 KiB (or the first lines)."""
+    sample = found.data
     if not sample:
         raise LoadError(name, "holds no data (0 bytes of text)")
     try:
@@ -219,7 +317,7 @@ def _layout(sample: bytes, name: str, suffix: str) -> _Layout:
     if "\x00" in text:
         raise LoadError(name, "is not text (binary data in a CSV file?)", tip=_binary_tip(sample))
     physical = re.split(r"\r\n|\r|\n", text)  # the line breaks pyarrow knows
-    if len(sample) == _SAMPLE_BYTES and len(physical) > 1:
+    if not found.complete and len(physical) > 1:
         physical = physical[:-1]  # the last line may be cut in the middle
     lines = [line for line in physical if line.strip()]
     if not lines:
@@ -232,9 +330,16 @@ def _layout(sample: bytes, name: str, suffix: str) -> _Layout:
     names = (
         _unique([c.strip() for c in first]) if has_header else [str(i) for i in range(len(first))]
     )
-    if has_header and len(lines) == 1 and len(sample) < _SAMPLE_BYTES:
+    if has_header and len(lines) == 1 and found.complete:
         raise LoadError(name, "has a header but no rows of data")
-    return _Layout(delimiter, names, has_header, squeeze, first_at + 1 if has_header else 0)
+    return _Layout(
+        delimiter,
+        names,
+        has_header,
+        squeeze,
+        first_at + 1 if has_header else 0,
+        _longest_line(sample),
+    )
 
 
 def _is_header(first: list[str], later: list[list[str]]) -> bool:
@@ -331,7 +436,7 @@ def _binary_tip(sample: bytes) -> str:
         return "it is a zip archive (.npz or a torch .pt file?); name it accordingly"
     if sample.startswith(b"PAR1"):
         return "it is a Parquet file; name it .parquet"
-    if sample.startswith(_GZIP_MAGIC):
+    if sample.startswith(GZIP_MAGIC):
         return "it is gzip-compressed; name it .csv.gz"
     return ""
 
@@ -369,6 +474,28 @@ def _arrow_options(
     return read_options, parse_options, convert_options
 
 
+def block_bytes(layout: _Layout, least: int) -> int:
+    """pyarrow's block size for ``layout``: ``least``, or room for two of its longest lines.
+
+    A row must fit in one block; a longer row further down makes pyarrow say that it
+    "straddles two block boundaries", and the read is retried with blocks four times the
+    size (:func:`_row_outgrew`), on both paths.
+    """
+    return max(least, 1 << (2 * layout.line_bytes).bit_length())
+
+
+def stream_block_bytes(budget: int | None) -> int:
+    """The streaming reader's block for ``budget``: its read-ahead within half of it."""
+    if budget is None:
+        return _STREAM_BLOCK_BYTES
+    return min(_STREAM_BLOCK_BYTES, max(_LEAST_STREAM_BLOCK, budget // _BLOCKS_PER_BUDGET))
+
+
+def _row_outgrew(message: str, block: int) -> bool:
+    """Whether pyarrow refused a row longer than its block (and a larger one may hold it)."""
+    return "block size" in message and block < 2 * _MAX_LINE_BYTES
+
+
 def _is_numeric(arrow_type: Any) -> bool:
     import pyarrow as pa
 
@@ -400,19 +527,25 @@ def _parse(
     from pyarrow import csv as pacsv
 
     chosen = _select(layout, selector, name)
-    read_options, parse_options, convert_options = _arrow_options(layout, chosen, _BLOCK_BYTES)
-    try:
-        with inputs.arrow() as stream:
-            table = pacsv.read_csv(
-                stream,
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=convert_options,
-            )
-    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError) as error:
-        raise LoadError(name, _diagnose_parse(inputs.parsed, layout, str(error))) from None
-    except (OSError, EOFError, zlib.error) as error:
-        raise LoadError(name, f"is not valid gzip data ({error})") from None
+    block = block_bytes(layout, _BLOCK_BYTES)
+    while True:
+        read_options, parse_options, convert_options = _arrow_options(layout, chosen, block)
+        try:
+            with inputs.arrow() as stream:
+                table = pacsv.read_csv(
+                    stream,
+                    read_options=read_options,
+                    parse_options=parse_options,
+                    convert_options=convert_options,
+                )
+            break
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError) as error:
+            if _row_outgrew(str(error), block):
+                block *= 4
+                continue
+            raise LoadError(name, _diagnose_parse(inputs.parsed, layout, str(error))) from None
+        except (OSError, EOFError, zlib.error) as error:
+            raise LoadError(name, f"is not valid gzip data ({error})") from None
     if table.num_rows == 0:
         raise LoadError(name, _no_rows(layout))
     for column in chosen:
@@ -488,13 +621,16 @@ def _select(layout: _Layout, selector: str | None, name: str) -> list[str]:
 # --- chunk readers ----------------------------------------------------------------------
 
 
-def open_chunks(path: Path, selections: Sequence[tuple[str | None, str]]) -> list[CsvChunks]:
+def open_chunks(
+    path: Path, selections: Sequence[tuple[str | None, str]], budget: int | None = None
+) -> list[CsvChunks]:
     """Chunk readers for inputs that are columns of one text file, sharing one parse of it.
 
     Args:
         path: the file (``.csv``, ``.tsv``, ``.txt``, ``.tab``, each optionally ``.gz``).
         selections: (selector, display) of each input: ``file.csv:pred`` gives
             ``("pred", "file.csv:pred")``.
+        budget: the memory budget, which sizes pyarrow's blocks (None: the largest).
 
     Returns:
         One :class:`CsvChunks` per selection, in order. They read in lockstep: each reads
@@ -509,7 +645,7 @@ def open_chunks(path: Path, selections: Sequence[tuple[str | None, str]]) -> lis
     inputs, layout = _open_path(path, name)
     chosen = [_select(layout, selector, name) for selector, _ in selections]
     union = list(dict.fromkeys(column for columns in chosen for column in columns))
-    stream = _CsvStream(inputs, layout, union, name)
+    stream = _CsvStream(inputs, layout, union, name, stream_block_bytes(budget))
     return [
         CsvChunks(stream, [union.index(column) for column in columns], display)
         for columns, (_, display) in zip(chosen, selections, strict=True)
@@ -590,7 +726,14 @@ class _CsvStream:
     refuses it.
     """
 
-    def __init__(self, inputs: _Inputs, layout: _Layout, columns: list[str], name: str) -> None:
+    def __init__(
+        self,
+        inputs: _Inputs,
+        layout: _Layout,
+        columns: list[str],
+        name: str,
+        block: int = _STREAM_BLOCK_BYTES,
+    ) -> None:
         self._inputs = inputs
         self._layout = layout
         self._columns = columns
@@ -604,6 +747,7 @@ class _CsvStream:
         self._done = False
         self._reopens = 0
         self._buffers = [ChunkBuffers() for _ in columns]
+        self._block = block_bytes(layout, block)
         self.readers = 0
         # lockstep: the chunks handed out so far, and the latest one with its count
         self._steps = 0
@@ -657,7 +801,7 @@ class _CsvStream:
         options = _arrow_options(
             self._layout,
             self._columns,
-            _STREAM_BLOCK_BYTES,
+            self._block,
             skip_rows_after_names=skip_rows_after_names,
             column_types=column_types,
         )
@@ -672,6 +816,10 @@ class _CsvStream:
         except BaseException as error:
             stream.close()
             if isinstance(error, (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowKeyError)):
+                if _row_outgrew(str(error), self._block):
+                    self._block *= 4
+                    self._open(skip_rows_after_names, column_types)
+                    return
                 raise LoadError(self._name, self._parse_problem(str(error))) from None
             if isinstance(error, (OSError, EOFError, zlib.error)):
                 raise LoadError(self._name, f"is not valid gzip data ({error})") from None
@@ -766,6 +914,10 @@ class _CsvStream:
         """
         import pyarrow as pa
 
+        if _row_outgrew(message, self._block):  # a row longer than a block: larger blocks
+            self._block *= 4
+            self._reopen()
+            return
         found = re.search(r"In CSV column #(\d+):.*?CSV conversion error to (\w+)", message)
         if found is None:
             raise LoadError(self._name, self._parse_problem(message))
@@ -783,11 +935,17 @@ class _CsvStream:
         else:  # text, or a number in a bool column: the whole loader refuses it as text
             raise LoadError(self._name, self._cell_problem(column, current))
         self._types[column] = widened
+        self._reopens += 1
+        self._reopen()
+
+    def _reopen(self) -> None:
+        """Reopen the stream after the rows handed out, with the columns' types so far."""
+        import pyarrow as pa
+
         types = {c: t for c, t in self._types.items() if not pa.types.is_null(t)}
         self._reader.close()
         self._pending.clear()
         self._pending_rows = 0
-        self._reopens += 1
         with self._inputs.parsed() as text:
             skip = _physical_rows(text, self._layout.skip_rows, self._handed)
         self._open(skip, types)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from losscli.errors import LoadError
-from losscli.loaders import LoadedArray
+from losscli.loaders import TEXT_VALUE_FACTOR, Estimate, LoadedArray
 
 _MAX_TEXT = 1 << 30  # a JSON text this large belongs in a binary file
 
@@ -66,6 +66,12 @@ def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
     if size > _MAX_TEXT:
         raise LoadError(name, f"is {size} bytes of JSON; save large arrays as .npy")
     return read_bytes(path.read_bytes(), None, display, name)
+
+
+def estimate(path: Path, selector: str | None, size: int, cap: int) -> Estimate:
+    """A JSON array is text: :data:`TEXT_VALUE_FACTOR` bytes of values per byte (``0,``
+    becomes an 8-byte number); it does not stream."""
+    return Estimate(size * TEXT_VALUE_FACTOR, False)
 
 
 def read_bytes(

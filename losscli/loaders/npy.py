@@ -1,6 +1,8 @@
 """NumPy ``.npy`` loader: never unpickles, checks the header against the file size first.
 
-Large plain files are memory-mapped read-only, so a multi-GB prediction file costs no copy.
+The data are read with ``readinto`` into one array, never memory-mapped: a mapped file that
+another process truncates kills the reader with SIGBUS when it touches the missing pages,
+where a read that comes up short is an error with the file's name.
 :class:`NpyChunks` reads the same file a block of samples at a time, through the same
 header reader and size check.
 """
@@ -12,18 +14,21 @@ import os
 import tokenize
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
 from losscli.errors import LoadError
-from losscli.loaders import ChunkBuffers, LoadedArray, refuse_dtype
-
-# Files whose data reach this many bytes are memory-mapped instead of read.
-MMAP_BYTES = 1 << 26
+from losscli.loaders import ChunkBuffers, Estimate, LoadedArray, refuse_dtype
 
 # numpy's own limit on the header dictionary (np.lib.format's default max_header_size)
 _MAX_HEADER = 10_000
+# the most dimensions a header may declare (NumPy 1's limit; torch's too)
+MAX_DIMS = 32
+# the most bytes any array may declare, zero-length dimensions aside: NumPy's own limit
+_MAX_ARRAY_BYTES = np.iinfo(np.intp).max
+# the most bytes one readinto asks for (a read of 2 GiB or more can come back short)
+_READ_BYTES = 1 << 30
 
 
 @dataclass(frozen=True)
@@ -57,32 +62,89 @@ class NpyHeader:
 
 
 def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
-    """Read a .npy file: memory-mapped (read-only) when its data reach :data:`MMAP_BYTES`."""
+    """Read a .npy file into memory (never memory-mapped: see the module docstring)."""
     name = str(path)
-    if selector is not None:
-        raise LoadError(name, f"holds a single array, so ':{selector}' selects nothing; drop it")
-    with path.open("rb") as stream:
-        size = _size(stream)
+    _refuse_selector(selector, name)
+    with path.open("rb", buffering=0) as stream:
+        size = os.fstat(stream.fileno()).st_size
         if size == 0:
             raise LoadError(name, "is empty (0 bytes)")
         header = read_header(stream, name)
         check_size(header, size - header.offset, name)
-        if header.nbytes >= MMAP_BYTES:
-            values: np.ndarray = np.load(path, mmap_mode="r", allow_pickle=False)
-        else:
-            flat = np.fromfile(stream, dtype=header.dtype, count=header.count)
-            values = _shaped(flat, header, name)
-    return LoadedArray(values=values, source=display)
+        flat = np.empty(header.count, dtype=header.dtype)
+        read_exactly(stream, flat, name, before=0, declared=header.nbytes)
+    return LoadedArray(values=_shaped(flat, header, name), source=display)
 
 
-def read_bytes(data: bytes, selector: str | None, display: str) -> LoadedArray:
+def estimate(path: Path, selector: str | None, size: int, cap: int) -> Estimate:
+    """The data bytes the header declares, its shape and dtype, and whether it streams.
+
+    Raises:
+        LoadError: what :func:`read_path` says of a selector, an empty file, a bad header
+            or truncated data.
+    """
+    name = str(path)
+    _refuse_selector(selector, name)
+    if size == 0:
+        raise LoadError(name, "is empty (0 bytes)")
+    with path.open("rb") as stream:
+        header = read_header(stream, name)
+    check_size(header, size - header.offset, name)
+    return Estimate(header.nbytes, chunkable(header), header.shape, header.dtype.newbyteorder("="))
+
+
+def read_bytes(
+    data: bytes, selector: str | None, display: str, name: str = "<stdin>"
+) -> LoadedArray:
     """Read a .npy image from memory (standard input); the array shares ``data``."""
     if selector is not None:
-        raise LoadError(display, f"holds a single array, so ':{selector}' selects nothing")
-    header = read_header(io.BytesIO(data), display)
-    check_size(header, len(data) - header.offset, display)
+        raise LoadError(name, f"holds a single array, so ':{selector}' selects nothing")
+    header = read_header(io.BytesIO(data), name)
+    check_size(header, len(data) - header.offset, name)
     flat = np.frombuffer(data, dtype=header.dtype, count=header.count, offset=header.offset)
-    return LoadedArray(values=_shaped(flat, header, display), source=display)
+    return LoadedArray(values=_shaped(flat, header, name), source=display)
+
+
+def _refuse_selector(selector: str | None, name: str) -> None:
+    if selector is not None:
+        raise LoadError(name, f"holds a single array, so ':{selector}' selects nothing; drop it")
+
+
+class _ReadsInto(Protocol):
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+def read_exactly(
+    stream: _ReadsInto, into: np.ndarray, name: str, before: int, declared: int
+) -> None:
+    """Fill ``into`` (contiguous) from ``stream`` with ``readinto``, a short read an error.
+
+    The size was checked against the header when the file was opened, so a read that
+    comes up short means the file shrank since (another process truncated it).
+
+    Args:
+        stream: an unbuffered binary file, at the first byte to read.
+        into: the array to fill, in place.
+        name: the file, for messages.
+        before: data bytes of the file read before this call (for the message).
+        declared: the data bytes the header declares (for the message).
+
+    Raises:
+        LoadError: the file ends before ``into`` is full.
+    """
+    target = into.reshape(-1).view(np.uint8).data
+    wanted = len(target)
+    got = 0
+    while got < wanted:
+        count = stream.readinto(target[got : min(wanted, got + _READ_BYTES)])
+        if not count:
+            raise LoadError(
+                name,
+                f"was truncated while it was read ({before + got:,} of the {declared:,} bytes "
+                "of data its header declares were there)",
+                tip="another process is writing the file; read it once it is complete",
+            )
+        got += count
 
 
 def read_header(stream: BinaryIO, name: str) -> NpyHeader:
@@ -118,10 +180,36 @@ def read_header(stream: BinaryIO, name: str) -> NpyHeader:
     ) as error:
         detail = " ".join(str(error).split())[:120]
         raise LoadError(name, f"has a corrupt .npy header ({detail})") from None
+    refuse_dtype(name, dtype)
+    _check_shape(shape, dtype.itemsize, name)
+    return NpyHeader(tuple(shape), dtype, bool(fortran), stream.tell() - start)
+
+
+def _check_shape(shape: tuple[int, ...], itemsize: int, name: str) -> None:
+    """Refuse a shape no array can have: NumPy's header reader takes ``(True,)``, 70
+    dimensions and products no memory holds.
+
+    Raises:
+        LoadError: a dimension that is not a plain integer or is negative, more than
+            :data:`MAX_DIMS` dimensions, or sizes whose product overflows.
+    """
+    if any(type(dim) is not int for dim in shape):  # not isinstance: True is an int
+        raise LoadError(
+            name, f"has a corrupt .npy header (a dimension is not an integer in {shape})"
+        )
     if any(dim < 0 for dim in shape):
         raise LoadError(name, f"has a corrupt .npy header (negative dimension in {shape})")
-    refuse_dtype(name, dtype)
-    return NpyHeader(tuple(shape), dtype, bool(fortran), stream.tell() - start)
+    if len(shape) > MAX_DIMS:
+        raise LoadError(
+            name, f"has a corrupt .npy header ({len(shape)} dimensions; at most {MAX_DIMS})"
+        )
+    product = itemsize
+    for dim in shape:
+        product *= max(dim, 1)  # NumPy refuses these even when another dimension is 0
+    if product > _MAX_ARRAY_BYTES:
+        raise LoadError(
+            name, f"has a corrupt .npy header (the shape {shape} overflows any array's size)"
+        )
 
 
 def check_size(header: NpyHeader, available: int, name: str) -> None:
@@ -155,13 +243,6 @@ def _shaped(flat: np.ndarray, header: NpyHeader, name: str) -> np.ndarray:
     return flat.reshape(header.shape)
 
 
-def _size(stream: BinaryIO) -> int:
-    stream.seek(0, io.SEEK_END)
-    size = stream.tell()
-    stream.seek(0)
-    return size
-
-
 def chunkable(header: NpyHeader) -> bool:
     """Whether :class:`NpyChunks` can read the array: C order, at least one dimension."""
     return not header.fortran_order and len(header.shape) >= 1
@@ -186,10 +267,7 @@ class NpyChunks:
         self.source = display
         self.from_text = False
         self._name = name = str(path)
-        if selector is not None:
-            raise LoadError(
-                name, f"holds a single array, so ':{selector}' selects nothing; drop it"
-            )
+        _refuse_selector(selector, name)
         self._stream = path.open("rb", buffering=0)
         try:
             size = os.fstat(self._stream.fileno()).st_size
@@ -226,8 +304,8 @@ class NpyChunks:
         """The next ``count`` samples (fewer at the end); None at the end.
 
         Raises:
-            LoadError: the file ends before the data its header declares (it shrank while
-                being read).
+            LoadError: the file was truncated while it was read (it ends before the data its
+                header declares, which it held when it was opened).
         """
         if count < 1:
             raise ValueError(f"count must be at least 1, not {count}")
@@ -235,19 +313,8 @@ class NpyChunks:
             return None
         rows = min(count, self._left)
         chunk = self._buffers.next(rows, self.sample_shape, self._dtype)
-        wanted = rows * self._row_bytes
-        target = chunk.reshape(-1).view(np.uint8).data
-        got = 0
-        while got < wanted:
-            n = self._stream.readinto(target[got:wanted])
-            if not n:
-                there = (self.rows - self._left) * self._row_bytes + got
-                raise LoadError(
-                    self._name,
-                    f"ends early: {there // self._header.dtype.itemsize} of the "
-                    f"{self._header.count} declared values are there",
-                )
-            got += n
+        before = (self.rows - self._left) * self._row_bytes
+        read_exactly(self._stream, chunk, self._name, before, self._header.nbytes)
         if self._swap:
             chunk.byteswap(inplace=True)  # the file's bytes, read into a native-order buffer
         self._left -= rows

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO, BinaryIO
 
 from losscli.errors import LoadError
-from losscli.loaders import LoadedArray
+from losscli.loaders import Estimate, LoadedArray
 from losscli.loaders.npy import array_from, check_size, read_header
 
 # DEFLATE cannot expand more than about 1032:1; bzip2 and LZMA can do more on runs of zeros,
@@ -28,9 +28,59 @@ def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
         return _read(stream, selector, display, str(path))
 
 
-def read_bytes(data: bytes, selector: str | None, display: str) -> LoadedArray:
+def read_bytes(
+    data: bytes, selector: str | None, display: str, name: str = "<stdin>"
+) -> LoadedArray:
     """Read one array from an .npz image in memory (standard input)."""
-    return _read(io.BytesIO(data), selector, display, "<stdin>")
+    return _read(io.BytesIO(data), selector, display, name)
+
+
+def estimate(path: Path, selector: str | None, size: int, cap: int) -> Estimate:
+    """The uncompressed size of the member the loader would read; npz does not stream.
+
+    Raises:
+        LoadError: what :func:`read_path` says of an archive it cannot open, a missing or
+            ambiguous key, or a member that claims more than any compressor produces.
+    """
+    with path.open("rb") as stream:
+        return Estimate(member_bytes(stream, selector, str(path)), False)
+
+
+def member_bytes(stream: BinaryIO, selector: str | None, name: str) -> int:
+    """The uncompressed size the zip's central directory declares for the chosen member.
+
+    zipfile never yields more than this (it stops a member at its declared size), so it
+    bounds what decompressing the member can cost, before any of it is decompressed.
+
+    Raises:
+        LoadError: as :func:`read_path` would, before decompressing.
+    """
+    size = stream.seek(0, io.SEEK_END)
+    stream.seek(0)
+    if size == 0:
+        raise LoadError(name, "is empty (0 bytes)")
+    with _archive(stream, name) as archive:
+        info = _choose(_members(archive), selector, name)
+        _check_member(info, size, f"{name}:{info.filename[: -len('.npy')]}")
+        return info.file_size
+
+
+def _archive(stream: BinaryIO, name: str) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(stream, mode="r")
+    except zipfile.BadZipFile:
+        raise LoadError(name, "is not an .npz file (not a zip archive)") from None
+    except (NotImplementedError, ValueError, OSError, EOFError) as error:
+        raise LoadError(name, f"is a corrupt .npz archive ({error})") from None
+
+
+def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """Key (the member's name without ``.npy``) → member, for the arrays in ``archive``."""
+    return {
+        info.filename[: -len(".npy")]: info
+        for info in archive.infolist()
+        if info.filename.endswith(".npy") and not info.is_dir()
+    }
 
 
 def _read(stream: BinaryIO, selector: str | None, display: str, name: str) -> LoadedArray:
@@ -38,19 +88,8 @@ def _read(stream: BinaryIO, selector: str | None, display: str, name: str) -> Lo
     stream.seek(0)
     if size == 0:
         raise LoadError(name, "is empty (0 bytes)")
-    try:
-        archive = zipfile.ZipFile(stream, mode="r")
-    except zipfile.BadZipFile:
-        raise LoadError(name, "is not an .npz file (not a zip archive)") from None
-    except (NotImplementedError, ValueError, OSError, EOFError) as error:
-        raise LoadError(name, f"is a corrupt .npz archive ({error})") from None
-    with archive:
-        members = {
-            info.filename[: -len(".npy")]: info
-            for info in archive.infolist()
-            if info.filename.endswith(".npy") and not info.is_dir()
-        }
-        info = _choose(members, selector, name)
+    with _archive(stream, name) as archive:
+        info = _choose(_members(archive), selector, name)
         key = info.filename[: -len(".npy")]
         member_name = f"{name}:{key}"
         _check_member(info, size, member_name)

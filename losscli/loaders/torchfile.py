@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from losscli.errors import LoadError
-from losscli.loaders import LoadedArray
+from losscli.loaders import Estimate, LoadedArray
 
 _ZIP_MAGIC = b"PK\x03\x04"
 # torch.save stores members uncompressed; allow compressed archives a DEFLATE-like ratio
@@ -43,8 +43,28 @@ def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
     return _to_loaded(item, where, display)
 
 
-def _check_archive(path: Path, size: int, name: str) -> None:
-    """Refuse archive members that claim more bytes than the file can hold."""
+def estimate(path: Path, selector: str | None, size: int, cap: int) -> Estimate:
+    """The bytes ``torch.load`` decodes: every record of a zip archive uncompressed (it
+    materialises all the tensors in the file, whichever one a selector picks), or the size
+    of a legacy (pickle-stream) file. A ``.pt`` file does not stream.
+
+    Raises:
+        LoadError: what :func:`read_path` says of an empty file or a corrupt archive.
+    """
+    name = str(path)
+    if size == 0:
+        raise LoadError(name, "is empty (0 bytes)")
+    with path.open("rb") as stream:
+        magic = stream.read(4)
+    if magic != _ZIP_MAGIC:
+        return Estimate(size, False)
+    members = _check_archive(path, size, name)
+    return Estimate(sum(info.file_size for info in members), False)
+
+
+def _check_archive(path: Path, size: int, name: str) -> list[zipfile.ZipInfo]:
+    """The archive's members, after refusing any that claim more bytes than the file can
+    hold (the sizes come from the zip's central directory; nothing is decompressed)."""
     try:
         with zipfile.ZipFile(path, mode="r") as archive:
             members = archive.infolist()
@@ -59,6 +79,7 @@ def _check_archive(path: Path, size: int, name: str) -> None:
                 f"member {info.filename!r} declares {info.file_size} bytes but the file holds "
                 f"{size} (a corrupt or hostile archive)",
             )
+    return members
 
 
 def _short(error: BaseException) -> str:
