@@ -39,7 +39,7 @@ from losscli.checks import (
     registry,
     run,
 )
-from losscli.chunks import Chunk, Feed, Unaligned, WholeFeed, stand_ins
+from losscli.chunks import Chunk, Feed, Unaligned, WholeFeed, stand_ins, zeros_like
 from losscli.errors import UsageError
 from losscli.evidence import Evidence, capacity
 from losscli.findings import RAISED_BY_THE_PIPELINE, Finding, Severity, finding
@@ -197,15 +197,24 @@ class _Evaluation:
     # ------------------------------------------------------------------ steps
 
     def _shape_context(self, info: dict[str, InputInfo], first: Chunk) -> CheckContext:
-        inputs = first.loaded if self.feed.whole else stand_ins(info, first.loaded)
+        """What the SHAPES checks judge: the inputs, and the arrays torch would be given.
+
+        Streamed, the inputs are zero-strided stand-ins of the full shapes and the converted
+        arrays are stand-ins too, with the dtypes the first chunk converts to: converting
+        a full-shaped stand-in would allocate the whole input the budget keeps out.
+        """
         converted = conversion.convert(
             self.spec,
-            inputs,
+            first.loaded,
             self.settings.float_dtype,
             self.settings.strict,
             soft_target=self.soft_target,
         )
-        return self._context(inputs, converted.arrays, total=self.feed.total)
+        if self.feed.whole:
+            return self._context(first.loaded, converted.arrays, total=self.feed.total)
+        inputs = stand_ins(info, first.loaded)
+        shapes = {name: inputs[name].values.shape for name in converted.arrays}
+        return self._context(inputs, zeros_like(converted.arrays, shapes), total=self.feed.total)
 
     def _shapes(self, first: Chunk, info: dict[str, InputInfo] | None = None) -> list[Raised]:
         context = self._shape_context(info or self.feed.info(), first)
