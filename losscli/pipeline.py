@@ -203,13 +203,7 @@ class _Evaluation:
         arrays are stand-ins too, with the dtypes the first chunk converts to: converting
         a full-shaped stand-in would allocate the whole input the budget keeps out.
         """
-        converted = conversion.convert(
-            self.spec,
-            first.loaded,
-            self.settings.float_dtype,
-            self.settings.strict,
-            soft_target=self.soft_target,
-        )
+        converted = self._converted(first)
         if self.feed.whole:
             return self._context(first.loaded, converted.arrays, total=self.feed.total)
         inputs = stand_ins(info, first.loaded)
@@ -219,6 +213,17 @@ class _Evaluation:
     def _shapes(self, first: Chunk, info: dict[str, InputInfo] | None = None) -> list[Raised]:
         context = self._shape_context(info or self.feed.info(), first)
         return _raised(run(checks_for(self.spec, Scope.SHAPES), context))
+
+    def _converted(self, chunk: Chunk) -> conversion.Converted:
+        """The chunk's arrays in the dtypes torch is given (conversion findings alongside)."""
+        return conversion.convert(
+            self.spec,
+            chunk.loaded,
+            self.settings.float_dtype,
+            self.settings.strict,
+            soft_target=self.soft_target,
+            offset=chunk.offset,
+        )
 
     def _context(
         self,
@@ -241,14 +246,7 @@ class _Evaluation:
         self.chunks += 1
         if not self.layout.aligned:  # samples cannot be paired: the shape findings say why
             return
-        converted = conversion.convert(
-            self.spec,
-            chunk.loaded,
-            self.settings.float_dtype,
-            self.settings.strict,
-            soft_target=self.soft_target,
-            offset=chunk.offset,
-        )
+        converted = self._converted(chunk)
         context = self._context(
             chunk.loaded,
             converted.arrays,
@@ -317,13 +315,7 @@ class _Evaluation:
         elif self.chunks == 1:
             chunk_found = self.merged.single()
         elif complete:  # every sample is in the evidence: judge it as one
-            converted = conversion.convert(
-                spec,
-                inputs,
-                self.settings.float_dtype,
-                self.settings.strict,
-                soft_target=self.soft_target,
-            )
+            converted = self._converted(Chunk(0, inputs))
             chunk_found = [(_CONVERSION, f) for f in converted.findings]
             chunk_found += _raised(run(self.chunk_checks, view))
         else:

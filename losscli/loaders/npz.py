@@ -7,8 +7,10 @@ member's size and the member's size against its compressed size (a zip bomb stop
 
 from __future__ import annotations
 
+import contextlib
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
@@ -55,14 +57,25 @@ def member_bytes(stream: BinaryIO, selector: str | None, name: str) -> int:
     Raises:
         LoadError: as :func:`read_path` would, before decompressing.
     """
+    with _chosen(stream, selector, name) as (_, info, _):
+        return info.file_size
+
+
+@contextlib.contextmanager
+def _chosen(
+    stream: BinaryIO, selector: str | None, name: str
+) -> Iterator[tuple[zipfile.ZipFile, zipfile.ZipInfo, str]]:
+    """The open archive, the member ``selector`` picks (checked, not yet decompressed), and
+    how messages name it (``file.npz:key``)."""
     size = stream.seek(0, io.SEEK_END)
     stream.seek(0)
     if size == 0:
         raise LoadError(name, "is empty (0 bytes)")
     with _archive(stream, name) as archive:
         info = _choose(_members(archive), selector, name)
-        _check_member(info, size, f"{name}:{info.filename[: -len('.npy')]}")
-        return info.file_size
+        member_name = f"{name}:{info.filename[: -len('.npy')]}"
+        _check_member(info, size, member_name)
+        yield archive, info, member_name
 
 
 def _archive(stream: BinaryIO, name: str) -> zipfile.ZipFile:
@@ -84,15 +97,7 @@ def _members(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
 
 
 def _read(stream: BinaryIO, selector: str | None, display: str, name: str) -> LoadedArray:
-    size = stream.seek(0, io.SEEK_END)
-    stream.seek(0)
-    if size == 0:
-        raise LoadError(name, "is empty (0 bytes)")
-    with _archive(stream, name) as archive:
-        info = _choose(_members(archive), selector, name)
-        key = info.filename[: -len(".npy")]
-        member_name = f"{name}:{key}"
-        _check_member(info, size, member_name)
+    with _chosen(stream, selector, name) as (archive, info, member_name):
         try:
             with archive.open(info, mode="r") as member:
                 header = read_header(member, member_name)  # type: ignore[arg-type]
