@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -36,6 +35,7 @@ import pyarrow.feather as feather
 import pyarrow.parquet as pq
 import pytest
 import torch
+from files import snapshot
 
 from losscli.errors import LoadError
 from losscli.loaders import chunk_estimate, csv, load, npy, open_chunk_readers
@@ -179,18 +179,6 @@ def in_process(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str
         main(list(argv))
     captured = capsys.readouterr()
     return int(done.value.code or 0), captured.out, captured.err
-
-
-def files_of(directory: Path) -> dict[str, tuple[str, int]]:
-    """Every regular file's content hash and mtime (FIFOs and devices are never read here)."""
-    return {
-        str(path.relative_to(directory)): (
-            hashlib.sha256(path.read_bytes()).hexdigest(),
-            path.stat().st_mtime_ns,
-        )
-        for path in sorted(directory.rglob("*"))
-        if path.is_file() and not path.is_symlink()
-    }
 
 
 def assert_refused(ran: Ran, *names: str) -> str:
@@ -356,13 +344,13 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
 
     def run_case(case: Case, directory: Path) -> Outcome:
         argv = case.build(directory)
-        before = files_of(directory)
+        before = snapshot(directory)
         if case.stdin is None:
             ran = cli(*argv, cwd=directory)
         else:
             with (directory / case.stdin).open("rb") as piped:
                 ran = cli(*argv, cwd=directory, stdin=piped)
-        return Outcome(ran, before, files_of(directory))
+        return Outcome(ran, before, snapshot(directory))
 
     with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {
@@ -562,7 +550,7 @@ def test_special_files_end_to_end(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "x.csv")
     (tmp_path / "zero.csv").symlink_to("/dev/zero")
     np.save(tmp_path / "ok.npy", np.ones(2, np.float32))
-    before = files_of(tmp_path)
+    before = snapshot(tmp_path)
     commands = {
         "x.npy": ["x.npy", "[1.0]"],
         "x.csv": ["x.csv", "[1.0]"],
@@ -579,7 +567,7 @@ def test_special_files_end_to_end(tmp_path: Path) -> None:
     assert "is empty" in assert_refused(ran["x.csv"], "x.csv")
     assert "is a character device" in assert_refused(ran["zero.csv"], "zero.csv")
     assert "x.npy is not a regular file" in assert_refused(ran["second"], "x.npy")
-    assert files_of(tmp_path) == before
+    assert snapshot(tmp_path) == before
 
 
 FIFO_TEXTS = {
@@ -833,11 +821,11 @@ def test_over_the_budget_an_unreadable_file_gives_the_loaders_message(
     with pytest.raises(LoadError) as whole:  # what the loader says, well within any budget
         load(parse_source(name))
     assert expected in whole.value.line()
-    before = files_of(tmp_path)
+    before = snapshot(tmp_path)
     code, out, err = in_process(capsys, "compute", "mse", name, name, "--memory-budget", "1KB")
     assert code == 2 and out == "" and err.count("\n") == 1, err
     assert name in err and expected in err and "cannot be read in chunks" not in err, err
-    assert files_of(tmp_path) == before
+    assert snapshot(tmp_path) == before
 
 
 def test_over_the_budget_an_unreadable_file_says_permission_denied(

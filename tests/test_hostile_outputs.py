@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from files import snapshot
 
 RNG = np.random.default_rng(10)
 TIMEOUT = 60
@@ -99,15 +100,6 @@ def shell(command: str, cwd: Path) -> Run:
     return Run(done.returncode, done.stdout, done.stderr)
 
 
-def frozen(directory: Path) -> dict[str, tuple[bytes, int]]:
-    """Every regular file under ``directory``: its bytes and mtime (links not followed)."""
-    found = {}
-    for path in sorted(directory.rglob("*")):
-        if path.is_file() and not path.is_symlink():
-            found[str(path.relative_to(directory))] = (path.read_bytes(), path.stat().st_mtime_ns)
-    return found
-
-
 def save(directory: Path, name: str, values: np.ndarray) -> Path:
     path = directory / name
     np.save(path, values)
@@ -155,12 +147,12 @@ def test_output_onto_an_input_is_refused_before_anything_is_read(
         (tmp_path / "alias.npy").symlink_to("pred.npy")
     if how == "hardlink":
         os.link(pred, tmp_path / "hard.npy")
-    before = frozen(tmp_path)
+    before = snapshot(tmp_path)
     budget = ["--memory-budget", "4KB"] if how == "streamed" else []
     run = inprocess(capsys, "compute", "mse", "pred.npy", "true.npy", "--per-sample-out", target,
                     *budget)  # fmt: skip
     run.refused("--per-sample-out", "is an input")
-    assert frozen(tmp_path) == before
+    assert snapshot(tmp_path) == before
     no_leftovers(tmp_path)
 
 
@@ -180,10 +172,10 @@ def test_output_that_cannot_be_replaced_is_refused(
     elif kind == "directory":
         (tmp_path / "out.npy").mkdir()
     target = "nowhere/out.npy" if kind == "missing-directory" else "out.npy"
-    before = frozen(tmp_path)
+    before = snapshot(tmp_path)
     run = inprocess(capsys, "compute", "mse", "pred.npy", "true.npy", "--per-sample-out", target)
     run.refused("--per-sample-out", target)
-    assert frozen(tmp_path) == before
+    assert snapshot(tmp_path) == before
     assert Path("/dev/full").is_char_device()  # the device was not replaced
     no_leftovers(tmp_path)
 
@@ -226,14 +218,14 @@ def test_a_failed_run_leaves_an_existing_output_as_it_was(
     if case == "fail-on":  # float32 files against float64 targets: dtype-conversion info
         save(tmp_path, "true64.npy", RNG.normal(size=200))
         target = "true64.npy"
-    before = frozen(tmp_path)
+    before = snapshot(tmp_path)
     for variable, value in env.items():
         monkeypatch.setenv(variable, value)
     run = inprocess(capsys, "compute", "mse", prediction, target, "--per-sample-out", "losses.npy",
                     *extra)  # fmt: skip
     assert run.code == (expected if expected is not None else 1), run
     assert "Traceback" not in run.err and "internal error" not in run.err
-    assert frozen(tmp_path) == before
+    assert snapshot(tmp_path) == before
     no_leftovers(tmp_path)
     if run.code == 1:  # the losses were computed, and the user is told where they are not
         assert "--per-sample-out losses.npy was not written" in run.err
@@ -287,7 +279,7 @@ def test_a_full_disk_is_one_line_and_no_file(
     big = RNG.normal(size=50_000).astype(np.float32)
     save(tmp_path, "p.npy", big)
     save(tmp_path, "t.npy", big[::-1].copy())
-    before = frozen(tmp_path)
+    before = snapshot(tmp_path)
 
     def small_files() -> None:  # writes past 64 KB fail with EFBIG, as on a full disk
         resource.setrlimit(resource.RLIMIT_FSIZE, (1 << 16, 1 << 16))
@@ -296,7 +288,7 @@ def test_a_full_disk_is_one_line_and_no_file(
     run = losscli("compute", "mse", "p.npy", "t.npy", "--per-sample-out", "losses.npy",
                   "--format", "json", *budget, cwd=tmp_path, preexec_fn=small_files)  # fmt: skip
     run.refused("--per-sample-out losses.npy", "cannot write")
-    assert frozen(tmp_path) == before
+    assert snapshot(tmp_path) == before
     no_leftovers(tmp_path)
 
 
@@ -329,7 +321,7 @@ def _started(process: subprocess.Popen[bytes], directory: Path) -> None:
 def test_an_interrupted_run_exits_130_and_leaves_the_output(
     tmp_path: Path, long_stream: list[str], signum: int
 ) -> None:
-    before = frozen(tmp_path)
+    before = snapshot(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "losscli", *long_stream],
         cwd=tmp_path,
@@ -341,7 +333,7 @@ def test_an_interrupted_run_exits_130_and_leaves_the_output(
     out, err = process.communicate(timeout=TIMEOUT)
     assert process.returncode == 130, err
     assert out == b"" and err.decode().splitlines() == ["losscli: interrupted"]
-    assert frozen(tmp_path) == before
+    assert snapshot(tmp_path) == before
     no_leftovers(tmp_path)
 
 
@@ -495,11 +487,11 @@ def test_a_baseline_that_could_turn_the_gate_off_is_refused(
     baseline = BASELINES[case](tmp_path)
     loss = {"compute": ["mse"], "compare": [], "debug": []}[command]
     extra = {"compute": [], "compare": ["-l", "mse"], "debug": ["--loss", "mse"]}[command]
-    before = frozen(tmp_path)
+    before = snapshot(tmp_path)
     run = inprocess(capsys, command, *loss, *regression, *extra, "--baseline", baseline,
                     "--max-increase", "0.1")  # fmt: skip
     run.refused(Path(baseline).name)
-    assert frozen(tmp_path) == before
+    assert snapshot(tmp_path) == before
 
 
 def test_a_finite_baseline_still_gates_both_ways(

@@ -7,7 +7,6 @@ and that no input file changed (hashes before and after).
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import os
 import pickle
@@ -23,6 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+from files import snapshot
 from typer.testing import CliRunner
 
 from losscli.cli import app
@@ -276,18 +276,6 @@ def _npy_with_selector(directory: Path) -> tuple[list[str], bytes | None, list[s
 CASES["npy-with-selector"] = Case(_npy_with_selector, ("one.npy holds a single array",))
 
 
-def _hashes(directory: Path) -> dict[str, tuple[str, int]]:
-    """Every file's content hash and modification time (a rewrite with the same bytes shows)."""
-    return {
-        str(path.relative_to(directory)): (
-            hashlib.sha256(path.read_bytes()).hexdigest(),
-            path.stat().st_mtime_ns,
-        )
-        for path in sorted(directory.rglob("*"))
-        if path.is_file()
-    }
-
-
 def test_the_suite_covers_at_least_25_kinds() -> None:
     assert len(CASES) >= 25
 
@@ -299,7 +287,7 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(
     case = CASES[kind]
     monkeypatch.chdir(tmp_path)
     inputs, stdin, options = case.build(tmp_path)
-    before = _hashes(tmp_path)
+    before = snapshot(tmp_path)
 
     result = runner.invoke(app, ["compute", "mse", *inputs, *options], input=stdin)
 
@@ -312,7 +300,7 @@ def test_bad_input_is_one_line_exit_2_and_touches_nothing(
     for expected in case.expected:
         assert expected in line, line
     assert not (tmp_path / MARKER).exists(), "a pickle payload ran"
-    assert _hashes(tmp_path) == before, "an input file changed"
+    assert snapshot(tmp_path) == before, "an input file changed"
 
 
 def test_case_builders_are_really_hostile(tmp_path: Path) -> None:
@@ -345,7 +333,7 @@ def test_end_to_end_subprocess_has_no_traceback(
     builder: Callable[[Path], tuple[list[str], bytes | None, list[str]]], tmp_path: Path
 ) -> None:
     inputs, _, _ = builder(tmp_path)
-    before = _hashes(tmp_path)
+    before = snapshot(tmp_path)
     env = {k: v for k, v in os.environ.items() if k != "LOSSCLI_DEBUG"}
     completed = subprocess.run(
         [sys.executable, "-m", "losscli", "compute", "mse", *inputs],
@@ -362,4 +350,4 @@ def test_end_to_end_subprocess_has_no_traceback(
     assert "Traceback" not in completed.stderr
     assert inputs[0].split(":")[0] in completed.stderr
     assert not (tmp_path / MARKER).exists()
-    assert _hashes(tmp_path) == before
+    assert snapshot(tmp_path) == before
