@@ -86,6 +86,17 @@ class Plan:
     budget: int
     estimates: dict[str, Estimate]
 
+    @classmethod
+    def of(cls, estimates: dict[str, Estimate], budget: int) -> Plan:
+        """Stream when computing on whole tensors would need more than ``budget``."""
+        input_bytes = sum(e.nbytes for e in estimates.values())
+        return cls(WHOLE_TENSOR_FACTOR * input_bytes > budget, input_bytes, budget, estimates)
+
+    @property
+    def needed(self) -> int:
+        """The bytes computing on whole tensors needs (about)."""
+        return WHOLE_TENSOR_FACTOR * self.input_bytes
+
     def allowance(self) -> Allowance:
         """What standard input or a pipe, read whole, may hold beside the other inputs:
         what is left of the budget once the whole-tensor computation on them is counted."""
@@ -115,10 +126,10 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
         LoadError: an input cannot be judged (the loader's own message).
     """
     estimates = estimates_of(sources, budget)
-    input_bytes = sum(e.nbytes for e in estimates.values())
-    needed = WHOLE_TENSOR_FACTOR * input_bytes
-    if needed <= budget:
-        return Plan(False, input_bytes, budget, estimates)
+    judged = Plan.of(estimates, budget)
+    if not judged.stream:
+        return judged
+    needed = judged.needed
     over = _over(sources, estimates, budget)
     above = "above" if any(e.at_least for e in estimates.values()) else "to"
     whole = f"raise --memory-budget {above} {_rounded_up(needed)} to compute on whole tensors"
@@ -154,7 +165,7 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
                 f"{option.flag} holds one value per sample, which streaming does not split; {over}",
                 tip=whole,
             )
-    return Plan(True, input_bytes, budget, estimates)
+    return judged
 
 
 def _over(sources: dict[str, Source], estimates: dict[str, Estimate], budget: int) -> str:
@@ -537,19 +548,16 @@ def heads(
     cache = {} if cache is None else cache
     sources = [parse_source(text) for text in texts]
     named = estimates_of({str(i): source for i, source in enumerate(sources)}, budget)
-    estimates = list(named.values())
-    input_bytes = sum(e.nbytes for e in estimates)
-    stream = WHOLE_TENSOR_FACTOR * input_bytes > budget
-    allowance = Allowance(max(budget // WHOLE_TENSOR_FACTOR - input_bytes, 0), budget)
+    judged = Plan.of(named, budget)
+    stream, allowance = judged.stream, judged.allowance()
     found = []
-    for text, source, estimate in zip(texts, sources, estimates, strict=True):
+    for text, source, estimate in zip(texts, sources, named.values(), strict=True):
         if stream and not estimate.chunkable and not _small(source, estimate):
-            needed = WHOLE_TENSOR_FACTOR * input_bytes
             raise _cannot_stream(
                 source.display,
                 estimate,
                 _over(dict(zip(named, sources, strict=True)), named, budget),
-                f"raise --memory-budget to {_rounded_up(needed)} to read them whole",
+                f"raise --memory-budget to {_rounded_up(judged.needed)} to read them whole",
             )
         if stream and estimate.chunkable:
             reader = open_chunk_readers({"input": source}, budget)["input"]
