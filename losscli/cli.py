@@ -387,11 +387,12 @@ def compute(
 
     spec = _resolve_loss(loss)
     resolved = loss_options.resolve(spec, given)
+    invocation = _invocation(spec, inputs, given, run)
     chosen, budget, saved = _checked_run(run)
     gates = _gates(spec.name, run, saved)
     writer = _per_sample_writer(spec, inputs, given, per_sample_out)
     try:
-        report = _evaluated(spec, inputs, resolved, run, budget, writer.write if writer else None)
+        report = _evaluated(invocation, resolved, run, budget, writer.write if writer else None)
         view = View(run.all_values, run.top, _tripped(report, gates))
         rendered = _rendered(report, chosen, view)  # a format that cannot hold it: exit 2 here
         succeeded = report.computation is not None and exit_code(report, gates) == 0
@@ -448,31 +449,66 @@ def _per_sample_writer(
     return outputs.PerSampleWriter(outputs.check_target(per_sample_out, paths), per_sample_out)
 
 
+def _invocation(
+    spec: losses.LossSpec, inputs: list[str], given: dict[str, Any], run: RunOptions
+) -> Any:
+    """The command as data (:class:`losscli.invocation.Invocation`), its maps checked.
+
+    A map that does not parse, or names no input of the loss, is a usage error here, before
+    any input is read.
+    """
+    from losscli import transforms
+    from losscli.invocation import Invocation
+    from losscli.parameters import DEFAULT_BUDGET
+
+    names = [a.name for a in spec.arguments]
+    maps = transforms.parse_maps(run.maps, names)
+    return Invocation(
+        loss=spec.name,
+        arguments=tuple(inputs),
+        options=tuple((name, value) for name, value in given.items() if value is not None),
+        maps=tuple(m.text for m in maps),
+        dtype=run.dtype.value,
+        strict=run.strict,
+        stdin_format=run.stdin_format,
+        memory_budget=None if run.memory_budget == DEFAULT_BUDGET else run.memory_budget,
+    )
+
+
 def _evaluated(
-    spec: losses.LossSpec,
-    inputs: list[str],
+    invocation: Any,
     resolved: dict[str, Any],
     run: RunOptions,
     budget: int,
     per_sample: Callable[[Any], None] | None = None,
     cache: dict[str, Any] | None = None,
 ) -> Report:
-    """Evaluate ``spec`` on the INPUTs: whole tensors, or chunks when over the memory budget."""
-    from losscli import chunks, pipeline
+    """Evaluate the command on its INPUTs (whole, or chunks over the memory budget), maps
+    applied, then try every remedy the findings propose (:func:`losscli.fixes.verify`)."""
+    import dataclasses
 
+    from losscli import chunks, fixes, mapping, pipeline, transforms
+
+    spec = invocation.spec
     float_dtype = run.dtype.value
-    feed = chunks.open_feed(
+    cache = {} if cache is None else cache
+    feed: Any = chunks.open_feed(
         spec,
-        pipeline.bind(spec, inputs),
+        pipeline.bind(spec, list(invocation.arguments)),
         resolved,
         budget,
         float_dtype,
         run.stdin_format,
         cache,
     )
+    maps = transforms.parse_maps(invocation.maps, [a.name for a in spec.arguments])
+    if maps and feed.whole:
+        feed = chunks.WholeFeed(mapping.mapped(feed.inputs, maps, budget))
+    elif maps:
+        feed = mapping.MappedFeed(feed, maps, budget)
     try:
         with _progress_bar(enabled=not feed.whole and sys.stderr.isatty()) as progress:
-            return pipeline.evaluate(
+            report = pipeline.evaluate(
                 spec,
                 feed,
                 resolved,
@@ -482,6 +518,8 @@ def _evaluated(
             )
     finally:
         feed.close()
+    report = dataclasses.replace(report, maps=invocation.maps)
+    return fixes.verify(report, invocation, cache if feed.whole else None, budget)
 
 
 @contextlib.contextmanager
@@ -700,23 +738,47 @@ def debug(
     if loss is not None:
         spec = _resolve_loss(loss)
         resolved = loss_options.resolve(spec, given)
+        invocation = _invocation(spec, inputs, given, run)
     else:
         recommendation = _infer_task(inputs, run.stdin_format, budget, cache, chosen, run.no_color)
         spec = _resolve_loss(recommendation.loss)
         typed = {k: v for k, v in given.items() if v is not None}
+        chosen_options = {**dict(recommendation.options), **typed}
         try:
-            resolved = loss_options.resolve(spec, {**dict(recommendation.options), **typed})
+            resolved = loss_options.resolve(spec, chosen_options)
         except UsageError as error:
             raise UsageError(
                 f"{error.message} (the inferred loss; pass --loss to choose one)"
             ) from None
+        invocation = _invocation(spec, inputs, chosen_options, run)
     gates = _gates(spec.name, run, saved)
-    report = _evaluated(spec, inputs, resolved, run, budget, cache=cache)
+    report = _evaluated(invocation, resolved, run, budget, cache=cache)
+    if recommendation is not None:
+        recommendation = _verified_recommendation(recommendation, report, invocation, cache, budget)
     view = View(
         run.all_values, run.top, _tripped(report, gates), debug=True, recommendation=recommendation
     )
     _write(_rendered(report, chosen, view), run.no_color)
     _finish(report, gates)
+
+
+def _verified_recommendation(
+    recommendation: Any, report: Report, invocation: Any, cache: dict[str, Any], budget: int
+) -> Any:
+    """The inferred loss's command, with the verified fixes of its findings applied.
+
+    The recommended command never repeats a mistake the checks found when a fix clears it
+    (:func:`losscli.fixes.recommended`); it is what running it prints.
+    """
+    import dataclasses
+
+    from losscli import fixes
+
+    streamed = "streaming" in report.extra
+    best, outcome = fixes.recommended(report, invocation, None if streamed else cache, budget)
+    return dataclasses.replace(
+        recommendation, loss=best.loss, command=best.command(), verified=outcome
+    )
 
 
 def _infer_task(

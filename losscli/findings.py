@@ -25,6 +25,95 @@ _RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.ERROR: 2}
 
 
 @dataclass(frozen=True)
+class Remedy:
+    """A concrete change that should clear a finding, as data losscli can apply (ruff's ``Fix``).
+
+    A check proposes remedies; :mod:`losscli.fixes` applies each one to the same inputs,
+    re-runs the pipeline and keeps it only when it clears the finding without adding an
+    error. A remedy changes the inputs (``maps``), the command (``loss``, ``options``,
+    ``order``) or lies outside the inputs (``outside``: a change to the model, which cannot
+    be tried here).
+
+    Attributes:
+        maps: ``--map`` lines (``"target = target - 1"``), in PyTorch syntax.
+        loss: another loss to run, or None to keep the loss.
+        options: torch keyword → value to set; None sets it back to torch's default.
+        order: the loss's argument names in the order the INPUTs should be given (the
+            inputs were given in the wrong order), or None.
+        code: the line for the training script when it is not the map (for an ``outside``
+            remedy, or a loss given its torch spelling: ``F.binary_cross_entropy_with_logits``).
+        outside: the change lies outside the inputs; it is shown, never verified.
+        note: how to tell this remedy from the others offered (which cause it assumes).
+    """
+
+    maps: tuple[str, ...] = ()
+    loss: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] | None = None
+    code: str | None = None
+    outside: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What running a remedy's command gives: losscli applied it and re-ran every check.
+
+    Attributes:
+        value: the loss the command prints (None when it cannot compute one).
+        findings: the names of the findings at warning or above that remain.
+        loss: the loss the command runs (for the text; the command names it in JSON).
+    """
+
+    value: float | None
+    findings: tuple[str, ...] = ()
+    loss: str = field(default="", compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "findings": list(self.findings)}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A remedy as shown: the code line, the command that runs it here, and its outcome.
+
+    Attributes:
+        code: the one-line change to the user's PyTorch code (the ``--map`` line when there
+            is one), or None.
+        command: the exact losscli command to run instead, or None (a change outside the
+            inputs).
+        verified: the outcome of the command, or None when it could not be tried (a change
+            outside the inputs, or inputs that were streamed).
+        note: which cause this remedy assumes, when several are offered.
+        invocation: the command as data (:class:`losscli.invocation.Invocation`), for a
+            recommendation that applies fixes one after another; not shown.
+    """
+
+    code: str | None
+    command: str | None
+    verified: Verified | None
+    note: str = ""
+    invocation: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for name in ("code", "command", "note"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, printable(value))
+
+    def to_dict(self) -> dict[str, Any]:
+        record: dict[str, Any] = {}
+        if self.code is not None:
+            record["code"] = self.code
+        if self.command is not None:
+            record["command"] = self.command
+        record["verified"] = None if self.verified is None else self.verified.to_dict()
+        if self.note:
+            record["note"] = self.note
+        return record
+
+
+@dataclass(frozen=True)
 class Finding:
     """One observation about the inputs or the result.
 
@@ -32,9 +121,11 @@ class Finding:
         name: kebab-case name from :data:`CATALOGUE` (states the problem).
         severity: info, warning or error.
         message: what was seen, with the numbers that triggered it.
-        fix: what to change in the user's PyTorch code, or the losscli command to run.
+        fix: the human sentence: what to change in the user's PyTorch code, and why.
         evidence: machine-readable numbers behind the message (counts, positions, shapes).
         blocking: the inputs cannot work for the loss, so torch is not called (value null).
+        remedies: the concrete changes the check proposes (not yet tried).
+        fixes: the remedies losscli tried and kept, with their outcome (:mod:`losscli.fixes`).
     """
 
     name: str
@@ -43,6 +134,8 @@ class Finding:
     fix: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
     blocking: bool = False
+    remedies: tuple[Remedy, ...] = field(default=(), compare=False)
+    fixes: tuple[Fix, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         # a file name in a message may hold a newline or an escape sequence
@@ -55,6 +148,7 @@ class Finding:
             "severity": self.severity.value,
             "message": self.message,
             "fix": self.fix,
+            "fixes": [f.to_dict() for f in self.fixes],
         }
         if self.evidence:
             record["evidence"] = self.evidence
@@ -73,6 +167,9 @@ class FindingDoc:
         why: *Why it matters*.
         example: *Example*: how the mistake happens in training code, with a code line.
         instead: *Instead*: the fix, and the losscli command to run.
+        remedies: the kinds of remedy losscli tries for it, each verified before it is
+            shown (``--map 'target = target - 1'`` for 1-based labels, another loss, an
+            option, a change to the model).
 
     Which losses can raise it is not kept here: ``losscli explain`` derives it from the
     checks that raise it (``checks.losses_raising``), and from conversion and the pipeline.
@@ -85,6 +182,7 @@ class FindingDoc:
     why: str = ""
     example: str = ""
     instead: str = ""
+    remedies: tuple[str, ...] = ()
 
 
 def _doc(
@@ -96,6 +194,7 @@ def _doc(
     why: str,
     example: str,
     instead: str,
+    remedies: tuple[str, ...] = (),
 ) -> FindingDoc:
     return FindingDoc(
         name=name,
@@ -105,6 +204,7 @@ def _doc(
         why=why,
         example=example,
         instead=instead,
+        remedies=remedies,
     )
 
 
@@ -683,6 +783,24 @@ CATALOGUE: dict[str, FindingDoc] = {
             "Log-rates from a linear layer: keep the default.",
         ),
         _doc(
+            "swapped-inputs",
+            "error",
+            "the inputs fit the loss once their order is changed",
+            what="When the inputs raise an error as given, losscli runs the loss again with the "
+            "inputs in the other orders (closest first: the two of an input/target loss "
+            "swapped, ctc's input and target lengths exchanged) and keeps the first order that "
+            "computes without any error.",
+            why="torch takes its arguments by position. Targets given as the prediction either "
+            "raise (`Expected floating point type for target with class probabilities`) or, for "
+            "the element-wise losses, give a number for the wrong question: the gradient flows "
+            "into the labels, not into the model.",
+            example="The scikit-learn order `metric(y_true, y_pred)` carried over to torch: "
+            "`F.cross_entropy(labels, logits)`, `F.binary_cross_entropy_with_logits(y, scores)`.",
+            instead="Pass the model output first, as torch orders them: "
+            "`F.cross_entropy(logits, labels)`; run the reordered command the fix shows.",
+            remedies=("the INPUTs in the order that computes without an error (verified)",),
+        ),
+        _doc(
             "dtype-conversion",
             "info",
             "an input was converted to the dtype the loss needs",
@@ -729,8 +847,9 @@ CATALOGUE: dict[str, FindingDoc] = {
 }
 
 
-RAISED_BY_THE_PIPELINE = ("torch-rejected",)
-"""Findings the pipeline raises itself (the checks and conversion raise the others)."""
+RAISED_BY_THE_PIPELINE = ("torch-rejected", "swapped-inputs")
+"""Findings the pipeline raises itself (the checks and conversion raise the others); the
+inputs given in another order are tried by :mod:`losscli.fixes`."""
 
 
 def finding(
@@ -740,11 +859,18 @@ def finding(
     fix: str = "",
     *,
     blocking: bool = False,
+    remedies: tuple[Remedy, ...] = (),
     **evidence: Any,
 ) -> Finding:
     """Build a :class:`Finding`, checking that ``name`` is in the catalogue."""
     if name not in CATALOGUE:
         raise KeyError(f"unknown finding name {name!r}")
     return Finding(
-        name=name, severity=severity, message=message, fix=fix, evidence=evidence, blocking=blocking
+        name=name,
+        severity=severity,
+        message=message,
+        fix=fix,
+        evidence=evidence,
+        blocking=blocking,
+        remedies=remedies,
     )

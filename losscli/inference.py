@@ -45,10 +45,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from losscli import text
+from losscli.findings import Verified
 from losscli.kinds import ArrayKind, Kind, classify
 
 # the placeholder for the targets in a command built from predictions alone
@@ -68,6 +70,8 @@ class Recommendation:
         options: torch keyword → value the command sets (``reduction: batchmean``).
         complete: the command has every input (False: predictions alone, ``TARGETS``
             stands for the missing targets).
+        verified: what the command gives, once ``debug`` has run it with the fixes of its
+            findings (:func:`losscli.fixes.recommended`); None before, or when streamed.
     """
 
     task: str
@@ -76,14 +80,16 @@ class Recommendation:
     command: str
     options: tuple[tuple[str, str], ...] = ()
     complete: bool = True
+    verified: Verified | None = None
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """The JSON ``recommended`` object."""
         return {
             "task": self.task,
             "loss": self.loss,
             "command": self.command,
             "reason": self.reason,
+            "verified": None if self.verified is None else self.verified.to_dict(),
         }
 
 
@@ -117,7 +123,7 @@ def infer(arrays: Sequence[np.ndarray], arguments: Sequence[str]) -> Recommendat
     if len(arrays) == 1:
         return _from_predictions(np.asarray(arrays[0]), arguments[0])
     if len(arrays) == 2:
-        return _from_pair(np.asarray(arrays[0]), np.asarray(arrays[1]), arguments)
+        return _pair_in_either_order(np.asarray(arrays[0]), np.asarray(arrays[1]), arguments)
     if len(arrays) == 3:
         return _from_triple([np.asarray(a) for a in arrays], arguments)
     if len(arrays) == 4:
@@ -353,6 +359,38 @@ def _from_pair(
             arguments,
         )
     return None
+
+
+def _pair_in_either_order(
+    first: np.ndarray, second: np.ndarray, arguments: Sequence[str]
+) -> Recommendation | None:
+    """Predictions then targets, or the reverse when only the reverse reads as a task.
+
+    scikit-learn users type ``y_true, y_pred``. When the pair read in the order given fits
+    no task, or only as regression while the first input holds labels (whole numbers) and
+    the second does not, the reverse order is read instead; the loss recommended is the
+    reverse's, and ``debug`` then finds ``swapped-inputs`` on the order given and verifies
+    the reordered command.
+    """
+    given = _from_pair(first, second, arguments)
+    if given is not None and not (
+        given.task == "regression" and _labels(first) and not _labels(second)
+    ):
+        return given
+    reverse = _from_pair(second, first, list(reversed(arguments)))
+    if reverse is None or reverse.task == "regression":
+        return given
+    return replace(
+        reverse,
+        reason=f"the first input holds labels and the second scores, so they read as targets "
+        f"then predictions (y_true, y_pred order); {reverse.reason}",
+    )
+
+
+def _labels(values: np.ndarray) -> bool:
+    """Whole numbers with few distinct values: class labels, not model output."""
+    kind = classify(values)
+    return values.size > 0 and kind.integral and (kind.zero_one or kind.signs or kind.max < 1000)
 
 
 def _index_shaped(predictions: np.ndarray, targets: np.ndarray) -> bool:

@@ -115,6 +115,19 @@ StdinFormat = Annotated[
     ),
 ]
 
+MapOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--map",
+        help="Replace an input before any check, in PyTorch syntax: --map 'target = target - 1', "
+        "--map 'input = input.log()' (repeatable; every map reads the inputs as loaded).",
+        rich_help_panel=_NUM_PANEL,
+        metavar="'NAME = EXPR'",
+        show_default=False,
+    ),
+]
+
+
 _GATE_PANEL = "CI gates (exit 1 when one trips)"
 
 
@@ -289,6 +302,7 @@ class RunOptions:
         baseline: --baseline.
         max_increase: --max-increase.
         memory_budget: --memory-budget.
+        maps: --map, each as typed.
     """
 
     output_format: OutputFormat | None = None
@@ -303,6 +317,7 @@ class RunOptions:
     baseline: str | None = None
     max_increase: float | None = None
     memory_budget: str = DEFAULT_BUDGET
+    maps: tuple[str, ...] = ()
 
 
 # RunOptions field → its command-line parameter type (the Annotated aliases above)
@@ -319,6 +334,7 @@ _RUN_PARAMETERS: dict[str, Any] = {
     "baseline": Baseline,
     "max_increase": MaxIncrease,
     "memory_budget": MemoryBudget,
+    "maps": MapOption,
 }
 
 
@@ -329,7 +345,7 @@ def run_parameters(top: int | None) -> list[inspect.Parameter]:
         inspect.Parameter(
             name,
             inspect.Parameter.KEYWORD_ONLY,
-            default=getattr(defaults, name),
+            default=None if name == "maps" else getattr(defaults, name),
             annotation=annotation,
         )
         for name, annotation in _RUN_PARAMETERS.items()
@@ -363,7 +379,9 @@ def with_options(top: int | None = 10) -> Callable[[Callable[..., Any]], Callabl
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> Any:
             given = {name: kwargs.pop(name, None) for name in loss_names}
-            run = RunOptions(**{name: kwargs.pop(name) for name in run_names})
+            shared_values = {name: kwargs.pop(name) for name in run_names}
+            shared_values["maps"] = tuple(shared_values.get("maps") or ())
+            run = RunOptions(**shared_values)
             return command(given=given, run=run, **kwargs)
 
         parameters = [

@@ -50,6 +50,7 @@ class Report:
             inputs (CSV prediction/target columns); empty when a streamed input was too large
             to keep.
         classes: predicted versus true classes, for losses on class-index targets.
+        maps: the ``--map`` lines applied to the inputs before any check.
     """
 
     spec: LossSpec
@@ -60,6 +61,7 @@ class Report:
     extra: dict[str, Any] = field(default_factory=dict)
     loaded: dict[str, LoadedArray] = field(default_factory=dict, compare=False, repr=False)
     classes: ClassTotals | None = None
+    maps: tuple[str, ...] = ()
 
     @property
     def value(self) -> float | None:

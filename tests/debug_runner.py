@@ -1,8 +1,15 @@
-"""Run `losscli debug --format json` on arrays saved to files: shared by the real-mistake tests."""
+"""Run `losscli debug --format json` on arrays saved to files: shared by the real-mistake tests.
+
+Every run also proves its fixes: each fix's `command` is run through the CLI and must print
+exactly the value its `verified` announced, with exactly the warnings and errors it listed
+(:func:`assert_fixes_hold`).
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -74,11 +81,48 @@ def debug(
             path = tmp_path / f"arg{index}.npy"
             np.save(path, given)
             paths.append(str(path))
+    outcome = run_json(capsys, ["debug", *paths, "--loss", loss, *options])
+    assert_fixes_hold(capsys, outcome)
+    return outcome
+
+
+def run_json(capsys: pytest.CaptureFixture[str], arguments: list[str]) -> Outcome:
+    """Run the CLI in-process with ``--format json``: its exit code and its report."""
     code = 0
     try:
-        main(["debug", *paths, "--loss", loss, "--format", "json", *options])
+        main([*arguments, "--format", "json"])
     except SystemExit as done:
         code = int(done.code or 0)
     captured = capsys.readouterr()
     assert code in (0, 1), captured.err
     return Outcome(code, json.loads(captured.out))
+
+
+def assert_fixes_hold(capsys: pytest.CaptureFixture[str], outcome: Outcome) -> int:
+    """Run every verified fix's command: the value and the remaining alarms are as announced.
+
+    Returns the number of commands run.
+    """
+    ran = 0
+    for item in outcome.findings:
+        for fix in item.get("fixes", []):
+            verified = fix["verified"]
+            if verified is None or fix.get("command") is None:
+                continue
+            words = shlex.split(fix["command"])
+            assert words[:2] == ["losscli", "compute"], fix["command"]
+            rerun = run_json(capsys, words[1:])
+            value = rerun.report["value"]
+            announced = verified["value"]
+            assert (value is None and announced is None) or (
+                value is not None
+                and announced is not None
+                and (value == announced or (math.isnan(value) and math.isnan(announced)))
+            ), (fix["command"], value, announced)
+            assert sorted(rerun.alarms()) == sorted(verified["findings"]), (
+                fix["command"],
+                rerun.alarm_lines(),
+                verified["findings"],
+            )
+            ran += 1
+    return ran

@@ -55,6 +55,7 @@ SPEC_FINDINGS: dict[str, str] = {
     "weight-length-mismatch": "error",
     "kl-mean-reduction": "warning",
     "poisson-log-input-mismatch": "warning / error",
+    "swapped-inputs": "error",
 }
 
 # losscli's own findings, beyond the SPEC table
@@ -63,9 +64,10 @@ EXTENSIONS = ("dtype-conversion", "torch-rejected", "negative-loss")
 SECTIONS = ("what", "why", "example", "instead")
 
 
-def test_the_spec_table_has_forty_names() -> None:
-    # SPEC.md's Findings table has 40 rows (counted from the table itself)
-    assert len(SPEC_FINDINGS) == 40
+def test_the_spec_table_names_are_listed() -> None:
+    # SPEC.md's Findings table had 40 rows; swapped-inputs came with verified fixes (the six
+    # findings on real data, collapsed-predictions and the rest, are not built yet)
+    assert len(SPEC_FINDINGS) == 41
 
 
 @pytest.mark.parametrize("name", sorted(SPEC_FINDINGS))

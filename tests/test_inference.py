@@ -300,6 +300,7 @@ def test_recommendation_is_frozen_and_serialises_the_contract_keys() -> None:
         "loss": "mse",
         "command": "losscli compute mse p.npy t.npy",
         "reason": found.reason,
+        "verified": None,  # debug fills it in once it has run the command
     }
 
 

@@ -16,13 +16,14 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from losscli import text
 from losscli.checks import CheckContext
 from losscli.checks.arguments import Shape, extra_target_dim
-from losscli.findings import Finding, Severity, finding
+from losscli.findings import Finding, Remedy, Severity, finding
 from losscli.losses import Broadcasting, DType, Layout, LossSpec, Role
 
 # target roles that must match the prediction's shape element for element
@@ -67,8 +68,10 @@ def _names(names: Sequence[str]) -> str:
     return "(" + ", ".join(names) + ("," if len(names) == 1 else "") + ")"
 
 
-def _mismatch(name: str, message: str, fix: str, **evidence: object) -> Finding:
-    return finding(name, Severity.ERROR, message, fix, blocking=True, **evidence)
+def _mismatch(
+    name: str, message: str, fix: str, remedies: tuple[Remedy, ...] = (), **evidence: Any
+) -> Finding:
+    return finding(name, Severity.ERROR, message, fix, blocking=True, remedies=remedies, **evidence)
 
 
 # ---------------------------------------------------------------- element-wise pairs

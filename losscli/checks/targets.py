@@ -34,7 +34,7 @@ from losscli.checks.arguments import (
     takes_class_indices,
     target_lines_up,
 )
-from losscli.findings import Finding, Severity, finding
+from losscli.findings import Finding, Remedy, Severity, finding
 from losscli.kinds import Kind, classify, decimal_places, rows_of
 from losscli.losses import Domain, DType, Layout, LossSpec, Role
 
@@ -111,6 +111,7 @@ def check_class_index_range(context: CheckContext) -> Iterator[Finding]:
         message,
         _range_fix(context, target, kept, offending, classes),
         blocking=True,
+        remedies=_range_remedies(context, target, kept, offending, classes),
         count=count,
         values=[int(v) for v in offending[:_LISTED]],
         classes=classes,
@@ -143,6 +144,12 @@ def _range_fix(
     spatial = np.asarray(context.arrays[target]).ndim >= 3  # (N, H, W) masks
     if spatial and offending_set != {255} and 128 <= high <= 255 and classes < 128:
         return _pixel_value_fix(target, present, classes)
+    if set(present.tolist()) <= {-1, 1} and classes == 2:
+        minus_one = int((kept == -1).sum())
+        return (
+            f"the labels are -1/+1 ({minus_one} of {kept.size} are -1): sign labels of a binary "
+            f"task, not padding; map them to classes 0/1: ({target} > 0).long()"
+        )
     if offending_set == {-1} and high == classes - 2:
         # -1..C-2: a signed scale such as sentiment -1/0/1 read straight from a CSV
         minus_one = int((kept == -1).sum())
@@ -173,6 +180,58 @@ def _range_fix(
     return f"class indices must be 0..{classes - 1}" + (
         " or equal --ignore-index" if has_ignore else ""
     )
+
+
+def _range_remedies(
+    context: CheckContext, target: str, kept: np.ndarray, offending: np.ndarray, classes: int
+) -> tuple[Remedy, ...]:
+    """Each plausible cause's remedy; :mod:`losscli.fixes` keeps those that verify.
+
+    Where the cause is ambiguous, each is offered with a note that tells them apart: C
+    itself is a 1-based label or a void class; -1 is a class of a signed scale or padding.
+    An ``--ignore-index`` that would ignore a large share of the targets is dropped when
+    verified (it discards data).
+    """
+    has_ignore = context.spec.option("ignore_index") is not None
+    present = {int(v) for v in np.unique(kept)}
+    offending_set = {int(v) for v in offending}
+    low, high = int(kept.min()), int(kept.max())
+    ignore = [
+        Remedy(
+            options=(("ignore_index", value),),
+            note=f"if {value} marks pixels or samples without a label",
+        )
+        for value in sorted(offending_set)
+        if has_ignore and len(offending_set) == 1
+    ]
+    if present <= {-1, 1} and classes == 2:  # ±1 labels of a binary task
+        return (
+            Remedy(
+                maps=(f"{target} = ({target} > 0).long()",),
+                note="-1/+1 labels: -1 becomes class 0, +1 class 1",
+            ),
+        )
+    if present <= {0, 255} and classes == 2:  # a 0/255 mask
+        return (Remedy(maps=(f"{target} = {target} // 255",), note="a 0/255 mask"),)
+    shifts: list[Remedy] = []
+    if low >= 1 and high == classes:  # 1..C
+        shifts.append(Remedy(maps=(f"{target} = {target} - 1",), note="if the labels are 1-based"))
+    if offending_set == {-1} and high == classes - 2:  # -1..C-2
+        shifts.append(
+            Remedy(maps=(f"{target} = {target} + 1",), note="if -1 is a class (a signed scale)")
+        )
+    grow = (
+        [
+            Remedy(
+                outside=True,
+                code=f"give the output layer {high + 1} classes (nn.Linear(..., {high + 1}))",
+                note=f"if the labels 0..{high} are all classes",
+            )
+        ]
+        if high >= classes and low >= 0 and offending_set != {255}
+        else []
+    )
+    return (*shifts, *ignore, *grow)
 
 
 def _pixel_value_fix(target: str, present: np.ndarray, classes: int) -> str:

@@ -72,6 +72,7 @@ def finding_panel(item: Finding) -> Panel:
     fix = item.fix or (doc.instead if doc is not None else "")
     if fix:
         body.append(Text.assemble(("fix: ", "bold green"), prose(fix)))
+    body.extend(table.fix_lines(item))
     if item.blocking:
         body.append(Text("torch was not called: the inputs cannot work as given", style="dim"))
     title = Text.assemble((item.severity.value, style), " ", (item.name, "bold"))
@@ -99,6 +100,8 @@ def recommendation_panel(recommendation: Recommendation) -> Panel:
         Text(recommendation.reason),
         Text.assemble(("run: ", "bold"), (recommendation.command, "bold")),
     ]
+    if recommendation.verified is not None:
+        body.append(Text.assemble(("gives: ", "bold"), table.outcome_text(recommendation.verified)))
     if recommendation.complete:
         body.append(
             Text(

@@ -199,6 +199,7 @@ def finding_record(doc: FindingDoc) -> dict[str, Any]:
         "why": doc.why,
         "example": doc.example,
         "instead": doc.instead,
+        "remedies": list(doc.remedies),
         "losses": list(applies_to(doc.name)),
     }
 
@@ -293,8 +294,24 @@ def finding_markdown(doc: FindingDoc) -> str:
             "## Instead",
             "",
             doc.instead,
+            *_remedies_markdown(doc),
         ]
     )
+
+
+def _remedies_markdown(doc: FindingDoc) -> list[str]:
+    """The kinds of remedy losscli tries, each applied and re-checked before it is shown."""
+    if not doc.remedies:
+        return []
+    return [
+        "",
+        "## Fixes losscli tries",
+        "",
+        "Each is applied to the same inputs and kept only when the finding is gone and no "
+        "new error appears; `debug` shows the value it gives and the command that runs it.",
+        "",
+        *(f"- {remedy}" for remedy in doc.remedies),
+    ]
 
 
 def index_markdown() -> str:

@@ -49,6 +49,7 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
         "per_sample_summary": None,
         "gradient": {},
         "findings": [f.to_dict() for f in report.findings],
+        "maps": list(report.maps),
         "streamed": "streaming" in report.extra,
     }
     for key in ("checks", "streaming"):  # what the checks saw; chunk size and count

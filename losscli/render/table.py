@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from losscli.findings import Finding, Severity
+from losscli.findings import Finding, Severity, Verified
 from losscli.render import Rendered, View, charts
 from losscli.report import Entry, Report
 from losscli.text import shape_text
@@ -158,11 +158,42 @@ def classes_view(report: Report) -> RenderableType | None:
     return None if report.classes is None else charts.class_counts_view(report.classes)
 
 
+def outcome_text(verified: Verified) -> str:
+    """``cross-entropy = 0.4132, no findings`` (or the findings that remain)."""
+    value = "no value" if verified.value is None else f"{verified.value:.6g}"
+    remaining = f"still {', '.join(verified.findings)}" if verified.findings else "no findings"
+    return f"{verified.loss} = {value}, {remaining}"
+
+
+def fix_lines(item: Finding) -> list[Text]:
+    """Each verified fix of a finding: what was applied, what it gives, the command."""
+    lines: list[Text] = []
+    for fix in item.fixes:
+        what = f"`{fix.code}`" if fix.code else "this command"
+        line = Text("  ")
+        if fix.verified is not None:
+            line.append(f"after {what}: ", style="bold")
+            line.append(outcome_text(fix.verified), style="green")
+        elif fix.command is None:
+            line.append(f"outside the inputs: {what}", style="bold")
+            line.append(" (a change to the model: not tried here)", style="dim")
+        else:
+            line.append(f"{what}: ", style="bold")
+            line.append("not tried (the inputs were streamed)", style="dim")
+        if fix.note:
+            line.append(f" ({fix.note})", style="dim")
+        lines.append(line)
+        if fix.command is not None:
+            lines.append(Text(f"    {fix.command}", style="cyan"))
+    return lines
+
+
 def finding_panel(item: Finding) -> Panel:
     style = _STYLE[item.severity]
     body: list[RenderableType] = [Text(item.message)]
     if item.fix:
         body.append(Text.assemble(("fix: ", "bold"), item.fix))
+    body.extend(fix_lines(item))
     title = Text.assemble((f"{item.severity.value}", style), " ", (item.name, "bold"))
     return Panel(Group(*body), title=title, title_align="left", border_style=style, box=box.ROUNDED)
 
