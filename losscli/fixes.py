@@ -7,8 +7,9 @@ memory, and keeps it as a :class:`~losscli.findings.Fix` only when
 
 - the finding it fixes is gone,
 - no error appears that the inputs did not already raise, and
-- it does not quietly discard data (an ``--ignore-index`` that ignores more than
-  :data:`SMALL_SHARE` of the targets is a different dataset, not a fix).
+- it does not quietly discard data (an ``--ignore-index`` whose value stands for a class
+  the targets never use, on more than :data:`SMALL_SHARE` of the samples, is a different
+  dataset, not a fix).
 
 The fix carries the value the command prints and the warnings and errors that remain. A
 remedy outside the inputs (change the model's output channels) is shown unverified, and so
@@ -38,7 +39,8 @@ from losscli.loaders import LoadedArray
 from losscli.losses import Role
 from losscli.report import Report
 
-# an --ignore-index remedy that ignores more than this share of the targets discards data
+# an --ignore-index remedy that ignores more than this share of one-label-per-sample targets
+# discards data
 SMALL_SHARE = 0.2
 # the other orders of the INPUTs tried for swapped-inputs, closest to the typed order first
 MAX_ORDERS = 6
@@ -167,15 +169,26 @@ def _tried(
 
 
 def _discards(changed: Invocation, invocation: Invocation, result: Report) -> bool:
-    """An ``ignore_index`` the remedy set that ignores more than a small share of targets."""
+    """An ``ignore_index`` set by the remedy that drops a class, not unlabelled samples.
+
+    The ignored value stands for a class when some class of the model never appears among
+    the targets (the -1 of -1/+1 labels stands for class 0), and ignoring it is dropping
+    data when it holds more than :data:`SMALL_SHARE` of the samples. Judged where each
+    sample has one label: where a sample has a label per token or pixel, padding and void
+    labels are not data, however many there are.
+    """
     set_by_remedy = dict(changed.options).get("ignore_index") != dict(invocation.options).get(
         "ignore_index"
     )
     classes = result.classes
-    return bool(
-        set_by_remedy
-        and classes is not None
-        and classes.total
+    if not set_by_remedy or classes is None or not classes.total:
+        return False
+    samples = next(iter(result.inputs.values())).shape[:1]
+    one_label_per_sample = bool(samples) and classes.total <= samples[0]
+    stands_for_a_class = bool((classes.true == 0).any())
+    return (
+        one_label_per_sample
+        and stands_for_a_class
         and classes.ignored > SMALL_SHARE * classes.total
     )
 
