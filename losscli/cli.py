@@ -459,10 +459,9 @@ def _invocation(
     """
     from losscli import transforms
     from losscli.invocation import Invocation
-    from losscli.parameters import DEFAULT_BUDGET
 
     names = [a.name for a in spec.arguments]
-    maps = transforms.parse_maps(run.maps, names)
+    maps = transforms.parse_maps(run.maps, names, loss=spec.name)
     return Invocation(
         loss=spec.name,
         arguments=tuple(inputs),
@@ -471,8 +470,31 @@ def _invocation(
         dtype=run.dtype.value,
         strict=run.strict,
         stdin_format=run.stdin_format,
-        memory_budget=None if run.memory_budget == DEFAULT_BUDGET else run.memory_budget,
+        memory_budget=_typed_budget(run),
     )
+
+
+def _typed_budget(run: RunOptions) -> str | None:
+    """``--memory-budget`` when the user gave one (a fix's command repeats it)."""
+    from losscli.parameters import DEFAULT_BUDGET
+
+    return None if run.memory_budget == DEFAULT_BUDGET else run.memory_budget
+
+
+def _maps_fit_one_of(specs: list[losses.LossSpec], maps: tuple[str, ...]) -> None:
+    """Each --map must parse for some compared loss (a typo is a usage error, before any input)."""
+    from losscli import transforms
+
+    if not maps:
+        return
+    errors: list[UsageError] = []
+    for spec in specs:
+        try:
+            transforms.parse_maps(maps, [a.name for a in spec.arguments], loss=spec.name)
+            return
+        except UsageError as error:
+            errors.append(error)
+    raise errors[0]
 
 
 def _evaluated(
@@ -483,43 +505,15 @@ def _evaluated(
     per_sample: Callable[[Any], None] | None = None,
     cache: dict[str, Any] | None = None,
 ) -> Report:
-    """Evaluate the command on its INPUTs (whole, or chunks over the memory budget), maps
-    applied, then try every remedy the findings propose (:func:`losscli.fixes.verify`)."""
-    import dataclasses
+    """The command's report with its verified fixes (:func:`losscli.runner.run`), with a
+    progress bar on a terminal while an input streams."""
+    from losscli import pipeline, runner
 
-    from losscli import chunks, fixes, mapping, pipeline, transforms
-
-    spec = invocation.spec
-    float_dtype = run.dtype.value
-    cache = {} if cache is None else cache
-    feed: Any = chunks.open_feed(
-        spec,
-        pipeline.bind(spec, list(invocation.arguments)),
-        resolved,
-        budget,
-        float_dtype,
-        run.stdin_format,
-        cache,
-    )
-    maps = transforms.parse_maps(invocation.maps, [a.name for a in spec.arguments])
-    if maps and feed.whole:
-        feed = chunks.WholeFeed(mapping.mapped(feed.inputs, maps, budget))
-    elif maps:
-        feed = mapping.MappedFeed(feed, maps, budget)
-    try:
-        with _progress_bar(enabled=not feed.whole and sys.stderr.isatty()) as progress:
-            report = pipeline.evaluate(
-                spec,
-                feed,
-                resolved,
-                settings=pipeline.Settings(
-                    float_dtype, run.strict, top=run.top, per_sample=per_sample, progress=progress
-                ),
-            )
-    finally:
-        feed.close()
-    report = dataclasses.replace(report, maps=invocation.maps)
-    return fixes.verify(report, invocation, cache if feed.whole else None, budget)
+    with _progress_bar(enabled=sys.stderr.isatty()) as progress:
+        settings = pipeline.Settings(
+            run.dtype.value, run.strict, top=run.top, per_sample=per_sample, progress=progress
+        )
+        return runner.run(invocation, resolved, budget, settings, cache)
 
 
 @contextlib.contextmanager
@@ -527,7 +521,8 @@ def _progress_bar(enabled: bool) -> Iterator[Callable[[int | None], Callable[[in
     """A Rich progress bar on stderr for streamed work, only on a terminal.
 
     Yields what :class:`losscli.pipeline.Settings` takes as ``progress``: called with the
-    total samples (None when unknown), it returns the per-chunk callback.
+    total samples (None when unknown) when an input streams, it shows the bar and returns
+    the per-chunk callback.
     """
     if not enabled:
         yield None
@@ -688,8 +683,18 @@ def compare(
     comparison.check_options_apply(specs, given)
     chosen, budget, saved = _checked_run(run)
     gates = {spec.name: _gates(spec.name, run, saved) for spec in specs}
+    _maps_fit_one_of(specs, run.maps)
     settings = pipeline.Settings(run.dtype.value, run.strict)
-    entries = comparison.evaluate_all(specs, inputs, given, settings, budget, run.stdin_format)
+    entries = comparison.evaluate_all(
+        specs,
+        inputs,
+        given,
+        settings,
+        budget,
+        run.stdin_format,
+        maps=run.maps,
+        memory_budget=_typed_budget(run),
+    )
     tripped = {
         entry.spec.name: comparison.tripped(entry, gates[entry.spec.name]) for entry in entries
     }

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from losscli import chunks, pipeline
 from losscli import options as loss_options
+from losscli import pipeline
 from losscli.errors import UsageError
 from losscli.loaders import LoadedArray
 from losscli.losses import LossSpec, flag_for
@@ -40,8 +40,10 @@ def evaluate_all(
     budget: int,
     stdin_format: str = "csv",
     cache: dict[str, LoadedArray] | None = None,
+    maps: Sequence[str] = (),
+    memory_budget: str | None = None,
 ) -> list[Entry]:
-    """Evaluate every loss on the same inputs.
+    """Evaluate every loss on the same inputs, each through :func:`losscli.runner.run`.
 
     Args:
         specs: the losses, in the order to report them.
@@ -51,28 +53,35 @@ def evaluate_all(
         budget: the memory budget in bytes (above it, inputs stream).
         stdin_format: the format of ``-``.
         cache: INPUT text → array already loaded whole, shared between the losses.
+        maps: the ``--map`` lines; a loss whose inputs they do not name is an entry with an
+            error.
+        memory_budget: ``--memory-budget`` as typed, when given (the fixes' commands repeat it).
     """
+    from losscli import runner
+    from losscli.invocation import Invocation
+
     check_options_apply(specs, given)
     cache = {} if cache is None else cache
     entries: list[Entry] = []
     for spec in specs:
+        chosen = options_for(spec, given)
+        invocation = Invocation(
+            loss=spec.name,
+            arguments=tuple(arguments),
+            options=tuple((name, value) for name, value in chosen.items() if value is not None),
+            maps=tuple(maps),
+            dtype=settings.float_dtype,
+            strict=settings.strict,
+            stdin_format=stdin_format,
+            memory_budget=memory_budget,
+        )
         try:
-            bound = pipeline.bind(spec, arguments)
-            resolved = loss_options.resolve(spec, options_for(spec, given))
-        except UsageError as error:
+            pipeline.bind(spec, arguments)
+            resolved = loss_options.resolve(spec, chosen)
+            report = runner.run(invocation, resolved, budget, settings, cache)
+        except UsageError as error:  # this loss cannot take these inputs: the others can
             entries.append(Entry(spec, error=error.line()))
             continue
-        try:
-            feed = chunks.open_feed(
-                spec, bound, resolved, budget, settings.float_dtype, stdin_format, cache
-            )
-        except UsageError as error:  # this loss cannot stream these inputs: the others can
-            entries.append(Entry(spec, error=error.line()))
-            continue
-        try:
-            report = pipeline.evaluate(spec, feed, resolved, settings=settings)
-        finally:
-            feed.close()
         entries.append(Entry(spec, report=report))
     return entries
 

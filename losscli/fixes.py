@@ -96,21 +96,12 @@ class Trials:
         return self._done[key]
 
     def _evaluate(self, changed: Invocation) -> Report | None:
-        from losscli import options, pipeline, transforms
-        from losscli.mapping import mapped
+        from losscli.runner import evaluate_in_memory
 
-        spec = changed.spec
         try:
-            resolved = options.resolve(spec, changed.given())
-            bound = pipeline.bind(spec, changed.arguments)
-            maps = transforms.parse_maps(changed.maps, [a.name for a in spec.arguments])
-            inputs = mapped(
-                {name: self.loaded[typed] for name, typed in bound.items()}, maps, self.budget
-            )
+            return evaluate_in_memory(changed, self.loaded, self.budget)
         except LossCliError:
             return None
-        settings = pipeline.Settings(changed.dtype, changed.strict, want_gradient=False)
-        return pipeline.evaluate(spec, inputs, resolved, settings=settings)
 
 
 def alarms(report: Report) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
-from losscli.chunks import Chunk, Feed
+from losscli.chunks import Chunk, Feed, WholeFeed
 from losscli.errors import UsageError
 from losscli.loaders import LoadedArray
 from losscli.report import InputInfo
@@ -20,6 +20,15 @@ from losscli.transforms import Map, apply_maps, mixing_problem
 
 # the samples of the first chunk the maps are tried on, whole and in two parts
 _TRIED_ROWS = 8
+
+
+def mapped_feed(feed: Feed, maps: Sequence[Map], limit_bytes: int) -> Feed:
+    """``feed`` with the maps applied: tensors in memory at once, a stream chunk by chunk."""
+    if not maps:
+        return feed
+    if isinstance(feed, WholeFeed):
+        return WholeFeed(mapped(feed.inputs, maps, limit_bytes))
+    return MappedFeed(feed, maps, limit_bytes)
 
 
 def mapped(

@@ -92,8 +92,8 @@ class Settings:
         want_gradient: compute gradients.
         top: how many of the worst samples to keep.
         per_sample: called with each chunk's per-sample losses, in order (``--per-sample-out``).
-        progress: called once with the total samples (None when unknown); returns a callback
-            that receives each chunk's sample count.
+        progress: called once with the total samples (None when unknown) when the input
+            streams; returns a callback that receives each chunk's sample count.
     """
 
     float_dtype: str = "float32"
@@ -176,7 +176,10 @@ class _Evaluation:
             classes=self._class_setup(first.loaded),
         )
         self.precision = _precision_request(spec, first.loaded)
-        advance = settings.progress(feed.total) if settings.progress is not None else None
+        streamed = not feed.whole
+        advance = (
+            settings.progress(feed.total) if settings.progress is not None and streamed else None
+        )
         with contextlib.ExitStack() as stack:
             if not feed.whole:  # the next chunk is read in a thread meanwhile
                 from losscli.compute import beside_a_reader
