@@ -101,6 +101,17 @@ class Fix:
             if value is not None:
                 object.__setattr__(self, name, printable(value))
 
+    def outcome(self) -> str:
+        """One line: ``after `target = target - 1`: cross-entropy = 0.627479, no findings``."""
+        what = f"`{self.code}`" if self.code else f"`{self.command}`"
+        if self.verified is None:
+            reason = "a change to the model" if self.command is None else "the inputs streamed"
+            return f"{what} (not tried here: {reason})"
+        value = "no value" if self.verified.value is None else f"{self.verified.value:.6g}"
+        found = self.verified.findings
+        remaining = f"still {', '.join(found)}" if found else "no findings"
+        return f"after {what}: {self.verified.loss} = {value}, {remaining}"
+
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {}
         if self.code is not None:
@@ -141,6 +152,14 @@ class Finding:
         # a file name in a message may hold a newline or an escape sequence
         object.__setattr__(self, "message", printable(self.message))
         object.__setattr__(self, "fix", printable(self.fix))
+
+    def fix_text(self) -> str:
+        """The fix sentence and each fix's outcome with its command, on one line (logs, CSV)."""
+        parts = [self.fix] if self.fix else []
+        for fix in self.fixes:
+            command = f" — run {fix.command}" if fix.command else ""
+            parts.append(fix.outcome() + command)
+        return "; ".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {

@@ -148,8 +148,8 @@ def render_table(entries: list[Entry]) -> RenderableType:
                 (f"{item.severity.value} {item.name}", _STYLE[item.severity]),
                 f" {item.message}",
             )
-            if item.fix:
-                line.append(f" (fix: {item.fix})", style="dim")
+            if item.fix_text():
+                line.append(f" (fix: {item.fix_text()})", style="dim")
             parts.append(line)
     if any(e.report is not None and e.report.findings for e in entries):
         parts.append(Text("losscli compute LOSS INPUT... shows one loss in full", style="dim"))

@@ -107,6 +107,6 @@ def finding_notes(findings: Sequence[Finding]) -> tuple[str, ...]:
     notes = []
     for item in sorted(findings, key=lambda f: -f.severity.rank):
         if item.severity.rank > 0:
-            fix = f" (fix: {item.fix})" if item.fix else ""
+            fix = f" (fix: {item.fix_text()})" if item.fix_text() else ""
             notes.append(f"{item.severity.value} {item.name}: {item.message}{fix}")
     return tuple(notes)

@@ -40,7 +40,8 @@ def finding_line(item: Finding, loss: str | None = None) -> str:
         loss: the loss name, put in the title when several losses share one log (compare).
     """
     title = f"losscli {loss} {item.name}" if loss else f"losscli {item.name}"
-    message = f"{item.message} — fix: {item.fix}" if item.fix else item.message
+    fix = item.fix_text()
+    message = f"{item.message} — fix: {fix}" if fix else item.message
     return annotation(_COMMAND[item.severity], title, message)
 
 

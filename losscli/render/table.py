@@ -159,27 +159,18 @@ def classes_view(report: Report) -> RenderableType | None:
 
 
 def outcome_text(verified: Verified) -> str:
-    """``cross-entropy = 0.4132, no findings`` (or the findings that remain)."""
+    """``cross-entropy = 0.627479, no findings`` (or the findings that remain)."""
     value = "no value" if verified.value is None else f"{verified.value:.6g}"
     remaining = f"still {', '.join(verified.findings)}" if verified.findings else "no findings"
     return f"{verified.loss} = {value}, {remaining}"
 
 
 def fix_lines(item: Finding) -> list[Text]:
-    """Each verified fix of a finding: what was applied, what it gives, the command."""
+    """Each fix of a finding: what was applied and what it gives, then the command."""
     lines: list[Text] = []
     for fix in item.fixes:
-        what = f"`{fix.code}`" if fix.code else "this command"
-        line = Text("  ")
-        if fix.verified is not None:
-            line.append(f"after {what}: ", style="bold")
-            line.append(outcome_text(fix.verified), style="green")
-        elif fix.command is None:
-            line.append(f"outside the inputs: {what}", style="bold")
-            line.append(" (a change to the model: not tried here)", style="dim")
-        else:
-            line.append(f"{what}: ", style="bold")
-            line.append("not tried (the inputs were streamed)", style="dim")
+        style = "green" if fix.verified is not None else "dim"
+        line = Text.assemble("  ", (fix.outcome(), style))
         if fix.note:
             line.append(f" ({fix.note})", style="dim")
         lines.append(line)
