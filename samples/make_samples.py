@@ -58,6 +58,7 @@ def main() -> None:
     np.save(
         mistakes / "zero_one_targets.npy", rng.integers(0, 2, size=10).astype(np.float32)
     )  # hinge wants ±1
+    _csv(mistakes / "one_based_labels.csv", ["label"], labels.reshape(-1, 1) + 1, "%d")  # 1..C
 
     # the other input formats, holding the same numbers as above (so the values agree)
     _formats(pred, true, logits, labels)
