@@ -246,6 +246,18 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Make both sides cover the same samples in the same order; print "
             "`pred.shape, target.shape` right before the loss. Check with "
             "`losscli debug --loss mse pred.npy true.npy`.",
+            remedies=(
+                "`--map` that squeezes a dimension of size 1, restores a flattened side's shape "
+                "(`target = target.reshape(-1)`) or moves the classes to dimension 1 (`input = "
+                "input.permute(0, 3, 1, 2)`)",
+                "`--map 'target = target.argmax(1)'` for one-hot targets of a class-index loss",
+                "C output channels against a one-channel mask: one output channel in the model "
+                "(shown, not verified), or cross-entropy on `target.squeeze(1).long()` when the "
+                "channels are class scores",
+                "bce-logits for a 1-D cross-entropy input with one 0/1 label per score",
+                "logits at another resolution than the mask: `F.interpolate` in the model code "
+                "(shown, not verified)",
+            ),
         ),
         _doc(
             "silent-broadcast",
@@ -260,8 +272,16 @@ CATALOGUE: dict[str, FindingDoc] = {
             example="A regression head `nn.Linear(hidden, 1)` outputs (N, 1) while the labels are "
             "(N,): `loss = F.mse_loss(model(x), y)`.",
             instead="Squeeze the extra dimension: `F.mse_loss(model(x).squeeze(1), y)` (or "
-            "`y.unsqueeze(1)`). Save `pred.squeeze(1)` and check it with "
-            "`losscli compute mse pred.npy true.npy`.",
+            "`y.unsqueeze(1)`). Check it with "
+            "`losscli compute mse pred.npy true.npy --map 'input = input.squeeze(1)'`.",
+            remedies=(
+                "`--map 'input = input.squeeze(1)'` for (N, 1) predictions against (N,) targets, "
+                "`--map 'target = target.squeeze(1)'` for the reverse",
+                "C output channels against a one-channel target: one output channel in the model "
+                "(shown, not verified)",
+                "one row standing for the whole batch: saved again with one row per sample "
+                "(shown, not verified)",
+            ),
         ),
         _doc(
             "batch-size-mismatch",
@@ -277,6 +297,11 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Give every input the same samples in the same order; for segmentation pass "
             "logits (N, C, H, W) with targets (N, H, W) unflattened. "
             "`losscli debug --loss cross-entropy logits.npy labels.npy` names N in each file.",
+            remedies=(
+                "every input saved from the same batch (shown, not verified: the samples differ)",
+                "`--map 'target = target.reshape(-1)'` when the input is flattened to (N*..., C)",
+                "`--map 'log_probs = log_probs.transpose(0, 1)'` for batch-first ctc log_probs",
+            ),
         ),
         _doc(
             "target-has-extra-dim",
@@ -290,6 +315,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`labels = torch.tensor(df[['label']].values)` has shape (N, 1).",
             instead="Squeeze the column: `F.cross_entropy(logits, target.squeeze(1).long())`. "
             "losscli reads one column with `labels.csv:label`.",
+            remedies=("`--map 'target = target.squeeze(1)'`",),
         ),
         _doc(
             "class-dim-last",
@@ -305,6 +331,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Move the classes to dimension 1: "
             "`F.cross_entropy(logits.permute(0, 3, 1, 2), mask)`; save the permuted array and run "
             "`losscli compute cross-entropy logits.npy mask.npy`.",
+            remedies=(
+                "`--map 'input = input.permute(0, 3, 1, 2)'`: the classes moved to dimension 1",
+            ),
         ),
         _doc(
             "empty-input",
@@ -375,6 +404,10 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Compute the loss in float32: `F.cross_entropy(logits.float(), y)`, or let "
             "`torch.autocast` run the loss (it does so in float32). "
             "`losscli compute LOSS ... --dtype float32` shows the float32 value.",
+            remedies=(
+                "the loss computed in float32 in the training code (shown, not verified: losscli "
+                "computes in --dtype already)",
+            ),
         ),
         _doc(
             "class-index-out-of-range",
@@ -434,6 +467,12 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Keep the logits and use the loss that applies the sigmoid itself, stably: "
             "`nn.BCEWithLogitsLoss()(logits, y)`; "
             "`losscli compute bce-logits logits.npy targets.npy`.",
+            remedies=(
+                "bce-logits on the same inputs, if they are logits",
+                "`--map 'input = (input + 1) / 2'`, if they are tanh outputs (all within [-1, 1])",
+                "`--map 'input = input.clamp(0, 1)'` for probabilities a rounding error outside "
+                "[0, 1]",
+            ),
         ),
         _doc(
             "sign-target-expected",
@@ -476,6 +515,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Make the variance positive by construction: "
             "`var = F.softplus(var_head(h)) + 1e-6` or predict a log-variance and pass "
             "`log_var.exp()`.",
+            remedies=("a positive variance head, `F.softplus(raw) + 1e-6` (shown, not verified)",),
         ),
         _doc(
             "kl-target-not-distribution",
@@ -505,6 +545,11 @@ CATALOGUE: dict[str, FindingDoc] = {
             "log_softmax belongs.",
             instead="`F.kl_div(F.log_softmax(student_logits, dim=1), F.softmax(teacher_logits, "
             "dim=1), reduction='batchmean')`, and keep that argument order.",
+            remedies=(
+                "`--map 'input = input.log()'` for probabilities",
+                "`--map 'input = input.log_softmax(1)'` for logits",
+                "the INPUTs swapped when the target holds the log-probabilities",
+            ),
         ),
         _doc(
             "probabilities-as-logits",
@@ -522,6 +567,14 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.cross_entropy(logits, labels)`. Keep the softmax for inference only. If only "
             "probabilities are available, use `F.nll_loss(torch.log(probabilities), labels)` or "
             "bce.",
+            remedies=(
+                "`--map 'input = input.log()'` on softmax output (cross-entropy on "
+                "log-probabilities equals nll)",
+                "`--map 'input = input.logit()'` on sigmoid output (logit is the inverse of "
+                "sigmoid)",
+                "bce on the probabilities given to bce-logits",
+                "the logits saved before a softmax over the batch (shown, not verified)",
+            ),
         ),
         _doc(
             "logits-to-nll",
@@ -537,6 +590,10 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="`F.nll_loss(F.log_softmax(logits, dim=1), y)`, or equivalently "
             "`F.cross_entropy(logits, y)`: "
             "`losscli compute cross-entropy logits.npy labels.npy`.",
+            remedies=(
+                "`--map 'input = input.log_softmax(1)'`",
+                "cross-entropy on the same logits",
+            ),
         ),
         _doc(
             "probabilities-to-nll",
@@ -551,6 +608,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Take the log: `F.nll_loss(F.log_softmax(logits, dim=1), y)` (or "
             "`torch.log(probabilities)` if that is all you have). With logits, "
             "`losscli compute cross-entropy logits.npy labels.npy`.",
+            remedies=("`--map 'input = input.log()'` (clamped first when a probability is 0)",),
         ),
         _doc(
             "saturated-probabilities",
@@ -566,6 +624,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Skip the sigmoid and use the stable loss on logits: "
             "`nn.BCEWithLogitsLoss()(logits, y)`; "
             "`losscli compute bce-logits logits.npy targets.npy`.",
+            remedies=(
+                "the logits saved before the sigmoid, with bce-logits (shown, not verified)",
+            ),
         ),
         _doc(
             "one-hot-target",
@@ -706,6 +767,10 @@ CATALOGUE: dict[str, FindingDoc] = {
             "a Linear layer.",
             instead="`F.ctc_loss(logits.log_softmax(2), ...)`; if the output is batch-first "
             "(batch, time, classes), also `.transpose(0, 1)`.",
+            remedies=(
+                "`--map 'log_probs = log_probs.log_softmax(2)'` for logits",
+                "`--map 'log_probs = log_probs.log()'` for softmax output",
+            ),
         ),
         _doc(
             "ctc-blank-in-targets",
@@ -745,7 +810,13 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`nn.CrossEntropyLoss()`.",
             instead="Use the binary loss on the single logit: "
             "`F.binary_cross_entropy_with_logits(logits.squeeze(1), y.float())`; "
-            "`losscli compute bce-logits logits.npy targets.npy`. Or give the head 2 outputs.",
+            "`losscli compute bce-logits logits.npy targets.npy --map 'input = input.squeeze(1)'`. "
+            "Or give the head 2 outputs.",
+            remedies=(
+                "bce-logits with `--map 'input = input.squeeze(1)'` and `--map 'target = "
+                "target.float()'` as needed",
+                "2 outputs in the model, to keep cross-entropy (shown, not verified)",
+            ),
         ),
         _doc(
             "unbatched-input",
@@ -759,6 +830,11 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="For binary logits use `F.binary_cross_entropy_with_logits(scores, y.float())` "
             "(`losscli compute bce-logits scores.npy labels.npy`); for one sample, "
             "`logits.unsqueeze(0)`.",
+            remedies=(
+                "bce-logits (with `--map 'target = target.float()'`) for one score and one 0/1 "
+                "label per sample",
+                "`--map 'input = input.unsqueeze(0)'` for one sample of class scores",
+            ),
         ),
         _doc(
             "weight-length-mismatch",
@@ -786,6 +862,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`nn.KLDivLoss()(F.log_softmax(student, 1), F.softmax(teacher, 1))`.",
             instead="`F.kl_div(log_p, q, reduction='batchmean')`; "
             "`losscli compute kl-div log_p.npy q.npy --reduction batchmean`.",
+            remedies=("`--reduction batchmean`",),
         ),
         _doc(
             "poisson-log-input-mismatch",
@@ -800,6 +877,10 @@ CATALOGUE: dict[str, FindingDoc] = {
             "log_input defaults to True.",
             instead="Rates: `F.poisson_nll_loss(rate, y, log_input=False)` (`--no-log-input`). "
             "Log-rates from a linear layer: keep the default.",
+            remedies=(
+                "`--no-log-input` for rates",
+                "`--log-input` (the default) for log-rates",
+            ),
         ),
         _doc(
             "swapped-inputs",

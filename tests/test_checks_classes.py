@@ -346,7 +346,7 @@ FIRES = [
         "unbatched-input",
         Severity.WARNING,
         ("(6,)", "ONE sample with 6 classes", "holds 6 values"),
-        "losscli compute bce-logits pred.npy true.csv",
+        "F.binary_cross_entropy_with_logits(input, target.float())",
     ),
     Fires(
         "ce-weight-too-short",
@@ -438,7 +438,7 @@ FIRES = [
         "probabilities-as-logits",
         Severity.WARNING,
         ("all 16 values", "lie in [0, 1]"),
-        "losscli compute bce pred.npy true.csv",
+        "F.binary_cross_entropy takes them as they are",
     ),
     # F.nll_loss(model(x), y) without log_softmax
     Fires(
@@ -457,7 +457,7 @@ FIRES = [
         "logits-to-nll",
         Severity.ERROR,
         ("median row logsumexp",),
-        "losscli compute cross-entropy pred.npy true.csv",
+        "give the logits to cross-entropy",
     ),
     # F.nll_loss(model(x).softmax(1), y)
     Fires(

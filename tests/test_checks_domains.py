@@ -132,7 +132,8 @@ def test_logits_given_to_bce_names_the_bce_logits_command() -> None:
     negative, above = int((logits < 0).sum()), int((logits > 1).sum())
     assert f"{negative + above} of 64 values" in found.message
     assert f"{negative} negative, {above} above 1" in found.message
-    assert "losscli compute bce-logits input.npy target.npy" in found.fix
+    assert "bce-logits" in found.fix
+    assert [r.loss for r in found.remedies] == ["bce-logits"]  # beyond [-1, 1]: not tanh
     assert report.computation is None
 
 

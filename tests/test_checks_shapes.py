@@ -210,7 +210,7 @@ FIRES = [
         [_scores(6), _labels(2, 6)],
         "shape-mismatch",
         ("ONE sample", "C=6"),
-        "losscli compute bce-logits",
+        "F.binary_cross_entropy_with_logits",
     ),
     Fires(
         "nll-one-hot-target",

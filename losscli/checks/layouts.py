@@ -22,9 +22,9 @@ import numpy as np
 
 from losscli import text
 from losscli.checks import CheckContext
-from losscli.checks.arguments import Shape, extra_target_dim
+from losscli.checks.arguments import Shape, extra_target_dim, ignore_index
 from losscli.findings import Finding, Remedy, Severity, finding
-from losscli.losses import Broadcasting, DType, Layout, LossSpec, Role
+from losscli.losses import Activation, Broadcasting, Domain, DType, Layout, LossSpec, Role
 
 # target roles that must match the prediction's shape element for element
 _ELEMENTWISE_TARGETS = (
@@ -71,7 +71,18 @@ def _names(names: Sequence[str]) -> str:
 def _mismatch(
     name: str, message: str, fix: str, remedies: tuple[Remedy, ...] = (), **evidence: Any
 ) -> Finding:
+    if name == "batch-size-mismatch":
+        remedies = (*remedies, _OTHER_BATCHES)
     return finding(name, Severity.ERROR, message, fix, blocking=True, remedies=remedies, **evidence)
+
+
+# inputs with different batch sizes hold different samples: nothing in them can pair them
+_OTHER_BATCHES = Remedy(
+    outside=True,
+    code="save every input from the same batch, in the same order",
+    note="the inputs hold different samples (a dropped last batch, a shuffled loader on one "
+    "side, files from different runs)",
+)
 
 
 # ---------------------------------------------------------------- element-wise pairs
@@ -113,6 +124,7 @@ def _pair(
             "shape-mismatch",
             f"{wants}: {text.described(context, first)}, {text.described(context, second)}",
             _reshape_fix(shape_a, shape_b, first, second),
+            _pair_remedies(context, first, second),
             shapes=shapes,
         )
         return
@@ -124,25 +136,43 @@ def _pair(
             "shape-mismatch",
             f"{wants} exactly (torch raises otherwise): {text.described(context, first)}, "
             f"{text.described(context, second)}",
-            _reshape_fix(shape_a, shape_b, first, second),
+            _channel_fix(context, first, second) or _reshape_fix(shape_a, shape_b, first, second),
+            _pair_remedies(context, first, second),
             shapes=shapes,
         )
         return
-    fix = _reshape_fix(shape_a, shape_b, first, second)
-    if "squeeze" not in fix and len(shape_b) >= 2 and shape_b[0] == 1 and broadcast[0] > 1:
+    fix = _channel_fix(context, first, second) or _reshape_fix(shape_a, shape_b, first, second)
+    remedies = _pair_remedies(context, first, second)
+    if not remedies and len(shape_b) >= 2 and shape_b[0] == 1 and broadcast[0] > 1:
         fix = f"give {second} one row per sample, shaped {text.shape_text(shape_a)}"
-    elif "squeeze" not in fix and len(shape_a) >= 2 and shape_a[0] == 1 and broadcast[0] > 1:
+        remedies = (
+            Remedy(
+                outside=True,
+                code=f"save {second} with one row per sample, shaped {text.shape_text(shape_a)}",
+                note=f"{second} holds one row that torch repeats for every sample",
+            ),
+        )
+    elif not remedies and len(shape_a) >= 2 and shape_a[0] == 1 and broadcast[0] > 1:
         # the prediction holds one sample: the model ran on one example (or a batch was averaged)
         fix = (
             f"{first} holds predictions for 1 sample but {second} has {shape_b[0]}: run the model on "
             f"the whole batch so that {first} is shaped {text.shape_text(shape_b)} (check for a "
             f"batch size of 1, a [0] index or a mean over dim 0 before the loss)"
         )
+        remedies = (
+            Remedy(
+                outside=True,
+                code=f"run the model on the whole batch so that {first} is shaped "
+                f"{text.shape_text(shape_b)}",
+                note=f"{first} holds predictions for one sample",
+            ),
+        )
     yield finding(
         "silent-broadcast",
         Severity.ERROR,
         _broadcast_message(context, first, second, broadcast),
         fix,
+        remedies=remedies,
         shapes=shapes,
         broadcast=list(broadcast),
     )
@@ -197,6 +227,105 @@ def _reshape_fix(shape_a: Shape, shape_b: Shape, first: str, second: str) -> str
     return (
         f"give {second} one value per element of {first} ({math.prod(shape_a)} values shaped "
         f"{text.shape_text(shape_a)}); {math.prod(shape_b)} were given"
+    )
+
+
+def _squeeze_remedies(
+    shape_a: Shape, shape_b: Shape, first: str, second: str
+) -> tuple[Remedy, ...]:
+    """Squeeze ``second``'s extra dimension of size 1 (only ``second``: ``first`` is the reference)."""
+    axis = _squeeze_axis(shape_b, shape_a)
+    if axis is None:
+        return ()
+    return (Remedy(maps=(f"{second} = {second}.squeeze({axis})",)),)
+
+
+def _pair_remedies(context: CheckContext, first: str, second: str) -> tuple[Remedy, ...]:
+    """The changes that line ``second`` up with ``first``, element for element.
+
+    An extra dimension of size 1 on either side is squeezed; a flattened side is given the
+    other's shape (when the values are in the same order); C channels against a one-channel
+    target are a model with too many outputs (or, for logits against class indices, class
+    scores for cross-entropy). Empty when the shapes alone say nothing concrete.
+    """
+    shape_a: Shape = context.arrays[first].shape
+    shape_b: Shape = context.arrays[second].shape
+    axis = _squeeze_axis(shape_a, shape_b)
+    if axis is not None:
+        return (Remedy(maps=(f"{first} = {first}.squeeze({axis})",)),)
+    axis = _squeeze_axis(shape_b, shape_a)
+    if axis is not None:
+        return (Remedy(maps=(f"{second} = {second}.squeeze({axis})",)),)
+    channels = _channels(shape_a, shape_b)
+    if channels is not None:
+        return _channel_remedies(context, first, second, channels)
+    if math.prod(shape_a) == math.prod(shape_b) and 1 in (len(shape_a), len(shape_b)):
+        flat, other = (second, shape_a) if len(shape_b) == 1 else (first, shape_b)
+        dims = ", ".join(str(d) for d in other)
+        return (
+            Remedy(
+                maps=(f"{flat} = {flat}.reshape({dims})",),
+                note=f"if {flat} holds the same values flattened in row-major order",
+            ),
+        )
+    return ()
+
+
+def _channels(shape_a: Shape, shape_b: Shape) -> int | None:
+    """C when ``shape_a`` is [batch, C, ...] with C > 1 and ``shape_b`` the same with C = 1."""
+    if len(shape_a) < 2 or len(shape_a) != len(shape_b) or shape_b[1] != 1 or shape_a[1] < 2:
+        return None
+    if shape_a[:1] + shape_a[2:] != shape_b[:1] + shape_b[2:]:
+        return None
+    return int(shape_a[1])
+
+
+_HEAD = {2: "nn.Linear(..., {c})", 3: "nn.Conv1d(..., {c}, kernel_size=1)"}
+
+
+def _channel_remedies(
+    context: CheckContext, first: str, second: str, channels: int
+) -> tuple[Remedy, ...]:
+    """C output channels against a one-channel target: one output channel, or C classes."""
+    ndim = context.arrays[first].ndim
+    head = _HEAD.get(ndim, f"nn.Conv{ndim - 2}d(..., {{c}}, kernel_size=1)").format(c=1)
+    one = Remedy(
+        outside=True,
+        code=f"give the model one output channel ({head}) so that {first} is shaped "
+        f"{text.shape_text(context.arrays[second].shape)}",
+        note=f"{second} is a binary target: one logit per element",
+    )
+    target = np.asarray(context.arrays[second])
+    integral = (
+        target.size > 0
+        and target.dtype.kind in "biuf"
+        and bool(np.all(np.isfinite(target)))
+        and bool(np.all(target == np.round(target)))
+        and float(target.min()) >= 0
+        and float(target.max()) < channels
+    )
+    if context.spec.activation is not Activation.SIGMOID or not integral:
+        return (one,)
+    return (
+        one,
+        Remedy(
+            loss="cross-entropy",
+            maps=(f"{second} = {second}.squeeze(1).long()",),
+            note=f"if the {channels} channels are class scores (softmax over them) and {second} "
+            "holds class indices",
+        ),
+    )
+
+
+def _channel_fix(context: CheckContext, first: str, second: str) -> str:
+    """The sentence for C output channels against a one-channel target; empty otherwise."""
+    channels = _channels(context.arrays[first].shape, context.arrays[second].shape)
+    if channels is None:
+        return ""
+    return (
+        f"{first} has {channels} channels where {second} has 1: a binary target wants one output "
+        f"channel; {channels} channels of class scores go to F.cross_entropy with "
+        f"{second}.squeeze(1).long()"
     )
 
 
@@ -255,6 +384,7 @@ def _gaussian(context: CheckContext) -> Iterator[Finding]:
         f"against {text.described(context, prediction)} (torch: 'var is of incorrect size'); "
         f"got {text.described(context, variance.name)}",
         _reshape_fix(shape_i, shape_v, prediction, variance.name),
+        _squeeze_remedies(shape_i, shape_v, prediction, variance.name),
         shapes=shapes,
     )
 
@@ -283,8 +413,8 @@ def _class_scores(context: CheckContext) -> Iterator[Finding]:
             "shape-mismatch",
             f"{spec.name} wants {prediction} (N, C) with one score per class; "
             f"{text.described(context, prediction)} is a single number",
-            f"pass the class scores of every sample, shaped (N, C); one score per sample is a "
-            f"binary task: {text.command(context, 'bce-logits')}",
+            "pass the class scores of every sample, shaped (N, C); one score per sample is a "
+            "binary task (F.binary_cross_entropy_with_logits)",
             shapes=shapes,
         )
         return
@@ -308,6 +438,15 @@ def _class_scores(context: CheckContext) -> Iterator[Finding]:
             f"{wants}; {text.described(context, prediction)} has its classes last "
             f"(C={shape_i[-1]}), so it does not line up with {text.described(context, target)}",
             f"move the class dimension to position 1: {prediction}.permute({_permute_last_to_1(len(shape_i))})",
+            (
+                Remedy(
+                    maps=(
+                        f"{prediction} = {prediction}.permute({_permute_last_to_1(len(shape_i))})",
+                    ),
+                ),
+            )
+            if _indices_below(context, target, shape_i[-1])
+            else (),
             shapes=shapes,
         )
         return
@@ -319,6 +458,7 @@ def _class_scores(context: CheckContext) -> Iterator[Finding]:
             _flatten_fix(shape_i, shape_t, prediction, target)
             or _reorder_fix(shape_i, shape_t, prediction)
             or _same_samples_fix(prediction, target),
+            _layout_remedies(shape_i, shape_t, prediction, target),
             shapes=shapes,
         )
         return
@@ -327,6 +467,9 @@ def _class_scores(context: CheckContext) -> Iterator[Finding]:
         or _reorder_fix(shape_i, shape_t, prediction)
         or _resolution_fix(shape_i, shape_t, prediction, target)
     )
+    remedies = _layout_remedies(shape_i, shape_t, prediction, target) or _resolution_remedies(
+        shape_i, shape_t, prediction
+    )
     if not fix and len(shape_t) == len(shape_i) and takes_probabilities:
         fix = (
             f"probability targets need one column per class: {target} shaped "
@@ -334,11 +477,97 @@ def _class_scores(context: CheckContext) -> Iterator[Finding]:
         )
     elif not fix and len(shape_t) == len(shape_i):
         fix = f"{spec.name} takes class indices {text.shape_text(wanted)}: pass {target}.argmax(1) if {target} is one-hot"
+    if not remedies and shape_t == shape_i:
+        remedies = _one_hot_remedies(context, target)
     yield _mismatch(
         "shape-mismatch",
         f"{wants}; got {text.described(context, prediction)} and {text.described(context, target)}",
         fix or f"reshape {target} to {text.shape_text(wanted)}",
+        remedies,
         shapes=shapes,
+    )
+
+
+def _indices_below(context: CheckContext, target: str, classes: int) -> bool:
+    """Every class index of ``target`` (but ``ignore_index``) lies in 0..classes-1."""
+    values = np.asarray(context.arrays[target])
+    if values.dtype.kind not in "biuf" or not bool(np.all(np.isfinite(values))):
+        return False
+    ignore = ignore_index(context)
+    kept = values[values != ignore] if ignore is not None else values.reshape(-1)
+    return kept.size > 0 and float(kept.min()) >= 0 and float(kept.max()) < classes
+
+
+def _one_hot_remedies(context: CheckContext, target: str) -> tuple[Remedy, ...]:
+    """``target.argmax(1)`` when ``target`` is one-hot along dimension 1 (0/1, one 1 per row)."""
+    values = np.asarray(context.arrays[target])
+    if values.ndim < 2 or values.size == 0 or values.dtype.kind not in "biuf":
+        return ()
+    if not bool(np.all((values == 0) | (values == 1))) or not bool(np.all(values.sum(axis=1) == 1)):
+        return ()
+    maps = [f"{target} = {target}.argmax(1)"]
+    prediction = context.spec.arguments[0].name
+    scores = np.asarray(context.arrays[prediction])
+    if context.spec.input_domain is Domain.LOG_PROBABILITIES and bool((scores > 0).any()):
+        # nll on raw scores: the argmax alone would uncover logits-to-nll
+        maps.append(f"{prediction} = {prediction}.log_softmax(1)")
+        return (
+            Remedy(
+                maps=tuple(maps),
+                note=f"{target} is one-hot and {prediction} holds logits (positive scores)",
+            ),
+        )
+    return (Remedy(maps=tuple(maps), note=f"{target} is one-hot"),)
+
+
+def _layout_remedies(
+    shape_i: Shape, shape_t: Shape, prediction: str, target: str
+) -> tuple[Remedy, ...]:
+    """The maps behind :func:`_flatten_fix` and :func:`_reorder_fix`: one side flattened,
+    or the input's axes in another order."""
+    if len(shape_i) == 2 and len(shape_t) >= 2 and math.prod(shape_t) == shape_i[0]:
+        return (
+            Remedy(
+                maps=(f"{target} = {target}.reshape(-1)",),
+                note=f"{prediction} is flattened to (N*..., C)",
+            ),
+        )
+    if (
+        len(shape_i) >= 3
+        and len(shape_t) == 1
+        and shape_t[0] == math.prod((shape_i[0], *shape_i[2:]))
+    ):
+        dims = ", ".join(str(d) for d in (shape_i[0], *shape_i[2:]))
+        return (
+            Remedy(maps=(f"{target} = {target}.reshape({dims})",), note=f"{target} is flattened"),
+        )
+    order = _reorder(shape_i, shape_t)
+    if order is None:
+        return ()
+    axes = ", ".join(str(axis) for axis in order)
+    return (
+        Remedy(
+            maps=(f"{prediction} = {prediction}.permute({axes})",),
+            note=f"{prediction} holds the right sizes in another order",
+        ),
+    )
+
+
+def _resolution_remedies(shape_i: Shape, shape_t: Shape, prediction: str) -> tuple[Remedy, ...]:
+    """Segmentation logits at another resolution: resize them (a change to the model code)."""
+    if len(shape_i) < 3 or len(shape_t) != len(shape_i) - 1 or shape_t[0] != shape_i[0]:
+        return ()
+    if shape_i[2:] == shape_t[1:]:
+        return ()
+    mode = {1: "linear", 2: "bilinear", 3: "trilinear"}.get(len(shape_i) - 2, "nearest")
+    size = ", ".join(str(d) for d in shape_t[1:])
+    return (
+        Remedy(
+            outside=True,
+            code=f"{prediction} = F.interpolate({prediction}, size=({size}), mode='{mode}') "
+            "before the loss",
+            note="the logits come out at another resolution than the mask",
+        ),
     )
 
 
@@ -357,9 +586,35 @@ def _unbatched_class_scores(
         "shape-mismatch",
         f"{spec.name} reads the 1-D {text.described(context, prediction)} as ONE sample with "
         f"C={shape_i[0]} classes, so it wants a single target index; got {text.described(context, target)}",
-        f"one score per sample is a binary task: {text.command(context, 'bce-logits')}; a batch "
+        "one score per sample is a binary task (F.binary_cross_entropy_with_logits); a batch "
         "of class scores must be shaped (N, C)",
+        unbatched_remedies(context, prediction, target),
         shapes={prediction: list(shape_i), target: list(shape_t)},
+    )
+
+
+def unbatched_remedies(context: CheckContext, name: str, target: str) -> tuple[Remedy, ...]:
+    """A 1-D class-score input: binary scores of N samples (bce-logits), or one sample.
+
+    One target value per score reads as N binary samples; a single class index as one sample
+    of C classes, given its batch dimension.
+    """
+    scores = context.arrays[name]
+    targets = context.arrays[target]
+    if targets.size == 1 and scores.size > 1:
+        maps = [f"{name} = {name}.unsqueeze(0)"]
+        if targets.ndim == 0:
+            maps.append(f"{target} = {target}.unsqueeze(0)")
+        return (Remedy(maps=tuple(maps), note="if this is one sample of class scores"),)
+    if tuple(targets.shape) != tuple(scores.shape):
+        return ()
+    cast = (f"{target} = {target}.float()",) if np.asarray(targets).dtype.kind in "biu" else ()
+    return (
+        Remedy(
+            loss="bce-logits",
+            maps=cast,
+            note="if these are binary scores, one per sample, with 0/1 labels",
+        ),
     )
 
 
@@ -370,8 +625,20 @@ def _reorder_fix(shape_i: Shape, shape_t: Shape, prediction: str) -> str:
     ``permute(1, 2, 0)``. Empty when no reordering of the input's axes lines up, or when
     several do and disagree (then the shapes alone cannot say which axis is which).
     """
-    if len(shape_i) != len(shape_t) + 1 or len(shape_i) > 5:
+    order = _reorder(shape_i, shape_t)
+    if order is None:
         return ""
+    return (
+        f"{prediction} {text.shape_text(shape_i)} holds the right sizes in another order: pass "
+        f"{prediction}.permute({', '.join(str(axis) for axis in order)}) (shape "
+        f"{text.shape_text(tuple(shape_i[axis] for axis in order))}, classes at dimension 1)"
+    )
+
+
+def _reorder(shape_i: Shape, shape_t: Shape) -> tuple[int, ...] | None:
+    """The axis order of :func:`_reorder_fix`, or None."""
+    if len(shape_i) != len(shape_t) + 1 or len(shape_i) > 5:
+        return None
     found: set[tuple[int, ...]] = set()
     for order in itertools.permutations(range(len(shape_i))):
         moved = tuple(shape_i[axis] for axis in order)
@@ -379,16 +646,11 @@ def _reorder_fix(shape_i: Shape, shape_t: Shape, prediction: str) -> str:
             found.add(order)
     orders = sorted(found, key=lambda order: order[1] != len(shape_i) - 1)  # classes last first
     if not orders:
-        return ""
+        return None
     moved_shapes = {tuple(shape_i[axis] for axis in order) for order in orders}
     if len(moved_shapes) > 1:
-        return ""
-    order = orders[0]
-    return (
-        f"{prediction} {text.shape_text(shape_i)} holds the right sizes in another order: pass "
-        f"{prediction}.permute({', '.join(str(axis) for axis in order)}) (shape "
-        f"{text.shape_text(tuple(shape_i[axis] for axis in order))}, classes at dimension 1)"
-    )
+        return None
+    return orders[0]
 
 
 def _resolution_fix(shape_i: Shape, shape_t: Shape, prediction: str, target: str) -> str:
@@ -464,6 +726,7 @@ def _class_scores_flat(context: CheckContext) -> Iterator[Finding]:
         f"{wants}; got {text.described(context, prediction)} and {text.described(context, target)}",
         f"pass class indices shaped ({shape_i[0]},)"
         + (f": {target}.argmax(1) if {target} is one-hot" if shape_t == shape_i else ""),
+        _one_hot_remedies(context, target) if shape_t == shape_i else (),
         shapes=shapes,
     )
 
@@ -543,6 +806,7 @@ def _same_shape_group(context: CheckContext, names: Sequence[str], wants: str) -
             "shape-mismatch",
             f"{wants}; torch needs the same number of dimensions in each: {described}",
             fix,
+            _squeeze_group(shapes, shortest),
             shapes=evidence,
         )
         return
@@ -582,6 +846,19 @@ def _same_shape_group(context: CheckContext, names: Sequence[str], wants: str) -
             shapes=evidence,
             broadcast=list(broadcast),
         )
+
+
+def _squeeze_group(shapes: dict[str, Shape], shortest: str) -> tuple[Remedy, ...]:
+    """Squeeze every input with an extra dimension of size 1 down to ``shortest``'s shape."""
+    maps = []
+    for name, shape in shapes.items():
+        if len(shape) == len(shapes[shortest]):
+            continue
+        axis = _squeeze_axis(shape, shapes[shortest])
+        if axis is None:
+            return ()
+        maps.append(f"{name} = {name}.squeeze({axis})")
+    return (Remedy(maps=tuple(maps)),) if maps else ()
 
 
 def _paired_scores(context: CheckContext) -> Iterator[Finding]:
@@ -635,6 +912,7 @@ def _paired_embeddings(context: CheckContext) -> Iterator[Finding]:
             "shape-mismatch",
             f"{wants}; got {text.described(context, labels)} (torch: '0D or 1D target tensor expected')",
             f"pass {labels}.squeeze({axis})" if axis is not None else f"pass {labels}.view(-1)",
+            (Remedy(maps=(f"{labels} = {labels}.squeeze({axis})",)),) if axis is not None else (),
             shapes=evidence,
         )
         return
@@ -688,16 +966,24 @@ def _ctc(context: CheckContext) -> Iterator[Finding]:
         if arrays[lengths].ndim > 2 or count == batch:
             continue
         fix = _same_samples_fix(log_probs, lengths)
+        remedies: tuple[Remedy, ...] = ()
         if len(shape_lp) == 3 and shape_lp[0] == count:
             fix = (
                 f"{log_probs} looks batch-first (N={shape_lp[0]}, T={shape_lp[1]}): "
                 f"pass {log_probs}.transpose(0, 1)"
+            )
+            remedies = (
+                Remedy(
+                    maps=(f"{log_probs} = {log_probs}.transpose(0, 1)",),
+                    note=f"{log_probs} is batch-first (batch, time, classes)",
+                ),
             )
         yield _mismatch(
             "batch-size-mismatch",
             f"{wants}; N={batch} in {context.source(log_probs)} (dimension 1 of "
             f"{text.shape_text(shape_lp)}) but {lengths} from {context.source(lengths)} holds {count} lengths",
             fix,
+            remedies,
             shapes=evidence,
         )
         return

@@ -461,7 +461,16 @@ def check_negative_loss(context: CheckContext) -> Iterator[Finding]:
             f"{text.number(totals.minimum)} at sample {totals.argmin})"
         )
     name = spec.arguments[0].name
-    if spec.input_domain is Domain.LOG_PROBABILITIES:
+    values = np.asarray(context.arrays[name], dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    if (
+        spec.input_domain is Domain.LOG_PROBABILITIES
+        and finite.size
+        and finite.min() >= 0
+        and finite.max() <= 1
+    ):
+        fix = f"{spec.name} wants log-probabilities: take the log of the probabilities, `{name}.log()`"
+    elif spec.input_domain is Domain.LOG_PROBABILITIES:
         fix = (
             f"{spec.name} wants log-probabilities: `{name} = F.log_softmax(logits, dim=1)` "
             "(or give the raw logits to cross-entropy)"

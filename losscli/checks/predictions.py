@@ -37,8 +37,16 @@ from losscli.checks.arguments import (
     sum_tolerance,
     target_lines_up,
 )
-from losscli.findings import Finding, Severity, finding
-from losscli.kinds import ROW_FRACTION, ROW_TOLERANCE, Kind, classify, decimal_places, rows_of
+from losscli.findings import Finding, Remedy, Severity, finding
+from losscli.kinds import (
+    ROW_FRACTION,
+    ROW_TOLERANCE,
+    ArrayKind,
+    Kind,
+    classify,
+    decimal_places,
+    rows_of,
+)
 from losscli.losses import Activation, Domain, Layout, LossSpec, Role
 
 # cross-entropy input counts as probabilities when its median row sum is this close to 1
@@ -125,7 +133,15 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
             f"{rows.fraction_sum_to_one:.0%} within {_tolerance_text(rows.tolerance)}): softmax was already applied, and "
             f"{spec.name} applies it again, so the loss barely moves and trains slowly",
             f"pass the logits (the model output before softmax): {spec.call}(logits, target); "
-            "with probabilities only, use nll on their log: F.nll_loss(torch.log(probs), target)",
+            "with probabilities only, take their log: log-softmax of log-probabilities is "
+            "themselves, so the loss is then nll on them, F.nll_loss(torch.log(probs), target)",
+            remedies=(
+                Remedy(
+                    maps=(f"{name} = {_log(name, values)}",),
+                    note="the log of probabilities are log-probabilities: cross-entropy on them "
+                    "equals nll (in training code, pass the logits instead)",
+                ),
+            ),
             row_sum_median=rows.sum_median,
             fraction_rows_sum_to_one=rows.fraction_sum_to_one,
         )
@@ -141,11 +157,45 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
             f"({text.number(kind.min)} to {text.number(kind.max)}, median {text.number(kind.median)}): they look like "
             f"sigmoid output, and {spec.name} applies sigmoid again, squeezing every prediction into "
             "[0.5, 0.73]",
-            "pass the logits (the model output before torch.sigmoid); with probabilities only, use "
-            f"{text.command(context, 'bce')}",
+            "pass the logits (the model output before torch.sigmoid), or recover them with "
+            f"{name}.logit()"
+            + (
+                "; with probabilities only, F.binary_cross_entropy takes them as they are"
+                if _to_bce(context)
+                else ""
+            ),
+            remedies=_sigmoid_remedies(context, name),
             minimum=kind.min,
             maximum=kind.max,
         )
+
+
+def _log(name: str, values: np.ndarray) -> str:
+    """``input.log()``, clamped first when some probability is exactly 0 (log(0) is -inf)."""
+    array = np.asarray(values)
+    if array.size and bool((array == 0).any()):
+        return f"{name}.clamp(min=1e-12).log()"
+    return f"{name}.log()"
+
+
+def _to_bce(context: CheckContext) -> bool:
+    """bce-logits whose options bce takes too: bce on the probabilities computes the same loss."""
+    return context.spec.name == "bce-logits" and context.options.get("pos_weight") is None
+
+
+def _sigmoid_remedies(context: CheckContext, name: str) -> tuple[Remedy, ...]:
+    """Sigmoid output given to a loss that applies sigmoid: its inverse, or bce on it."""
+    inverse = Remedy(
+        maps=(f"{name} = {name}.logit()",),
+        note="logit is the inverse of sigmoid: it recovers the logits (in training code, "
+        "drop the torch.sigmoid)",
+    )
+    if not _to_bce(context):
+        return (inverse,)
+    return (
+        inverse,
+        Remedy(loss="bce", note="bce takes the probabilities as they are"),
+    )
 
 
 def _enough_probability_evidence(values: np.ndarray, tolerance: float) -> bool:
@@ -217,6 +267,13 @@ def _softmax_over_batch(
         f"not over the classes, and {context.spec.name} applies its own softmax on top",
         f"pass the logits (the model output before softmax): F.{context.spec.function}(logits, target); "
         "a softmax for reporting belongs on dim=1: logits.softmax(dim=1)",
+        remedies=(
+            Remedy(
+                outside=True,
+                code="save the logits (the model output before softmax(dim=0)) and pass those",
+                note="probabilities normalised over the batch cannot be turned back into logits",
+            ),
+        ),
         normalised_dimension=0,
     )
 
@@ -247,7 +304,13 @@ def check_nll_input(context: CheckContext) -> Iterator[Finding]:
             f"{text.number(rows.sum_median)}); nll returns -input[i, y], so log was never taken and the loss "
             "lies in [-1, 0]",
             f"take the log first: F.nll_loss(torch.log(probs), {target}) (probs.clamp_min(1e-12).log() "
-            "if some are 0), then run losscli compute nll on the saved log-probabilities",
+            "if some are 0)",
+            remedies=(
+                Remedy(
+                    maps=(f"{name} = {_log(name, context.inputs[name].values)}",),
+                    note="the log of softmax probabilities is log_softmax of the logits",
+                ),
+            ),
             row_sum_median=rows.sum_median,
         )
         return
@@ -265,7 +328,15 @@ def check_nll_input(context: CheckContext) -> Iterator[Finding]:
     )
     fix = (
         f"apply log_softmax first: F.nll_loss(F.log_softmax(logits, dim=1), {target}), or give the "
-        f"logits to cross-entropy, which does both: {text.command(context, 'cross-entropy')}"
+        "logits to cross-entropy, which does both (F.cross_entropy)"
+    )
+    axis = class_axis(scores)
+    remedies: tuple[Remedy, ...] = (
+        Remedy(
+            maps=(f"{name} = {name}.log_softmax({axis})",),
+            note=f"log_softmax over the classes (dimension {axis}) turns logits into log-probabilities",
+        ),
+        Remedy(loss="cross-entropy", note="cross-entropy applies log_softmax to the logits itself"),
     )
     values = np.asarray(context.inputs[name].values)
     if positive == 0 and _batch_axis_normalised(values, rows.tolerance, log=True):
@@ -277,12 +348,21 @@ def check_nll_input(context: CheckContext) -> Iterator[Finding]:
             f"take log_softmax over the classes: F.nll_loss(F.log_softmax(logits, dim=1), {target}) "
             "(nn.LogSoftmax(dim=1), not dim=0)"
         )
+        remedies = (
+            Remedy(
+                outside=True,
+                code="save the logits (the model output before log_softmax(dim=0)) and take "
+                "log_softmax(dim=1) of them",
+                note="log-probabilities normalised over the batch cannot be turned back into logits",
+            ),
+        )
     yield finding(
         "logits-to-nll",
         Severity.ERROR,
         f"{name} from {context.source(name)} is not log-probabilities: {'; '.join(evidence)}. "
         "nll returns -input[i, y], so on raw scores the loss can go negative and rewards ever larger scores",
         fix,
+        remedies=remedies,
         positive=positive,
         logsumexp_median=rows.logsumexp_median,
     )
@@ -314,9 +394,15 @@ def check_input_unit_interval(context: CheckContext) -> Iterator[Finding]:
             f"below 0, {count - negative} above 1; by at most {excess:.3g}; first at "
             f"{text.position(first)}: {float(predictions[outside][0]):.9g}): torch rejects even these",
             f"these are probabilities computed with rounding error: clamp them before the loss, "
-            f"`{name} = {name}.clamp(0, 1)` (or compute them from logits and use bce-logits: "
-            f"`{text.command(context, 'bce-logits')}`)",
+            f"`{name} = {name}.clamp(0, 1)` (or compute them from logits and use "
+            "F.binary_cross_entropy_with_logits)",
             blocking=True,  # torch's binary_cross_entropy rejects it
+            remedies=(
+                Remedy(
+                    maps=(f"{name} = {name}.clamp(0, 1)",),
+                    note="probabilities a rounding error outside [0, 1]",
+                ),
+            ),
             argument=name,
             count=count,
             min=kind.min,
@@ -330,16 +416,49 @@ def check_input_unit_interval(context: CheckContext) -> Iterator[Finding]:
         f"{spec.name} wants {name} as probabilities in [0, 1], but {name} ({context.source(name)}) holds "
         f"{count} of {predictions.size} values outside it ({negative} negative, {count - negative} above 1; "
         f"min {text.number(kind.min)}, max {text.number(kind.max)}; first at {text.position(first)}: "
-        f"{text.number(predictions[outside][0])}): these are logits, the sigmoid was never applied",
-        f"pass the logits to bce-logits, which applies the sigmoid stably: "
-        f"`{text.command(context, 'bce-logits')}` (in PyTorch, nn.BCEWithLogitsLoss; or `torch.sigmoid({name})` "
-        "before nn.BCELoss)",
+        f"{text.number(predictions[outside][0])}): "
+        + (
+            "every value lies within [-1, 1]: tanh outputs, or logits that never went through "
+            "the sigmoid"
+            if _tanh_like(kind)
+            else "these are logits, the sigmoid was never applied"
+        ),
+        f"logits: pass them to bce-logits, which applies the sigmoid stably (in PyTorch, "
+        f"nn.BCEWithLogitsLoss; or `torch.sigmoid({name})` before nn.BCELoss)"
+        + (
+            f"; tanh outputs in [-1, 1]: rescale them, `({name} + 1) / 2`"
+            if _tanh_like(kind)
+            else ""
+        ),
         blocking=True,  # torch's binary_cross_entropy rejects it
+        remedies=_outside_unit_remedies(name, kind),
         argument=name,
         count=count,
         min=kind.min,
         max=kind.max,
         first_position=list(first),
+    )
+
+
+def _tanh_like(kind: ArrayKind) -> bool:
+    """Every value within [-1, 1], some negative: what tanh (or a [-1, 1] scaling) outputs."""
+    return kind.min >= -1.0 and kind.max <= 1.0 and kind.min < 0
+
+
+def _outside_unit_remedies(name: str, kind: ArrayKind) -> tuple[Remedy, ...]:
+    """bce input outside [0, 1]: logits (bce-logits), or tanh outputs in [-1, 1] (rescale)."""
+    logits = Remedy(
+        loss="bce-logits",
+        note="if these are logits (the model ends in a Linear layer, values of any size)",
+    )
+    if not _tanh_like(kind):
+        return (logits,)
+    return (
+        Remedy(
+            maps=(f"{name} = ({name} + 1) / 2",),
+            note="if these are tanh outputs (all within [-1, 1]): (x + 1) / 2 maps them onto [0, 1]",
+        ),
+        logits,
     )
 
 
@@ -395,8 +514,8 @@ def check_saturated_probabilities(context: CheckContext) -> Iterator[Finding]:
             f"{text.number(float(np.finfo(stored).eps))} of 0 or 1 (of {size}; first at "
             f"{text.position(first)}: {totals['first_loaded']:.17g}) that round to exactly 0 or 1 "
             f"as {stored}, where bce clamps log(0) at -100",
-            f"compute in the stored precision with --dtype float64; in a float32 model, keep the "
-            f"logits and use bce-logits: `{text.command(context, 'bce-logits')}`",
+            "compute in the stored precision with --dtype float64; in a float32 model, keep the "
+            "logits and use F.binary_cross_entropy_with_logits",
             argument=name,
             zeros=zeros,
             ones=ones,
@@ -412,8 +531,8 @@ def check_saturated_probabilities(context: CheckContext) -> Iterator[Finding]:
             f"{name} ({context.source(name)}) holds {zeros} values of exactly 0 and {ones} of "
             f"exactly 1 (of {size}) as {stored}, every one equal to its target: those "
             "terms are exactly 0 either way; a wrong one would cost exactly 100 (log clamped at -100)",
-            f"nothing to do for these; bce-logits avoids the clamp altogether: "
-            f"`{text.command(context, 'bce-logits')}`",
+            "nothing to do for these; F.binary_cross_entropy_with_logits on the logits avoids "
+            "the clamp altogether",
             argument=name,
             zeros=zeros,
             ones=ones,
@@ -428,8 +547,16 @@ def check_saturated_probabilities(context: CheckContext) -> Iterator[Finding]:
         f"(of {size}, {text.percent(zeros + ones, size)}; first at {text.position(first)}) "
         f"as {stored}, {wrong} of them away from their target: bce clamps log(0) at -100, so each "
         "of those costs exactly 100 and the sigmoid before it passes no gradient back",
-        f"keep the logits and use bce-logits: `{text.command(context, 'bce-logits')}` "
-        "(in PyTorch, drop the torch.sigmoid and use nn.BCEWithLogitsLoss)",
+        "keep the logits and use bce-logits (in PyTorch, drop the torch.sigmoid and use "
+        "nn.BCEWithLogitsLoss)",
+        remedies=(
+            Remedy(
+                outside=True,
+                code="F.binary_cross_entropy_with_logits(logits, target) on the model output "
+                "before torch.sigmoid",
+                note="the saturated probabilities have lost the logits: save them before the sigmoid",
+            ),
+        ),
         argument=name,
         zeros=zeros,
         ones=ones,
@@ -466,6 +593,7 @@ def check_kl_input(context: CheckContext) -> Iterator[Finding]:
         rows.axis if is_probabilities and rows is not None else (1 if predictions.ndim == 2 else -1)
     )
     swapped = looks_like_log_probabilities(targets, stored_eps(context, target_name))
+    remedies: tuple[Remedy, ...]
     if is_probabilities and not log_target and swapped:
         seen = (
             f"{name} holds probabilities (rows sum to 1) and {target_name} holds log-probabilities"
@@ -475,12 +603,30 @@ def check_kl_input(context: CheckContext) -> Iterator[Finding]:
             f"`F.kl_div({target_name}, {name}, reduction='batchmean')`; with losscli, give them in that "
             "order"
         )
+        remedies = (
+            Remedy(
+                order=(target_name, name),
+                note=f"{target_name} holds the log-probabilities and {name} the distribution",
+            ),
+        )
     elif is_probabilities:
         seen = f"its rows are probabilities summing to 1 (values {text.span(predictions)})"
         fix = f"take the log: `{name} = F.log_softmax(logits, dim={dim})` instead of F.softmax"
+        remedies = (
+            Remedy(
+                maps=(f"{name} = {_log(name, context.inputs[name].values)}",),
+                note="the log of softmax probabilities is log_softmax of the logits",
+            ),
+        )
     else:
         seen = f"these look like raw scores (logits) from {text.span(predictions)}"
         fix = f"`{name} = F.log_softmax(logits, dim={dim})`"
+        remedies = (
+            Remedy(
+                maps=(f"{name} = {name}.log_softmax({dim})",),
+                note=f"if dimension {dim} holds the classes",
+            ),
+        )
     yield finding(
         "kl-input-not-log",
         Severity.ERROR,
@@ -488,6 +634,7 @@ def check_kl_input(context: CheckContext) -> Iterator[Finding]:
         f"{count} positive values of {predictions.size} ({text.percent(count, predictions.size)}; first at "
         f"{text.position(first)}: {text.number(predictions[positive][0])}): {seen}",
         fix,
+        remedies=remedies,
         argument=name,
         positive=count,
         first_position=list(first),
@@ -520,12 +667,31 @@ def check_ctc_log_probs(context: CheckContext) -> Iterator[Finding]:
         median = text.number(float(np.median(sums)))
         seen = f"every value is in [0, 1] and frames sum to 1 (median {median}): softmax output"
         fix = f"use log_softmax, not softmax: `{name} = logits.log_softmax(2)`"
+        remedies: tuple[Remedy, ...] = (
+            Remedy(
+                maps=(f"{name} = {_log(name, ctc.log_probs)}",),
+                note="the log of softmax probabilities is log_softmax of the logits",
+            ),
+        )
     elif rows.max() <= POSITIVE_SLACK and batch > 1 and _batch_normalised(ctc.log_probs, tolerance):
         seen = "the values are <= 0 but normalised over the batch dim (1), not the classes"
         fix = f"normalise over the class dim: `{name} = logits.log_softmax(2)` (not dim=1)"
+        remedies = (
+            Remedy(
+                outside=True,
+                code=f"{name} = logits.log_softmax(2) on the model output (not dim=1)",
+                note="log-probabilities normalised over the batch cannot be turned back into logits",
+            ),
+        )
     else:
         seen = "these look like raw scores (logits)"
         fix = f"`{name} = logits.log_softmax(2)` ([time, batch, classes]; CTC needs log-probabilities)"
+        remedies = (
+            Remedy(
+                maps=(f"{name} = {name}.log_softmax(2)",),
+                note="log_softmax over the classes (dimension 2) of [time, batch, classes] logits",
+            ),
+        )
     yield finding(
         "ctc-input-not-log-probs",
         Severity.ERROR,
@@ -535,6 +701,7 @@ def check_ctc_log_probs(context: CheckContext) -> Iterator[Finding]:
         f"{text.number(float(logsumexp.min()))} to {text.number(float(logsumexp.max()))}) and {positive} values are "
         f"positive: {seen}",
         fix,
+        remedies=remedies,
         argument=name,
         frames_off=int(off.sum()),
         frames=int(rows.shape[0]),
@@ -645,9 +812,15 @@ def check_poisson_rates_as_log(context: CheckContext) -> Iterator[Finding]:
         f"like rates: all {finite.size} values are >= 0, median {text.number(median)}, max "
         f"{text.number(high)}; exp(median) = {text.number(float(np.exp(min(median, 700.0))))} against a "
         f"largest count of {text.number(largest_count)}{seen}",
-        f"if {name} holds rates, pass --no-log-input: `{text.command(context, 'poisson-nll', '--no-log-input')}` "
-        "(in PyTorch, nn.PoissonNLLLoss(log_input=False)); if it should be log-rates, the model's "
+        f"if {name} holds rates, pass --no-log-input (in PyTorch, "
+        "nn.PoissonNLLLoss(log_input=False)); if it should be log-rates, the model's "
         "output layer is missing its log",
+        remedies=(
+            Remedy(
+                options=(("log_input", False),),
+                note=f"if {name} holds rates (a softplus or exp head)",
+            ),
+        ),
         argument=name,
         median=median,
         max=high,
@@ -675,8 +848,14 @@ def check_poisson_negative_rates(context: CheckContext) -> Iterator[Finding]:
             f"{name} ({context.source(name)}) holds {count} negative values of {predictions.size} (min "
             f"{text.number(float(finite.min()))}; first at {text.position(first)}): the log of a negative rate is NaN; "
             "these look like log-rates",
-            f"drop --no-log-input so {name} is read as log(rate): `{text.command(context, 'poisson-nll')}` "
-            "(in PyTorch, nn.PoissonNLLLoss(log_input=True), the default)",
+            f"drop --no-log-input so {name} is read as log(rate) (in PyTorch, "
+            "nn.PoissonNLLLoss(log_input=True), the default)",
+            remedies=(
+                Remedy(
+                    options=(("log_input", None),),
+                    note=f"if {name} holds log-rates (a Linear head)",
+                ),
+            ),
             argument=name,
             count=count,
             min=float(finite.min()),
@@ -712,6 +891,13 @@ def check_nonpositive_variance(context: CheckContext) -> Iterator[Finding]:
             f"{text.number(float(variance[finite].min()))}; first at {text.position(first)}): {consequence}",
             f"make the variance head positive: `{name} = F.softplus(raw_{name}) + 1e-6` "
             f"(or predict log-variance and pass `{name} = log_{name}.exp()`)",
+            remedies=(
+                Remedy(
+                    outside=True,
+                    code=f"{name} = F.softplus(raw_{name}) + 1e-6 in the model's variance head",
+                    note="a variance head needs a positive activation",
+                ),
+            ),
             blocking=negative > 0,  # torch raises for a negative variance
             argument=name,
             negative=negative,

@@ -21,7 +21,7 @@ from losscli.checks.arguments import (
     prediction,
     takes_class_indices,
 )
-from losscli.findings import Finding, Severity, finding
+from losscli.findings import Finding, Remedy, Severity, finding
 from losscli.losses import Activation, Layout, LossSpec
 
 
@@ -84,8 +84,9 @@ def check_target_extra_dim(context: CheckContext) -> Iterator[Finding]:
             if scores.ndim == 2
             else ""
         ),
-        f"squeeze it: {target}.squeeze({axis}).long() (for losscli, save {target}.squeeze({axis}))",
+        f"squeeze it: {target}.squeeze({axis}).long()",
         blocking=True,
+        remedies=(Remedy(maps=(f"{target} = {target}.squeeze({axis})",)),),
         shape=list(shape_t),
         wanted=list(wanted),
     )
@@ -116,6 +117,7 @@ def check_class_dim_last(context: CheckContext) -> Iterator[Finding]:
         f"and the rest matches {target} {text.shape_text(shape_t)}, but torch reads dimension 1 "
         f"({shape_i[1]}) as the classes",
         f"move the classes to dimension 1: {name}.permute({order})",
+        remedies=(Remedy(maps=(f"{name} = {name}.permute({order})",)),),
         shape=list(shape_i),
         classes=classes_last,
     )
@@ -127,18 +129,32 @@ def check_single_logit(context: CheckContext) -> Iterator[Finding]:
     if scores.ndim < 2 or scores.shape[1] != 1 or scores.size == 0:
         return
     target = context.spec.arguments[1].name
-    labels = (
-        f"{target}.squeeze(1).float()" if context.arrays[target].ndim == 2 else f"{target}.float()"
-    )
+    shape_t = tuple(context.arrays[target].shape)
+    maps = []
+    if shape_t != tuple(scores.shape):  # (N, 1) logits against (N,) labels
+        maps.append(f"{name} = {name}.squeeze(1)")
+    if np.asarray(context.arrays[target]).dtype.kind in "biu":
+        maps.append(f"{target} = {target}.float()")
+    labels = f"{target}.squeeze(1).float()" if len(shape_t) == scores.ndim else f"{target}.float()"
     yield finding(
         "single-logit-cross-entropy",
         Severity.ERROR,
         f"{name} {text.shape_text(scores.shape)} from {context.source(name)} has one class column: "
         "softmax over one class is always 1, so the loss is 0 for every sample and the gradient is 0",
         f"one logit per sample is binary classification: F.binary_cross_entropy_with_logits("
-        f"{name}.squeeze(1), {labels}); in losscli, bce-logits on the saved "
-        f"{name}.squeeze(1) and the 0/1 labels: losscli compute bce-logits LOGITS "
-        f"{text.input_text(context, target)}",
+        f"{name}.squeeze(1), {labels}); or give the model 2 outputs",
+        remedies=(
+            Remedy(
+                loss="bce-logits",
+                maps=tuple(maps),
+                note="one logit per sample with 0/1 labels: the binary loss",
+            ),
+            Remedy(
+                outside=True,
+                code="give the output layer 2 classes (nn.Linear(..., 2))",
+                note="to keep cross-entropy",
+            ),
+        ),
         shape=list(scores.shape),
     )
 
@@ -162,8 +178,10 @@ def check_unbatched(context: CheckContext) -> Iterator[Finding]:
         Severity.WARNING,
         f"{name} {text.shape_text(scores.shape)} from {context.source(name)} is 1-D: {spec.name} "
         f"reads it as ONE sample with {scores.shape[0]} classes; {reading}",
-        f"one score per sample is binary: {text.command(context, 'bce-logits')}; one sample of class "
-        f"scores: pass {name}.unsqueeze(0) to say so (shape (1, {scores.shape[0]}))",
+        f"one score per sample is binary: F.binary_cross_entropy_with_logits({name}, "
+        f"{target}.float()); one sample of class scores: pass {name}.unsqueeze(0) to say so "
+        f"(shape (1, {scores.shape[0]}))",
+        remedies=layouts.unbatched_remedies(context, name, target),
         shape=list(scores.shape),
     )
 
@@ -274,6 +292,7 @@ def check_kl_mean_reduction(context: CheckContext) -> Iterator[Finding]:
         f"{list(predictions.shape)}; 'batchmean' divides by the batch size N={batch}: the value is "
         f"{factor}x smaller than the KL divergence per sample",
         "use --reduction batchmean (in PyTorch, nn.KLDivLoss(reduction='batchmean'))",
+        remedies=(Remedy(options=(("reduction", "batchmean"),)),),
         elements=int(predictions.size),
         batch=int(batch),
         factor=int(factor),
