@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from losscli.findings import Finding, Severity, finding
+from losscli.findings import Finding, Remedy, Severity, finding
 from losscli.loaders import LoadedArray
 from losscli.losses import Argument, DType, LossSpec, Role
 from losscli.text import position
@@ -188,6 +188,8 @@ def _to_float(
         return converted, _rounded_whole_numbers(argument, loaded, converted, offset)
     is_target = argument.role not in _MODEL_OUTPUTS
     if values.dtype.kind in "biu" and is_target:
+        # the cast that gives the compute dtype itself (float16 has no method in --map)
+        cast = "double" if target_float == np.float64 else "float"
         if soft_target:
             message = (
                 f"{argument.name} ({loaded.source}) holds {values.dtype} values shaped like the input; "
@@ -199,7 +201,8 @@ def _to_float(
             "int-target-for-float-loss",
             Severity.INFO,
             message,
-            f"in PyTorch, pass {argument.name}.float() (torch raises 'Found dtype Long but expected Float')",
+            f"in PyTorch, pass {argument.name}.{cast}() (torch raises 'Found dtype Long but expected Float')",
+            remedies=(Remedy(maps=(f"{argument.name} = {argument.name}.{cast}()",)),),
             argument=argument.name,
             from_dtype=str(values.dtype),
             to_dtype=str(target_float),
@@ -267,6 +270,7 @@ def _to_index(
             Severity.INFO,
             f"{argument.name} ({loaded.source}) converted from {values.dtype} to int64 (class indices)",
             f"in PyTorch, pass {argument.name}.long()",
+            remedies=(Remedy(maps=(f"{argument.name} = {argument.name}.long()",)),),
             argument=argument.name,
             from_dtype=str(values.dtype),
             to_dtype="int64",
@@ -286,6 +290,7 @@ def _to_index(
             f"{count} of {values.size} are not whole numbers (first at {position(first)}: {example!r}); "
             "casting them would change the labels",
             _fractional_class_fix(argument.name, values[finite]),
+            remedies=_fractional_class_remedies(argument.name, values[finite]),
             argument=argument.name,
             count=count,
             first_position=list(first),
@@ -297,21 +302,39 @@ def _to_index(
         Severity.INFO,
         f"{argument.name} ({loaded.source}) holds {values.dtype} class indices, all whole numbers; cast to int64",
         f"in PyTorch, pass {argument.name}.long() (torch raises 'expected scalar type Long but found Float')",
+        remedies=(Remedy(maps=(f"{argument.name} = {argument.name}.long()",)),),
         argument=argument.name,
         from_dtype=str(values.dtype),
         to_dtype="int64",
     )
 
 
-def _fractional_class_fix(name: str, finite_values: np.ndarray) -> str:
-    """The fix for fractional class indices, knowing masks that ToTensor() divided by 255."""
+def _divided_by_255(finite_values: np.ndarray) -> bool:
+    """Values k/255: a label mask that ``transforms.ToTensor()`` divided by 255."""
     scaled = finite_values * 255.0
-    if (
+    return bool(
         finite_values.size
         and finite_values.min() >= 0
         and finite_values.max() <= 1
         and np.allclose(scaled, np.round(scaled), atol=1e-3)
-    ):
+    )
+
+
+def _fractional_class_remedies(name: str, finite_values: np.ndarray) -> tuple[Remedy, ...]:
+    """Class indices back from a mask divided by 255; nothing to read from other fractions."""
+    if not _divided_by_255(finite_values):
+        return ()
+    return (
+        Remedy(
+            maps=(f"{name} = ({name} * 255).round().long()",),
+            note="a label mask that ToTensor() divided by 255",
+        ),
+    )
+
+
+def _fractional_class_fix(name: str, finite_values: np.ndarray) -> str:
+    """The fix for fractional class indices, knowing masks that ToTensor() divided by 255."""
+    if _divided_by_255(finite_values):
         return (
             f"these look like a label mask that transforms.ToTensor() divided by 255 (values k/255): "
             f"recover the labels with ({name} * 255).round().long(), or load masks with "

@@ -361,6 +361,10 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Cast in the data pipeline: `target.long()`. If the values are soft labels, "
             "give one column per class shaped like the logits (cross-entropy accepts class "
             "probabilities since PyTorch 1.10).",
+            remedies=(
+                "`target = target.long()` when every value is a whole number",
+                "`target = (target * 255).round().long()` for a label mask divided by 255 (values k/255)",
+            ),
         ),
         _doc(
             "int-target-for-float-loss",
@@ -375,6 +379,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             example="Binary labels kept as int64: "
             "`F.binary_cross_entropy_with_logits(logits, labels)` where `labels = torch.tensor([0, 1, 1])`.",
             instead="Cast once in the data pipeline: `labels.float()`. Nothing to change for losscli.",
+            remedies=("`target = target.float()` (`.double()` with `--dtype float64`)",),
         ),
         _doc(
             "mixed-float-dtypes",
@@ -424,6 +429,15 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.cross_entropy(logits, labels, ignore_index=255)` "
             "(`losscli compute cross-entropy logits.npy labels.npy --ignore-index 255`). "
             "Otherwise the model head has too few classes.",
+            remedies=(
+                "`target = target - 1` for 1-based labels 1..C",
+                "`--ignore-index V` for a single void or padding value V (dropped when V stands for a class holding more than a small share of the samples)",
+                "`target = target + 1` for labels -1..C-2 (a signed scale)",
+                "`target = (target > 0).long()` for -1/+1 labels of a 2-class model",
+                "`target = target // 255` for a 0/255 mask, `target = (target > 127).long()` for a black/white mask saved as pixel values",
+                "ctc: `target_lengths = (targets >= 0).sum(1)` when padding is counted as labels",
+                "a model with more output classes (shown, not verified)",
+            ),
         ),
         _doc(
             "all-targets-ignored",
@@ -437,6 +451,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             "batch made only of padding: `F.cross_entropy(logits, mask, ignore_index=255)`.",
             instead="Skip batches with nothing to learn (`if (target != ignore_index).any(): ...`) "
             "or use `reduction='sum'` and divide by a count you control.",
+            remedies=(
+                "skip the batch when no target is labelled (a change to the training loop: shown, not verified)",
+            ),
         ),
         _doc(
             "target-outside-unit-interval",
@@ -453,6 +470,12 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.binary_cross_entropy_with_logits(logits, mask)` with `mask.max() == 255`.",
             instead="0/255 masks: `mask / 255`. Labels {1, 2}: `labels - 1`. Labels {-1, 1}: "
             "`(labels + 1) / 2`, or use soft-margin, which takes signs.",
+            remedies=(
+                "`target = target / 255` for 0/255 masks and 0-255 pixel values",
+                "`target = (target + 1) / 2` for -1/+1 labels, or soft-margin on the logits",
+                "`target = (target == b).float()` for two labels a < b (the values seen, written in)",
+                "cross-entropy when bce-logits has one logit per class and the targets are class indices",
+            ),
         ),
         _doc(
             "input-outside-unit-interval",
@@ -488,6 +511,10 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`nn.HingeEmbeddingLoss()(distances, same_class.float())`.",
             instead="Map {0, 1} to {-1, 1}: `2 * labels - 1` (or `labels * 2 - 1` in numpy) before "
             "the loss; then `losscli compute hinge-embedding distances.npy signs.npy`.",
+            remedies=(
+                "`target = target * 2 - 1` for 0/1 labels",
+                "`target = torch.where(target == b, 1.0, -1.0)` for two other labels a < b (the values seen, written in)",
+            ),
         ),
         _doc(
             "negative-poisson-target",
@@ -531,6 +558,11 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Normalise the target: `F.softmax(teacher_logits / T, dim=1)`, or pass "
             "`F.log_softmax(teacher_logits / T, dim=1)` with `log_target=True` "
             "(`--log-target`).",
+            remedies=(
+                "`--log-target` for log-probabilities, or back to its default for probabilities given with it",
+                "`target = target.softmax(1)` (`log_softmax` with `--log-target`) for a teacher's logits",
+                "`target = target / target.sum(dim, keepdim=True)` for rows that do not sum to 1 (`log_softmax` with `--log-target`)",
+            ),
         ),
         _doc(
             "kl-input-not-log",
@@ -641,6 +673,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.cross_entropy(logits, F.one_hot(y, C).float())`.",
             instead="Pass class indices: `F.cross_entropy(logits, onehot.argmax(dim=1))`; save "
             "`onehot.argmax(1)` and run `losscli compute cross-entropy logits.npy labels.npy`.",
+            remedies=("`target = target.argmax(1)`",),
         ),
         _doc(
             "multilabel-target",
@@ -657,6 +690,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`F.binary_cross_entropy_with_logits(logits, multi_hot.float())`; "
             "`losscli compute bce-logits logits.npy targets.npy`. multilabel-margin wants "
             "the other encoding: the true class indices, padded with -1 (not a multi-hot row).",
+            remedies=(
+                "bce-logits or multilabel-soft-margin on the same logits, with `target = target.float()` for integer targets",
+            ),
         ),
         _doc(
             "class-imbalance",
@@ -672,6 +708,12 @@ CATALOGUE: dict[str, FindingDoc] = {
             instead="Weight the classes inversely to their counts, N / (C · count_c): "
             "`F.cross_entropy(logits, y, weight=w)` (`--weight '[...]'`, printed ready in the "
             "message), or `pos_weight = negatives / positives` for bce-logits (`--pos-weight`).",
+            remedies=(
+                "`--weight [...]` by inverse frequency (mean 1), every digit written in",
+                "`--pos-weight [...]` = negatives / positives per column; `--alpha` = the share of negatives for focal",
+                "bce: bce-logits with `input = input.logit()` and `--pos-weight [...]`",
+                "with the classes weighted (`--weight`, `--pos-weight`, a non-default `--alpha`) the finding is silent",
+            ),
         ),
         _doc(
             "non-finite-input",
@@ -753,6 +795,11 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`target = lam * onehot_a + onehot_b`.",
             instead="Normalise the rows (`target / target.sum(dim=1, keepdim=True)`) or use "
             "`label_smoothing=` (`--label-smoothing 0.1`) on class indices.",
+            remedies=(
+                "`target = target / target.sum(1, keepdim=True)` for rows of non-negative weights",
+                "`target = target.softmax(1)` for rows with negative entries (scores)",
+                "K labels per position: one logit per label value (a change to the model: shown, not verified)",
+            ),
         ),
         _doc(
             "ctc-input-not-log-probs",
@@ -785,6 +832,11 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`targets = [vocab.index(c) for c in text]`.",
             instead="Reserve the blank: encode characters 1..C (`targets + 1`) with `blank=0`, or "
             "pass `blank=C` (`--blank C`) with a C+1-class output.",
+            remedies=(
+                "`targets = targets + 1` when the labels start at 0 and the shifted labels fit the classes",
+                "`--blank K` for a class K no label uses (the last class first)",
+                "a model with one more class for the blank (shown, not verified)",
+            ),
         ),
         _doc(
             "ctc-target-too-long",
@@ -798,6 +850,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             "short audio with long transcripts.",
             instead="Downsample less or drop those samples; `--zero-infinity` "
             "(`zero_infinity=True`) ignores them in the loss.",
+            remedies=(
+                "`--zero-infinity` when at most a fifth of the samples are impossible (with it, the finding stays silent for such a few)",
+            ),
         ),
         _doc(
             "single-logit-cross-entropy",
@@ -914,6 +969,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             "dtype to be Long or Byte, but got Int`.",
             instead="Cast once in the data pipeline (`.float()`, `.long()`); "
             "`--dtype float64` computes in double.",
+            remedies=(
+                "`target = target.long()` for integer class indices stored in another integer dtype",
+            ),
         ),
         _doc(
             "torch-rejected",

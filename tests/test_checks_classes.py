@@ -13,7 +13,6 @@ from evaluation import in_memory, torch_raises
 from losscli import losses
 from losscli.checks.balance import inverse_frequency_weights
 from losscli.findings import Severity
-from losscli.loaders import LoadedArray
 from losscli.options import resolve
 from losscli.pipeline import evaluate
 from losscli.report import Report
@@ -226,7 +225,7 @@ FIRES = [
         "multilabel-target",
         Severity.WARNING,
         ("3 of 6 rows", "up to 3"),
-        "losscli compute bce-logits pred.npy true.csv",
+        "F.binary_cross_entropy_with_logits(logits, target.float())",
     ),
     # MultiLabelMarginLoss given the multi-hot table MultiLabelSoftMarginLoss takes
     Fires(
@@ -236,7 +235,7 @@ FIRES = [
         "multilabel-target",
         Severity.WARNING,
         ("(6, 3)", "holds only 0 and 1", "6 of 6 rows"),
-        "losscli compute multilabel-soft-margin pred.npy true.csv",
+        "use multilabel-soft-margin (F.multilabel_soft_margin_loss)",
     ),
     # sentiment labels -1/0/1 read from a CSV: -1 is a class, not padding
     Fires(
@@ -784,23 +783,19 @@ def test_one_based_fix_works_when_applied() -> None:
 
 
 def test_pasted_command_from_inline_inputs_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    # inline arrays are written back out, so the command in the fix runs as pasted
+    # inline arrays are written back out, so the verified fix's command runs as pasted
     import json
     import shlex
 
     from losscli.cli import main
 
-    spec = losses.get("cross-entropy")
-    assert spec is not None
-    logits = [[2.0, 0.1, -1.0], [0.3, 1.5, 0.2], [1.0, 0.0, 2.5], [0.2, 2.2, 0.1]]
-    multi_hot = [[1, 1, 0], [0, 1, 0], [1, 0, 1], [0, 0, 1]]
-    inputs = {
-        "input": LoadedArray(np.array(logits), "inline"),
-        "target": LoadedArray(np.array(multi_hot), "inline"),
-    }
-    report = evaluate(spec, inputs, resolve(spec, {}))
-    fix = next(f.fix for f in report.findings if f.name == "multilabel-target")
-    command = fix.split(": ", 1)[1].split(" (F.")[0]
+    logits = "[[2.0,0.1,-1.0],[0.3,1.5,0.2],[1.0,0.0,2.5],[0.2,2.2,0.1]]"
+    multi_hot = "[[1,1,0],[0,1,0],[1,0,1],[0,0,1]]"
+    with pytest.raises(SystemExit):
+        main(["debug", logits, multi_hot, "--loss", "cross-entropy", "--format", "json"])
+    report = json.loads(capsys.readouterr().out)
+    found = next(f for f in report["findings"] if f["name"] == "multilabel-target")
+    command = next(f["command"] for f in found["fixes"] if "bce-logits" in f["command"])
     assert command.startswith("losscli compute bce-logits '[[2.0,0.1,-1.0]")
     with pytest.raises(SystemExit) as exit_info:
         main([*shlex.split(command)[1:], "--format", "json"])

@@ -157,7 +157,15 @@ def test_multi_hot_targets_with_cross_entropy(
     outcome = debug(
         tmp_path, capsys, "cross-entropy", rng.normal(size=(32, 5)).astype(np.float32), tags
     )
-    assert_found(outcome, "multilabel-target", "warning", ("several ones",), "compute bce-logits")
+    found = assert_found(
+        outcome,
+        "multilabel-target",
+        "warning",
+        ("several ones",),
+        "binary_cross_entropy_with_logits",
+    )
+    [fix] = [f for f in found["fixes"] if "compute bce-logits" in f["command"]]
+    assert fix["verified"]["findings"] == []
     assert_no_other_error(outcome)
 
 
@@ -172,13 +180,16 @@ def test_multi_hot_targets_with_multilabel_margin(
     outcome = debug(
         tmp_path, capsys, "multilabel-margin", rng.normal(size=(16, 6)).astype(np.float32), tags
     )
-    assert_found(
+    found = assert_found(
         outcome,
         "multilabel-target",
         "warning",
         ("holds only 0 and 1",),
-        "compute multilabel-soft-margin",
+        "multilabel-soft-margin",
     )
+    [fix] = [f for f in found["fixes"] if "compute multilabel-soft-margin" in f["command"]]
+    assert fix["code"].startswith("target = target.float(); F.multilabel_soft_margin_loss(")
+    assert fix["verified"]["findings"] == []
     assert_no_other_error(outcome)
 
 

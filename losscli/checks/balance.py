@@ -2,7 +2,10 @@
 
 ``class-imbalance`` compares the classes present in the targets (absent classes are named
 in the message): class indices, multilabel-margin's index lists, and 0/1 targets of the
-binary losses that take a weight to tune.
+binary losses that take a weight to tune. Once the classes are weighted (``--weight`` on
+class indices, ``--pos-weight`` on bce-logits, an ``--alpha`` other than focal's default)
+the imbalance is handled and the check is silent: the weights it proposes are then a fix
+that clears it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from losscli.checks.arguments import (
     takes_class_indices,
     target_lines_up,
 )
-from losscli.findings import Finding, Severity, finding
+from losscli.findings import Finding, Remedy, Severity, finding
 from losscli.kinds import classify, rows_of
 from losscli.losses import Layout, LossSpec, Role
 
@@ -119,6 +122,8 @@ def _multilabel_counts(context: CheckContext) -> Totals:
 
 def check_class_imbalance(context: CheckContext) -> Iterator[Finding]:
     """Class frequencies 10x apart or more, counted over every sample: the counts and weights."""
+    if _weighted(context):
+        return  # the user weights the classes: the imbalance is handled
     totals = context.totals if context.totals is not None else count_classes(context)
     if totals.get("any_unusable", True):
         return
@@ -134,11 +139,47 @@ def check_class_imbalance(context: CheckContext) -> Iterator[Finding]:
         )
     else:
         fix = _class_weight_fix(context, counts)
-    yield from _report_counts(context, target, counts, fix)
+    yield from _report_counts(context, target, counts, fix, _class_weight_remedies(context, counts))
+
+
+def _weighted(context: CheckContext) -> bool:
+    """The classes are weighted already: ``--weight`` per class, ``--pos-weight``, or an alpha
+    other than focal's default."""
+    spec = context.spec
+    options = context.options
+    if spec.class_weight and options.get("weight") is not None:
+        return True
+    if spec.option("pos_weight") is not None and options.get("pos_weight") is not None:
+        return True
+    alpha = spec.option("alpha")
+    return alpha is not None and options.get("alpha", alpha.default) != alpha.default
+
+
+def _exact_array(values: np.ndarray) -> str:
+    """Numbers as an inline array with every digit (``[0.4, 3.6]``): the command and the
+    training script's ``torch.tensor(...)`` then weigh exactly what was verified."""
+    return "[" + ", ".join(repr(float(v)) for v in values) + "]"
+
+
+def _class_weight_remedies(context: CheckContext, counts: np.ndarray) -> tuple[Remedy, ...]:
+    spec = context.spec
+    if not spec.class_weight or spec.option("weight") is None or counts.size > _MAX_READY_WEIGHTS:
+        return ()
+    weights = inverse_frequency_weights(counts)
+    return (
+        Remedy(
+            options=(("weight", _exact_array(weights)),),
+            note="if the rare classes matter: weights by inverse frequency, mean 1",
+        ),
+    )
 
 
 def _report_counts(
-    context: CheckContext, target: str, counts: np.ndarray, fix: str
+    context: CheckContext,
+    target: str,
+    counts: np.ndarray,
+    fix: str,
+    remedies: tuple[Remedy, ...] = (),
 ) -> Iterator[Finding]:
     present = counts > 0
     if present.sum() < 2:
@@ -164,6 +205,7 @@ def _report_counts(
         f"class counts in {context.source(target)} (class: count, most frequent first): {shown}; the most "
         f"frequent present class is {text.number(ratio)}× the rarest{absent_text}",
         fix,
+        remedies=remedies,
         counts=[float(c) for c in counts],
         ratio=ratio,
         absent=[int(c) for c in absent],
@@ -196,7 +238,7 @@ def _class_weight_fix(context: CheckContext, counts: np.ndarray) -> str:
         ready = f"--weight '{text.array_flag(weights)}'"
     if spec.class_weight and spec.option("weight") is not None:
         return (
-            f"if the rare classes matter, weight them by inverse frequency: {text.command(context, spec.name, ready)} "
+            f"if the rare classes matter, weight them by inverse frequency: {ready} "
             f"({spec.call}(..., weight=torch.tensor({text.array_flag(weights)})))"
             if counts.size <= _MAX_READY_WEIGHTS
             else f"weight the classes by inverse frequency: {ready}"
@@ -233,21 +275,39 @@ def _binary_imbalance(context: CheckContext, positives: np.ndarray, rows: int) -
         else ""
     )
     ready = text.array_flag(pos_weight)
+    exact = _exact_array(pos_weight)
+    remedies: tuple[Remedy, ...]
     if spec.option("pos_weight") is not None:
-        fix = f"weight the positives by neg/pos: {text.command(context, spec.name, f'--pos-weight {chr(39)}{ready}{chr(39)}')}"
+        fix = f"weight the positives by neg/pos: --pos-weight '{ready}' (pos_weight=torch.tensor({ready}))"
+        remedies = (
+            Remedy(
+                options=(("pos_weight", exact),), note="positives weighted by negatives/positives"
+            ),
+        )
     elif spec.option("alpha") is not None:
         share = float(negatives.sum() / (negatives.sum() + positives.sum()))
-        fix = f"weight the positives by alpha = share of negatives: {text.command(context, spec.name, f'--alpha {share:.3g}')}"
+        fix = f"weight the positives by alpha = share of negatives: --alpha {share:.3g}"
+        remedies = (Remedy(options=(("alpha", share),), note="alpha = the share of negatives"),)
     else:
         fix = (
-            f"on logits use {text.command(context, 'bce-logits', f'--pos-weight {chr(39)}{ready}{chr(39)}')}; "
-            f"in PyTorch a per-element weight 1 + (pos_weight - 1) * {target} does the same"
+            f"on logits use bce-logits with --pos-weight '{ready}' "
+            "(F.binary_cross_entropy_with_logits(..., pos_weight=...)); in PyTorch a per-element "
+            f"weight 1 + (pos_weight - 1) * {target} does the same"
+        )
+        remedies = (
+            Remedy(
+                maps=(f"{spec.arguments[0].name} = {spec.arguments[0].name}.logit()",),
+                loss="bce-logits",
+                options=(("pos_weight", exact),),
+                note="the probabilities turned back into logits (or drop the model's final sigmoid)",
+            ),
         )
     yield finding(
         "class-imbalance",
         Severity.INFO,
         f"{target} from {context.source(target)}: {counts_text}{absent}",
         fix,
+        remedies=remedies,
         positives=[int(p) for p in positives],
         samples=rows,
         pos_weight=[float(p) for p in pos_weight],

@@ -44,6 +44,9 @@ _UNIT_SLACK = 1e-6
 _LISTED = 8
 # the samples a message lists
 _LISTED_SAMPLES = 3
+# --zero-infinity is a fix for impossible ctc samples up to this share of the batch (beyond
+# it, zeroing them discards the data: the warning stays even with --zero-infinity)
+_FEW_IMPOSSIBLE = 0.2
 
 
 # ---------------------------------------------------------------- class indices
@@ -213,6 +216,14 @@ def _range_remedies(
         )
     if present <= {0, 255} and classes == 2:  # a 0/255 mask
         return (Remedy(maps=(f"{target} = {target} // 255",), note="a 0/255 mask"),)
+    if _binary_pixel_mask(context, target, kept, offending_set, classes):
+        # a black/white mask saved as pixel values (JPEG blurs the edges into in-between values)
+        return (
+            Remedy(
+                maps=(f"{target} = ({target} > 127).long()",),
+                note="a black/white mask saved as pixel values: above 127 is class 1",
+            ),
+        )
     shifts: list[Remedy] = []
     if low >= 1 and high == classes:  # 1..C
         shifts.append(Remedy(maps=(f"{target} = {target} - 1",), note="if the labels are 1-based"))
@@ -234,6 +245,30 @@ def _range_remedies(
     return (*shifts, *ignore, *grow)
 
 
+# a mask of pixel values is black/white when this share of its pixels lies within
+# _PIXEL_EDGE of 0 or of 255 (JPEG leaves a thin band of in-between values along the edges)
+_PIXEL_BINARY_SHARE = 0.95
+_PIXEL_EDGE = 32
+
+
+def _binary_pixel_mask(
+    context: CheckContext, target: str, kept: np.ndarray, offending: set[int], classes: int
+) -> bool:
+    """A 2-class (N, H, W) mask of 0-255 pixel values that one threshold (127) splits honestly.
+
+    Only when nearly every pixel is near black or near white: a palette or greyscale mask
+    with several grey levels has no threshold that recovers its classes.
+    """
+    spatial = np.asarray(context.arrays[target]).ndim >= 3
+    if not spatial or classes != 2 or offending == {255} or kept.size == 0:
+        return False
+    low, high = int(kept.min()), int(kept.max())
+    if low < 0 or high < 128 or high > 255:
+        return False
+    near_edges = (kept <= _PIXEL_EDGE) | (kept >= 255 - _PIXEL_EDGE)
+    return bool(near_edges.mean() >= _PIXEL_BINARY_SHARE) and bool((kept >= 128).any())
+
+
 def _pixel_value_fix(target: str, present: np.ndarray, classes: int) -> str:
     """A mask saved as pixel values (greyscale, a palette, JPEG edges) instead of class indices."""
     shown = ", ".join(str(int(v)) for v in present[:_LISTED]) + (
@@ -242,7 +277,8 @@ def _pixel_value_fix(target: str, present: np.ndarray, classes: int) -> str:
     mapping = (
         f"threshold it: ({target} > 127).long()"
         if classes == 2
-        else f"map each pixel value to its class (a lookup table: lut[{target}].long())"
+        else "map each pixel value to its class where the masks are read (a lookup table from "
+        "the palette)"
     )
     return (
         f"the mask holds pixel values ({shown}), not class indices 0..{classes - 1}: {mapping}; "
@@ -296,6 +332,16 @@ def check_all_targets_ignored(context: CheckContext) -> Iterator[Finding]:
         f"all {indices.size} targets in {context.source(target)} equal ignore_index {ignore}: {outcome}",
         "check the labels and --ignore-index: a batch needs at least one labelled target "
         "(a crop of pure void pixels, or labels that were never filled in)",
+        # nothing in these inputs can be fixed: the training loop skips such a batch
+        remedies=(
+            Remedy(
+                outside=True,
+                code=f"if ({target} != {ignore}).any(): loss = {context.spec.call}("
+                + ", ".join(a.name for a in context.spec.arguments)
+                + f", ignore_index={ignore})",
+                note="skip batches with no labelled target",
+            ),
+        ),
         count=int(indices.size),
         ignore_index=ignore,
     )
@@ -324,6 +370,7 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
             f"each of {rows.count} rows): cross-entropy reads it as class probabilities, which gives the same "
             "value as class indices but rules out ignore_index and costs C times the memory",
             f"pass class indices: {target}.argmax(1) (then --weight and --ignore-index work)",
+            remedies=(Remedy(maps=(f"{target} = {target}.argmax(1)",)),),
             rows=rows.count,
         )
         return
@@ -335,8 +382,9 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
             f"{target} {text.shape_text(values.shape)} from {context.source(target)} holds 0/1 with several ones in "
             f"{several} of {rows.count} rows (up to {rows.ones_max}): this is multi-label, but cross-entropy's "
             "softmax makes the classes compete for one probability mass",
-            f"use one sigmoid per class: {text.command(context, 'bce-logits')} "
-            f"(F.binary_cross_entropy_with_logits(logits, {target}.float()))",
+            "use one sigmoid per class: F.binary_cross_entropy_with_logits(logits, "
+            f"{target}.float())",
+            remedies=_multilabel_remedies(target, values, ("bce-logits", "multilabel-soft-margin")),
             rows_with_several=several,
             rows=rows.count,
             most_ones=rows.ones_max,
@@ -356,8 +404,20 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
         if negative == 0
         else f"these look like scores, not probabilities: pass {target}.softmax(1)"
     )
+    remedies = (
+        Remedy(
+            maps=(f"{target} = {target} / {target}.sum(1, keepdim=True)",),
+            note="if each row holds the class weights of one sample",
+        )
+        if negative == 0
+        else Remedy(
+            maps=(f"{target} = {target}.softmax(1)",),
+            note="if the target holds a teacher's scores (logits)",
+        ),
+    )
     if kind.integral and kind.distinct:
         fix = _labels_per_position_fix(target, values.shape, kind.distinct)
+        remedies = (_labels_per_position_remedy(target, values.shape, kind.distinct),)
     negatives = f"; {negative} entries are negative" if negative else ""
     yield finding(
         "soft-target-not-distribution",
@@ -367,6 +427,7 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
         f"{text.number(float(np.median(sums)))}, max {text.number(float(sums.max()))}){negatives}: the loss is "
         "scaled per row and can go below its true minimum",
         fix,
+        remedies=remedies,
         rows_off=int(off.sum()),
         rows=int(sums.size),
         row_sum_median=float(np.median(sums)),
@@ -390,6 +451,36 @@ def _labels_per_position_fix(
         f"these are class labels ({labels}), {shape[1]} per sample, not probabilities: give one "
         f"logit per label value, logits shaped {logits}, and target {indices} shaped "
         f"{text.shape_text(shape)} (the K-dimensional case of F.cross_entropy)"
+    )
+
+
+def _labels_per_position_remedy(
+    target: str, shape: tuple[int, ...], distinct: tuple[float, ...]
+) -> Remedy:
+    """The model change for K labels per sample: one logit per label value at each position."""
+    low, high = int(min(distinct)), int(max(distinct))
+    choices = high - low + 1
+    indices = f"{target} - {low}" if low > 0 else (f"{target} + {-low}" if low < 0 else target)
+    logits = text.shape_text((shape[0], choices, *shape[1:]))
+    return Remedy(
+        outside=True,
+        code=f"give the model {choices} outputs per label, logits shaped {logits}, and pass "
+        f"{target} = ({indices}).long()",
+        note=f"if {target} holds {shape[1]} labels per sample",
+    )
+
+
+def _multilabel_remedies(
+    target: str, values: np.ndarray, losses: tuple[str, ...]
+) -> tuple[Remedy, ...]:
+    """Multi-hot targets on a loss made for multi-label: one sigmoid per class.
+
+    The 0/1 table is the target as it is (cast to float: both losses take float targets).
+    """
+    maps = () if values.dtype.kind == "f" else (f"{target} = {target}.float()",)
+    return tuple(
+        Remedy(maps=maps, loss=loss, note="several classes per sample: one sigmoid per class")
+        for loss in losses
     )
 
 
@@ -428,9 +519,10 @@ def check_multi_hot_index_target(context: CheckContext) -> Iterator[Finding]:
         f"{target} {text.shape_text(values.shape)} from {context.source(target)} holds only 0 and 1: a multi-hot "
         f"table ({several} of {rows.shape[0]} rows have a 1), but {spec.name} reads each row as a list of "
         "class indices ending at the first -1, so each row names at most classes 0 and 1 and the value is wrong",
-        f"on multi-hot targets use {text.command(context, 'multilabel-soft-margin')} (or bce-logits); "
-        f"for {spec.name}, list each sample's classes then pad with -1: "
-        f"[c for c in range(C) if row[c]] + [-1] * (C - row.sum())",
+        "on multi-hot targets use multilabel-soft-margin (F.multilabel_soft_margin_loss) or "
+        f"bce-logits; for {spec.name}, list each sample's classes then pad with -1: "
+        "[c for c in range(C) if row[c]] + [-1] * (C - row.sum())",
+        remedies=_multilabel_remedies(target, values, ("multilabel-soft-margin", "bce-logits")),
         rows=int(rows.shape[0]),
     )
 
@@ -471,6 +563,9 @@ def check_target_unit_interval(context: CheckContext) -> Iterator[Finding]:
                 context, argument.name, kind.distinct, kind.integral, kind.min, kind.max
             ),
             blocking=blocking,
+            remedies=_unit_interval_remedies(
+                context, argument.name, kind.distinct, kind.integral, kind.min, kind.max
+            ),
             argument=argument.name,
             count=count,
             min=kind.min,
@@ -500,7 +595,20 @@ def _unit_interval_fix(
             f"`valid = {name} != 255; loss_fn(input[valid], {name}[valid].float())`"
         )
     if values and values <= {-1.0, 1.0}:
-        return f"the target holds {{-1, 1}} labels: map them to {{0, 1}} with `{name} = ({name} + 1) / 2`"
+        return (
+            f"the target holds {{-1, 1}} labels: map them to {{0, 1}} with `{name} = ({name} + 1) / 2`"
+            + (
+                ", or keep the signs with soft-margin (F.soft_margin_loss)"
+                if _on_logits(context)
+                else ""
+            )
+        )
+    if len(values) == 2 and integral:
+        negative, positive = (int(v) for v in sorted(values))
+        return (
+            f"the target holds two labels, {negative} and {positive}: map them to 0 and 1, "
+            f"`{name} = ({name} == {positive}).float()`"
+        )
     if values and values <= {-1.0, 0.0, 1.0}:
         return (
             f"-1 looks like padding or an ignore label: drop those entries, "
@@ -511,13 +619,77 @@ def _unit_interval_fix(
             return f"whole numbers up to {text.number(high)} look like 0-255 pixel values: `{name} = {name} / 255`"
         return (
             f"whole numbers from {text.number(low)} to {text.number(high)} look like class indices: for one class "
-            f"per sample run `{text.command(context, 'cross-entropy')}`; for several labels per sample pass "
-            f"one 0/1 column per class, `F.one_hot({name}, num_classes).float()`"
+            "per sample use cross-entropy on one logit per class (F.cross_entropy); for several labels per "
+            f"sample pass one 0/1 column per class, `F.one_hot({name}, num_classes).float()`"
         )
     return (
         f"scale {name} into [0, 1] (the probability of the positive class); if these are regression "
-        f"targets, use a regression loss: `{text.command(context, 'mse')}`"
+        "targets, use a regression loss (F.mse_loss)"
     )
+
+
+def _on_logits(context: CheckContext) -> bool:
+    """The loss takes logits (bce-logits), so soft-margin takes the same input with signs."""
+    return context.spec.name == "bce-logits"
+
+
+def _unit_interval_remedies(
+    context: CheckContext,
+    name: str,
+    distinct: tuple[float, ...],
+    integral: bool,
+    low: float,
+    high: float,
+) -> tuple[Remedy, ...]:
+    """Maps from the encodings seen (0/255, {-1, 1}, two labels, pixel values) onto [0, 1].
+
+    Labels with more than two values are class indices: cross-entropy when the input has
+    one logit per class for each of them. No remedy for a 255 void label or -1 padding in
+    a 0/1 mask (dropping those entries is not a map), nor for continuous values (no scale
+    can be read from the data).
+    """
+    values = set(distinct)
+    if values and values <= {0.0, 255.0}:
+        return (Remedy(maps=(f"{name} = {name} / 255",), note="a 0/255 mask"),)
+    if values and values <= {-1.0, 1.0}:
+        signs = Remedy(maps=(f"{name} = ({name} + 1) / 2",), note="-1/+1 labels: -1 becomes 0")
+        if _on_logits(context):
+            return (
+                signs,
+                Remedy(
+                    loss="soft-margin", note="-1/+1 labels kept as signs: soft-margin on the logits"
+                ),
+            )
+        return (signs,)
+    if values <= {0.0, 1.0, 255.0} or values <= {-1.0, 0.0, 1.0}:
+        return ()  # a void or padding label: dropping those entries is not a map
+    if len(values) == 2 and integral:
+        negative, positive = (int(v) for v in sorted(values))
+        return (
+            Remedy(
+                maps=(f"{name} = ({name} == {positive}).float()",),
+                note=f"two labels: {positive} is the positive class, {negative} the negative",
+            ),
+        )
+    if integral and low >= 0 and 128 <= high <= 255:
+        return (Remedy(maps=(f"{name} = {name} / 255",), note="0-255 pixel values"),)
+    if integral and low >= 0:
+        _, scores = prediction(context)
+        target = np.asarray(context.arrays[name])
+        one_logit_per_class = (
+            scores.ndim == target.ndim + 1
+            and scores.ndim >= 2
+            and scores.shape[0] == target.shape[0]
+            and scores.shape[1] > high
+        )
+        if one_logit_per_class and _on_logits(context):
+            return (
+                Remedy(
+                    loss="cross-entropy",
+                    note=f"one class per sample: the {scores.shape[1]} columns are logits of classes",
+                ),
+            )
+    return ()
 
 
 def check_sign_target(context: CheckContext) -> Iterator[Finding]:
@@ -552,11 +724,30 @@ def check_sign_target(context: CheckContext) -> Iterator[Finding]:
             f"{targets.size} values that are neither ({text.percent(count, targets.size)}: {seen_text}; "
             f"first at {text.position(first)}: {text.number(targets[wrong][0])})"
         )
+        remedies: tuple[Remedy, ...] = ()
         if kind.zero_one:
             message += f"; {spec.name} has no class 0, so every 0 label adds a meaningless term"
             fix = f"map {{0, 1}} labels to {{-1, 1}}: `{name} = {name} * 2 - 1`"
+            remedies = (
+                Remedy(maps=(f"{name} = {name} * 2 - 1",), note="0/1 labels: 0 becomes -1"),
+            )
+        elif kind.integral and len(kind.distinct) == 2:
+            negative, positive = (str(int(v)) for v in kind.distinct)
+            fix = (
+                f"map the two labels to {{-1, 1}}: "
+                f"`{name} = torch.where({name} == {positive}, 1.0, -1.0)`"
+            )
+            remedies = (
+                Remedy(
+                    maps=(f"{name} = torch.where({name} == {positive}, 1.0, -1.0)",),
+                    note=f"two labels: {positive} becomes 1, {negative} becomes -1",
+                ),
+            )
         elif kind.integral:
-            fix = f"build {{-1, 1}} labels: `{name} = torch.where({name} == positive_label, 1.0, -1.0)`"
+            fix = (
+                f"build {{-1, 1}} labels: 1 for the similar (or first-ranked) pairs, -1 for the "
+                f"others, `{name} = torch.where(same, 1.0, -1.0)`"
+            )
         else:
             fix = (
                 f"{name} looks like random or continuous numbers (torch.randn?), not labels: pass the "
@@ -567,6 +758,7 @@ def check_sign_target(context: CheckContext) -> Iterator[Finding]:
             Severity.ERROR,
             message,
             fix,
+            remedies=remedies,
             argument=name,
             count=count,
             min=kind.min,
@@ -620,6 +812,7 @@ def check_kl_target(context: CheckContext) -> Iterator[Finding]:
         return
     axes = class_axes(targets)
     eps = stored_eps(context, name)
+    axis = 1 if targets.ndim >= 2 else 0  # the class dim of [batch, classes, ...]
     if not log_target:
         negative = finite & (targets < 0)
         count = int(negative.sum())
@@ -628,14 +821,22 @@ def check_kl_target(context: CheckContext) -> Iterator[Finding]:
                 if looks_like_probabilities(predictions, stored_eps(context, input_name)):
                     return  # the arguments are swapped: kl-input-not-log says so
                 fix = (
-                    f"{name} holds log-probabilities (rows of exp({name}) sum to 1): pass --log-target, "
-                    f"`{text.command(context, 'kl-div', '--log-target')}` (in PyTorch, "
-                    "nn.KLDivLoss(log_target=True))"
+                    f"{name} holds log-probabilities (rows of exp({name}) sum to 1): pass --log-target "
+                    "(in PyTorch, nn.KLDivLoss(log_target=True))"
+                )
+                remedies: tuple[Remedy, ...] = (
+                    Remedy(options=(("log_target", True),), note="log-probabilities as the target"),
                 )
             else:
                 fix = (
                     f"{name} must be probabilities: `{name} = F.softmax(teacher_logits, dim=1)` "
                     "(or pass log-probabilities with --log-target)"
+                )
+                remedies = (
+                    Remedy(
+                        maps=(f"{name} = {name}.softmax({axis})",),
+                        note="if the target holds the teacher's logits",
+                    ),
                 )
             first = text.first(context, name, negative)
             yield finding(
@@ -645,6 +846,7 @@ def check_kl_target(context: CheckContext) -> Iterator[Finding]:
                 f"values of {targets.size} ({text.percent(count, targets.size)}; min "
                 f"{text.number(float(targets[negative].min()))}; first at {text.position(first)})",
                 fix,
+                remedies=remedies,
                 argument=name,
                 negative=count,
                 first_position=list(first),
@@ -665,9 +867,19 @@ def check_kl_target(context: CheckContext) -> Iterator[Finding]:
                 f"first at {text.position(first)})"
                 + ("; its rows are probabilities summing to 1" if probabilities_given else ""),
                 (
-                    f"drop --log-target: `{text.command(context, 'kl-div')}`"
+                    "drop --log-target (log_target=False): the target holds probabilities"
                     if probabilities_given
                     else f"pass `{name} = F.log_softmax(teacher_logits, dim=1)` with --log-target"
+                ),
+                remedies=(
+                    (Remedy(options=(("log_target", None),), note="probabilities as the target"),)
+                    if probabilities_given
+                    else (
+                        Remedy(
+                            maps=(f"{name} = {name}.log_softmax({axis})",),
+                            note="if the target holds the teacher's logits",
+                        ),
+                    )
                 ),
                 argument=name,
                 positive=count,
@@ -693,6 +905,17 @@ def check_kl_target(context: CheckContext) -> Iterator[Finding]:
             if log_target
             else f"normalise the target: `{name} = F.softmax(teacher_logits, dim={rows.axis})` "
             f"(or `{name} / {name}.sum(dim={rows.axis}, keepdim=True)`)"
+        ),
+        remedies=(
+            Remedy(
+                maps=(f"{name} = {name}.log_softmax({rows.axis})",),
+                note="renormalise the log-probabilities",
+            )
+            if log_target
+            else Remedy(
+                maps=(f"{name} = {name} / {name}.sum({rows.axis}, keepdim=True)",),
+                note="if each row holds unnormalised weights",
+            ),
         ),
         argument=name,
         rows_off=off,
@@ -737,15 +960,32 @@ def check_ctc_label_range(context: CheckContext) -> Iterator[Finding]:
     wrong = np.concatenate([ctc.labels[n][where] for n, where in hits])
     first_sample, first_where = hits[0]
     low, high = int(wrong.min()), int(wrong.max())
+    padded = np.asarray(context.arrays[name]).ndim == 2
+    remedies: tuple[Remedy, ...] = ()
     if low < 0:
         fix = (
             f"{low} inside the target lengths is padding counted as labels: pass {lengths_name} "
-            f"that count only the real labels (e.g. `{lengths_name} = ({name} >= 0).sum(1)`)"
+            f"that count only the real labels"
+            + (f" (e.g. `{lengths_name} = ({name} >= 0).sum(1)`)" if padded else "")
         )
+        if padded:  # (batch, S) targets padded at the end: count the labels before the padding
+            remedies = (
+                Remedy(
+                    maps=(f"{lengths_name} = ({name} >= 0).sum(1)",),
+                    note="if the negative values pad each row after its labels",
+                ),
+            )
     else:
         fix = (
             f"the log_probs have {classes} classes (the blank included) but labels reach {high}: "
             f"give the output layer {high + 1} classes, or check the label encoding"
+        )
+        remedies = (
+            Remedy(
+                outside=True,
+                code=f"give the output layer {high + 1} classes (nn.Linear(..., {high + 1}))",
+                note=f"if the labels 1..{high} are all characters",
+            ),
         )
     yield finding(
         "class-index-out-of-range",
@@ -756,6 +996,7 @@ def check_ctc_label_range(context: CheckContext) -> Iterator[Finding]:
         f"{int(first_where[0])}): torch reads a log-probability that does not exist",
         fix,
         blocking=True,  # out of range: torch reads outside the class dim
+        remedies=remedies,
         argument=name,
         count=int(wrong.size),
         min=low,
@@ -784,22 +1025,57 @@ def check_ctc_blank_in_targets(context: CheckContext) -> Iterator[Finding]:
         else np.empty(0)
     )
     highest = int(used.max()) if used.size else 0
+    unused = sorted(set(range(classes)) - {int(label) for label in used})
+    # the model's last class, when no label uses it, may be the blank it was trained with
+    last_free = (
+        Remedy(
+            options=(("blank", classes - 1),),
+            note=f"if the model's last class ({classes - 1}) is its blank",
+        )
+        if unused and unused[-1] == classes - 1
+        else None
+    )
+    remedies: tuple[Remedy, ...]
     if blank == 0 and highest + 1 <= classes - 1:
         fix = (
             f"the labels start at 0, which CTC reserves for the blank: shift them, `{name} = {name} + 1` "
             f"(labels 1..{highest + 1} still fit the {classes} classes)"
         )
+        shift = Remedy(
+            maps=(f"{name} = {name} + 1",),
+            note="if the labels are 0-based and the model's class 0 is the blank",
+        )
+        remedies = (shift,) if last_free is None else (shift, last_free)
     elif blank == 0:
         fix = (
             f"the labels start at 0, which CTC reserves for the blank: give the model one more output "
             f"class and shift the labels, `{name} = {name} + 1`"
         )
+        remedies = (
+            Remedy(
+                outside=True,
+                code=f"give the output layer {classes + 1} classes (nn.Linear(..., {classes + 1})) "
+                f"and pass {name} + 1",
+                note="class 0 kept for the blank",
+            ),
+        )
     else:
-        unused = sorted(set(range(classes)) - {int(label) for label in used})
         fix = (
             f"choose a blank no label uses: --blank {unused[-1]}"
             if unused
             else "every class index is used as a label: give the model one more output class for the blank"
+        )
+        remedies = (
+            (Remedy(options=(("blank", unused[-1]),), note="a class no label uses"),)
+            if unused
+            else (
+                Remedy(
+                    outside=True,
+                    code=f"give the output layer {classes + 1} classes (nn.Linear(..., "
+                    f"{classes + 1})) and pass blank={classes}",
+                    note="one more class for the blank",
+                ),
+            )
         )
     yield finding(
         "ctc-blank-in-targets",
@@ -809,6 +1085,7 @@ def check_ctc_blank_in_targets(context: CheckContext) -> Iterator[Finding]:
         f"(first: sample {context.sample(first_sample)}, position {int(first_where[0])}): the blank "
         "means 'no label', so those labels can never be matched",
         fix,
+        remedies=remedies,
         argument=name,
         blank=blank,
         count=total,
@@ -852,10 +1129,23 @@ def check_ctc_target_too_long(context: CheckContext) -> Iterator[Finding]:
         for n in short[:_LISTED_SAMPLES]
     )
     zero_infinity = bool(context.options.get("zero_infinity", False))
+    few = short.size <= _FEW_IMPOSSIBLE * needed.size
+    if zero_infinity and few:
+        return  # the user skips a few impossible samples: the rest still teach
     outcome = (
         "--zero-infinity sets their loss to 0, so they teach nothing"
         if zero_infinity
         else "their loss is inf, and so is the mean"
+    )
+    remedies = (
+        (
+            Remedy(
+                options=(("zero_infinity", True),),
+                note=f"skip the {short.size} impossible samples (their loss becomes 0)",
+            ),
+        )
+        if few and not zero_infinity
+        else ()
     )
     yield finding(
         "ctc-target-too-long",
@@ -865,10 +1155,10 @@ def check_ctc_target_too_long(context: CheckContext) -> Iterator[Finding]:
         (
             "downsample the time axis less, or drop/split these samples"
             if zero_infinity
-            else f"downsample the time axis less or shorten the targets; to skip impossible samples, "
-            f"pass --zero-infinity (`{text.command(context, 'ctc', '--zero-infinity')}`; in PyTorch, "
-            "nn.CTCLoss(zero_infinity=True))"
+            else "downsample the time axis less or shorten the targets; to skip impossible samples, "
+            "pass --zero-infinity (in PyTorch, nn.CTCLoss(zero_infinity=True))"
         ),
+        remedies=remedies,
         samples=[context.sample(int(n)) for n in short[:10]],
         needed=[int(needed[n]) for n in short[:10]],
         input_lengths=[int(ctc.input_lengths[n]) for n in short[:10]],
