@@ -236,7 +236,8 @@ class Accumulator:
         self.nan_in_chunk = False
 
     def _losses(self, per_sample: np.ndarray, offset: int, arrays: dict[str, np.ndarray]) -> None:
-        total = float(np.sum(per_sample, dtype=np.float64))
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: reported below
+            total = float(np.sum(per_sample, dtype=np.float64))
         self.loss_sum += total
         finite = None
         if math.isfinite(total):  # a finite sum means every loss is finite

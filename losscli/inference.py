@@ -42,7 +42,6 @@ With predictions alone the command has a ``TARGETS`` placeholder.
 
 from __future__ import annotations
 
-import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -96,15 +95,16 @@ class Recommendation:
 def command_line(
     loss: str, arguments: Sequence[str], options: Sequence[tuple[str, str]] = ()
 ) -> str:
-    """``losscli compute LOSS INPUT... OPTIONS`` with shell quoting (inline arrays need it).
+    """``losscli compute LOSS INPUT... OPTIONS``, written by :class:`~losscli.invocation.Invocation`.
 
     Args:
         loss: the loss's name.
         arguments: the INPUT arguments as the user typed them (``TARGETS`` stays a placeholder).
         options: torch keyword → value, written as flags (``-p 2``, ``--reduction batchmean``).
     """
-    inputs = [argument if argument == TARGETS else shlex.quote(argument) for argument in arguments]
-    return text.command_line(loss, inputs, *(text.option(name, value) for name, value in options))
+    from losscli.invocation import Invocation
+
+    return Invocation(loss, tuple(arguments), tuple(options)).command()
 
 
 def infer(arrays: Sequence[np.ndarray], arguments: Sequence[str]) -> Recommendation | None:

@@ -2,26 +2,19 @@
 
 One spelling for every check: numbers to 4 significant digits, shapes as Python tuples,
 positions as NumPy indices whose batch dimension is the global sample index (a chunk
-starting at sample 1000 reports sample 1000, not 0), and commands that run as pasted from
-the directory the user typed them in.
+starting at sample 1000 reports sample 1000, not 0). Commands are written by
+:class:`losscli.invocation.Invocation`, from the command as data.
 """
 
 from __future__ import annotations
 
-import json
-import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from losscli.losses import flag_for
-
 if TYPE_CHECKING:
     from losscli.checks import CheckContext
-
-# an inline array longer than this is written as its argument's name in capitals
-_MAX_INLINE = 200
 
 
 def number(value: float) -> str:
@@ -94,41 +87,3 @@ def position(index: Sequence[int]) -> str:
 def where(found: list[list[int]]) -> str:
     """Several indices: ``5, 9`` in a 1-D array, ``[5, 2], [9, 0]`` otherwise."""
     return ", ".join(str(p[0]) if len(p) == 1 else str(p) for p in found)
-
-
-def input_text(context: CheckContext, argument: str) -> str:
-    """An INPUT as typed: the file (shell-quoted), ``-`` for standard input, inline arrays written out.
-
-    An inline array longer than 200 characters is written as the argument's name in
-    capitals (``INPUT``), a placeholder for the user to fill in.
-    """
-    loaded = context.inputs[argument]
-    if loaded.source.startswith("<stdin>"):
-        return "-" + loaded.source.removeprefix("<stdin>")
-    if loaded.source == "inline":
-        # inline arrays are never streamed, so these are the values the user typed
-        text = json.dumps(np.asarray(loaded.values).tolist(), separators=(",", ":"))
-        return f"'{text}'" if len(text) <= _MAX_INLINE else argument.upper()
-    return shlex.quote(loaded.source)
-
-
-def command(context: CheckContext, loss: str, *extra: str) -> str:
-    """The losscli command that runs ``loss`` on the same inputs, ready to paste.
-
-    Args:
-        context: the inputs, as the user typed them.
-        loss: the loss to run.
-        extra: words after the inputs, already quoted (``--pos-weight '[3,1]'``).
-    """
-    inputs = [input_text(context, a.name) for a in context.spec.arguments]
-    return command_line(loss, inputs, *extra)
-
-
-def command_line(loss: str, inputs: Sequence[str], *extra: str) -> str:
-    """``losscli compute LOSS INPUT... EXTRA...`` from words already quoted for the shell."""
-    return " ".join(["losscli", "compute", loss, *inputs, *(word for word in extra if word)])
-
-
-def option(name: str, value: object) -> str:
-    """An option on the command line: ``--label-smoothing 0.1``, ``-p 2`` (the value quoted)."""
-    return f"{flag_for(name)} {shlex.quote(str(value))}"

@@ -3,7 +3,6 @@ commands that run as pasted."""
 
 from __future__ import annotations
 
-import shlex
 from typing import Any
 
 import numpy as np
@@ -13,6 +12,7 @@ from losscli import losses, text
 from losscli.checks import CheckContext
 from losscli.checks.targets import check_class_index_range, check_ctc_blank_in_targets
 from losscli.inference import command_line as inference_command_line
+from losscli.invocation import option_words
 from losscli.loaders import LoadedArray
 from losscli.options import resolve
 
@@ -116,43 +116,6 @@ def test_a_check_on_the_evidence_quotes_its_samples() -> None:
     assert found.evidence["samples"] == [90]
 
 
-def test_commands_quote_files_as_the_shell_needs() -> None:
-    context = _context(
-        "cross-entropy", [np.zeros((2, 3)), np.zeros(2)], ["my preds.npy", "labels.csv:label"]
-    )
-    command = text.command(context, "bce-logits", "--pos-weight '[3,1]'")
-    assert (
-        command == "losscli compute bce-logits 'my preds.npy' labels.csv:label --pos-weight '[3,1]'"
-    )
-    assert shlex.split(command)[3] == "my preds.npy"
-
-
-def test_commands_write_standard_input_as_a_dash() -> None:
-    context = _context("mse", [np.zeros(2), np.zeros(2)], ["<stdin>", "true.npy"])
-    assert text.command(context, "l1") == "losscli compute l1 - true.npy"
-    selected = _context("mse", [np.zeros(2), np.zeros(2)], ["<stdin>:pred", "true.npy"])
-    assert text.input_text(selected, "input") == "-:pred"
-
-
-def test_commands_write_inline_arrays_out_and_long_ones_as_a_placeholder() -> None:
-    short = _context("mse", [np.array([1.0, 2.5]), np.array([2, 3])], ["inline", "inline"])
-    assert text.command(short, "mse") == "losscli compute mse '[1.0,2.5]' '[2,3]'"
-    long = _context("mse", [np.arange(100.0), np.arange(100.0)], ["inline", "true.npy"])
-    assert text.command(long, "mse", "--reduction sum") == (
-        "losscli compute mse INPUT true.npy --reduction sum"
-    )
-
-
-def test_command_line_and_option_flags() -> None:
-    assert text.command_line("mse", ["a.npy", "b.npy"]) == "losscli compute mse a.npy b.npy"
-    assert text.command_line("mse", ["a.npy", "b.npy"], "", "--reduction sum").endswith(
-        "b.npy --reduction sum"
-    )
-    assert text.option("p", 2) == "-p 2"  # multi-margin's and triplet-margin's p is -p
-    assert text.option("label_smoothing", 0.1) == "--label-smoothing 0.1"
-    assert text.option("weight", "[1, 2]") == "--weight '[1, 2]'"
-
-
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
@@ -168,6 +131,7 @@ def test_inference_builds_its_commands_with_the_same_flags(
 
 def test_every_option_flag_comes_from_the_catalogue() -> None:
     for option in losses.all_options().values():
-        assert text.option(option.name, 1).split()[0] == option.flag
+        spec = next(s for s in losses.LOSSES if s.option(option.name) is not None)
+        assert option_words(spec, option.name, 1)[0] == option.flag
     assert losses.flag_for("p") == "-p"
     assert losses.flag_for("pos_weight") == "--pos-weight"
