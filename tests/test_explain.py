@@ -249,3 +249,18 @@ def test_documented_batchmean_rule_recovers_the_kl_value() -> None:
     record = json.loads(result.stdout)
     assert len(record["per_sample"]) == 3
     assert sum(record["per_sample"]) / 3 == pytest.approx(record["value"], rel=1e-6)
+
+
+def test_a_finding_lists_the_kinds_of_fix_losscli_tries() -> None:
+    from losscli.findings import CATALOGUE
+    from losscli.render.explain import finding_markdown, finding_record
+
+    documented = [doc for doc in CATALOGUE.values() if doc.remedies]
+    assert len(documented) >= 25
+    for doc in documented:
+        markdown = finding_markdown(doc)
+        assert "## Fixes losscli tries" in markdown
+        assert all(remedy in markdown for remedy in doc.remedies)
+        assert finding_record(doc)["remedies"] == list(doc.remedies)
+    # near miss: a finding with nothing concrete to try has no such section
+    assert "Fixes losscli tries" not in finding_markdown(CATALOGUE["non-finite-input"])

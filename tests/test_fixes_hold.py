@@ -5,7 +5,8 @@ and the registry's own value cases). Each case is saved to ``.npy`` files and ru
 ``losscli debug --format json``; :func:`debug_runner.debug` then runs every verified fix's
 command through the CLI and asserts the value and the remaining warnings and errors are
 exactly those announced. Beyond that, a finding at warning or above whose check proposed
-remedies must keep at least one: a remedy that never verifies is advice nobody ran.
+remedies must keep at least one (a remedy that never verifies is advice nobody ran), and
+every finding that proposes remedies documents their kinds for ``losscli explain``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from debug_runner import debug
 from test_check_registry import LOCAL, _suite_cases
 
 from losscli import fixes
-from losscli.findings import Finding, Fix, Remedy, Severity
+from losscli.findings import CATALOGUE, Finding, Fix, Remedy, Severity
 
 Case = tuple[str, list[Any], dict[str, Any]]
 
@@ -67,6 +68,9 @@ def test_every_fix_announced_is_what_its_command_prints(
     for item, _, kept in tried:
         if item.severity.rank >= Severity.WARNING.rank:
             proposed.setdefault(item.name, []).append(kept)
+    # `losscli explain NAME` lists the kinds of remedy of every finding that proposes one
+    undocumented = {item.name for item, _, _ in tried if not CATALOGUE[item.name].remedies}
+    assert undocumented == set()
     never = [name for name, kept in proposed.items() if not any(kept)]
     assert never == [], f"{never}: every remedy proposed failed its verification: " + "; ".join(
         f"{item.name}: {remedy}" for item, remedy, kept in tried if kept is None

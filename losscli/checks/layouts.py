@@ -71,9 +71,14 @@ def _names(names: Sequence[str]) -> str:
 def _mismatch(
     name: str, message: str, fix: str, remedies: tuple[Remedy, ...] = (), **evidence: Any
 ) -> Finding:
-    if name == "batch-size-mismatch":
-        remedies = (*remedies, _OTHER_BATCHES)
     return finding(name, Severity.ERROR, message, fix, blocking=True, remedies=remedies, **evidence)
+
+
+def _batches_differ(
+    message: str, fix: str, remedies: tuple[Remedy, ...] = (), **evidence: Any
+) -> Finding:
+    """``batch-size-mismatch``: whatever else may help, the batches themselves differ."""
+    return _mismatch("batch-size-mismatch", message, fix, (*remedies, _OTHER_BATCHES), **evidence)
 
 
 # inputs with different batch sizes hold different samples: nothing in them can pair them
@@ -111,8 +116,7 @@ def _pair(
     wants = f"{spec.name} wants {second} shaped like {first}"
     if broadcast is None:
         if len(shape_a) >= 2 and len(shape_b) >= 1 and shape_a[0] != shape_b[0]:
-            yield _mismatch(
-                "batch-size-mismatch",
+            yield _batches_differ(
                 f"{wants} (N, ...); N={shape_a[0]} in {context.source(first)} but "
                 f"N={shape_b[0]} in {context.source(second)} "
                 f"({first} {text.shape_text(shape_a)}, {second} {text.shape_text(shape_b)})",
@@ -369,8 +373,7 @@ def _gaussian(context: CheckContext) -> Iterator[Finding]:
         accepted.append(text.shape_text((*shape_i[:-1], 1)))
     shapes = {prediction: list(shape_i), variance.name: list(shape_v)}
     if shape_i and shape_v and shape_v[0] not in (shape_i[0], 1):
-        yield _mismatch(
-            "batch-size-mismatch",
+        yield _batches_differ(
             f"{spec.name} wants {variance.name} with one variance per sample of {prediction}; "
             f"N={shape_i[0]} in {context.source(prediction)} but N={shape_v[0]} in "
             f"{context.source(variance.name)}",
@@ -451,8 +454,7 @@ def _class_scores(context: CheckContext) -> Iterator[Finding]:
         )
         return
     if shape_t and shape_t[0] != shape_i[0] and len(shape_t) in (len(shape_i) - 1, len(shape_i)):
-        yield _mismatch(
-            "batch-size-mismatch",
+        yield _batches_differ(
             f"{wants}; N={shape_i[0]} in {context.source(prediction)} but N={shape_t[0]} in "
             f"{context.source(target)} ({prediction} {text.shape_text(shape_i)}, {target} {text.shape_text(shape_t)})",
             _flatten_fix(shape_i, shape_t, prediction, target)
@@ -736,8 +738,7 @@ def _batch_mismatch(
 ) -> Finding:
     """N differs between the prediction and the target: name N in each file."""
     n_prediction, n_target = shapes[prediction][0], shapes[target][0]
-    return _mismatch(
-        "batch-size-mismatch",
+    return _batches_differ(
         f"{wants}; N={n_prediction} in {context.source(prediction)} but N={n_target} in "
         f"{context.source(target)}",
         _same_samples_fix(prediction, target),
@@ -816,8 +817,7 @@ def _same_shape_group(context: CheckContext, names: Sequence[str], wants: str) -
             if _broadcast(shape_a, shape_b) is not None:
                 continue
             if shape_a and shape_b and shape_a[0] != shape_b[0]:
-                yield _mismatch(
-                    "batch-size-mismatch",
+                yield _batches_differ(
                     f"{wants}; N={shape_a[0]} in {context.source(one)} but N={shape_b[0]} in "
                     f"{context.source(other)}",
                     _same_samples_fix(one, other),
@@ -929,8 +929,7 @@ def _paired_embeddings(context: CheckContext) -> Iterator[Finding]:
             broadcast=[shape_1[0]],
         )
         return
-    yield _mismatch(
-        "batch-size-mismatch",
+    yield _batches_differ(
         f"{wants}; N={shape_1[0]} in {context.source(first)} but N={shape_y[0]} in {context.source(labels)}",
         _same_samples_fix(first, labels),
         shapes=evidence,
@@ -978,8 +977,7 @@ def _ctc(context: CheckContext) -> Iterator[Finding]:
                     note=f"{log_probs} is batch-first (batch, time, classes)",
                 ),
             )
-        yield _mismatch(
-            "batch-size-mismatch",
+        yield _batches_differ(
             f"{wants}; N={batch} in {context.source(log_probs)} (dimension 1 of "
             f"{text.shape_text(shape_lp)}) but {lengths} from {context.source(lengths)} holds {count} lengths",
             fix,
@@ -1004,8 +1002,7 @@ def _ctc(context: CheckContext) -> Iterator[Finding]:
     longest = int(lengths_t.max()) if lengths_t.size else 0
     if len(shape_t) == 2 and len(shape_lp) == 3:
         if shape_t[0] != batch:
-            yield _mismatch(
-                "batch-size-mismatch",
+            yield _batches_differ(
                 f"{wants}; N={batch} in {context.source(log_probs)} but N={shape_t[0]} in "
                 f"{context.source(targets)}",
                 _same_samples_fix(log_probs, targets),
