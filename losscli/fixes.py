@@ -6,7 +6,8 @@ For each one, :func:`verify` makes the command the remedy stands for
 memory, and keeps it as a :class:`~losscli.findings.Fix` only when
 
 - the finding it fixes is gone,
-- no error appears that the inputs did not already raise, and
+- no error appears that the inputs did not already raise, a value torch computed is not
+  lost, and
 - it does not quietly discard data (an ``--ignore-index`` whose value stands for a class
   the targets never use, on more than :data:`SMALL_SHARE` of the samples, is a different
   dataset, not a fix).
@@ -149,6 +150,8 @@ def _tried(
     if result is None or any(f.name == item.name for f in result.findings):
         return None
     if _errors(result) - _errors(report) or _discards(changed, invocation, result):
+        return None
+    if report.computation is not None and result.computation is None:  # the value is lost
         return None
     return Fix(
         code=code,

@@ -371,3 +371,42 @@ def test_scores_against_targets_in_percent_are_not_swapped(
     outcome = debug(tmp_path, capsys, "bce-logits", scores, percent)
     assert "target-outside-unit-interval" in outcome.errors()
     assert "swapped-inputs" not in outcome.alarms()
+
+
+def test_a_remedy_that_loses_the_value_is_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # targets given as the prediction: bce-logits still computes (a wrong number); bce on the
+    # same order clears probabilities-as-logits but cannot compute at all: not a fix
+    targets = (RNG.random(64) < 0.4).astype(np.float32)
+    scores = (RNG.normal(size=64) + 2 * (targets - 0.5)).astype(np.float32)
+    outcome = debug(tmp_path, capsys, "bce-logits", targets, scores)
+    assert outcome.report["value"] is not None
+    for item in outcome.findings:
+        for fix in item["fixes"]:
+            assert fix["verified"] is None or fix["verified"]["value"] is not None, item["name"]
+    assert [f["command"] for f in outcome.named("probabilities-as-logits")["fixes"]] == []
+
+
+def test_the_table_lists_each_command_on_one_line_however_narrow(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    labels = RNG.integers(1, 4, 32)
+    np.save(tmp_path / "logits_of_a_long_named_model_run.npy", _logits(32, 3, labels - 1))
+    np.save(tmp_path / "labels_one_based.npy", labels)
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "losscli", "debug", "--loss", "ce",
+            str(tmp_path / "logits_of_a_long_named_model_run.npy"),
+            str(tmp_path / "labels_one_based.npy"),
+        ],
+        capture_output=True, text=True, env={**os.environ, "COLUMNS": "60"}, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    command = next(line for line in lines if line.startswith("[1] losscli compute"))
+    words = shlex.split(command.removeprefix("[1] "))
+    assert words[-2:] == ["--map", "target = target - 1"]
+    assert "[1]" in done.stdout.split("commands, one a line:")[0]  # the panel points to it

@@ -50,7 +50,7 @@ def _evidence_value(value: Any) -> str:
     return text if len(text) <= _EVIDENCE_WIDTH else text[: _EVIDENCE_WIDTH - 1] + "…"
 
 
-def finding_panel(item: Finding) -> Panel:
+def finding_panel(item: Finding, numbers: dict[str, int] | None = None) -> Panel:
     """One finding: what was seen, the evidence, why it matters, and the fix.
 
     Warnings and errors carry the catalogue's *Why it matters*; info findings (casts,
@@ -72,7 +72,7 @@ def finding_panel(item: Finding) -> Panel:
     fix = item.fix or (doc.instead if doc is not None else "")
     if fix:
         body.append(Text.assemble(("fix: ", "bold green"), prose(fix)))
-    body.extend(table.fix_lines(item))
+    body.extend(table.fix_lines(item, numbers or table.command_numbers([item])))
     if item.blocking:
         body.append(Text("torch was not called: the inputs cannot work as given", style="dim"))
     title = Text.assemble((item.severity.value, style), " ", (item.name, "bold"))
@@ -158,8 +158,8 @@ def render(
     if recommendation is not None:
         parts.append(recommendation_panel(recommendation))
     parts.append(_summary_line(report))
-    ordered = sorted(report.findings, key=lambda f: -f.severity.rank)
-    parts.extend(finding_panel(item) for item in ordered)
+    numbers = table.command_numbers(report.findings)
+    parts.extend(finding_panel(item, numbers) for item in table.shown_order(report.findings))
     parts.append(_value_panel(report))
     per_sample = table.per_sample_table(report, top)
     if per_sample is not None:

@@ -165,26 +165,55 @@ def outcome_text(verified: Verified) -> str:
     return f"{verified.loss} = {value}, {remaining}"
 
 
-def fix_lines(item: Finding) -> list[Text]:
-    """Each fix of a finding: what was applied and what it gives, then the command."""
+def shown_order(findings: Sequence[Finding]) -> list[Finding]:
+    """The order the views show findings in: errors, then warnings, then info."""
+    return sorted(findings, key=lambda f: -f.severity.rank)
+
+
+def command_numbers(findings: Sequence[Finding]) -> dict[str, int]:
+    """Each fix command a view shows → its footnote number, in the order shown (a command
+    that fixes two findings keeps one number)."""
+    numbers: dict[str, int] = {}
+    for item in shown_order(findings):
+        for fix in item.fixes:
+            if fix.command is not None and fix.command not in numbers:
+                numbers[fix.command] = len(numbers) + 1
+    return numbers
+
+
+def commands_text(numbers: dict[str, int], recommended: str | None = None) -> str:
+    """The fixes' commands after the view, one unwrapped line each, ready to paste.
+
+    A panel wraps long lines, and a wrapped command does not paste; plain lines after the
+    view are wrapped by the terminal alone.
+    """
+    lines = [f"recommended: {recommended}"] if recommended else []
+    lines += [f"[{number}] {command}" for command, number in numbers.items()]
+    if not lines:
+        return ""
+    return "\n".join(["", "commands, one a line:", *lines]) + "\n"
+
+
+def fix_lines(item: Finding, numbers: dict[str, int]) -> list[Text]:
+    """Each fix of a finding: what was applied and what it gives; its command's number."""
     lines: list[Text] = []
     for fix in item.fixes:
         style = "green" if fix.verified is not None else "dim"
         line = Text.assemble("  ", (fix.outcome(), style))
         if fix.note:
             line.append(f" ({fix.note})", style="dim")
-        lines.append(line)
         if fix.command is not None:
-            lines.append(Text(f"    {fix.command}", style="cyan"))
+            line.append(f" [{numbers[fix.command]}]", style="bold cyan")
+        lines.append(line)
     return lines
 
 
-def finding_panel(item: Finding) -> Panel:
+def finding_panel(item: Finding, numbers: dict[str, int] | None = None) -> Panel:
     style = _STYLE[item.severity]
     body: list[RenderableType] = [Text(item.message)]
     if item.fix:
         body.append(Text.assemble(("fix: ", "bold"), item.fix))
-    body.extend(fix_lines(item))
+    body.extend(fix_lines(item, numbers or command_numbers([item])))
     title = Text.assemble((f"{item.severity.value}", style), " ", (item.name, "bold"))
     return Panel(Group(*body), title=title, title_align="left", border_style=style, box=box.ROUNDED)
 
@@ -195,8 +224,8 @@ def findings_view(
     shown = [f for f in findings if show_info or f.severity is not Severity.INFO]
     if not shown:
         return None
-    ordered = sorted(shown, key=lambda f: -f.severity.rank)
-    return Group(*[finding_panel(f) for f in ordered])
+    numbers = command_numbers(findings)
+    return Group(*[finding_panel(f, numbers) for f in shown_order(shown)])
 
 
 def render(report: Report, top: int = 10) -> RenderableType:
@@ -215,11 +244,16 @@ def render(report: Report, top: int = 10) -> RenderableType:
 
 def report(report: Report, view: View) -> Rendered:
     """The compute view, or the debug view (each finding explained, then the value)."""
+    numbers = command_numbers(report.findings)
     if view.debug:
         from losscli.render import debug
 
-        return Rendered(renderable=debug.render(report, view.recommendation, view.top))
-    return Rendered(renderable=render(report, view.top))
+        recommendation = view.recommendation
+        return Rendered(
+            renderable=debug.render(report, recommendation, view.top),
+            text=commands_text(numbers, recommendation.command if recommendation else None),
+        )
+    return Rendered(renderable=render(report, view.top), text=commands_text(numbers))
 
 
 def comparison(entries: Sequence[Entry], view: View) -> Rendered:
