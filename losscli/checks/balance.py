@@ -10,6 +10,7 @@ that clears it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
 import numpy as np
@@ -30,6 +31,10 @@ from losscli.losses import Layout, LossSpec, Role
 
 # class-imbalance fires when the most frequent present class is this many times the rarest
 IMBALANCE_RATIO = 10.0
+# class-imbalance needs the rarest count to be this unlikely under a balanced draw ...
+CHANCE = 0.01
+# ... which a rarest count this large (with the ratio above) always is
+_SURELY_BEYOND_CHANCE = 100
 # at most this many classes are listed by name in a message
 _LISTED = 8
 # a ready --weight / --pos-weight is printed for at most this many classes
@@ -185,7 +190,7 @@ def _report_counts(
     if present.sum() < 2:
         return
     ratio = float(counts[present].max() / counts[present].min())
-    if ratio < IMBALANCE_RATIO:
+    if ratio < IMBALANCE_RATIO or not _beyond_chance(counts[present]):
         return
     order = np.argsort(-counts, kind="stable")
     listed = [f"{int(c)}: {text.count(float(counts[c]))}" for c in order if present[c]]
@@ -210,6 +215,30 @@ def _report_counts(
         ratio=ratio,
         absent=[int(c) for c in absent],
     )
+
+
+def _beyond_chance(counts: np.ndarray) -> bool:
+    """Whether the rarest class is rarer than a balanced draw of this many targets explains.
+
+    A batch of 64 CIFAR images over 10 balanced classes holds one of some class now and then
+    (12× the most frequent): that is sampling noise, not an imbalance to weight. Under a
+    balanced draw over the classes present, the chance that one of them holds at most the
+    rarest count (binomial, union over the classes) must be below :data:`CHANCE`.
+    """
+    total = int(counts.sum())
+    rarest = int(counts.min())
+    if rarest >= _SURELY_BEYOND_CHANCE:
+        return True
+    p = 1.0 / counts.size
+    log_terms = [
+        math.lgamma(total + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(total - k + 1)
+        + k * math.log(p)
+        + (total - k) * math.log1p(-p)
+        for k in range(rarest + 1)
+    ]
+    return counts.size * sum(math.exp(term) for term in log_terms) < CHANCE
 
 
 def inverse_frequency_weights(counts: np.ndarray) -> np.ndarray:

@@ -431,7 +431,7 @@ def check_input_unit_interval(context: CheckContext) -> Iterator[Finding]:
             else ""
         ),
         blocking=True,  # torch's binary_cross_entropy rejects it
-        remedies=_outside_unit_remedies(name, kind),
+        remedies=_outside_unit_remedies(name, kind, predictions),
         argument=name,
         count=count,
         min=kind.min,
@@ -445,21 +445,36 @@ def _tanh_like(kind: ArrayKind) -> bool:
     return kind.min >= -1.0 and kind.max <= 1.0 and kind.min < 0
 
 
-def _outside_unit_remedies(name: str, kind: ArrayKind) -> tuple[Remedy, ...]:
-    """bce input outside [0, 1]: logits (bce-logits), or tanh outputs in [-1, 1] (rescale)."""
+# tanh outputs pile up at ±1 once trained: this share of them beyond _TANH_EDGE in magnitude
+# rules out logits, which would then spill past ±1 as well
+_TANH_SATURATED_SHARE = 0.1
+_TANH_EDGE = 0.95
+
+
+def _outside_unit_remedies(
+    name: str, kind: ArrayKind, predictions: np.ndarray
+) -> tuple[Remedy, ...]:
+    """bce input outside [0, 1]: logits (bce-logits), or tanh outputs in [-1, 1] (rescale).
+
+    Values within [-1, 1] that pile up at ±1 are saturated tanh outputs: logits spread that
+    far would cross ±1, so bce-logits is then not offered (it would give a confident, wrong
+    value).
+    """
     logits = Remedy(
         loss="bce-logits",
         note="if these are logits (the model ends in a Linear layer, values of any size)",
     )
     if not _tanh_like(kind):
         return (logits,)
-    return (
-        Remedy(
-            maps=(f"{name} = ({name} + 1) / 2",),
-            note="if these are tanh outputs (all within [-1, 1]): (x + 1) / 2 maps them onto [0, 1]",
-        ),
-        logits,
+    tanh = Remedy(
+        maps=(f"{name} = ({name} + 1) / 2",),
+        note="if these are tanh outputs (all within [-1, 1]): (x + 1) / 2 maps them onto [0, 1]",
     )
+    finite = predictions[np.isfinite(predictions)]
+    saturated = float((np.abs(finite) > _TANH_EDGE).mean()) if finite.size else 0.0
+    if saturated >= _TANH_SATURATED_SHARE:
+        return (tanh,)
+    return (tanh, logits)
 
 
 def count_saturated(context: CheckContext) -> Totals:
@@ -863,6 +878,22 @@ def check_poisson_negative_rates(context: CheckContext) -> Iterator[Finding]:
         )
 
 
+# a log-variance head's outputs: exp of them stays a sane variance (e^±20)
+_LOG_VARIANCE_BOUND = 20.0
+
+
+def _log_variance_remedies(name: str, finite: np.ndarray, negative: int) -> tuple[Remedy, ...]:
+    """``var = var.exp()`` where the negative values read as a log-variance head's output."""
+    if not negative or not finite.size or float(np.abs(finite).max()) > _LOG_VARIANCE_BOUND:
+        return ()
+    return (
+        Remedy(
+            maps=(f"{name} = {name}.exp()",),
+            note="if the model predicts the log-variance (the usual variance head)",
+        ),
+    )
+
+
 def check_nonpositive_variance(context: CheckContext) -> Iterator[Finding]:
     """gaussian-nll variances must be > 0: torch rejects negatives and clamps zeros to eps."""
     for argument in context.spec.arguments:
@@ -892,6 +923,7 @@ def check_nonpositive_variance(context: CheckContext) -> Iterator[Finding]:
             f"make the variance head positive: `{name} = F.softplus(raw_{name}) + 1e-6` "
             f"(or predict log-variance and pass `{name} = log_{name}.exp()`)",
             remedies=(
+                *_log_variance_remedies(name, variance[finite], negative),
                 Remedy(
                     outside=True,
                     code=f"{name} = F.softplus(raw_{name}) + 1e-6 in the model's variance head",

@@ -205,7 +205,9 @@ def _range_remedies(
             note=f"if {value} marks pixels or samples without a label",
         )
         for value in sorted(offending_set)
-        if has_ignore and len(offending_set) == 1
+        if has_ignore
+        and len(offending_set) == 1
+        and not _one_based_class_labels(context, target, kept, offending, classes)
     ]
     if present <= {-1, 1} and classes == 2:  # ±1 labels of a binary task
         return (
@@ -243,6 +245,31 @@ def _range_remedies(
         else []
     )
     return (*shifts, *ignore, *grow)
+
+
+# with one label per sample, C is a class of 1-based labels (not a void label) once the
+# targets hold enough samples that a balanced draw would show class 0 ...
+_ONE_BASED_SAMPLES_PER_CLASS = 3
+# ... and C is about as frequent as the classes present: at least this share of their median
+_ONE_BASED_CLASS_SHARE = 0.5
+
+
+def _one_based_class_labels(
+    context: CheckContext, target: str, kept: np.ndarray, offending: np.ndarray, classes: int
+) -> bool:
+    """Labels 1..C, one per sample, where C is as frequent as any class: 1-based, not void.
+
+    Ignoring C there would drop a whole class and leave the model's class 0 untrained, so
+    ``--ignore-index C`` is not a plausible reading (a void label is rare, or a pixel's).
+    """
+    per_sample = np.asarray(context.arrays[target]).ndim == 1
+    if not per_sample or kept.size < _ONE_BASED_SAMPLES_PER_CLASS * classes:
+        return False
+    if int(kept.min()) < 1 or int(kept.max()) != classes or set(offending.tolist()) != {classes}:
+        return False
+    _, counts = np.unique(kept, return_counts=True)
+    top = int((kept == classes).sum())
+    return top >= _ONE_BASED_CLASS_SHARE * float(np.median(counts))
 
 
 # a mask of pixel values is black/white when this share of its pixels lies within
