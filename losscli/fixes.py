@@ -188,11 +188,12 @@ def _discards(changed: Invocation, invocation: Invocation, result: Report) -> bo
 
 
 def swapped_inputs(report: Report, trials: Trials) -> Finding | None:
-    """``swapped-inputs``: the inputs raise an error as given, and none in another order
-    that the data itself points to (:func:`_plausible`)."""
+    """``swapped-inputs``: the inputs raise a warning or an error as given, and nothing
+    worse than the warnings they had in another order that the data itself points to
+    (:func:`_plausible`); when they raised only warnings, the other order must raise none."""
     errors = _errors(report)
     invocation = trials.invocation
-    if not errors or len(set(invocation.arguments)) < 2:
+    if not alarms(report) or len(set(invocation.arguments)) < 2:
         return None
     names = tuple(a.name for a in invocation.spec.arguments)
     for order in _orders(names):
@@ -203,7 +204,9 @@ def swapped_inputs(report: Report, trials: Trials) -> Finding | None:
         result = trials.run(changed)
         if result is None or result.value is None or _errors(result):
             continue
-        return _swapped_finding(report, changed, result, errors, remedy)
+        if not errors and alarms(result):
+            continue
+        return _swapped_finding(report, changed, result, set(alarms(report)), remedy)
     return None
 
 
@@ -261,23 +264,25 @@ def _whole_numbers(values: np.ndarray) -> bool:
 
 
 def _label_like(values: np.ndarray) -> bool:
-    """Labels: whole numbers, two distinct values (smoothed 0.05/0.95), or distributions."""
-    if values.size == 0:
+    """Labels: at least two distinct values, and whole numbers, exactly two values (smoothed
+    0.05/0.95), or distributions. A constant (a dead model's output) is no label."""
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    distinct = np.unique(finite).size
+    if distinct < 2:
         return False
-    kind = classify(values)
-    if kind.integral or np.unique(values[np.isfinite(values)]).size <= 2:
+    if classify(values).integral or distinct == 2:
         return True
     return values.ndim >= 2 and classify(values, class_axis=1).kind is Kind.PROBABILITIES
 
 
 def _swapped_finding(
-    report: Report, changed: Invocation, result: Report, errors: set[str], remedy: Remedy
+    report: Report, changed: Invocation, result: Report, given_alarms: set[str], remedy: Remedy
 ) -> Finding:
     spec = report.spec
     names = [a.name for a in spec.arguments]
     given = ", ".join(f"{name} {report.inputs[name].source}" for name in names)
     now = ", ".join(f"{name} {typed}" for name, typed in zip(names, changed.arguments, strict=True))
-    raised = ", ".join(sorted(errors))
+    raised = ", ".join(sorted(given_alarms))
     remaining = alarms(result)
     outcome = (
         f"{spec.name} = {text.number(result.value)}" if result.value is not None else "no value"
@@ -287,7 +292,7 @@ def _swapped_finding(
         Severity.ERROR,
         f"the inputs fit {spec.name} once their order is changed: as given ({given}) they "
         f"raise {raised}; given as {now} they give {outcome}",
-        f"pass the predictions first, in torch's order ({', '.join(names)}): {call_text(changed)}",
+        f"pass the model's output first: torch takes {', '.join(names)} by position",
         remedies=(remedy,),
         order=list(changed.arguments),
     )

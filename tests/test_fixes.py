@@ -410,3 +410,50 @@ def test_the_table_lists_each_command_on_one_line_however_narrow(tmp_path: Path)
     words = shlex.split(command.removeprefix("[1] "))
     assert words[-2:] == ["--map", "target = target - 1"]
     assert "[1]" in done.stdout.split("commands, one a line:")[0]  # the panel points to it
+
+
+def test_bce_labels_then_probabilities_is_silent_in_torch_but_not_here(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # F.binary_cross_entropy(y, p) computes: the labels are read as saturated probabilities
+    targets = (RNG.random(64) < 0.3).astype(np.float32)
+    probabilities = np.clip(targets * 0.6 + RNG.uniform(0.05, 0.35, 64), 0.01, 0.99).astype(
+        np.float32
+    )
+    outcome = debug(tmp_path, capsys, "bce", targets, probabilities)
+    fix = _swapped(outcome)
+    expected = F.binary_cross_entropy(torch.from_numpy(probabilities), torch.from_numpy(targets))
+    assert fix["verified"]["value"] == float(expected)
+
+
+def test_poisson_counts_then_log_rates(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log_rates = RNG.normal(1.0, 0.5, size=64).astype(np.float32)
+    counts = RNG.poisson(np.exp(log_rates)).astype(np.float32)
+    fix = _swapped(debug(tmp_path, capsys, "poisson-nll", counts, log_rates))
+    expected = F.poisson_nll_loss(torch.from_numpy(log_rates), torch.from_numpy(counts))
+    assert fix["verified"]["value"] == float(expected)
+
+
+def test_cosine_embedding_labels_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    x1 = RNG.normal(size=(32, 8)).astype(np.float32)
+    x2 = (x1 + RNG.normal(scale=0.5, size=(32, 8))).astype(np.float32)
+    labels = np.where(RNG.random(32) < 0.5, -1.0, 1.0).astype(np.float32)
+    outcome = debug(tmp_path, capsys, "cosine-embedding", labels, x1, x2)
+    assert outcome.alarms(), outcome.summary()
+    fix = _swapped(outcome)
+    expected = F.cosine_embedding_loss(
+        torch.from_numpy(x1), torch.from_numpy(x2), torch.from_numpy(labels)
+    )
+    assert fix["verified"]["value"] == float(expected)
+
+
+def test_probabilities_against_soft_targets_are_not_swapped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # softmax output to cross-entropy with soft labels: a warning, and the other order is no
+    # better (the soft labels are probabilities too)
+    probabilities = F.softmax(torch.from_numpy(RNG.normal(size=(32, 5)).astype(np.float32)), 1)
+    soft = F.softmax(torch.from_numpy(RNG.normal(size=(32, 5)).astype(np.float32) * 3), 1)
+    outcome = debug(tmp_path, capsys, "cross-entropy", probabilities.numpy(), soft.numpy())
+    assert "probabilities-as-logits" in outcome.alarms()
+    assert "swapped-inputs" not in outcome.alarms()

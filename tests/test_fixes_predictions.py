@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-
-from tests.debug_runner import Outcome, assert_fixes_hold, debug, run_json
+from debug_runner import Outcome, assert_fixes_hold, debug, run_json
 
 RNG = np.random.default_rng(11)
 
