@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import math
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -981,7 +982,12 @@ class _Evaluator:
 
         The call is first made on ``meta`` stand-ins, which gives the result's shape and dtype
         and allocates nothing; when that fails, the real call raises torch's own message.
+        Every whitelisted call but ``one_hot`` gives at most the broadcast of its tensors in
+        the widest dtype, so when that fits the budget the meta call (whose first use costs
+        about a second of torch's start-up) is not needed.
         """
+        if self._surely_fits(function, (*arguments, *keywords.values())):
+            return
         meta_arguments = tuple(self._meta(argument) for argument in arguments)
         meta_keywords = {name: self._meta(value) for name, value in keywords.items()}
         try:
@@ -1005,11 +1011,24 @@ class _Evaluator:
                 f"more than the memory budget ({_size_text(self.limit_bytes)})"
             )
 
+    def _surely_fits(self, function: Callable[..., Any], values: tuple[Any, ...]) -> bool:
+        if function is self.torch.nn.functional.one_hot:
+            return False
+        shapes = [value.shape for value in values if isinstance(value, self.torch.Tensor)]
+        try:
+            broadcast = self.torch.broadcast_shapes(*shapes)
+        except RuntimeError:
+            return False  # the meta call (or the real one) says what is wrong
+        return math.prod(broadcast) * _WIDEST_ITEMSIZE <= self.limit_bytes
+
     def _meta(self, value: Any) -> Any:
         if isinstance(value, self.torch.Tensor):
             return self.torch.empty_like(value, device="meta")
         return value
 
+
+# bytes per value of the widest dtype a whitelisted call can return (float64, int64)
+_WIDEST_ITEMSIZE = 8
 
 _HANDLERS: dict[type[ast.AST], Callable[[_Evaluator, Any], Any]] = {
     ast.Name: _Evaluator._name,
