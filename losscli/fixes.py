@@ -16,9 +16,11 @@ The fix carries the value the command prints and the warnings and errors that re
 remedy outside the inputs (change the model's output channels) is shown unverified, and so
 is every remedy when the inputs were streamed: trying it would mean reading them again.
 
-``swapped-inputs`` is found the same way: when the inputs raise an error, the other orders
-of the INPUTs are tried, closest first, and the first that computes without an error is the
-finding, with that order as its fix.
+``swapped-inputs`` is found the same way: when the inputs raise a warning or an error, the
+other orders of the INPUTs that the data points to are tried, closest first, and the first
+that computes without an error (and without a warning, when there was no error) is the
+finding, with that order as its fix. A fix's own outcome is judged the same way, swapped
+inputs included, so ``verified.findings`` are the names its command reports.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def verify(
     trials = None if loaded is None else Trials(invocation, dict(loaded), budget)
     found = list(report.findings)
     if trials is not None:
-        swapped = swapped_inputs(report, trials)
+        swapped = swapped_inputs(report, invocation, trials)
         if swapped is not None:
             found.insert(0, swapped)
     return replace(
@@ -87,22 +89,27 @@ class Trials:
     invocation: Invocation
     loaded: dict[str, LoadedArray]
     budget: int
-    _done: dict[str, Report | None] = field(default_factory=dict)
+    _done: dict[tuple[str, bool], Report | None] = field(default_factory=dict)
 
-    def run(self, changed: Invocation) -> Report | None:
-        """What ``losscli compute`` prints for ``changed``; None when it is a usage error."""
-        key = changed.command()
+    def run(self, changed: Invocation, swaps: bool = True) -> Report | None:
+        """What ``losscli compute`` reports for ``changed`` (its fixes aside), swapped inputs
+        included unless ``swaps`` is False; None when the command is a usage error."""
+        key = (changed.command(), swaps)
         if key not in self._done:
-            self._done[key] = self._evaluate(changed)
+            self._done[key] = self._evaluate(changed, swaps)
         return self._done[key]
 
-    def _evaluate(self, changed: Invocation) -> Report | None:
+    def _evaluate(self, changed: Invocation, swaps: bool) -> Report | None:
         from losscli.runner import evaluate_in_memory
 
         try:
-            return evaluate_in_memory(changed, self.loaded, self.budget)
+            result = evaluate_in_memory(changed, self.loaded, self.budget)
         except LossCliError:
             return None
+        swapped = swapped_inputs(result, changed, self) if swaps else None
+        if swapped is None:
+            return result
+        return replace(result, findings=(swapped, *result.findings))
 
 
 def alarms(report: Report) -> tuple[str, ...]:
@@ -187,21 +194,20 @@ def _discards(changed: Invocation, invocation: Invocation, result: Report) -> bo
     )
 
 
-def swapped_inputs(report: Report, trials: Trials) -> Finding | None:
+def swapped_inputs(report: Report, invocation: Invocation, trials: Trials) -> Finding | None:
     """``swapped-inputs``: the inputs raise a warning or an error as given, and nothing
     worse than the warnings they had in another order that the data itself points to
     (:func:`_plausible`); when they raised only warnings, the other order must raise none."""
     errors = _errors(report)
-    invocation = trials.invocation
     if not alarms(report) or len(set(invocation.arguments)) < 2:
         return None
     names = tuple(a.name for a in invocation.spec.arguments)
     for order in _orders(names):
-        if not _plausible(order, trials):
+        if not _plausible(order, invocation, trials):
             continue
         remedy = Remedy(order=order)
         changed = invocation.applying(remedy)
-        result = trials.run(changed)
+        result = trials.run(changed, swaps=False)
         if result is None or result.value is None or _errors(result):
             continue
         if not errors and alarms(result):
@@ -227,7 +233,7 @@ _PREDICTION_ROLES = frozenset({Role.PREDICTION, Role.LOG_PROBS})
 _OWN_KIND_ONLY = frozenset({Role.VARIANCE, Role.LENGTHS, Role.CTC_TARGETS})
 
 
-def _plausible(order: tuple[str, ...], trials: Trials) -> bool:
+def _plausible(order: tuple[str, ...], invocation: Invocation, trials: Trials) -> bool:
     """Whether the data points to ``order``: every input moves to a place of its own kind.
 
     An input may move between two places of one role (ctc's input and target lengths),
@@ -237,10 +243,10 @@ def _plausible(order: tuple[str, ...], trials: Trials) -> bool:
     never trades places with a prediction. One value of 0.5 against a target of 2 fits
     either way, so it is not taken as swapped.
     """
-    spec = trials.invocation.spec
+    spec = invocation.spec
     roles = {a.name: a.role for a in spec.arguments}
     names = [a.name for a in spec.arguments]
-    typed = dict(zip(names, trials.invocation.arguments, strict=True))
+    typed = dict(zip(names, invocation.arguments, strict=True))
     for place, name in zip(names, order, strict=True):
         if name == place:
             continue
@@ -371,7 +377,7 @@ def recommended(
             break
         current = best.invocation
         trials = Trials(current, dict(loaded), budget)
-        result = trials.run(current)
+        result = trials.run(current, swaps=False)  # verify() looks for swapped inputs itself
         if result is None:
             break
         outcome = verify(result, current, loaded, budget)
