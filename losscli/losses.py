@@ -208,6 +208,12 @@ class LossSpec:
         composed: for a loss without a ``torch.nn.functional`` function, the name of the
             formula ``compute`` builds from torch operations (``sigmoid_focal_loss``).
         python_call: how PyTorch code calls it, for fixes (default ``F.<function>``).
+        on_probabilities: the loss that computes the same value from probabilities, a fix
+            when the predictions turn out to be probabilities (bce for bce-logits).
+        on_signs: the loss that computes the same value from -1/+1 targets, a fix when
+            the targets are signs (soft-margin for bce-logits).
+        on_class_indices: the loss for the same logits when the targets turn out to be
+            class indices with one logit per class (cross-entropy for bce-logits).
     """
 
     name: str
@@ -230,6 +236,9 @@ class LossSpec:
     class_weight: bool = False
     composed: str = ""
     python_call: str = ""
+    on_probabilities: str = ""
+    on_signs: str = ""
+    on_class_indices: str = ""
 
     @property
     def call(self) -> str:
@@ -371,6 +380,9 @@ LOSSES: tuple[LossSpec, ...] = (
         pitfalls=("Sigmoid applied before the loss: the input is already in [0, 1].",),
         broadcasting=Broadcasting.NONE,
         activation=Activation.SIGMOID,
+        on_probabilities="bce",
+        on_signs="soft-margin",
+        on_class_indices="cross-entropy",
     ),
     LossSpec(
         "cross-entropy",

@@ -457,3 +457,27 @@ def test_probabilities_against_soft_targets_are_not_swapped(
     outcome = debug(tmp_path, capsys, "cross-entropy", probabilities.numpy(), soft.numpy())
     assert "probabilities-as-logits" in outcome.alarms()
     assert "swapped-inputs" not in outcome.alarms()
+
+
+@pytest.mark.parametrize("spec", [s for s in losses.LOSSES if s.on_probabilities or s.on_signs])
+def test_the_catalogues_counterpart_losses_compute_the_same_value(spec: losses.LossSpec) -> None:
+    # the fixes that switch loss rely on these records: each must compute the same number
+    from losscli.compute import compute
+
+    logits = RNG.normal(size=(64, 3)).astype(np.float64)
+    targets = (RNG.random((64, 3)) < 0.4).astype(np.float64)
+    resolve = options.resolve
+    base = compute(spec, {"input": logits, "target": targets}, resolve(spec, {})).value
+    if spec.on_probabilities:
+        other = losses.get(spec.on_probabilities)
+        assert other is not None
+        probabilities = 1 / (1 + np.exp(-logits))
+        value = compute(other, {"input": probabilities, "target": targets}, resolve(other, {}))
+        assert value.value == pytest.approx(base, rel=1e-9)
+    if spec.on_signs:
+        other = losses.get(spec.on_signs)
+        assert other is not None
+        signs = targets * 2 - 1
+        value = compute(other, {"input": logits, "target": signs}, resolve(other, {}))
+        # soft-margin averages over every element, bce-logits too: the same mean
+        assert value.value == pytest.approx(base, rel=1e-9)

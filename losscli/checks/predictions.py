@@ -48,6 +48,7 @@ from losscli.kinds import (
     rows_of,
 )
 from losscli.losses import Activation, Domain, Layout, LossSpec, Role
+from losscli.losses import get as get_loss
 
 # cross-entropy input counts as probabilities when its median row sum is this close to 1
 PROBABILITY_ROW_SUM_SLACK = 0.25
@@ -160,8 +161,8 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
             "pass the logits (the model output before torch.sigmoid), or recover them with "
             f"{name}.logit()"
             + (
-                "; with probabilities only, F.binary_cross_entropy takes them as they are"
-                if _to_bce(context)
+                f"; with probabilities only, {other.call} takes them as they are"
+                if (other := _on_probabilities(context)) is not None
                 else ""
             ),
             remedies=_sigmoid_remedies(context, name),
@@ -178,9 +179,19 @@ def _log(name: str, values: np.ndarray) -> str:
     return f"{name}.log()"
 
 
-def _to_bce(context: CheckContext) -> bool:
-    """bce-logits whose options bce takes too: bce on the probabilities computes the same loss."""
-    return context.spec.name == "bce-logits" and context.options.get("pos_weight") is None
+def _on_probabilities(context: CheckContext) -> LossSpec | None:
+    """The loss that computes the same value from probabilities (``LossSpec.on_probabilities``),
+    when every option set away from its default is one it takes too (bce has no pos_weight)."""
+    other = get_loss(context.spec.on_probabilities) if context.spec.on_probabilities else None
+    if other is None:
+        return None
+    default = {o.name: o.default for o in context.spec.options}
+    changed = [n for n, v in context.options.items() if not _same(v, default.get(n))]
+    return other if all(other.option(n) is not None for n in changed) else None
+
+
+def _same(value: object, default: object) -> bool:
+    return value is default or (not isinstance(value, np.ndarray) and value == default)
 
 
 def _sigmoid_remedies(context: CheckContext, name: str) -> tuple[Remedy, ...]:
@@ -190,11 +201,12 @@ def _sigmoid_remedies(context: CheckContext, name: str) -> tuple[Remedy, ...]:
         note="logit is the inverse of sigmoid: it recovers the logits (in training code, "
         "drop the torch.sigmoid)",
     )
-    if not _to_bce(context):
+    other = _on_probabilities(context)
+    if other is None:
         return (inverse,)
     return (
         inverse,
-        Remedy(loss="bce", note="bce takes the probabilities as they are"),
+        Remedy(loss=other.name, note=f"{other.name} takes the probabilities as they are"),
     )
 
 

@@ -624,11 +624,7 @@ def _unit_interval_fix(
     if values and values <= {-1.0, 1.0}:
         return (
             f"the target holds {{-1, 1}} labels: map them to {{0, 1}} with `{name} = ({name} + 1) / 2`"
-            + (
-                ", or keep the signs with soft-margin (F.soft_margin_loss)"
-                if _on_logits(context)
-                else ""
-            )
+            + (f", or keep the signs with {context.spec.on_signs}" if context.spec.on_signs else "")
         )
     if len(values) == 2 and integral:
         negative, positive = (int(v) for v in sorted(values))
@@ -655,11 +651,6 @@ def _unit_interval_fix(
     )
 
 
-def _on_logits(context: CheckContext) -> bool:
-    """The loss takes logits (bce-logits), so soft-margin takes the same input with signs."""
-    return context.spec.name == "bce-logits"
-
-
 def _unit_interval_remedies(
     context: CheckContext,
     name: str,
@@ -680,11 +671,12 @@ def _unit_interval_remedies(
         return (Remedy(maps=(f"{name} = {name} / 255",), note="a 0/255 mask"),)
     if values and values <= {-1.0, 1.0}:
         signs = Remedy(maps=(f"{name} = ({name} + 1) / 2",), note="-1/+1 labels: -1 becomes 0")
-        if _on_logits(context):
+        if context.spec.on_signs:
             return (
                 signs,
                 Remedy(
-                    loss="soft-margin", note="-1/+1 labels kept as signs: soft-margin on the logits"
+                    loss=context.spec.on_signs,
+                    note=f"-1/+1 labels kept as signs: {context.spec.on_signs} on the logits",
                 ),
             )
         return (signs,)
@@ -709,10 +701,10 @@ def _unit_interval_remedies(
             and scores.shape[0] == target.shape[0]
             and scores.shape[1] > high
         )
-        if one_logit_per_class and _on_logits(context):
+        if one_logit_per_class and context.spec.on_class_indices:
             return (
                 Remedy(
-                    loss="cross-entropy",
+                    loss=context.spec.on_class_indices,
                     note=f"one class per sample: the {scores.shape[1]} columns are logits of classes",
                 ),
             )
