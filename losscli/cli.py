@@ -457,16 +457,13 @@ def _invocation(
     A map that does not parse, or names no input of the loss, is a usage error here, before
     any input is read.
     """
-    from losscli import transforms
     from losscli.invocation import Invocation
 
-    names = [a.name for a in spec.arguments]
-    maps = transforms.parse_maps(run.maps, names, loss=spec.name)
-    return Invocation(
-        loss=spec.name,
-        arguments=tuple(inputs),
-        options=tuple((name, value) for name, value in given.items() if value is not None),
-        maps=tuple(m.text for m in maps),
+    return Invocation.typed(
+        spec,
+        inputs,
+        given,
+        run.maps,
         dtype=run.dtype.value,
         strict=run.strict,
         stdin_format=run.stdin_format,

@@ -65,18 +65,18 @@ def evaluate_all(
     entries: list[Entry] = []
     for spec in specs:
         chosen = options_for(spec, given)
-        invocation = Invocation(
-            loss=spec.name,
-            arguments=tuple(arguments),
-            options=tuple((name, value) for name, value in chosen.items() if value is not None),
-            maps=tuple(maps),
-            dtype=settings.float_dtype,
-            strict=settings.strict,
-            stdin_format=stdin_format,
-            memory_budget=memory_budget,
-        )
         try:
             pipeline.bind(spec, arguments)
+            invocation = Invocation.typed(
+                spec,
+                arguments,
+                chosen,
+                maps,
+                dtype=settings.float_dtype,
+                strict=settings.strict,
+                stdin_format=stdin_format,
+                memory_budget=memory_budget,
+            )
             resolved = loss_options.resolve(spec, chosen)
             report = runner.run(invocation, resolved, budget, settings, cache)
         except UsageError as error:  # this loss cannot take these inputs: the others can

@@ -69,6 +69,12 @@ class Verified:
     findings: tuple[str, ...] = ()
     loss: str = field(default="", compare=False)
 
+    def text(self) -> str:
+        """``cross-entropy = 0.386697, no findings`` (or the findings that remain)."""
+        value = "no value" if self.value is None else f"{self.value:.6g}"
+        remaining = f"still {', '.join(self.findings)}" if self.findings else "no findings"
+        return f"{self.loss} = {value}, {remaining}"
+
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "findings": list(self.findings)}
 
@@ -107,10 +113,7 @@ class Fix:
         if self.verified is None:
             reason = "a change to the model" if self.command is None else "the inputs streamed"
             return f"{what} (not tried here: {reason})"
-        value = "no value" if self.verified.value is None else f"{self.verified.value:.6g}"
-        found = self.verified.findings
-        remaining = f"still {', '.join(found)}" if found else "no findings"
-        return f"after {what}: {self.verified.loss} = {value}, {remaining}"
+        return f"after {what}: {self.verified.text()}"
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {}

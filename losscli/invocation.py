@@ -48,6 +48,39 @@ class Invocation:
     stdin_format: str = DEFAULT_STDIN_FORMAT
     memory_budget: str | None = None
 
+    @classmethod
+    def typed(
+        cls,
+        spec: LossSpec,
+        arguments: Sequence[str],
+        given: Mapping[str, Any],
+        maps: Sequence[str] = (),
+        *,
+        dtype: str = DEFAULT_DTYPE,
+        strict: bool = False,
+        stdin_format: str = DEFAULT_STDIN_FORMAT,
+        memory_budget: str | None = None,
+    ) -> Invocation:
+        """The command as the user typed it: the loss options given (None: not given) and
+        the ``--map`` lines, parsed for this loss and written the one way losscli writes them.
+
+        Raises:
+            UsageError: a map does not parse, or names no input of the loss.
+        """
+        from losscli.transforms import parse_maps
+
+        parsed = parse_maps(maps, [a.name for a in spec.arguments], loss=spec.name)
+        return cls(
+            loss=spec.name,
+            arguments=tuple(arguments),
+            options=tuple((name, value) for name, value in given.items() if value is not None),
+            maps=tuple(m.text for m in parsed),
+            dtype=dtype,
+            strict=strict,
+            stdin_format=stdin_format,
+            memory_budget=memory_budget,
+        )
+
     @property
     def spec(self) -> LossSpec:
         spec = losses.get(self.loss)

@@ -101,7 +101,7 @@ def recommendation_panel(recommendation: Recommendation) -> Panel:
         Text.assemble(("run: ", "bold"), (recommendation.command, "bold")),
     ]
     if recommendation.verified is not None:
-        body.append(Text.assemble(("gives: ", "bold"), table.outcome_text(recommendation.verified)))
+        body.append(Text.assemble(("gives: ", "bold"), recommendation.verified.text()))
     if recommendation.complete:
         body.append(
             Text(

@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from losscli.findings import Finding, Severity, Verified
+from losscli.findings import Finding, Severity
 from losscli.render import Rendered, View, charts
 from losscli.report import Entry, Report
 from losscli.text import shape_text
@@ -156,13 +156,6 @@ def gradient_histograms(report: Report) -> RenderableType | None:
 def classes_view(report: Report) -> RenderableType | None:
     """Predicted (argmax) versus true class counts, for losses on class-index targets."""
     return None if report.classes is None else charts.class_counts_view(report.classes)
-
-
-def outcome_text(verified: Verified) -> str:
-    """``cross-entropy = 0.627479, no findings`` (or the findings that remain)."""
-    value = "no value" if verified.value is None else f"{verified.value:.6g}"
-    remaining = f"still {', '.join(verified.findings)}" if verified.findings else "no findings"
-    return f"{verified.loss} = {value}, {remaining}"
 
 
 def shown_order(findings: Sequence[Finding]) -> list[Finding]:
