@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 from debug_runner import debug
+from evaluation import evaluate
 from test_check_registry import LOCAL, _suite_cases
 
 from losscli import fixes
@@ -71,6 +72,10 @@ def test_every_fix_announced_is_what_its_command_prints(
     # `losscli explain NAME` lists the kinds of remedy of every finding that proposes one
     undocumented = {item.name for item, _, _ in tried if not CATALOGUE[item.name].remedies}
     assert undocumented == set()
+    # every remedy the checks propose on these inputs was tried (none skipped unverified)
+    direct = evaluate(loss, *[np.asarray(a) for a in arrays], **given)
+    offered = {(f.name, r) for f in direct.findings for r in f.remedies}
+    assert offered <= {(item.name, remedy) for item, remedy, _ in tried}
     never = [name for name, kept in proposed.items() if not any(kept)]
     assert never == [], f"{never}: every remedy proposed failed its verification: " + "; ".join(
         f"{item.name}: {remedy}" for item, remedy, kept in tried if kept is None
