@@ -21,7 +21,7 @@ import numpy as np
 
 from losscli.findings import Finding, Remedy, Severity, finding
 from losscli.loaders import LoadedArray
-from losscli.losses import Argument, DType, LossSpec, Role
+from losscli.losses import Argument, DType, LossSpec, Role, torch_error
 from losscli.text import position
 
 FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
@@ -117,7 +117,7 @@ def convert(
         if wants is DType.FLOAT:
             converted, note = _to_float(argument, loaded, target_float, soft_target, offset)
         else:
-            as_index, note = _to_index(argument, loaded, offset)
+            as_index, note = _to_index(argument, loaded, spec.call, offset)
             if as_index is None:
                 blocked = True
             converted = np.asarray(values) if as_index is None else as_index
@@ -249,7 +249,7 @@ def _rounded_whole_numbers(
 
 
 def _to_index(
-    argument: Argument, loaded: LoadedArray, offset: int = 0
+    argument: Argument, loaded: LoadedArray, call: str, offset: int = 0
 ) -> tuple[np.ndarray | None, Finding | None]:
     values = loaded.values
     if values.dtype == np.int64:
@@ -297,15 +297,43 @@ def _to_index(
         )
     if loaded.from_text:
         return values.astype(np.int64), None  # whole numbers written as text: class indices
-    return values.astype(np.int64), finding(
+    return values.astype(np.int64), _whole_float_indices(argument, loaded, call)
+
+
+def _whole_float_indices(argument: Argument, loaded: LoadedArray, call: str) -> Finding:
+    """Float class indices that are all whole numbers: cast to int64, as the value needs.
+
+    Where torch itself raises on floats (cross-entropy, nll, the margin losses, ctc
+    lengths), the training script crashes on these inputs: a warning that quotes torch's
+    error. Where torch accepts them (ctc targets), the cast is only reported.
+    """
+    dtype = str(loaded.values.dtype)
+    noun = "lengths" if argument.role is Role.LENGTHS else "class indices"
+    cast = f"{argument.name} = {argument.name}.long()"
+    if not argument.float_error:
+        return finding(
+            "float-class-target",
+            Severity.INFO,
+            f"{argument.name} ({loaded.source}) holds {dtype} {noun}, all whole numbers; cast to int64",
+            f"in PyTorch, pass {argument.name}.long()",
+            remedies=(Remedy(maps=(cast,)),),
+            argument=argument.name,
+            from_dtype=dtype,
+            to_dtype="int64",
+        )
+    error = torch_error(argument.float_error, dtype)
+    return finding(
         "float-class-target",
-        Severity.INFO,
-        f"{argument.name} ({loaded.source}) holds {values.dtype} class indices, all whole numbers; cast to int64",
-        f"in PyTorch, pass {argument.name}.long() (torch raises 'expected scalar type Long but found Float')",
-        remedies=(Remedy(maps=(f"{argument.name} = {argument.name}.long()",)),),
+        Severity.WARNING,
+        f"{argument.name} ({loaded.source}) holds {dtype} {noun} ({loaded.values.size} values, all whole "
+        f'numbers): {call} raises "RuntimeError: {error}" on them; losscli cast them to int64 to '
+        "compute the value",
+        f"pass {argument.name}.long() where the labels are read or saved (torch wants int64 {noun})",
+        remedies=(Remedy(maps=(cast,)),),
         argument=argument.name,
-        from_dtype=str(values.dtype),
+        from_dtype=dtype,
         to_dtype="int64",
+        torch_error=error,
     )
 
 

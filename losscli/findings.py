@@ -352,13 +352,19 @@ CATALOGUE: dict[str, FindingDoc] = {
         ),
         _doc(
             "float-class-target",
-            "info / error",
-            "float class indices: integral ones are cast, fractional ones are an error",
-            what="Class-index targets stored as floats. Whole numbers are cast to int64 (info); "
-            "any fractional value is an error, because casting would change the label.",
-            why="torch raises `expected target dtype to be Long or Byte, but got Float` for float "
-            "class indices. Fractional values are not labels at all: usually probabilities or "
-            "regression targets given to a classification loss.",
+            "warning / error",
+            "float class indices: integral ones are cast (torch would raise), fractional ones are an error",
+            what="Class-index targets (or ctc lengths) stored as floats in a binary file (npy, npz, "
+            "Parquet, .pt). Whole numbers are cast to int64 and the value computed, with a warning "
+            "that quotes the error torch itself raises on them (info where torch accepts floats: ctc "
+            "label sequences); any fractional value is an error, because casting would change the "
+            "label. Text (CSV, inline arrays) has no dtype: whole numbers read from it are class "
+            "indices, no finding.",
+            why="torch 2.13 raises `expected target dtype to be Long or Byte, but got Float` "
+            "(cross_entropy, nll_loss) or `expected scalar type Long but found Float` (the margin "
+            "losses) for float class indices, so the training script crashes where losscli computes. "
+            "Fractional values are not labels at all: usually probabilities or regression targets "
+            "given to a classification loss.",
             example="Labels loaded through numpy or pandas as float64: "
             "`target = torch.from_numpy(np.loadtxt('labels.csv'))`.",
             instead="Cast in the data pipeline: `target.long()`. If the values are soft labels, "
@@ -665,13 +671,17 @@ CATALOGUE: dict[str, FindingDoc] = {
         ),
         _doc(
             "one-hot-target",
-            "info",
+            "info / warning",
             "cross-entropy target given as one-hot (N, C)",
-            what="A cross-entropy target shaped like the input with exactly one 1 per row.",
+            what="A cross-entropy target shaped like the input with exactly one 1 per row: info "
+            "when it holds floats; a warning when a binary file holds it as integers "
+            "(`F.one_hot` returns int64), which torch refuses.",
             why="Since PyTorch 1.10 CrossEntropyLoss reads a float target shaped like the input "
             "as class probabilities, so one-hot rows give the same value as class indices. But "
             "`ignore_index` does not apply to probability targets, and with `weight` the mean "
-            "divides by N rather than by the sum of the targets' weights.",
+            "divides by N rather than by the sum of the targets' weights. An integer one-hot "
+            "target makes torch raise `Expected floating point type for target with class "
+            "probabilities, got Long`; losscli reads it as probabilities to compute the value.",
             example="Labels one-hot encoded for a Keras-style pipeline: "
             "`F.cross_entropy(logits, F.one_hot(y, C).float())`.",
             instead="Pass class indices: `F.cross_entropy(logits, onehot.argmax(dim=1))`; save "

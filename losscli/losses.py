@@ -47,6 +47,11 @@ class Argument:
         shape: its expected shape in the project's notation, e.g. ``[batch, classes]``.
         differentiable: the gradient is reported for it.
         batch_dim: which dimension indexes samples (ctc log_probs use 1).
+        float_error: torch's own error when this argument holds floats where it wants
+            integers (``{dtype}`` stands for torch's name of the dtype: ``Float``), or ``""``
+            when torch accepts floats there (ctc targets).
+        integer_probabilities_error: torch's own error when this argument, read as class
+            probabilities, holds integers (cross-entropy's one-hot ``Long`` target), or ``""``.
     """
 
     name: str
@@ -55,6 +60,39 @@ class Argument:
     shape: str
     differentiable: bool = False
     batch_dim: int = 0
+    float_error: str = ""
+    integer_probabilities_error: str = ""
+
+
+# torch's names of dtypes in its error messages, by numpy's name
+_TORCH_DTYPE_NAMES = {
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "float32": "Float",
+    "float64": "Double",
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "uint16": "UInt16",
+    "uint32": "UInt32",
+    "uint64": "UInt64",
+}
+# torch 2.13's errors for class indices of another dtype (test_conversion runs torch on each case)
+_LONG_OR_BYTE = (
+    "expected target dtype to be Long or Byte, but got {dtype}"  # cross_entropy, nll_loss
+)
+_SCALAR_LONG = "expected scalar type Long but found {dtype}"  # multi_margin, multilabel_margin
+_PROBABILITIES_FLOAT = (
+    "Expected floating point type for target with class probabilities, got {dtype}"
+)
+
+
+def torch_error(template: str, dtype: str) -> str:
+    """torch's error ``template`` for an array of numpy dtype ``dtype`` (``Float`` for float32)."""
+    return template.format(dtype=_TORCH_DTYPE_NAMES.get(dtype, dtype))
 
 
 class OptionType(str, enum.Enum):
@@ -396,6 +434,8 @@ LOSSES: tuple[LossSpec, ...] = (
                 Role.CLASS_TARGET,
                 DType.CLASS,
                 "[batch] class indices, or [batch, classes] probabilities",
+                float_error=_LONG_OR_BYTE,
+                integer_probabilities_error=_PROBABILITIES_FLOAT,
             ),
         ),
         (
@@ -438,7 +478,13 @@ LOSSES: tuple[LossSpec, ...] = (
                 "[batch, classes] log-probabilities",
                 differentiable=True,
             ),
-            Argument("target", Role.CLASS_INDEX, DType.INDEX, "[batch] class indices"),
+            Argument(
+                "target",
+                Role.CLASS_INDEX,
+                DType.INDEX,
+                "[batch] class indices",
+                float_error=_LONG_OR_BYTE,
+            ),
         ),
         (_weight(), IGNORE_INDEX, _reduction()),
         "negative log-likelihood on log-probabilities",
@@ -597,6 +643,7 @@ LOSSES: tuple[LossSpec, ...] = (
                 Role.MULTILABEL_INDEX,
                 DType.INDEX,
                 "[batch, classes] class indices, padded with -1",
+                float_error=_SCALAR_LONG,
             ),
         ),
         (_reduction(),),
@@ -667,7 +714,13 @@ LOSSES: tuple[LossSpec, ...] = (
             Argument(
                 "input", Role.PREDICTION, DType.FLOAT, "[batch, classes]", differentiable=True
             ),
-            Argument("target", Role.CLASS_INDEX, DType.INDEX, "[batch] class indices"),
+            Argument(
+                "target",
+                Role.CLASS_INDEX,
+                DType.INDEX,
+                "[batch] class indices",
+                float_error=_SCALAR_LONG,
+            ),
         ),
         (
             Option("p", OptionType.INT, 1, "1 or 2: the power of the hinge", ("1", "2")),
@@ -745,8 +798,20 @@ LOSSES: tuple[LossSpec, ...] = (
                 DType.INDEX,
                 "[batch, max_target_length] or concatenated [sum(target_lengths)]",
             ),
-            Argument("input_lengths", Role.LENGTHS, DType.INDEX, "[batch]"),
-            Argument("target_lengths", Role.LENGTHS, DType.INDEX, "[batch]"),
+            Argument(
+                "input_lengths",
+                Role.LENGTHS,
+                DType.INDEX,
+                "[batch]",
+                float_error="input_lengths must be integral",
+            ),
+            Argument(
+                "target_lengths",
+                Role.LENGTHS,
+                DType.INDEX,
+                "[batch]",
+                float_error="target_lengths must be integral",
+            ),
         ),
         (
             Option("blank", OptionType.INT, 0, "the blank label"),

@@ -214,6 +214,21 @@ FIRES = [
         "cross-entropy",
         [LOGITS_6, np.eye(3, dtype=np.int64)[LABELS_6]],
         "one-hot-target",
+        Severity.WARNING,  # torch refuses an int64 probability target
+        (
+            "(6, 3)",
+            "one-hot",
+            "6 rows",
+            "Expected floating point type for target with class probabilities, got Long",
+        ),
+        "target.argmax(1)",
+    ),
+    # target = F.one_hot(y, num_classes=3).float(): torch reads it as probabilities
+    Fires(
+        "ce-F.one_hot-float",
+        "cross-entropy",
+        [LOGITS_6, np.eye(3, dtype=np.float32)[LABELS_6]],
+        "one-hot-target",
         Severity.INFO,
         ("(6, 3)", "one-hot", "6 rows"),
         "target.argmax(1)",

@@ -209,14 +209,36 @@ def test_integral_float_class_indices_are_cast_and_computed(tmp_path: Path) -> N
     scores_file = _save(tmp_path / "scores.npy", scores)
     labels_file = _save(tmp_path / "labels.npy", np.array([0.0, 2.0], dtype=np.float32))
     code, report, _ = _json("cross-entropy", scores_file, labels_file)
-    assert code == 0
+    assert code == 0  # a warning: below the default --fail-on error
     assert report["value"] == F.cross_entropy(torch.from_numpy(scores), torch.tensor([0, 2])).item()
-    (info,) = [f for f in report["findings"] if f["name"] == "float-class-target"]
-    assert info["severity"] == "info"
+    (warning,) = [f for f in report["findings"] if f["name"] == "float-class-target"]
+    assert warning["severity"] == "warning"  # torch itself raises on float32 labels
+    with pytest.raises(RuntimeError) as raised:
+        F.cross_entropy(torch.from_numpy(scores), torch.tensor([0.0, 2.0]))
+    assert str(raised.value) in warning["message"]
+    gated = _compute(
+        "cross-entropy", scores_file, labels_file, "-f", "json", "--fail-on", "warning"
+    )
+    assert gated.exit_code == 1
     # text has no dtype: the same labels typed inline are class indices, no finding
     code, typed, _ = _json("cross-entropy", scores_file, "[0.0, 2.0]")
     assert code == 0 and typed["value"] == report["value"]
     assert [f["name"] for f in typed["findings"]] == []
+
+
+@pytest.mark.parametrize("written", ["0\n2\n", "0.0\n2.0\n", "label\n0\n2\n"])
+def test_labels_from_a_csv_are_class_indices_without_a_finding(
+    tmp_path: Path, written: str
+) -> None:
+    """A CSV has no dtype: labels read from it are not a float-class mistake, however written."""
+    scores = np.array([[1.0, 0.0, -1.0], [0.5, 0.5, 2.0]], dtype=np.float32)
+    scores_file = _save(tmp_path / "scores.npy", scores)
+    labels_file = tmp_path / "labels.csv"
+    labels_file.write_text(written)
+    code, report, _ = _json("cross-entropy", scores_file, str(labels_file))
+    assert code == 0
+    assert report["value"] == F.cross_entropy(torch.from_numpy(scores), torch.tensor([0, 2])).item()
+    assert [f["name"] for f in report["findings"]] == []
 
 
 def test_int_targets_for_a_float_loss_are_an_info_finding(tmp_path: Path) -> None:

@@ -111,14 +111,85 @@ def test_int_target_value_equals_torch_on_the_float_target() -> None:
     assert report.value == 0.5
 
 
-@pytest.mark.parametrize("loss", ["cross-entropy", "nll", "multi-margin"])
-def test_integral_float_class_indices_are_cast_with_an_info_finding(loss: str) -> None:
-    converted = _convert(loss, input=np.zeros((3, 4)), target=np.array([0.0, 3.0, 1.0]))
+def _torch_refusal(call: object, *tensors: torch.Tensor) -> str:
+    """The RuntimeError torch raises on ``tensors`` (fails the test when it computes)."""
+    with pytest.raises(RuntimeError) as raised:
+        call(*tensors)  # type: ignore[operator]
+    return str(raised.value)
+
+
+_SCORES = np.array([[0.2, -1.0, 0.5, 2.0], [1.0, 0.0, -0.5, 0.1], [0.3, 0.3, -2.0, 1.2]])
+
+
+@pytest.mark.parametrize(
+    ("loss", "call", "labels"),
+    [
+        ("cross-entropy", F.cross_entropy, [0.0, 3.0, 1.0]),
+        ("nll", F.nll_loss, [0.0, 3.0, 1.0]),
+        ("multi-margin", F.multi_margin_loss, [0.0, 3.0, 1.0]),
+        ("multilabel-margin", F.multilabel_margin_loss, [[0, 3, -1, -1]] * 3),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_integral_float_class_indices_are_cast_with_a_warning_quoting_torch(
+    loss: str, call: object, labels: list[object], dtype: type
+) -> None:
+    """torch raises on float class indices: losscli casts them but warns with torch's own words."""
+    target = np.array(labels, dtype=dtype)
+    converted = _convert(loss, input=_SCORES, target=target)
     assert converted.arrays["target"].dtype == np.int64
-    assert converted.arrays["target"].tolist() == [0, 3, 1]
+    assert converted.arrays["target"].tolist() == np.array(labels).astype(np.int64).tolist()
     (note,) = _named(converted.findings, "float-class-target")
-    assert note.severity is Severity.INFO
+    assert note.severity is Severity.WARNING
     assert not converted.blocked
+    refusal = _torch_refusal(
+        call, torch.tensor(_SCORES, dtype=torch.float32), torch.from_numpy(target)
+    )
+    assert refusal in note.message
+    assert note.evidence["torch_error"] == refusal
+
+
+def test_integral_float_ctc_lengths_warn_with_torch_error_and_float_ctc_labels_do_not() -> None:
+    """torch's ctc_loss casts float label sequences itself, but refuses float lengths."""
+    log_probs = torch.randn(6, 2, 5, generator=torch.Generator().manual_seed(0)).log_softmax(2)
+    labels = np.array([[1.0, 2.0], [3.0, 4.0]], dtype=np.float32)
+    lengths = np.array([6.0, 6.0], dtype=np.float32)
+    two = np.array([2, 2])
+    converted = _convert(
+        "ctc",
+        log_probs=log_probs.numpy(),
+        targets=labels,
+        input_lengths=lengths,
+        target_lengths=two,
+    )
+    by_argument = {
+        f.evidence["argument"]: f for f in _named(converted.findings, "float-class-target")
+    }
+    accepted = F.ctc_loss(
+        log_probs, torch.from_numpy(labels), torch.tensor([6, 6]), torch.tensor(two)
+    )
+    assert torch.isfinite(accepted)  # torch computes with float labels: only reported
+    assert by_argument["targets"].severity is Severity.INFO
+    refusal = _torch_refusal(
+        F.ctc_loss,
+        log_probs,
+        torch.from_numpy(labels).long(),
+        torch.from_numpy(lengths),
+        torch.tensor(two),
+    )
+    assert refusal == "input_lengths must be integral"
+    assert by_argument["input_lengths"].severity is Severity.WARNING
+    assert refusal in by_argument["input_lengths"].message
+
+
+def test_integral_float_class_indices_are_still_computed_after_the_cast() -> None:
+    labels = np.array([0.0, 3.0, 1.0], dtype=np.float32)
+    report = _evaluate("cross-entropy", input=_SCORES.astype(np.float32), target=labels)
+    expected = F.cross_entropy(torch.tensor(_SCORES, dtype=torch.float32), torch.tensor([0, 3, 1]))
+    assert report.value == expected.item()
+    assert [f.severity for f in report.findings if f.name == "float-class-target"] == [
+        Severity.WARNING
+    ]
 
 
 def test_fractional_class_indices_are_an_error_and_torch_is_not_called() -> None:

@@ -710,11 +710,6 @@ GAPS: dict[str, str] = {
     "deviation passed as var raises nothing and no `var = var ** 2` fix is offered",
     "lm-padding-not-ignored": "padding-not-ignored (SPEC, Findings) is not implemented: pad id 0 "
     "filling the ends of token rows counts in the loss; only an info class-imbalance fires",
-    "one-hot-long-into-ce": "SPEC: integer one-hot makes torch raise, so one-hot-target is a "
-    "warning; losscli casts it and says info (its catalogue and tests say info too)",
-    "float-labels-into-ce": "SPEC: integral float class indices make torch raise, so "
-    "float-class-target is a warning; losscli casts them and says info (its catalogue and "
-    "false-alarm tests say info too)",
 }
 
 
@@ -886,11 +881,6 @@ NEAR_MISS_GAPS: dict[str, str] = {
     "deviation passed as var raises nothing and no `var = var ** 2` fix is offered",
     "lm-padding-not-ignored": "padding-not-ignored (SPEC, Findings) is not implemented: pad id 0 "
     "filling the ends of token rows counts in the loss; only an info class-imbalance fires",
-    "one-hot-long-into-ce": "SPEC: integer one-hot makes torch raise, so one-hot-target is a "
-    "warning; losscli casts it and says info (its catalogue and tests say info too)",
-    "float-labels-into-ce": "SPEC: integral float class indices make torch raise, so "
-    "float-class-target is a warning; losscli casts them and says info (its catalogue and "
-    "false-alarm tests say info too)",
 }
 
 

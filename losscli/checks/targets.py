@@ -36,7 +36,7 @@ from losscli.checks.arguments import (
 )
 from losscli.findings import Finding, Remedy, Severity, finding
 from losscli.kinds import Kind, classify, decimal_places, rows_of
-from losscli.losses import Domain, DType, Layout, LossSpec, Role
+from losscli.losses import Domain, DType, Layout, LossSpec, Role, torch_error
 
 # binary targets this far outside [0, 1] are rounding, not a mistake (when torch allows them)
 _UNIT_SLACK = 1e-6
@@ -390,16 +390,7 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
     if rows is None:
         return
     if kind.kind is Kind.ONE_HOT:
-        yield finding(
-            "one-hot-target",
-            Severity.INFO,
-            f"{target} {text.shape_text(values.shape)} from {context.source(target)} is one-hot (exactly one 1 in "
-            f"each of {rows.count} rows): cross-entropy reads it as class probabilities, which gives the same "
-            "value as class indices but rules out ignore_index and costs C times the memory",
-            f"pass class indices: {target}.argmax(1) (then --weight and --ignore-index work)",
-            remedies=(Remedy(maps=(f"{target} = {target}.argmax(1)",)),),
-            rows=rows.count,
-        )
+        yield _one_hot_target(context, target, values, rows.count)
         return
     if kind.kind is Kind.MULTI_HOT and rows.ones_max >= 2:
         several = round(rows.fraction_several_ones * rows.count)
@@ -458,6 +449,48 @@ def check_soft_targets(context: CheckContext) -> Iterator[Finding]:
         rows_off=int(off.sum()),
         rows=int(sums.size),
         row_sum_median=float(np.median(sums)),
+    )
+
+
+def _one_hot_target(context: CheckContext, target: str, values: np.ndarray, rows: int) -> Finding:
+    """A one-hot cross-entropy target: torch reads float rows as probabilities, refuses integer ones.
+
+    Text has no dtype (a CSV of 0/1 columns is read as the loss needs); an integer array
+    (``F.one_hot`` gives int64) makes torch raise, so the training script cannot run.
+    """
+    argument = context.spec.arguments[1]
+    loaded = context.inputs[target]
+    refused = (
+        bool(argument.integer_probabilities_error)
+        and values.dtype.kind in "biu"
+        and not loaded.from_text
+    )
+    shape = text.shape_text(values.shape)
+    remedies = (Remedy(maps=(f"{target} = {target}.argmax(1)",)),)
+    if refused:
+        error = torch_error(argument.integer_probabilities_error, str(values.dtype))
+        return finding(
+            "one-hot-target",
+            Severity.WARNING,
+            f"{target} {shape} from {context.source(target)} is a {values.dtype} one-hot table (exactly one "
+            f'1 in each of {rows} rows): {context.spec.call} raises "RuntimeError: {error}" on it; '
+            "losscli read it as class probabilities (cast to float) to compute the value",
+            f"pass class indices: {target}.argmax(1) (F.one_hot(...).float() would also run, but rules "
+            "out --ignore-index)",
+            remedies=remedies,
+            rows=rows,
+            dtype=str(values.dtype),
+            torch_error=error,
+        )
+    return finding(
+        "one-hot-target",
+        Severity.INFO,
+        f"{target} {shape} from {context.source(target)} is one-hot (exactly one 1 in "
+        f"each of {rows} rows): cross-entropy reads it as class probabilities, which gives the same "
+        "value as class indices but rules out ignore_index and costs C times the memory",
+        f"pass class indices: {target}.argmax(1) (then --weight and --ignore-index work)",
+        remedies=remedies,
+        rows=rows,
     )
 
 
