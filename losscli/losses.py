@@ -625,6 +625,9 @@ LOSSES: tuple[LossSpec, ...] = (
         "hinge embedding loss on distances",
         "l_i = x_i if y_i = 1; max(0, margin - x_i) if y_i = -1",
         streamable=True,
+        # for y = 1 the loss is the input itself, unclamped: torch returns a negative loss for a
+        # negative input (a score or a log-distance), which is no mistake of the loss
+        nonnegative=False,
         pitfalls=(
             "{0, 1} targets: 0 is not a class here; torch adds both the x and the max(0, margin - x) term for it.",
         ),

@@ -176,6 +176,41 @@ def test_losses_that_may_be_negative_are_not_reported() -> None:
     assert not named(report, "negative-loss")
 
 
+def _breast_cancer_hinge_scores() -> tuple[np.ndarray, np.ndarray]:
+    """A linear dissimilarity score trained with HingeEmbeddingLoss on breast_cancer (seeded).
+
+    The score is unconstrained (no distance, no softplus), as in a siamese head that
+    outputs ``w @ x + b``: samples labelled 1 are pushed down, and below zero.
+    """
+    from sklearn.datasets import load_breast_cancer
+
+    features, labels = load_breast_cancer(return_X_y=True)
+    features = (features - features.mean(0)) / features.std(0)
+    x = torch.tensor(features, dtype=torch.float32)
+    signs = torch.tensor(np.where(labels == 1, 1.0, -1.0), dtype=torch.float32)
+    torch.manual_seed(0)
+    head = torch.nn.Linear(x.shape[1], 1)
+    optimiser = torch.optim.SGD(head.parameters(), lr=0.05)
+    for _ in range(30):
+        optimiser.zero_grad()
+        F.hinge_embedding_loss(head(x).squeeze(1), signs).backward()
+        optimiser.step()
+    with torch.no_grad():
+        scores = head(x).squeeze(1)
+    return scores.numpy(), signs.numpy()
+
+
+def test_hinge_embedding_with_negative_inputs_for_target_one_is_not_negative_loss() -> None:
+    # torch: l_i = x_i for y_i = 1, unclamped, so a negative score gives a negative loss
+    scores, signs = _breast_cancer_hinge_scores()
+    expected = F.hinge_embedding_loss(torch.from_numpy(scores), torch.from_numpy(signs))
+    assert expected.item() < 0  # precondition: torch itself returns a negative loss
+    report = evaluate("hinge-embedding", scores, signs)
+    assert report.computation is not None and report.computation.value == expected.item()
+    assert not named(report, "negative-loss")
+    assert not [f for f in report.findings if f.severity is not Severity.INFO]
+
+
 def test_minus_inf_in_ctc_log_probs_stays_an_error() -> None:
     # unlike cross-entropy logits, ctc's gradient at a -inf log-probability is NaN
     logits = torch.randn(30, 2, 8, generator=torch.Generator().manual_seed(3))
