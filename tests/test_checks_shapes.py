@@ -357,6 +357,24 @@ FIRES = [
         ("(4, 4)",),
         "target.squeeze(1)",
     ),
+    # a (N, 1) head against a 1-D target from the data loader: an (N, N) grid
+    Fires(
+        "gaussian-input-(N,1)-target-(N,)",
+        "gaussian-nll",
+        [_scores(4, 1), _scores(4), np.ones((4, 1), dtype=np.float32)],
+        "silent-broadcast",
+        ("(4, 4)",),
+        "squeeze",
+    ),
+    # one target row for every sample is not torch's per-sample broadcasting
+    Fires(
+        "gaussian-target-(1,D)",
+        "gaussian-nll",
+        [_scores(4, 3), _scores(1, 3), np.ones((4, 3), dtype=np.float32)],
+        "silent-broadcast",
+        ("(1, 3)",),
+        "one row per sample",
+    ),
     # a batch-first RNN output given to ctc
     Fires(
         "ctc-batch-first",
@@ -489,6 +507,17 @@ NEAR_MISSES = [
     Clean("gaussian-var-(1,D)", "gaussian-nll", [_scores(4, 3), _scores(4, 3), np.ones((1, 3))]),
     Clean("gaussian-(N,1)-var-(N,)", "gaussian-nll", [_scores(4, 1), _scores(4, 1), np.ones(4)]),
     Clean("gaussian-one-var", "gaussian-nll", [_scores(4), _scores(4), np.ones(1)]),
+    # and its documented target shape: like the input with one (non-batch) dimension of 1
+    Clean(
+        "gaussian-target-(N,1)-for-(N,K)",
+        "gaussian-nll",
+        [_scores(4, 3), _scores(4, 1), np.ones((4, 3))],
+    ),
+    Clean(
+        "gaussian-target-(N,1,H,W)",
+        "gaussian-nll",
+        [_scores(2, 3, 4, 4), _scores(2, 1, 4, 4), np.ones((2, 1, 4, 4))],
+    ),
     Clean(
         "ctc-padded",
         "ctc",

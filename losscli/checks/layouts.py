@@ -256,7 +256,15 @@ def _pair_remedies(context: CheckContext, first: str, second: str) -> tuple[Reme
     shape_b: Shape = context.arrays[second].shape
     axis = _squeeze_axis(shape_a, shape_b)
     if axis is not None:
-        return (Remedy(maps=(f"{first} = {first}.squeeze({axis})",)),)
+        # or the target gains the dimension: other arguments may be shaped like the
+        # prediction (gaussian-nll's var (N, 1) beside means (N, 1))
+        return (
+            Remedy(maps=(f"{first} = {first}.squeeze({axis})",)),
+            Remedy(
+                maps=(f"{second} = {second}.unsqueeze({axis})",),
+                note=f"if the other inputs are shaped like {first}",
+            ),
+        )
     axis = _squeeze_axis(shape_b, shape_a)
     if axis is not None:
         return (Remedy(maps=(f"{second} = {second}.squeeze({axis})",)),)
@@ -357,13 +365,16 @@ def _gaussian(context: CheckContext) -> Iterator[Finding]:
     """input and target element-wise; var like input, one dimension fewer, or 1 in one dimension."""
     spec = context.spec
     prediction = spec.arguments[0].name
+    shape_i: Shape = context.arrays[prediction].shape
     for argument in spec.arguments[1:]:
-        if argument.role in _ELEMENTWISE_TARGETS:
-            yield from _pair(context, prediction, argument.name, spec.broadcasting)
+        if argument.role not in _ELEMENTWISE_TARGETS:
+            continue
+        if _gaussian_target_fits(shape_i, context.arrays[argument.name].shape):
+            continue
+        yield from _pair(context, prediction, argument.name, spec.broadcasting)
     variance = spec.argument(Role.VARIANCE)
     if variance is None:
         return
-    shape_i: Shape = context.arrays[prediction].shape
     shape_v: Shape = context.arrays[variance.name].shape
     if _variance_fits(shape_i, shape_v):
         return
@@ -390,6 +401,22 @@ def _gaussian(context: CheckContext) -> Iterator[Finding]:
         _squeeze_remedies(shape_i, shape_v, prediction, variance.name),
         shapes=shapes,
     )
+
+
+def _gaussian_target_fits(shape_i: Shape, shape_t: Shape) -> bool:
+    """torch's documented target broadcasting in ``GaussianNLLLoss`` ("same shape as the input
+    but with one dimension equal to 1"), within each sample.
+
+    A target (N, 1) against means (N, K) (K heads or K draws predicting one value), or
+    (N, 1, H, W) against (N, C, H, W): every element of the result pairs a mean with its own
+    sample's target, and the result keeps the input's shape. The batch dimension is not
+    among them: a target of 1 sample against N is not the same samples. Different numbers of
+    dimensions ((N,) against (N, 1)) broadcast into an (N, N) grid and stay findings.
+    """
+    if len(shape_t) != len(shape_i) or len(shape_i) < 2 or shape_t[0] != shape_i[0]:
+        return False
+    differ = [axis for axis, (i, t) in enumerate(zip(shape_i, shape_t, strict=True)) if i != t]
+    return len(differ) == 1 and shape_t[differ[0]] == 1
 
 
 def _variance_fits(shape_i: Shape, shape_v: Shape) -> bool:
