@@ -597,7 +597,12 @@ CATALOGUE: dict[str, FindingDoc] = {
             "warning",
             "cross-entropy/bce-logits input already in [0, 1]: softmax/sigmoid applied twice",
             what="cross-entropy input entirely in [0, 1] with rows summing to about 1 (median row "
-            "sum within 0.25 of 1), or bce-logits input entirely in [0, 1] (at least 8 values).",
+            "sum within 0.25 of 1), or bce-logits (any sigmoid loss) input entirely in [0, 1] "
+            "(at least 8 values) that, against targets in [0, 1], fits them clearly better read "
+            "as probabilities than as logits: a lower binary cross-entropy, half the calibration "
+            "error, and a logit reading whose calibration is beyond chance. Logits of a "
+            "classifier initialised with the prior (bias log(p / (1 - p)), all in a narrow band "
+            "inside [0, 1] when p is 0.5-0.73) are calibrated as logits and stay quiet.",
             why="CrossEntropyLoss applies log_softmax itself and BCEWithLogitsLoss applies "
             "sigmoid itself. Feeding them probabilities applies the squashing twice: the loss "
             "cannot go below a floor well above 0, gradients shrink, and training stalls or "

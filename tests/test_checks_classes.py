@@ -79,6 +79,7 @@ class Fires:
 LABELS_6 = _balanced_labels(3, 6)
 LOGITS_6 = _logits(6, 3)
 LABELS_40 = np.array([0] * 30 + [1] * 8 + [2] * 2)  # counts 30 : 8 : 2
+PROBABILITIES_256 = 1 / (1 + np.exp(-_logits(256, scale=3.0)))
 
 FIRES = [
     # labels = torch.tensor(df[["label"]].values): one CSV column read as (N, 1)
@@ -444,14 +445,15 @@ FIRES = [
         ("median 0.95", "min 0.9", "max 1.1"),
         "F.nll_loss(torch.log(probs), target)",
     ),
-    # probs = torch.sigmoid(model(x)); F.binary_cross_entropy_with_logits(probs, y)
+    # probs = torch.sigmoid(model(x)); F.binary_cross_entropy_with_logits(probs, y), on a model
+    # that learned anyway: its outputs are calibrated probabilities of the labels
     Fires(
         "bce-logits-sigmoid-twice",
         "bce-logits",
-        [1 / (1 + np.exp(-_logits(16))), (RNG.random(16) < 0.5).astype(np.float32)],
+        [PROBABILITIES_256, (RNG.random(256) < PROBABILITIES_256).astype(np.float32)],
         "probabilities-as-logits",
         Severity.WARNING,
-        ("all 16 values", "lie in [0, 1]"),
+        ("all 256 values", "lie in [0, 1]", "read as probabilities they fit the targets better"),
         "F.binary_cross_entropy takes them as they are",
     ),
     # F.nll_loss(model(x), y) without log_softmax

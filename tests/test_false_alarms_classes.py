@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,12 +28,13 @@ from losscli.report import Report
 Make = Callable[[np.random.Generator], tuple[list[Any], dict[str, Any]]]
 
 
-def _evaluate(loss: str, arrays: list[Any], **options: Any) -> Report:
+def _evaluate(loss: str, arrays: list[Any], text_labels: bool = False, **options: Any) -> Report:
+    """The report for ``arrays``; with ``text_labels`` the second is read from a CSV (no dtype)."""
     spec = losses.get(loss)
     assert spec is not None
-    files = ["logits.npy", "labels.csv", "third.npy", "fourth.npy"]
+    files = ["logits.npy", "labels.csv" if text_labels else "labels.npy", "third.npy", "fourth.npy"]
     inputs = {
-        argument.name: LoadedArray(np.asarray(values), source)
+        argument.name: LoadedArray(np.asarray(values), source, from_text=source.endswith(".csv"))
         for argument, values, source in zip(spec.arguments, arrays, files, strict=False)
     }
     return evaluate(spec, inputs, resolve(spec, options))
@@ -270,7 +273,8 @@ SCORE_STYLES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     # a small ReLU head: a row or two of C=2 scores in [0, 1] often sums to about 1 by chance
     "post-relu-small": lambda noise, one_hot: np.abs(noise) * 0.5,
 }
-LABEL_DTYPES = (np.int64, np.int32, np.uint8, np.float64)  # torch, numpy, PNG masks, CSV floats
+# torch, numpy, PNG masks, CSV floats (text: np.float64 as read, no dtype of its own)
+LABEL_DTYPES = (np.int64, np.int32, np.uint8, np.float64)
 
 
 @pytest.mark.parametrize("classes", [2, 3, 10, 1000])
@@ -293,7 +297,9 @@ def test_realistic_scores_raise_nothing(batch: int, classes: int) -> None:
                 ("multi-margin", scores),
             ):
                 report = _evaluate(
-                    loss, [prediction.astype(float_dtype), labels.astype(label_dtype)]
+                    loss,
+                    [prediction.astype(float_dtype), labels.astype(label_dtype)],
+                    text_labels=label_dtype is np.float64,
                 )
                 # low-precision is the documented warning for every float16 input
                 found = [a for a in _alarms(report) if a[0] != "low-precision"]
@@ -317,7 +323,6 @@ SOFT_TARGETS: dict[str, Callable[[np.random.Generator], np.ndarray]] = {
         _log_softmax(rng.normal(size=(16, 1000)) * 3)
     ).astype(np.float16),
     "mixup-beta-0.4": lambda rng: _mixup(rng, 32, 10),
-    "get-dummies-bool": lambda rng: np.eye(4, dtype=bool)[rng.integers(0, 4, 32)],
 }
 
 
@@ -334,6 +339,20 @@ def test_soft_targets_as_saved_in_practice_raise_nothing(case: str) -> None:
     logits = rng.normal(size=targets.shape).astype(np.float32)
     report = _evaluate("cross-entropy", [logits, targets])
     assert [a for a in _alarms(report) if a[0] != "low-precision"] == []
+
+
+def test_get_dummies_bool_one_hot_warns_because_torch_refuses_it() -> None:
+    # torch.tensor(pd.get_dummies(y).values) is a bool tensor: F.cross_entropy raises on it,
+    # so this is no false alarm (SPEC: one-hot-target, a warning where torch raises)
+    rng = np.random.default_rng(7)
+    targets = np.eye(4, dtype=bool)[rng.integers(0, 4, 32)]
+    logits = rng.normal(size=targets.shape).astype(np.float32)
+    with pytest.raises(RuntimeError) as raised:
+        F.cross_entropy(torch.from_numpy(logits), torch.from_numpy(targets))
+    report = _evaluate("cross-entropy", [logits, targets])
+    assert [(name, str(raised.value) in message) for name, message in _alarms(report)] == [
+        ("one-hot-target", True)
+    ]
 
 
 @pytest.mark.parametrize("float_dtype", [np.float32, np.float16, np.float64])

@@ -219,9 +219,11 @@ def test_softmax_output_to_cross_entropy_takes_the_log(
 def test_sigmoid_output_to_bce_logits_offers_the_inverse_and_bce(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    logits = RNG.normal(size=(16, 3)).astype(np.float32)
+    # a trained multi-label head: its sigmoid outputs are calibrated, so the labels are drawn
+    # from them (labels unrelated to the outputs would fit neither reading)
+    logits = (RNG.normal(size=(64, 3)) * 3).astype(np.float32)
     probs = torch.sigmoid(_t(logits)).numpy()
-    labels = (RNG.random(size=(16, 3)) > 0.5).astype(np.float32)
+    labels = (RNG.random(size=(64, 3)) < probs).astype(np.float32)
     outcome = debug(tmp_path, capsys, "bce-logits", probs, labels)
     inverse = _fix(outcome, "probabilities-as-logits", "input = input.logit()")
     assert inverse["verified"]["findings"] == []
@@ -238,9 +240,9 @@ def test_sigmoid_output_to_bce_logits_offers_the_inverse_and_bce(
 def test_sigmoid_then_dice_recovers_the_logits_not_the_log(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    logits = (RNG.normal(size=(2, 1, 8, 8)) * 2).astype(np.float32)
+    logits = (RNG.normal(size=(2, 1, 16, 16)) * 3).astype(np.float32)
     probs = torch.sigmoid(_t(logits)).numpy()  # dice_loss(torch.sigmoid(out), mask)
-    mask = (RNG.random(size=(2, 1, 8, 8)) > 0.5).astype(np.float32)
+    mask = (RNG.random(size=(2, 1, 16, 16)) < probs).astype(np.float32)  # a trained model's
     outcome = debug(tmp_path, capsys, "dice", probs, mask)
     codes = _codes(outcome, "probabilities-as-logits")
     assert "input = input.logit()" in codes

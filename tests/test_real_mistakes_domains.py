@@ -88,8 +88,10 @@ def test_bce_on_a_linear_regression_dataset(
 def test_sigmoid_output_given_to_bce_with_logits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    probabilities = sigmoid(RNG.normal(scale=3.0, size=(4, 1, 32, 32))).astype(np.float32)
-    masks = (RNG.random((4, 1, 32, 32)) < 0.1).astype(np.float32)
+    # the U-Net still learns through the double sigmoid: its outputs follow the masks
+    # (about 10% foreground), so the masks are drawn from them
+    probabilities = sigmoid(RNG.normal(loc=-3.0, scale=3.0, size=(4, 1, 32, 32))).astype(np.float32)
+    masks = (RNG.random((4, 1, 32, 32)) < probabilities).astype(np.float32)
     outcome = debug(tmp_path, capsys, "bce-logits", probabilities, masks)
     found = outcome.named("probabilities-as-logits")
     assert found["severity"] == "warning"
@@ -212,17 +214,18 @@ def test_cosine_embedding_with_similarity_scores(
 
 
 # https://github.com/pytorch/pytorch/issues/22965 (HingeEmbeddingLoss on classifier logits around
-# -40 with y = 1: the loss is -39.4; hinge-embedding wants distances >= 0)
+# -40 with y = 1: the loss is -39.4). torch documents l = x for y = 1, unclamped, so a negative
+# loss is what the formula gives: hinge-embedding is not a nonnegative loss, and negative-loss
+# does not fire (torch's value is reported as it is)
 def test_hinge_embedding_on_signed_logits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     logits = np.array([[-40.4363, -37.7542], [-41.0224, -38.3677]], np.float32)
     y = np.ones((2, 2), dtype=np.int64)
     outcome = debug(tmp_path, capsys, "hinge-embedding", logits, y)
-    found = outcome.named("negative-loss")
-    assert found["severity"] == "error"
     assert outcome.report["value"] == pytest.approx(-39.3951, abs=1e-3)  # as in the thread
-    assert outcome.errors() == {"negative-loss"}
+    assert "negative-loss" not in {f["name"] for f in outcome.findings}
+    assert outcome.errors() == set() and outcome.code == 0
 
 
 # --- kl-div ----------------------------------------------------------------------------------
