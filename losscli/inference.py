@@ -15,10 +15,15 @@ predictions / targets                    task         loss
 =======================================  ===========  =====================================
 continuous targets shaped like the       regression   ``mse``
 predictions
+counts (whole numbers >= 0) with         count        ``poisson-nll`` (log_input)
+predictions whose exp() fits them
 [batch] or [batch, 1] logits, {0, 1}     binary       ``bce-logits``
 targets (also 0/255 masks: divide)
 the same, predictions in [0, 1]          binary       ``bce`` (``bce-logits`` on logits is
-                                                      more stable)
+                                                      more stable), unless read as logits
+                                                      they are the better calibrated
+                                                      (a prior-initialised bias):
+                                                      ``bce-logits``
 [batch, classes, ...] logits or          multiclass   ``cross-entropy`` (log-softmax of
 log-probabilities, integer targets                    log-probabilities changes nothing)
 [batch, classes, ...] log-probabilities  multiclass   ``nll``
@@ -51,6 +56,7 @@ import numpy as np
 from losscli import text
 from losscli.findings import Verified
 from losscli.kinds import ArrayKind, Kind, classify
+from losscli.readings import sigmoid_readings
 
 # the placeholder for the targets in a command built from predictions alone
 TARGETS = "TARGETS"
@@ -61,8 +67,8 @@ class Recommendation:
     """What the data looks like and the loss to run on it.
 
     Attributes:
-        task: regression, binary, multiclass, multilabel, ranking, similarity, metric or
-            sequence.
+        task: regression, count, binary, multiclass, multilabel, ranking, similarity,
+            metric or sequence.
         loss: the recommended loss's name (a key of ``losses.get``).
         reason: what was seen, and the one-line change to make first if there is one.
         command: the exact ``losscli compute ...`` line, with the user's INPUT arguments.
@@ -207,10 +213,22 @@ def _multiclass(
 
 
 def _binary(
-    predictions: np.ndarray, targets_seen: str, arguments: Sequence[str], fix: str = ""
+    predictions: np.ndarray,
+    targets_seen: str,
+    arguments: Sequence[str],
+    fix: str = "",
+    targets: np.ndarray | None = None,
 ) -> Recommendation:
     scores = classify(predictions)
     described = f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}"
+    prior = _prior_logits(predictions, targets) if scores.in_unit_interval else ""
+    if prior:
+        return _recommend(
+            "binary",
+            "bce-logits",
+            f"{described}; {targets_seen}: binary classification on logits{fix}; {prior}",
+            arguments,
+        )
     if scores.in_unit_interval:
         return _recommend(
             "binary",
@@ -224,6 +242,69 @@ def _binary(
         "bce-logits",
         f"{described}; {targets_seen}: binary classification on logits{fix}",
         arguments,
+    )
+
+
+def _prior_logits(predictions: np.ndarray, targets: np.ndarray | None) -> str:
+    """Why scores in [0, 1] are logits: as logits they are the better calibrated ("" if not).
+
+    A classifier initialised with the prior (output bias log(p / (1 - p)), small weights)
+    puts every logit near logit(p), inside [0, 1] for p in 0.5-0.73; sigmoid of them then
+    matches the positive rate, while the scores read as probabilities do not.
+    """
+    if targets is None:
+        return ""
+    readings = sigmoid_readings(predictions, targets)
+    if readings is None or not readings.logits_calibrated_better:
+        return ""
+    rate = float(np.mean(targets))
+    return (
+        f"the scores lie in [0, 1], but read as logits they are the better calibrated against "
+        f"the targets (calibration error {text.number(readings.calibration_as_logits)} against "
+        f"{text.number(readings.calibration_as_probabilities)} read as probabilities; positive rate "
+        f"{text.number(rate)}, logit of it {text.number(float(np.log(rate / (1 - rate)))) if 0 < rate < 1 else 'inf'}): "
+        "logits of a head initialised with the prior"
+    )
+
+
+# counts read as a Poisson model's log-rates: exp() of the predictions must average within
+# this factor of the mean count (a fitted intercept makes them equal on the training data) ...
+_COUNT_SCALE = 2.0
+# ... and fit the counts better than the predictions read as the counts' expected values, by
+# this many nats per element (poisson-nll of both readings; a Poisson GLM on diabetes features
+# fits 0.4+ nats better as log-rates, an mse model of the counts is off the scale above)
+_LOG_RATE_FIT_NATS = 0.1
+
+
+def _log_rates_of_counts(predictions: np.ndarray, targets: np.ndarray) -> str:
+    """Why the predictions are log-rates of counts ("" if they are not).
+
+    Counts are whole numbers >= 0 beyond 0/1; the predictions are log-rates when exp() of
+    them has the counts' scale and fits them better than the predictions themselves.
+    """
+    counts = np.asarray(targets, dtype=np.float64).reshape(-1)
+    scores = np.asarray(predictions, dtype=np.float64).reshape(-1)
+    kind = classify(counts)
+    if counts.size != scores.size or not kind.integral or kind.min < 0 or kind.max < 2:
+        return ""
+    if not np.all(np.isfinite(scores)) or not np.all(np.isfinite(counts)):
+        return ""
+    rates = np.exp(np.minimum(scores, 50.0))
+    mean_count, mean_rate = float(counts.mean()), float(rates.mean())
+    if mean_count <= 0 or not 1 / _COUNT_SCALE <= mean_rate / mean_count <= _COUNT_SCALE:
+        return ""
+    as_log_rates = float(np.mean(rates - counts * scores))
+    as_rates = (
+        float(np.mean(scores - counts * np.log(scores))) if scores.min() > 0 else float("inf")
+    )
+    if as_rates - as_log_rates < _LOG_RATE_FIT_NATS:
+        return ""
+    return (
+        f"exp() of the predictions averages {text.number(mean_rate)} against a mean count of "
+        f"{text.number(mean_count)}, and poisson-nll reads them as log-rates "
+        f"({text.number(as_log_rates)} per element, against "
+        + ("no fit" if as_rates == float("inf") else text.number(as_rates))
+        + " read as rates)"
     )
 
 
@@ -319,7 +400,7 @@ def _from_pair(
     # indices are multi-class, below
     one_per_sample = same_shape or _is_single_column(predictions)
     if plain.zero_one and one_per_sample:
-        return _binary(predictions, target_text, arguments)
+        return _binary(predictions, target_text, arguments, targets=targets)
     if plain.mask_255 and one_per_sample:
         return _binary(
             predictions, target_text, arguments, fix=" once the mask is divided by 255 (mask / 255)"
@@ -351,6 +432,15 @@ def _from_pair(
         return _multiclass(predictions, scores, seen, arguments)
     if predictions.shape == targets.shape or _broadcast_column(predictions, targets):
         scores = classify(predictions)
+        log_rates = _log_rates_of_counts(predictions, targets)
+        if log_rates:
+            return _recommend(
+                "count",
+                "poisson-nll",
+                f"predictions {text.shape_text(predictions.shape)} are {scores.describe()}; "
+                f"{target_text}: counts, with the predictions as log-rates: {log_rates}",
+                arguments,
+            )
         return _recommend(
             "regression",
             "mse",

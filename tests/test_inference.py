@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from debug_runner import run_json
 
 from losscli.cli import main
 from losscli.inference import TARGETS, command_line, infer
@@ -161,6 +162,57 @@ def _ctc() -> list[np.ndarray]:
     ]
 
 
+def _diabetes_features() -> torch.Tensor:
+    from sklearn.datasets import load_diabetes
+
+    features, _ = load_diabetes(return_X_y=True)
+    return torch.tensor((features - features.mean(0)) / features.std(0), dtype=torch.float32)
+
+
+def _poisson_glm_log_rates() -> list[np.ndarray]:
+    # counts = np.random.poisson(exp(X @ w)) on diabetes features, and the log-rates a
+    # Poisson GLM (nn.Linear trained with F.poisson_nll_loss) outputs for them
+    x = _diabetes_features()
+    rng = np.random.default_rng(26)
+    weights = rng.normal(0.0, 0.3, size=x.shape[1])
+    counts = rng.poisson(np.exp(x.numpy() @ weights + 1.0)).astype(np.float32)
+    torch.manual_seed(0)
+    glm = torch.nn.Linear(x.shape[1], 1)
+    optimiser = torch.optim.Adam(glm.parameters(), lr=0.05)
+    for _ in range(200):
+        optimiser.zero_grad()
+        F.poisson_nll_loss(glm(x).squeeze(1), torch.from_numpy(counts)).backward()
+        optimiser.step()
+    with torch.no_grad():
+        log_rates = glm(x).squeeze(1).numpy()
+    return [log_rates, counts]
+
+
+def _counts_regressed_with_mse() -> list[np.ndarray]:
+    # near miss: the same counts predicted directly by an mse model (no log link)
+    log_rates, counts = _poisson_glm_log_rates()
+    return [np.exp(log_rates).astype(np.float32), counts]
+
+
+def _prior_initialised_binary_logits() -> list[np.ndarray]:
+    # breast_cancer at a positive rate of 0.6; nn.Linear with weights N(0, 0.01) and bias
+    # log(0.6 / 0.4) = 0.405: every logit lies in a narrow band inside [0, 1]
+    from sklearn.datasets import load_breast_cancer
+
+    features, labels = load_breast_cancer(return_X_y=True)
+    positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
+    rows = np.concatenate([positives[: round(len(negatives) * 0.6 / 0.4)], negatives])
+    features = (features[rows] - features[rows].mean(0)) / features[rows].std(0)
+    torch.manual_seed(0)
+    head = torch.nn.Linear(features.shape[1], 1)
+    with torch.no_grad():
+        head.weight.normal_(0.0, 0.01)
+        head.bias.fill_(float(np.log(0.6 / 0.4)))
+        logits = head(torch.tensor(features, dtype=torch.float32)).squeeze(1).numpy()
+    assert logits.min() >= 0 and logits.max() <= 1
+    return [logits, labels[rows].astype(np.float32)]
+
+
 # (maker, task, loss, the recommended command runs clean: exit 0)
 CASES: list[tuple[Callable[[], list[np.ndarray]], str, str, bool]] = [
     (_multiclass_logits, "multiclass", "cross-entropy", True),
@@ -182,6 +234,9 @@ CASES: list[tuple[Callable[[], list[np.ndarray]], str, str, bool]] = [
     (_triplets, "metric", "triplet-margin", True),
     (_gaussian, "regression", "gaussian-nll", True),
     (_ctc, "sequence", "ctc", True),
+    (_poisson_glm_log_rates, "count", "poisson-nll", True),
+    (_counts_regressed_with_mse, "regression", "mse", True),
+    (_prior_initialised_binary_logits, "binary", "bce-logits", True),
 ]
 IDS = [maker.__name__.strip("_") for maker, *_ in CASES]
 
@@ -368,3 +423,35 @@ def test_debug_raises_no_false_alarm_on_clean_data(
     assert alarms == []
     assert done.value.code == 0
     assert record["recommended"]["loss"] == loss
+
+
+@pytest.mark.parametrize(
+    ("maker", "loss", "value"),
+    [
+        (
+            _prior_initialised_binary_logits,
+            "bce-logits",
+            lambda p, t: F.binary_cross_entropy_with_logits(p, t),
+        ),
+        (_poisson_glm_log_rates, "poisson-nll", lambda p, t: F.poisson_nll_loss(p, t)),
+    ],
+    ids=["prior-logits", "poisson-glm"],
+)
+def test_debug_without_a_loss_recommends_and_verifies_it(
+    maker: Callable[[], list[np.ndarray]],
+    loss: str,
+    value: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    predictions, targets = maker()
+    paths = []
+    for name, array in (("predictions", predictions), ("targets", targets)):
+        np.save(tmp_path / f"{name}.npy", array)
+        paths.append(str(tmp_path / f"{name}.npy"))
+    outcome = run_json(capsys, ["debug", *paths])
+    recommended = outcome.report["recommended"]
+    assert recommended["loss"] == loss, recommended["reason"]
+    assert recommended["verified"]["findings"] == []
+    expected = value(torch.from_numpy(predictions), torch.from_numpy(targets)).item()
+    assert recommended["verified"]["value"] == pytest.approx(expected, rel=1e-6)

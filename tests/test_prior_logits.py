@@ -27,9 +27,15 @@ def _breast_cancer(rate: float | None = None) -> tuple[torch.Tensor, torch.Tenso
     features, labels = load_breast_cancer(return_X_y=True)
     if rate is not None:
         positives, negatives = np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)
-        kept = round(len(positives) * (1 - rate) / rate)
-        rows = np.concatenate([positives, negatives[:kept]])
+        wanted = round(len(negatives) * rate / (1 - rate))  # positives for 212 negatives
+        if wanted <= len(positives):
+            rows = np.concatenate([positives[:wanted], negatives])
+        else:
+            rows = np.concatenate(
+                [positives, negatives[: round(len(positives) * (1 - rate) / rate)]]
+            )
         features, labels = features[rows], labels[rows]
+        assert abs(labels.mean() - rate) < 0.005
     features = (features - features.mean(0)) / features.std(0)
     return torch.tensor(features, dtype=torch.float32), torch.tensor(labels, dtype=torch.float32)
 

@@ -51,6 +51,7 @@ from losscli.kinds import (
 )
 from losscli.losses import Activation, Domain, Layout, LossSpec, Role
 from losscli.losses import get as get_loss
+from losscli.readings import SigmoidReadings, sigmoid_readings
 
 # cross-entropy input counts as probabilities when its median row sum is this close to 1
 PROBABILITY_ROW_SUM_SLACK = 0.25
@@ -176,113 +177,12 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
         )
 
 
-# Which reading of sigmoid-loss inputs in [0, 1] fits the targets: as logits (what the loss
-# does) or as probabilities (what it would be if sigmoid ran twice). Measured on
-# breast_cancer subsampled to positive rates 0.55-0.7 (where logit(rate) lies in [0, 1]),
-# whole and in random batches of 8-64: trained models' sigmoid outputs fit 0.26-0.48 nats
-# per element better as probabilities, with a calibration error (over bins of the input) of at
-# most 0.35 times the logit reading's; prior-initialised logits (bias log(p / (1 - p)), small
-# weights), up to a few SGD steps on, fit up to 0.155 nats better as probabilities in
-# whole data and more in batches of 8-16 by chance, but as logits they stay calibrated:
-# their Hosmer-Lemeshow statistic stays within chance, which is what rules them out.
-_PROBABILITY_FIT_NATS = 0.05
-# the probability reading's calibration error must be at most this share of the logit reading's
-_CALIBRATION_SHARE = 0.5
-# the logit reading must be rejected: its Hosmer-Lemeshow statistic (chi-squared with one
-# degree of freedom per bin when the reading is right) this many standard deviations above
-# its mean
-_REJECTED_SIGMAS = 4.0
-_CALIBRATION_BINS = 10
-_VALUES_PER_BIN = 8
-
-
-@dataclass(frozen=True)
-class _SigmoidReadings:
-    """Inputs in [0, 1] of a sigmoid loss read as logits and as probabilities, against the targets.
-
-    Attributes:
-        loss_as_logits: mean binary cross-entropy of sigmoid(input) (nats per element).
-        loss_as_probabilities: mean binary cross-entropy of the input itself.
-        calibration_as_logits: mean |target rate - sigmoid(input)| over bins of the input.
-        calibration_as_probabilities: the same for the input itself.
-        logits_rejected: the logit reading's calibration is beyond chance (Hosmer-Lemeshow).
-    """
-
-    loss_as_logits: float
-    loss_as_probabilities: float
-    calibration_as_logits: float
-    calibration_as_probabilities: float
-    logits_rejected: bool
-
-    @property
-    def probabilities_fit_better(self) -> bool:
-        """The probability reading is clearly the right one: a better fit and calibration."""
-        return (
-            self.logits_rejected
-            and self.loss_as_logits - self.loss_as_probabilities >= _PROBABILITY_FIT_NATS
-            and self.calibration_as_probabilities <= _CALIBRATION_SHARE * self.calibration_as_logits
-        )
-
-    def text(self) -> str:
-        return (
-            f"; read as probabilities they fit the targets better: binary cross-entropy "
-            f"{text.number(self.loss_as_probabilities)} per element against "
-            f"{text.number(self.loss_as_logits)} read as logits, calibration error "
-            f"{text.number(self.calibration_as_probabilities)} against "
-            f"{text.number(self.calibration_as_logits)}"
-        )
-
-
-def _sigmoid_readings(context: CheckContext, name: str) -> _SigmoidReadings | None:
-    """Both readings of a sigmoid loss's input against a target in [0, 1] shaped like it.
-
-    None when there is no such target (it lies outside [0, 1], or its shape differs): the
-    other findings speak first, and the values alone decide.
-    """
+def _sigmoid_readings(context: CheckContext, name: str) -> SigmoidReadings | None:
+    """Both readings of a sigmoid loss's input against its target in [0, 1] (None without one)."""
     target = next((a.name for a in context.spec.arguments if a.role is Role.BINARY_TARGET), None)
     if target is None:
         return None
-    scores = as_float(context.arrays[name])
-    targets = as_float(context.arrays[target])
-    if scores.shape != targets.shape:
-        return None
-    both = np.isfinite(scores) & np.isfinite(targets)
-    scores, targets = scores[both], targets[both]
-    if scores.size < MIN_SIGMOID_VALUES or targets.min() < 0 or targets.max() > 1:
-        return None
-    as_logits = np.mean(np.logaddexp(0.0, scores) - targets * scores)
-    clipped = np.clip(scores, 1e-7, 1 - 1e-7)  # torch's bce clamps its logs at -100
-    as_probabilities = -np.mean(targets * np.log(clipped) + (1 - targets) * np.log1p(-clipped))
-    order = np.argsort(scores, kind="stable")
-    count = max(1, min(_CALIBRATION_BINS, scores.size // _VALUES_PER_BIN))
-    bins = np.array_split(order, count)
-    sigmoid = 1.0 / (1.0 + np.exp(-scores))
-    return _SigmoidReadings(
-        loss_as_logits=float(as_logits),
-        loss_as_probabilities=float(as_probabilities),
-        calibration_as_logits=_calibration_error(bins, sigmoid, targets),
-        calibration_as_probabilities=_calibration_error(bins, scores, targets),
-        logits_rejected=_hosmer_lemeshow(bins, sigmoid, targets)
-        >= count + _REJECTED_SIGMAS * math.sqrt(2 * count),
-    )
-
-
-def _calibration_error(bins: list[np.ndarray], predicted: np.ndarray, targets: np.ndarray) -> float:
-    """Mean |target rate - predicted probability| over bins, weighted by their sizes."""
-    gaps = [abs(float(targets[b].mean() - predicted[b].mean())) * b.size for b in bins]
-    return float(sum(gaps) / predicted.size)
-
-
-def _hosmer_lemeshow(bins: list[np.ndarray], predicted: np.ndarray, targets: np.ndarray) -> float:
-    """Sum over bins of (observed - expected positives)^2 / variance: chi-squared, one degree of
-    freedom per bin, when ``predicted`` are the true probabilities (sigmoid(x) lies in
-    [0.5, 0.73] here, so the variances are never small)."""
-    total = 0.0
-    for members in bins:
-        expected = predicted[members]
-        variance = float(np.sum(expected * (1 - expected)))
-        total += float(np.sum(targets[members]) - np.sum(expected)) ** 2 / max(variance, 1e-12)
-    return total
+    return sigmoid_readings(as_float(context.arrays[name]), as_float(context.arrays[target]))
 
 
 def _log(name: str, values: np.ndarray) -> str:
