@@ -423,6 +423,44 @@ def test_float_labels_from_numpy_are_cast_to_long(
     assert_clean(fix, F.cross_entropy(t(logits), t(labels).long()).item())
 
 
+def _digits_classifier() -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits of a linear classifier trained briefly on load_digits (seeded), and its labels."""
+    from sklearn.datasets import load_digits
+
+    features, labels = load_digits(return_X_y=True)
+    x = torch.tensor(features[:256] / 16.0, dtype=torch.float32)
+    y = torch.tensor(labels[:256])
+    torch.manual_seed(0)
+    head = torch.nn.Linear(64, 10)
+    optimiser = torch.optim.SGD(head.parameters(), lr=0.5)
+    for _ in range(20):
+        optimiser.zero_grad()
+        F.cross_entropy(head(x), y).backward()
+        optimiser.step()
+    with torch.no_grad():
+        return head(x), y
+
+
+@pytest.mark.parametrize("saved", ["pt", "npy"])
+def test_labels_saved_after_float_warn_with_torchs_error_and_cast_back(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], saved: str
+) -> None:
+    # torch.save(y.float(), ...) or np.save('labels.npy', y.astype(np.float32)): torch itself
+    # raises on these labels, losscli casts them, warns, and verifies `.long()`
+    logits, labels = _digits_classifier()
+    as_float = labels.float() if saved == "pt" else labels.numpy().astype(np.float32)
+    outcome = debug(tmp_path, capsys, "cross-entropy", logits.numpy(), as_float)
+    found = outcome.named("float-class-target")
+    assert found["severity"] == "warning" and outcome.code == 0
+    with pytest.raises(RuntimeError) as raised:
+        F.cross_entropy(logits, labels.float())
+    assert str(raised.value) in found["message"]
+    expected = F.cross_entropy(logits, labels).item()
+    assert outcome.report["value"] == expected  # computed after the cast
+    fix = fix_with(outcome, "float-class-target", "target = target.long()")
+    assert_clean(fix, expected)
+
+
 def test_mask_divided_by_255_is_recovered(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
