@@ -472,7 +472,7 @@ def _one_hot_target(context: CheckContext, target: str, values: np.ndarray, rows
         return finding(
             "one-hot-target",
             Severity.WARNING,
-            f"{target} {shape} from {context.source(target)} is a {values.dtype} one-hot table (exactly one "
+            f"{target} {shape} from {context.source(target)} is a one-hot table of {values.dtype} (exactly one "
             f'1 in each of {rows} rows): {context.spec.call} raises "RuntimeError: {error}" on it; '
             "losscli read it as class probabilities (cast to float) to compute the value",
             f"pass class indices: {target}.argmax(1) (F.one_hot(...).float() would also run, but rules "
