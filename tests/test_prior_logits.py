@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from debug_runner import debug
+from debug_runner import debug, run_json
 from sklearn.datasets import load_breast_cancer, load_digits
 
 
@@ -163,3 +163,26 @@ def test_prior_initialised_multiclass_logits_are_not_softmax_output(
     outcome = debug(tmp_path, capsys, "cross-entropy", logits, labels)
     assert "probabilities-as-logits" not in {f["name"] for f in outcome.findings}
     assert outcome.code == 0
+
+
+@pytest.mark.parametrize("case", ["prior-logits", "sigmoid-output"])
+def test_streamed_inputs_get_the_same_verdict(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    # SPEC: streamed or not, the same findings; the readings see the targets chunk by chunk too
+    if case == "prior-logits":
+        x, y = _breast_cancer(0.6)
+        scores = _logits(_prior_initialised(x, y, seed=0), x)
+    else:
+        x, y = _breast_cancer()
+        scores = torch.sigmoid(torch.from_numpy(_logits(_trained_mlp(x, y), x))).numpy()
+    paths = []
+    for name, array in (("scores", scores), ("targets", y.numpy())):
+        np.save(tmp_path / f"{name}.npy", array)
+        paths.append(str(tmp_path / f"{name}.npy"))
+    whole = run_json(capsys, ["compute", "bce-logits", *paths])
+    streamed = run_json(capsys, ["compute", "bce-logits", *paths, "--memory-budget", "16KB"])
+    assert streamed.report["streaming"]["chunks"] > 1
+    verdicts = [{(f["name"], f["severity"]) for f in o.findings} for o in (whole, streamed)]
+    assert verdicts[0] == verdicts[1]
+    assert (("probabilities-as-logits", "warning") in verdicts[0]) == (case == "sigmoid-output")
