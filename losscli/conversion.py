@@ -265,16 +265,7 @@ def _to_index(
                 "store the indices as int64",
                 argument=argument.name,
             )
-        return values.astype(np.int64), finding(
-            "dtype-conversion",
-            Severity.INFO,
-            f"{argument.name} ({loaded.source}) converted from {values.dtype} to int64 (class indices)",
-            f"in PyTorch, pass {argument.name}.long()",
-            remedies=(Remedy(maps=(f"{argument.name} = {argument.name}.long()",)),),
-            argument=argument.name,
-            from_dtype=str(values.dtype),
-            to_dtype="int64",
-        )
+        return values.astype(np.int64), _integer_indices(argument, loaded, call)
     # float class indices: cast only when every value is a finite integer
     finite = np.isfinite(values)
     fractional = finite & (np.floor(values) != values)
@@ -300,6 +291,44 @@ def _to_index(
     return values.astype(np.int64), _whole_float_indices(argument, loaded, call)
 
 
+def _integer_indices(argument: Argument, loaded: LoadedArray, call: str) -> Finding:
+    """Integer class indices of another dtype than int64: cast to int64.
+
+    Where torch itself refuses the dtype (int32 labels to cross-entropy: it takes int64 and
+    uint8 only), the training script crashes on these inputs: a warning that quotes torch's
+    error. Where torch accepts it (uint8 to cross-entropy, any integer for ctc), the cast is
+    only reported.
+    """
+    dtype = str(loaded.values.dtype)
+    cast = f"{argument.name} = {argument.name}.long()"
+    refused = bool(argument.integer_dtypes) and dtype not in argument.integer_dtypes
+    if not refused:
+        return finding(
+            "dtype-conversion",
+            Severity.INFO,
+            f"{argument.name} ({loaded.source}) converted from {dtype} to int64 (class indices)",
+            f"in PyTorch, pass {argument.name}.long()",
+            remedies=(Remedy(maps=(cast,)),),
+            argument=argument.name,
+            from_dtype=dtype,
+            to_dtype="int64",
+        )
+    error = torch_error(argument.dtype_error, dtype)
+    return finding(
+        "dtype-conversion",
+        Severity.WARNING,
+        f"{argument.name} ({loaded.source}) holds {dtype} class indices: {call} raises "
+        f'"RuntimeError: {error}" on them; losscli cast them to int64 to compute the value',
+        f"pass {argument.name}.long() where the labels are read or saved (torch wants int64 "
+        "class indices)",
+        remedies=(Remedy(maps=(cast,)),),
+        argument=argument.name,
+        from_dtype=dtype,
+        to_dtype="int64",
+        torch_error=error,
+    )
+
+
 def _whole_float_indices(argument: Argument, loaded: LoadedArray, call: str) -> Finding:
     """Float class indices that are all whole numbers: cast to int64, as the value needs.
 
@@ -310,7 +339,7 @@ def _whole_float_indices(argument: Argument, loaded: LoadedArray, call: str) -> 
     dtype = str(loaded.values.dtype)
     noun = "lengths" if argument.role is Role.LENGTHS else "class indices"
     cast = f"{argument.name} = {argument.name}.long()"
-    if not argument.float_error:
+    if not argument.dtype_error:
         return finding(
             "float-class-target",
             Severity.INFO,
@@ -321,7 +350,7 @@ def _whole_float_indices(argument: Argument, loaded: LoadedArray, call: str) -> 
             from_dtype=dtype,
             to_dtype="int64",
         )
-    error = torch_error(argument.float_error, dtype)
+    error = torch_error(argument.dtype_error, dtype)
     return finding(
         "float-class-target",
         Severity.WARNING,

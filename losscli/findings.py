@@ -975,13 +975,17 @@ CATALOGUE: dict[str, FindingDoc] = {
         ),
         _doc(
             "dtype-conversion",
-            "info",
+            "info / warning / error",
             "an input was converted to the dtype the loss needs",
             what="Every cast losscli makes before calling torch: float inputs to the compute "
-            "dtype (float32 unless `--dtype`), integer class indices to int64.",
+            "dtype (float32 unless `--dtype`), integer class indices to int64. Class indices in "
+            "an integer dtype torch itself refuses for the loss (int32, int16, int8 or bool for "
+            "cross-entropy and nll; anything but int64 for the margin losses) are a warning that "
+            "quotes torch's error; values the cast cannot keep are an error.",
             why="torch's losses want matching float dtypes and int64 (or uint8) class indices; a "
             "cast that keeps every value does not change the loss, but your training code may "
-            "need the same cast. `--strict` converts nothing and shows what torch rejects.",
+            "need the same cast: where torch refuses the dtype, the training script crashes on "
+            "these inputs. `--strict` converts nothing and shows what torch rejects.",
             example="float64 arrays saved from numpy, int32 labels from pandas: "
             "`F.cross_entropy(logits, torch.from_numpy(labels_int32))` raises `expected target "
             "dtype to be Long or Byte, but got Int`.",

@@ -47,9 +47,12 @@ class Argument:
         shape: its expected shape in the project's notation, e.g. ``[batch, classes]``.
         differentiable: the gradient is reported for it.
         batch_dim: which dimension indexes samples (ctc log_probs use 1).
-        float_error: torch's own error when this argument holds floats where it wants
-            integers (``{dtype}`` stands for torch's name of the dtype: ``Float``), or ``""``
-            when torch accepts floats there (ctc targets).
+        dtype_error: torch's own error when this argument holds a dtype it refuses: floats
+            where it wants integers, or an integer dtype not in ``integer_dtypes``
+            (``{dtype}`` stands for torch's name of the dtype: ``Float``, ``Int``), or ``""``
+            when torch accepts every float and integer dtype there (ctc targets).
+        integer_dtypes: the integer dtypes torch accepts here without that error (numpy
+            names); empty when it accepts every one.
         integer_probabilities_error: torch's own error when this argument, read as class
             probabilities, holds integers (cross-entropy's one-hot ``Long`` target), or ``""``.
     """
@@ -60,7 +63,8 @@ class Argument:
     shape: str
     differentiable: bool = False
     batch_dim: int = 0
-    float_error: str = ""
+    dtype_error: str = ""
+    integer_dtypes: tuple[str, ...] = ()
     integer_probabilities_error: str = ""
 
 
@@ -85,6 +89,9 @@ _LONG_OR_BYTE = (
     "expected target dtype to be Long or Byte, but got {dtype}"  # cross_entropy, nll_loss
 )
 _SCALAR_LONG = "expected scalar type Long but found {dtype}"  # multi_margin, multilabel_margin
+# the integer dtypes each of those errors lets through
+_LONG_OR_BYTE_DTYPES = ("int64", "uint8")
+_SCALAR_LONG_DTYPES = ("int64",)
 _PROBABILITIES_FLOAT = (
     "Expected floating point type for target with class probabilities, got {dtype}"
 )
@@ -434,7 +441,8 @@ LOSSES: tuple[LossSpec, ...] = (
                 Role.CLASS_TARGET,
                 DType.CLASS,
                 "[batch] class indices, or [batch, classes] probabilities",
-                float_error=_LONG_OR_BYTE,
+                dtype_error=_LONG_OR_BYTE,
+                integer_dtypes=_LONG_OR_BYTE_DTYPES,
                 integer_probabilities_error=_PROBABILITIES_FLOAT,
             ),
         ),
@@ -483,7 +491,8 @@ LOSSES: tuple[LossSpec, ...] = (
                 Role.CLASS_INDEX,
                 DType.INDEX,
                 "[batch] class indices",
-                float_error=_LONG_OR_BYTE,
+                dtype_error=_LONG_OR_BYTE,
+                integer_dtypes=_LONG_OR_BYTE_DTYPES,
             ),
         ),
         (_weight(), IGNORE_INDEX, _reduction()),
@@ -646,7 +655,8 @@ LOSSES: tuple[LossSpec, ...] = (
                 Role.MULTILABEL_INDEX,
                 DType.INDEX,
                 "[batch, classes] class indices, padded with -1",
-                float_error=_SCALAR_LONG,
+                dtype_error=_SCALAR_LONG,
+                integer_dtypes=_SCALAR_LONG_DTYPES,
             ),
         ),
         (_reduction(),),
@@ -722,7 +732,8 @@ LOSSES: tuple[LossSpec, ...] = (
                 Role.CLASS_INDEX,
                 DType.INDEX,
                 "[batch] class indices",
-                float_error=_SCALAR_LONG,
+                dtype_error=_SCALAR_LONG,
+                integer_dtypes=_SCALAR_LONG_DTYPES,
             ),
         ),
         (
@@ -806,14 +817,14 @@ LOSSES: tuple[LossSpec, ...] = (
                 Role.LENGTHS,
                 DType.INDEX,
                 "[batch]",
-                float_error="input_lengths must be integral",
+                dtype_error="input_lengths must be integral",
             ),
             Argument(
                 "target_lengths",
                 Role.LENGTHS,
                 DType.INDEX,
                 "[batch]",
-                float_error="target_lengths must be integral",
+                dtype_error="target_lengths must be integral",
             ),
         ),
         (

@@ -214,12 +214,51 @@ def test_non_finite_class_indices_are_an_error() -> None:
     assert _named(converted.findings, "float-class-target")[0].severity is Severity.ERROR
 
 
-@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int16])
-def test_narrow_integer_indices_are_widened_to_int64(dtype: type) -> None:
-    converted = _convert("nll", input=np.zeros((2, 3)), target=np.array([2, 0], dtype=dtype))
+@pytest.mark.parametrize(
+    ("loss", "call", "labels"),
+    [
+        ("cross-entropy", F.cross_entropy, [0, 3, 1]),
+        ("nll", F.nll_loss, [0, 3, 1]),
+        ("multi-margin", F.multi_margin_loss, [0, 3, 1]),
+        ("multilabel-margin", F.multilabel_margin_loss, [[0, 3, 1, 2]] * 3),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.int32, np.uint8, np.int16, np.int8, np.bool_])
+def test_narrow_integer_indices_are_widened_with_a_warning_where_torch_refuses_them(
+    loss: str, call: object, labels: list[object], dtype: type
+) -> None:
+    """int32 labels (numpy's default int on Windows, pandas' int32 columns) crash
+    F.cross_entropy; uint8 ones do not. The verdict is torch's own, run here."""
+    target = np.array(labels).astype(dtype)
+    converted = _convert(loss, input=_SCORES, target=target)
     assert converted.arrays["target"].dtype == np.int64
-    assert converted.findings[-1].severity is Severity.INFO
     assert not converted.blocked
+    (note,) = [
+        f for f in _named(converted.findings, "dtype-conversion") if f.evidence["argument"] == "target"
+    ]
+    scores = torch.tensor(_SCORES, dtype=torch.float32)
+    try:
+        call(scores, torch.from_numpy(target))  # type: ignore[operator]
+    except RuntimeError as refused:
+        assert note.severity is Severity.WARNING
+        assert str(refused).splitlines()[0] in note.message
+        assert note.evidence["torch_error"] == str(refused).splitlines()[0]
+    else:
+        assert note.severity is Severity.INFO
+    assert note.remedies[0].maps == ("target = target.long()",)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int16, np.uint8])
+def test_narrow_integer_ctc_targets_are_widened_quietly_as_torch_takes_them(dtype: type) -> None:
+    converted = _convert(
+        "ctc",
+        log_probs=np.log(np.full((6, 2, 4), 0.25, dtype=np.float32)),
+        targets=np.array([[1, 2], [3, 1]], dtype=dtype),
+        input_lengths=np.array([6, 6], dtype=dtype),
+        target_lengths=np.array([2, 2], dtype=dtype),
+    )
+    assert not converted.blocked
+    assert {f.severity for f in _named(converted.findings, "dtype-conversion")} <= {Severity.INFO}
 
 
 def test_int64_indices_are_left_alone() -> None:
