@@ -706,10 +706,6 @@ CASES: dict[str, Callable[[], Case]] = {
 
 # cases where losscli falls short, with the exact reason (strict: they fail today)
 GAPS: dict[str, str] = {
-    "gaussian-nll-std": "variance-miscalibrated (SPEC, Findings) is not implemented: a standard "
-    "deviation passed as var raises nothing and no `var = var ** 2` fix is offered",
-    "lm-padding-not-ignored": "padding-not-ignored (SPEC, Findings) is not implemented: pad id 0 "
-    "filling the ends of token rows counts in the loss; only an info class-imbalance fires",
     "one-hot-long-into-ce": "SPEC: integer one-hot makes torch raise, so one-hot-target is a "
     "warning; losscli casts it and says info (its catalogue and tests say info too)",
     "float-labels-into-ce": "SPEC: integral float class indices make torch raise, so "
@@ -863,6 +859,17 @@ def _nm_confident_bce_probs() -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
     return "bce", (t(logits).sigmoid().numpy(), labels), ()
 
 
+def _nm_gaussian_std_squared() -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
+    case = _gaussian_nll_std()
+    mu, target, std = case.inputs
+    return "gaussian-nll", (mu, target, std * std), ()
+
+
+def _nm_lm_padding_ignored() -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
+    case = _lm_padding_not_ignored()
+    return "cross-entropy", case.inputs, ("--ignore-index", "0")
+
+
 NEAR_MISSES: dict[str, Callable[[], tuple[str, tuple[Any, ...], tuple[str, ...]]]] = {
     "cifar-logits": _nm_cifar,
     "label-smoothing": _nm_label_smoothing,
@@ -879,13 +886,11 @@ NEAR_MISSES: dict[str, Callable[[], tuple[str, tuple[Any, ...], tuple[str, ...]]
     "unet-logits-bce": _nm_unet_logits_bce,
     "ranking-signs": _nm_ranking_signs,
     "bce-probs": _nm_confident_bce_probs,
+    "gaussian-nll-std-squared": _nm_gaussian_std_squared,
+    "lm-padding-ignored": _nm_lm_padding_ignored,
 }
 
 NEAR_MISS_GAPS: dict[str, str] = {
-    "gaussian-nll-std": "variance-miscalibrated (SPEC, Findings) is not implemented: a standard "
-    "deviation passed as var raises nothing and no `var = var ** 2` fix is offered",
-    "lm-padding-not-ignored": "padding-not-ignored (SPEC, Findings) is not implemented: pad id 0 "
-    "filling the ends of token rows counts in the loss; only an info class-imbalance fires",
     "one-hot-long-into-ce": "SPEC: integer one-hot makes torch raise, so one-hot-target is a "
     "warning; losscli casts it and says info (its catalogue and tests say info too)",
     "float-labels-into-ce": "SPEC: integral float class indices make torch raise, so "
