@@ -526,3 +526,30 @@ def test_large_vocabulary_float32_rounding(
     log_probs = t(logits).log_softmax(1).numpy()
     outcome = debug(tmp_path, capsys, "nll", log_probs, labels)
     assert not outcome.alarms(), outcome.alarm_lines()
+
+
+def test_padding_found_the_same_when_streamed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the counts per class are added over chunks of rows: streamed, the same finding and pad
+    logits, labels = lm_batch(count=64, seed=10)
+    whole = debug(tmp_path, capsys, "cross-entropy", logits, labels)
+    streamed = debug(
+        tmp_path, capsys, "cross-entropy", logits, labels, options=("--memory-budget", "64KB")
+    )
+    assert streamed.report.get("streamed") is True
+    assert whole.named("padding-not-ignored")["message"] == (
+        streamed.named("padding-not-ignored")["message"]
+    )
+
+
+def test_negative_log_variances_are_left_to_nonpositive_variance(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # standardised targets: log-variances around 0, many negative; torch rejects them
+    features, target = standardised_diabetes()
+    mean, log_var = heteroscedastic_mlp(features, target, "log-variance", 300)
+    assert log_var.min() < 0
+    outcome = debug(tmp_path, capsys, "gaussian-nll", mean, target.numpy(), log_var)
+    assert "nonpositive-variance" in outcome.errors()
+    assert "variance-miscalibrated" not in {f["name"] for f in outcome.findings}

@@ -1177,8 +1177,8 @@ def check_variance_reading(context: CheckContext) -> Iterator[Finding]:
         f"{count} elements the squared errors (input - target)**2 grow with {name} to the power "
         f"{text.number(slope)} (a variance gives 1, a standard deviation 2), and gaussian-nll "
         f"per element is {text.number(given.plain - best.plain)} nats lower with {best.code} "
-        f"({text.number(given.scaled - best.scaled)} with the best constant scale for each), "
-        f"and {best.code} matches the size of the errors (mean error**2 / {best.code} = "
+        f"({text.number(given.scaled - best.scaled)} with the best constant scale for each); "
+        f"{best.code} also matches the size of the errors (mean error**2 / {best.code} = "
         f"{text.number(best.scale)})",
         f"pass a variance: F.gaussian_nll_loss(input, target, {best.code})",
         remedies=(
