@@ -538,8 +538,9 @@ def test_padding_found_the_same_when_streamed(
         tmp_path, capsys, "cross-entropy", logits, labels, options=("--memory-budget", "64KB")
     )
     assert streamed.report.get("streamed") is True
-    assert whole.named("padding-not-ignored")["message"] == (
-        streamed.named("padding-not-ignored")["message"]
+    assert (
+        whole.named("padding-not-ignored")["message"]
+        == (streamed.named("padding-not-ignored")["message"])
     )
 
 
