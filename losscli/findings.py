@@ -325,7 +325,10 @@ CATALOGUE: dict[str, FindingDoc] = {
             "warning",
             "cross-entropy input (N, H, W, C) where torch wants (N, C, H, W)",
             what="Cross-entropy input with spatial dimensions whose last dimension, not the "
-            "second, matches the class count implied by the targets (channels-last logits).",
+            "second, matches the class count implied by the targets (channels-last logits). "
+            "Where the shape reads both ways ((N, T, C) sequence logits with T == C), it fires "
+            "only when the targets fit the classes-last reading far better (cross-entropy "
+            "under log_softmax over each candidate dimension).",
             why="torch always reads dimension 1 as the classes. Channels-last logits either fail "
             "with a shape error against (N, H, W) targets or, when sizes happen to agree, "
             "softmax over the wrong axis and compute a meaningless loss.",
@@ -336,6 +339,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             "`losscli compute cross-entropy logits.npy mask.npy`.",
             remedies=(
                 "`--map 'input = input.permute(0, 3, 1, 2)'`: the classes moved to dimension 1",
+                "`--map 'input = input.transpose(1, 2)'` for (N, T, C) sequence logits",
             ),
         ),
         _doc(
@@ -627,7 +631,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             "error",
             "nll input that is not log-probabilities",
             what="nll input with positive entries, or rows whose logsumexp is far from 0: raw "
-            "scores where log-probabilities are needed.",
+            "scores where log-probabilities are needed. Every row is judged: log-probabilities "
+            "whose median row looks right but whose rows mostly do not have logsumexp 0 were "
+            "flattened across positions (`log_probs.reshape(-1, C)` of an (N, C, T) output).",
             why="NLLLoss does no softmax and no log: it returns -input[i, target_i]. On raw "
             "scores the loss goes negative and decreases without bound as the model inflates "
             "the target score.",
@@ -639,6 +645,9 @@ CATALOGUE: dict[str, FindingDoc] = {
             remedies=(
                 "`--map 'input = input.log_softmax(1)'`",
                 "cross-entropy on the same logits",
+                "`--map 'input = input.reshape(N, C, T).permute(0, 2, 1).reshape(N * T, C)'` "
+                "when the rows read back as (N, C, T) log-probabilities (otherwise "
+                "`log_probs.permute(0, 2, 1).reshape(-1, C)` in the training code, shown)",
             ),
         ),
         _doc(
@@ -953,6 +962,47 @@ CATALOGUE: dict[str, FindingDoc] = {
             remedies=(
                 "`--no-log-input` for rates",
                 "`--log-input` (the default) for log-rates",
+            ),
+        ),
+        _doc(
+            "padding-not-ignored",
+            "warning",
+            "a pad id fills the ends of token sequences and counts in the loss",
+            what="A (N, T) class-index target of token sequences for cross-entropy or nll whose "
+            "rows end in runs of one value (of varying lengths, on most rows, and that value "
+            "almost never inside a sequence), while `ignore_index` is some other value "
+            "(usually its default, -100).",
+            why="Sequences of different lengths are padded to one length with the tokenizer's pad "
+            "id. Unless the loss ignores it, every pad position is a target like any token: the "
+            "model is rewarded for predicting padding, the mean is taken over pads too, and the "
+            "easy pad positions dilute the loss of the real tokens (or dominate it).",
+            example="A language model's `F.cross_entropy(logits, labels)` with logits "
+            "(N, vocab, T) and labels padded with `tokenizer.pad_token_id` (0) to the longest "
+            "sequence of the batch.",
+            instead="`F.cross_entropy(logits, labels, ignore_index=PAD)` (`--ignore-index PAD`), "
+            "or set the padded positions of the labels to -100 in the collator.",
+            remedies=("`--ignore-index PAD` with the pad id found at the ends of the rows",),
+        ),
+        _doc(
+            "variance-miscalibrated",
+            "warning",
+            "gaussian-nll var behaves like a standard deviation or a log-variance",
+            what="gaussian-nll's `var` judged by how the squared errors (input - target)² grow "
+            "with it: a variance grows them in proportion (slope 1 of log error² on log var); "
+            "a standard deviation passed as var grows them with its square (slope 2); a "
+            "log-variance grows them with its exp. The readings var, var², exp(var) are "
+            "compared by their gaussian-nll.",
+            why="A heteroscedastic head trained on the wrong reading learns the wrong "
+            "uncertainty: a standard deviation read as a variance is too small wherever it is "
+            "below 1 and too large above it, so the loss punishes errors in the wrong places "
+            "and the predicted intervals are wrong.",
+            example="`sigma = F.softplus(head(h))` passed as `F.gaussian_nll_loss(mu, y, sigma)`, "
+            "or a log-variance head `F.gaussian_nll_loss(mu, y, log_var)`.",
+            instead="Pass a variance: `F.gaussian_nll_loss(mu, y, sigma ** 2)` or "
+            "`F.gaussian_nll_loss(mu, y, log_var.exp())`.",
+            remedies=(
+                "`var = var ** 2` for a standard deviation",
+                "`var = var.exp()` for a log-variance",
             ),
         ),
         _doc(

@@ -40,6 +40,12 @@ def _log_softmax(values: np.ndarray, axis: int) -> np.ndarray:
 _LOG_PROBS = _log_softmax(RNG.normal(size=(6, 2, 4)), 2)  # ctc [time, batch, classes]
 _LENGTHS = [np.array([6, 6]), np.array([2, 2])]
 _COUNTS = RNG.poisson(40, size=32)
+_TOKENS = RNG.integers(1, 50, size=(8, 24))
+_TOKENS[np.arange(24) >= RNG.integers(8, 24, size=(8, 1))] = 0  # padded with 0 to length 24
+_MEANS, _STDS = RNG.normal(0, 2, size=200), RNG.uniform(0.5, 3, size=200)
+_STEP_LABELS = RNG.integers(0, 10, size=(16, 10))  # (N, T) with T == C == 10
+_STEP_LOGITS = RNG.normal(size=(16, 10, 10))  # (N, T, C): the classes last
+np.put_along_axis(_STEP_LOGITS, _STEP_LABELS[..., None], 4.0, axis=2)
 
 # one case per value finding that the suites' case lists do not raise
 LOCAL: list[Case] = [
@@ -62,6 +68,9 @@ LOCAL: list[Case] = [
     ("mse", [np.array([[0.5, np.nan], [1.0, 2.0]]), np.zeros((2, 2))], {}),  # NaN in the input
     ("mse", [np.array([0.5, np.inf, 0.1], dtype=np.float32), np.zeros(3)], {}),  # inf gradient
     ("dice", [RNG.choice([-90.0, 90.0], size=(4, 64)), (RNG.random((4, 64)) > 0.5) * 1.0], {}),
+    ("cross-entropy", [RNG.normal(size=(8, 50, 24)), _TOKENS], {}),  # pads counted
+    ("gaussian-nll", [_MEANS, _MEANS + _STDS * RNG.normal(size=200), _STDS], {}),  # std as var
+    ("cross-entropy", [_STEP_LOGITS, _STEP_LABELS], {}),  # (N, T, C) read as (N, C, T)
 ]
 
 

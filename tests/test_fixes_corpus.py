@@ -704,14 +704,6 @@ CASES: dict[str, Callable[[], Case]] = {
     "ce-labels-minus-one-padding": _ce_labels_minus_one_padding,
 }
 
-# cases where losscli falls short, with the exact reason (strict: they fail today)
-GAPS: dict[str, str] = {
-    "gaussian-nll-std": "variance-miscalibrated (SPEC, Findings) is not implemented: a standard "
-    "deviation passed as var raises nothing and no `var = var ** 2` fix is offered",
-    "lm-padding-not-ignored": "padding-not-ignored (SPEC, Findings) is not implemented: pad id 0 "
-    "filling the ends of token rows counts in the loss; only an info class-imbalance fires",
-}
-
 
 def clean_fixes(outcome: Outcome) -> list[dict[str, Any]]:
     """Every verified fix that clears every warning and error, in report order."""
@@ -731,18 +723,7 @@ def matches(value: float | None, case: Case) -> bool:
     return value == pytest.approx(case.correct, rel=1e-6)
 
 
-def _params() -> list[Any]:
-    return [
-        pytest.param(
-            name,
-            id=name,
-            marks=[pytest.mark.xfail(strict=True, reason=GAPS[name])] if name in GAPS else [],
-        )
-        for name in CASES
-    ]
-
-
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", CASES)
 def test_mistake_is_caught_and_fixed(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -858,6 +839,17 @@ def _nm_confident_bce_probs() -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
     return "bce", (t(logits).sigmoid().numpy(), labels), ()
 
 
+def _nm_gaussian_std_squared() -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
+    case = _gaussian_nll_std()
+    mu, target, std = case.inputs
+    return "gaussian-nll", (mu, target, std * std), ()
+
+
+def _nm_lm_padding_ignored() -> tuple[str, tuple[Any, ...], tuple[str, ...]]:
+    case = _lm_padding_not_ignored()
+    return "cross-entropy", case.inputs, ("--ignore-index", "0")
+
+
 NEAR_MISSES: dict[str, Callable[[], tuple[str, tuple[Any, ...], tuple[str, ...]]]] = {
     "cifar-logits": _nm_cifar,
     "label-smoothing": _nm_label_smoothing,
@@ -874,32 +866,12 @@ NEAR_MISSES: dict[str, Callable[[], tuple[str, tuple[Any, ...], tuple[str, ...]]
     "unet-logits-bce": _nm_unet_logits_bce,
     "ranking-signs": _nm_ranking_signs,
     "bce-probs": _nm_confident_bce_probs,
-}
-
-NEAR_MISS_GAPS: dict[str, str] = {
-    "gaussian-nll-std": "variance-miscalibrated (SPEC, Findings) is not implemented: a standard "
-    "deviation passed as var raises nothing and no `var = var ** 2` fix is offered",
-    "lm-padding-not-ignored": "padding-not-ignored (SPEC, Findings) is not implemented: pad id 0 "
-    "filling the ends of token rows counts in the loss; only an info class-imbalance fires",
+    "gaussian-nll-std-squared": _nm_gaussian_std_squared,
+    "lm-padding-ignored": _nm_lm_padding_ignored,
 }
 
 
-def _near_params() -> list[Any]:
-    return [
-        pytest.param(
-            name,
-            id=name,
-            marks=(
-                [pytest.mark.xfail(strict=True, reason=NEAR_MISS_GAPS[name])]
-                if name in NEAR_MISS_GAPS
-                else []
-            ),
-        )
-        for name in NEAR_MISSES
-    ]
-
-
-@pytest.mark.parametrize("name", _near_params())
+@pytest.mark.parametrize("name", NEAR_MISSES)
 def test_near_miss_is_quiet(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     loss, inputs, options = NEAR_MISSES[name]()
     outcome = debug(tmp_path, capsys, loss, *inputs, options=options)

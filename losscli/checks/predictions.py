@@ -45,6 +45,7 @@ from losscli.kinds import (
     ROW_TOLERANCE,
     ArrayKind,
     Kind,
+    RowStats,
     classify,
     decimal_places,
     rows_of,
@@ -342,6 +343,11 @@ def check_nll_input(context: CheckContext) -> Iterator[Finding]:
         return
     positive = int((np.asarray(context.inputs[name].values) > 1e-6).sum())
     lse_off = abs(rows.logsumexp_median) > LOGSUMEXP_SLACK
+    if positive == 0 and rows.fraction_logsumexp_zero < ROW_FRACTION:
+        layout = _flattened_layout(scores, rows.tolerance) if context.complete else None
+        if layout is not None or not lse_off:
+            yield _mixed_rows(context, name, scores, rows, layout)
+            return
     if positive == 0 and not lse_off:
         return
     evidence = []
@@ -391,6 +397,91 @@ def check_nll_input(context: CheckContext) -> Iterator[Finding]:
         remedies=remedies,
         positive=positive,
         logsumexp_median=rows.logsumexp_median,
+    )
+
+
+# at most this many (N, T) splits of the rows are tried by _flattened_layout
+_MAX_LAYOUTS = 64
+
+
+def _flattened_layout(scores: np.ndarray, tolerance: float) -> tuple[int, int] | None:
+    """(N, T) when the [rows, C] values are an (N, C, T) array of log-probabilities flattened
+    with ``reshape(-1, C)``: read back as (N, C, T), every column has logsumexp 0 (one split
+    only; None when no split, or several, fit)."""
+    if scores.ndim != 2 or not np.all(np.isfinite(scores)):
+        return None
+    count, classes = (int(d) for d in scores.shape)
+    flat = np.asarray(scores, dtype=np.float64).reshape(-1)
+    splits = [s for s in range(2, count + 1) if count % s == 0][:_MAX_LAYOUTS]
+    found = []
+    for steps in splits:
+        cube = flat.reshape(count // steps, classes, steps)
+        if _columns_normalised(cube[:1], tolerance) and _columns_normalised(cube, tolerance):
+            found.append((count // steps, steps))
+    return found[0] if len(found) == 1 else None
+
+
+def _columns_normalised(cube: np.ndarray, tolerance: float) -> bool:
+    """Every [n, :, t] of ``cube`` has logsumexp within ``tolerance`` of 0."""
+    peak = cube.max(axis=1, keepdims=True)
+    logsumexp = peak[:, 0] + np.log(np.exp(cube - peak).sum(axis=1))
+    return bool(np.all(np.abs(logsumexp) <= tolerance))
+
+
+def _mixed_rows(
+    context: CheckContext,
+    name: str,
+    scores: np.ndarray,
+    rows: RowStats,
+    layout: tuple[int, int] | None,
+) -> Finding:
+    """Values <= 0 whose rows mostly do not have logsumexp 0: log-probabilities whose rows were
+    put together across positions (``reshape(-1, C)`` of an (N, C, T) output)."""
+    classes = int(scores.shape[class_axis(scores)])
+    target = context.spec.arguments[1].name
+    count = int(scores.shape[0])
+    if layout is not None:
+        batch, steps = layout
+        seen = (
+            f"read back as ({batch}, {classes}, {steps}) every position has logsumexp 0: "
+            f"log-probabilities of shape (N, C, T) = ({batch}, {classes}, {steps}) flattened with "
+            f"reshape(-1, {classes}), so each row holds one class at {classes} consecutive time "
+            "steps and nll reads the wrong numbers"
+        )
+        remedy = Remedy(
+            maps=(
+                f"{name} = {name}.reshape({batch}, {classes}, {steps}).permute(0, 2, 1)"
+                f".reshape({count}, {classes})",
+            ),
+            note=f"if {name} is ({batch}, {classes}, {steps}) log-probabilities flattened "
+            "without moving the classes last (in training code: "
+            f"log_probs.permute(0, 2, 1).reshape(-1, {classes}))",
+        )
+    else:
+        seen = (
+            "these look like log-probabilities whose rows were put together from different "
+            f"positions, as log_probs.reshape(-1, {classes}) does to an (N, C, T) output: each "
+            f"row holds one class at {classes} consecutive time steps, so nll reads the wrong numbers"
+        )
+        remedy = Remedy(
+            outside=True,
+            code=f"{name} = log_probs.permute(0, 2, 1).reshape(-1, {classes})",
+            note="the flattened file no longer says which rows belonged to which sequence",
+        )
+    return finding(
+        "logits-to-nll",
+        Severity.ERROR,
+        f"{name} from {context.source(name)} holds values <= 0 (median row logsumexp "
+        f"{text.number(rows.logsumexp_median)}), but only {rows.fraction_logsumexp_zero:.0%} of its "
+        f"{count} rows have logsumexp within {_tolerance_text(rows.tolerance)} of 0, where "
+        f"log_softmax output has every row at 0; {seen}",
+        f"flatten with the classes last: {name} = log_probs.permute(0, 2, 1).reshape(-1, "
+        f"{classes}) with {target} = {target}.reshape(-1), or give nll the (N, C, T) "
+        f"log-probabilities and the (N, T) {target} as they are",
+        remedies=(remedy,),
+        positive=0,
+        logsumexp_median=rows.logsumexp_median,
+        fraction_rows_logsumexp_zero=rows.fraction_logsumexp_zero,
     )
 
 
@@ -964,6 +1055,161 @@ def check_nonpositive_variance(context: CheckContext) -> Iterator[Finding]:
         )
 
 
+# ---------------------------------------------------------------- gaussian-nll: which reading of var
+
+
+# judged on at least this many finite, non-zero errors
+_MIN_VARIANCE_SAMPLES = 30
+# the better reading must vary: the standard deviation of its log at least this (an untrained
+# softplus head sits at 0.7 +- 3%: sd 0.04 of log(var), 0.08 of log(var**2), 0.02 of var; a
+# std head on standardised load_diabetes: 0.75 to 1.45 of log(var**2); a log-variance head on
+# raw load_diabetes: 0.8 of var). A constant var says nothing about how errors grow with it.
+_MIN_LOG_VARIANCE_SPREAD = 0.2
+# a reading must beat var as given by this many nats in all, both with its scale fitted (the
+# shape of how errors grow) and as given (the loss the remedy gives). Synthetic data, n=200:
+# a std passed as var wins by 8 to 20 nats scale-fitted and 23 to 32 as given; a true
+# variance (or one 4x over- or under-confident) loses to var**2 by 29 to 67 nats, and
+# exp(var) of an overconfident head never gains more than 0.6 nats scale-fitted
+_READING_NATS = 3.0
+# errors must grow faster than var itself: the slope of log((input - target)**2) on log(var)
+# is about 1 for a variance, 2 for a standard deviation (and about mean(var) for a log-variance)
+_VARIANCE_SLOPE = 1.0
+# exp(var) is only tried while it stays a sane variance
+_EXP_READING_BOUND = 20.0
+# the better reading must also match the size of the errors: mean(error**2 / reading) within
+# this factor of 1. A calibrated sigma head (trained through Normal(mu, sigma)) passed as var:
+# 0.46 to 1.02 for var**2 (load_diabetes standardised, synthetic heteroscedastic data); a
+# var head still growing towards raw load_diabetes targets (errors in the thousands) makes
+# var**2 fit better in shape, but its scale is 2.7 to 440: the head is untrained, not a std
+_READING_SCALE = 2.5
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """One reading of gaussian-nll's var: what to apply to it, and how well it fits."""
+
+    code: str
+    meaning: str
+    scaled: float
+    plain: float
+    scale: float
+    spread: float
+
+
+def _profiled_nll(squared: np.ndarray, variance: np.ndarray) -> float:
+    """Mean gaussian-nll (without the constant) for ``variance`` times its best constant factor."""
+    scale = float(np.mean(squared / variance))
+    return 0.5 * (float(np.mean(np.log(variance))) + math.log(scale) + 1.0)
+
+
+def _plain_nll(squared: np.ndarray, variance: np.ndarray) -> float:
+    """Mean gaussian-nll (without the constant) for ``variance`` as it is."""
+    return 0.5 * float(np.mean(np.log(variance) + squared / variance))
+
+
+def _variance_pairs(context: CheckContext) -> tuple[np.ndarray, np.ndarray] | None:
+    """The squared errors and var, element by element as torch pairs them, where they can be judged:
+    every var positive and finite (nonpositive-variance judges the others), enough finite non-zero
+    errors, and a var that varies."""
+    spec = context.spec
+    variance_argument = spec.argument(Role.VARIANCE)
+    if variance_argument is None:
+        return None
+    predictions = as_float(context.arrays[spec.arguments[0].name])
+    targets = as_float(context.arrays[spec.arguments[1].name])
+    variance = as_float(context.arrays[variance_argument.name])
+    if predictions.shape != targets.shape:
+        return None
+    if variance.ndim == predictions.ndim - 1 and variance.shape == predictions.shape[:-1]:
+        variance = variance[..., None]
+    try:
+        variance = np.broadcast_to(variance, predictions.shape)
+    except ValueError:
+        return None
+    if not np.all(np.isfinite(variance)) or not np.all(variance > 0):
+        return None
+    squared = (predictions - targets) ** 2
+    keep = np.isfinite(squared) & (squared > 0)
+    squared, variance = squared[keep], variance[keep]
+    if squared.size < _MIN_VARIANCE_SAMPLES or np.ptp(variance) == 0:
+        return None
+    return squared, variance
+
+
+def _reading(code: str, meaning: str, squared: np.ndarray, variance: np.ndarray) -> _Reading:
+    return _Reading(
+        code,
+        meaning,
+        _profiled_nll(squared, variance),
+        _plain_nll(squared, variance),
+        float(np.mean(squared / variance)),
+        float(np.std(np.log(variance))),
+    )
+
+
+def _readings(name: str, squared: np.ndarray, variance: np.ndarray) -> list[_Reading]:
+    """var read as a variance, a standard deviation and a log-variance."""
+    readings = [
+        _reading(name, "a variance", squared, variance),
+        _reading(f"{name} ** 2", "a standard deviation", squared, variance**2),
+    ]
+    if float(variance.max()) <= _EXP_READING_BOUND:
+        readings.append(_reading(f"{name}.exp()", "a log-variance", squared, np.exp(variance)))
+    return readings
+
+
+def _slope(squared: np.ndarray, variance: np.ndarray) -> float:
+    """Least-squares slope of log(error**2) on log(var)."""
+    log_var = np.log(variance)
+    centred = log_var - log_var.mean()
+    return float(np.dot(centred, np.log(squared)) / np.dot(centred, centred))
+
+
+def check_variance_reading(context: CheckContext) -> Iterator[Finding]:
+    """gaussian-nll var whose errors grow like a standard deviation's or a log-variance's."""
+    pairs = _variance_pairs(context)
+    if pairs is None:
+        return
+    squared, variance = pairs
+    name = next(a.name for a in context.spec.arguments if a.role is Role.VARIANCE)
+    given, *others = _readings(name, squared, variance)
+    best = min(others, key=lambda reading: reading.scaled)
+    count = squared.size
+    slope = _slope(squared, variance)
+    if (
+        count * (given.scaled - best.scaled) < _READING_NATS
+        or count * (given.plain - best.plain) < _READING_NATS
+        or slope <= _VARIANCE_SLOPE
+        or best.spread < _MIN_LOG_VARIANCE_SPREAD
+        or not 1 / _READING_SCALE <= best.scale <= _READING_SCALE
+    ):
+        return
+    yield finding(
+        "variance-miscalibrated",
+        Severity.WARNING,
+        f"{name} from {context.source(name)} behaves like {best.meaning}, not a variance: over "
+        f"{count} elements the squared errors (input - target)**2 grow with {name} to the power "
+        f"{text.number(slope)} (a variance gives 1, a standard deviation 2), and gaussian-nll "
+        f"per element is {text.number(given.plain - best.plain)} nats lower with {best.code} "
+        f"({text.number(given.scaled - best.scaled)} with the best constant scale for each); "
+        f"{best.code} also matches the size of the errors (mean error**2 / {best.code} = "
+        f"{text.number(best.scale)})",
+        f"pass a variance: F.gaussian_nll_loss(input, target, {best.code})",
+        remedies=(
+            Remedy(
+                maps=(f"{name} = {best.code}",),
+                note=f"if the model's {name} head predicts {best.meaning}",
+            ),
+        ),
+        argument=name,
+        reading=best.meaning,
+        slope=slope,
+        nll_gain=given.plain - best.plain,
+        scaled_nll_gain=given.scaled - best.scaled,
+        scale=best.scale,
+    )
+
+
 CHECKS: tuple[Check, ...] = (
     # rows summing to 1, the median row sum: the values as a whole
     Check(
@@ -1011,6 +1257,13 @@ CHECKS: tuple[Check, ...] = (
         check_nonpositive_variance,
         ("nonpositive-variance",),
         Scope.CHUNK,
+        applies=has_role(Role.VARIANCE),
+    ),
+    # how errors grow with var over every element: the values as a whole
+    Check(
+        check_variance_reading,
+        ("variance-miscalibrated",),
+        Scope.SAMPLE,
         applies=has_role(Role.VARIANCE),
     ),
 )

@@ -101,9 +101,12 @@ def check_class_dim_last(context: CheckContext) -> Iterator[Finding]:
     target, indices = hard
     shape_i, shape_t = tuple(scores.shape), tuple(indices.shape)
     torch_reading = (shape_i[0], *shape_i[2:])
-    if shape_t != shape_i[:-1] or shape_t == torch_reading:
-        return  # torch's own reading lines up: real (N, C, H, W) segmentation
+    if shape_t != shape_i[:-1]:
+        return
     ignore = ignore_index(context)
+    if shape_t == torch_reading:  # both readings line up ((N, T, C) with T == C): judge by fit
+        yield from _classes_last_by_fit(context, name, scores, target, indices, ignore)
+        return
     kept = indices[indices != ignore] if ignore is not None else indices.reshape(-1)
     classes_last = shape_i[-1]
     if kept.size == 0 or int(kept.min()) < 0 or int(kept.max()) >= classes_last:
@@ -120,6 +123,40 @@ def check_class_dim_last(context: CheckContext) -> Iterator[Finding]:
         remedies=(Remedy(maps=(f"{name} = {name}.permute({order})",)),),
         shape=list(shape_i),
         classes=classes_last,
+    )
+
+
+def _classes_last_by_fit(
+    context: CheckContext,
+    name: str,
+    scores: np.ndarray,
+    target: str,
+    indices: np.ndarray,
+    ignore: int | None,
+) -> Iterator[Finding]:
+    """Logits whose shape reads both ways: classes last when that reading fits far better."""
+    fit = layouts.classes_last_fits_better(scores, indices, ignore)
+    if fit is None:
+        return
+    shape_i = tuple(scores.shape)
+    order = ", ".join(str(a) for a in (0, len(shape_i) - 1, *range(1, len(shape_i) - 1)))
+    code = f"{name}.transpose(1, 2)" if len(shape_i) == 3 else f"{name}.permute({order})"
+    yield finding(
+        "class-dim-last",
+        Severity.WARNING,
+        f"{name} {text.shape_text(shape_i)} from {context.source(name)} lines up with {target} "
+        f"{text.shape_text(indices.shape)} whether its classes are dimension 1 (as torch reads "
+        f"them) or the last dimension, since both are {shape_i[1]}; over {fit.positions} targets "
+        f"the classes-last reading fits far better: cross-entropy "
+        f"{text.number(fit.classes_last)} against {text.number(fit.as_given)} as torch reads it, "
+        f"accuracy {fit.accuracy_classes_last:.0%} against {fit.accuracy_as_given:.0%}. "
+        "The model output is (N, T, C) and torch mixes up time steps and classes without an error",
+        f"move the classes to dimension 1: {context.spec.call}({code}, {target})",
+        remedies=(Remedy(maps=(f"{name} = {code}",)),),
+        shape=list(shape_i),
+        classes=shape_i[-1],
+        cross_entropy_as_given=fit.as_given,
+        cross_entropy_classes_last=fit.classes_last,
     )
 
 

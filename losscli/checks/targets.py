@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from losscli import text
-from losscli.checks import Check, CheckContext, Combine, Scope
+from losscli.checks import Check, CheckContext, Combine, Scope, Totals
 from losscli.checks.arguments import (
     POSITIVE_SLACK,
     ROUNDING_SLACK_CAP,
@@ -371,6 +371,114 @@ def check_all_targets_ignored(context: CheckContext) -> Iterator[Finding]:
         ),
         count=int(indices.size),
         ignore_index=ignore,
+    )
+
+
+# ---------------------------------------------------------------- padded token sequences
+
+# a pad id is judged on at least this many sequences (rows of a (N, T) target)
+_MIN_SEQUENCES = 4
+# ... and must end at least this share of them: in a batch padded to its longest sequence
+# most rows are shorter than the longest (8 LM rows of lengths 8..23 padded to 24: 7 of 8)
+_PADDED_ROW_SHARE = 0.5
+# ... with runs of at least two different lengths (an EOS that ends every row once, or rows
+# truncated before their EOS, gives runs of 1 and 0 only), and filling at least this share
+# of all target positions: 9.5% in 16 load_digits token sequences of 29 to 37 tokens, about
+# 40% in LM batches of 8 to 23 tokens padded to 24
+_PAD_POSITION_SHARE = 0.02
+# ... while appearing at most this often among the positions before its runs start: a real
+# pad id never occurs inside a sequence, a frequent token ("the", 5-10% of text) does
+_PAD_INSIDE_RATE = 0.01
+
+
+def _takes_token_targets(spec: LossSpec) -> bool:
+    """cross-entropy, nll: one class index per position, with an ignore_index to leave pads out."""
+    return takes_class_indices(spec) and spec.option("ignore_index") is not None
+
+
+def _trailing_runs(indices: np.ndarray) -> np.ndarray:
+    """How many positions at the end of each row of ``indices`` [rows, steps] equal its last value."""
+    same = indices == indices[:, -1:]
+    steps = indices.shape[1]
+    last_other = np.where(~same, np.arange(steps), -1).max(axis=1)
+    return (steps - 1 - last_other).astype(np.int64)
+
+
+def count_sequence_ends(context: CheckContext) -> Totals:
+    """Per class value: the rows of a [N, T] target that end in it, the lengths of those trailing
+    runs (sum and sum of squares), and how often it occurs at all."""
+    hard = hard_target(context)
+    _, scores = prediction(context)
+    if hard is None or scores.ndim != 3 or not target_lines_up(context):
+        return {"all_sequences": False}
+    indices = hard[1]
+    if indices.ndim != 2 or indices.shape[1] < 2:
+        return {"all_sequences": False}
+    classes = class_count(scores)
+    last = indices[:, -1]
+    ending = (last >= 0) & (last < classes)
+    runs = _trailing_runs(indices)[ending].astype(np.float64)
+    values = indices[(indices >= 0) & (indices < classes)]
+    return {
+        "all_sequences": True,
+        "rows": int(indices.shape[0]),
+        "targets": int(indices.size),
+        "ends": np.bincount(last[ending], minlength=classes),
+        "trailing": np.bincount(last[ending], weights=runs, minlength=classes),
+        "trailing_squares": np.bincount(last[ending], weights=runs**2, minlength=classes),
+        "occurrences": np.bincount(values, minlength=classes),
+    }
+
+
+def check_padding_not_ignored(context: CheckContext) -> Iterator[Finding]:
+    """A pad id fills the ends of token sequences and ignore_index is not that id."""
+    totals = context.totals if context.totals is not None else count_sequence_ends(context)
+    if not totals.get("all_sequences") or totals["rows"] < _MIN_SEQUENCES:
+        return  # padding is only visible where the rows (sequences) are
+    pad = int(np.argmax(totals["ends"]))
+    ignore = ignore_index(context)
+    if pad == ignore:
+        return
+    rows, size = int(totals["rows"]), int(totals["targets"])
+    padded_rows = int(totals["ends"][pad])
+    pad_positions = int(totals["trailing"][pad])
+    # at least two different run lengths: the runs' variance is above 0
+    varying = totals["trailing_squares"][pad] * padded_rows > totals["trailing"][pad] ** 2 + 0.5
+    inside = int(totals["occurrences"][pad]) - pad_positions
+    before_runs = size - pad_positions
+    if (
+        padded_rows < _PADDED_ROW_SHARE * rows
+        or pad_positions < _PAD_POSITION_SHARE * size
+        or not varying
+        or inside > _PAD_INSIDE_RATE * before_runs
+    ):
+        return
+    target = context.spec.arguments[1].name
+    name = context.spec.arguments[0].name
+    ignore_text = "left at its default -100" if ignore == -100 else f"is {ignore}"
+    yield finding(
+        "padding-not-ignored",
+        Severity.WARNING,
+        f"{target} from {context.source(target)} ends {padded_rows} of its {rows} sequences with "
+        f"runs of {pad} of varying length (on average {text.number(pad_positions / padded_rows)} "
+        f"positions; {pad_positions} of {size} targets, {text.percent(pad_positions, size)}), "
+        f"and {pad} appears only {inside} times before a run starts: {pad} is the pad id. "
+        f"ignore_index {ignore_text}, so every pad position counts in the loss as a class "
+        "to predict, and the pads dilute (or dominate) the loss of the real tokens",
+        f"leave the padding out of the loss: {context.spec.call}({name}, {target}, "
+        f"ignore_index={pad}) (or set the pad positions of the labels to -100, as Hugging Face "
+        "collators do)",
+        remedies=(
+            Remedy(
+                options=(("ignore_index", pad),),
+                note=f"{pad} pads the sequences to one length",
+            ),
+        ),
+        pad=pad,
+        padded_rows=padded_rows,
+        rows=rows,
+        pad_positions=pad_positions,
+        inside=inside,
     )
 
 
@@ -1231,6 +1339,14 @@ CHECKS: tuple[Check, ...] = (
         Scope.CHUNK,
         applies=_ignores_an_index,
         combine=Combine.ALL,
+    ),
+    # the ends of whole sequences (rows), counted per class over every chunk of rows
+    Check(
+        check_padding_not_ignored,
+        ("padding-not-ignored",),
+        Scope.TOTALS,
+        applies=_takes_token_targets,
+        collect=count_sequence_ends,
     ),
     # one-hot, multi-hot or not summing to 1: judged on the rows as a whole
     Check(
