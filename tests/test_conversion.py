@@ -234,7 +234,9 @@ def test_narrow_integer_indices_are_widened_with_a_warning_where_torch_refuses_t
     assert converted.arrays["target"].dtype == np.int64
     assert not converted.blocked
     (note,) = [
-        f for f in _named(converted.findings, "dtype-conversion") if f.evidence["argument"] == "target"
+        f
+        for f in _named(converted.findings, "dtype-conversion")
+        if f.evidence["argument"] == "target"
     ]
     scores = torch.tensor(_SCORES, dtype=torch.float32)
     try:
