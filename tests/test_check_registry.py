@@ -40,6 +40,9 @@ def _log_softmax(values: np.ndarray, axis: int) -> np.ndarray:
 _LOG_PROBS = _log_softmax(RNG.normal(size=(6, 2, 4)), 2)  # ctc [time, batch, classes]
 _LENGTHS = [np.array([6, 6]), np.array([2, 2])]
 _COUNTS = RNG.poisson(40, size=32)
+_SCORES = RNG.normal(size=64)  # a regression's predictions in standard units
+_TARGETS = 150 + 75 * (0.9 * _SCORES + 0.3 * RNG.normal(size=64))  # the raw targets they fit
+_POINT = RNG.normal(size=4)  # where collapsed embeddings sit
 
 # one case per value finding that the suites' case lists do not raise
 LOCAL: list[Case] = [
@@ -62,6 +65,13 @@ LOCAL: list[Case] = [
     ("mse", [np.array([[0.5, np.nan], [1.0, 2.0]]), np.zeros((2, 2))], {}),  # NaN in the input
     ("mse", [np.array([0.5, np.inf, 0.1], dtype=np.float32), np.zeros(3)], {}),  # inf gradient
     ("dice", [RNG.choice([-90.0, 90.0], size=(4, 64)), (RNG.random((4, 64)) > 0.5) * 1.0], {}),
+    *(  # the fit findings (tests/test_fit_findings.py has them on trained models)
+        ("mse", [_TARGETS.mean() + RNG.normal(0, 0.1, 64), _TARGETS], {}),  # stuck at the mean
+        ("mse", [_SCORES, _TARGETS], {}),  # standard units against raw targets
+        ("mse", [_TARGETS, _TARGETS], {}),  # the target as the prediction
+        ("mse", [_TARGETS[::-1] + RNG.normal(0, 1, 64), _TARGETS], {}),  # another order
+        ("triplet-margin", [_POINT + RNG.normal(0, 1e-6, (16, 4)) for _ in range(3)], {}),
+    ),
 ]
 
 
