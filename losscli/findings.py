@@ -964,7 +964,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             "predictions almost constant next to the targets' spread; collapsed embeddings",
             what="Regression predictions whose standard deviation is below 2% of the targets' "
             "while their mean sits within one standard deviation of the targets' mean (a model stuck at the mean); and triplet "
-            "or paired embeddings so close together that at least 95% of the per-sample losses "
+            "embeddings, paired embeddings or ranking scores so close together that at least 95% of the per-sample losses "
             "are what identical embeddings give (the margin, for a triplet loss). The exactly "
             "constant case is `constant-input`.",
             why="A model that predicts the mean for every sample has learned nothing about the "

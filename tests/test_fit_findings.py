@@ -313,6 +313,45 @@ def test_cosine_embedding_pairs_of_a_trained_net_are_not_collapsed() -> None:
     assert _fit_alarms("cosine-embedding", untrained[first], untrained[second], similar) == []
 
 
+def _ranking_pairs(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of digits and y = 1 where the first has the larger label (a ranking task)."""
+    _, labels = digits()
+    rng = np.random.default_rng(seed)
+    first, second = rng.integers(0, labels.size, 128), rng.integers(0, labels.size, 128)
+    return first, second, np.where(labels[first] > labels[second], 1.0, -1.0).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ranking_scores_of_a_near_zero_head_sit_at_the_margin(seed: int) -> None:
+    features, _ = digits()
+    first, second, order = _ranking_pairs(seed)
+    model = _mlp(64, 1, 32, seed)
+    with torch.no_grad():
+        model[2].weight.mul_(1e-4)  # a head initialised near zero: every score the same
+    scores = _outputs(model, features)[:, 0]
+    pairs = (scores[first], scores[second], order)
+    assert _fit_alarms("margin-ranking", *pairs, margin=1.0) == ["collapsed-predictions"]
+    # with torch's default margin 0 identical scores cost nothing: nothing sits at a margin
+    assert _fit_alarms("margin-ranking", *pairs) == []
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_ranking_scores_of_trained_and_untrained_scorers_are_not_collapsed(seed: int) -> None:
+    features, _ = digits()
+    first, second, order = _ranking_pairs(seed)
+    target = torch.as_tensor(order)
+
+    def ranking(out: torch.Tensor) -> torch.Tensor:
+        return F.margin_ranking_loss(out[first, 0], out[second, 0], target, margin=1.0)
+
+    untrained = _outputs(_mlp(64, 1, 32, seed), features)[:, 0]
+    trained = _outputs(_train(_mlp(64, 1, 32, seed), features, ranking, 200), features)[:, 0]
+    for scores in (untrained, trained):
+        for margin in (1.0, 0.1):
+            pairs = (scores[first], scores[second], order)
+            assert _fit_alarms("margin-ranking", *pairs, margin=margin) == []
+
+
 # ---------------------------------------------------------------- scale-mismatch
 
 

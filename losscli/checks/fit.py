@@ -138,8 +138,8 @@ def _regression(spec: LossSpec) -> bool:
 
 
 def _embeddings(spec: LossSpec) -> bool:
-    """triplet and paired-embedding margin losses: only model outputs and signs."""
-    return spec.layout in (Layout.TRIPLET, Layout.PAIRED_EMBEDDINGS)
+    """triplet, paired-embedding and ranking margin losses: only model outputs and signs."""
+    return spec.layout in (Layout.TRIPLET, Layout.PAIRED_EMBEDDINGS, Layout.PAIRED_SCORES)
 
 
 def _multiclass(spec: LossSpec) -> bool:
@@ -475,7 +475,10 @@ def _collapsed_regression(context: CheckContext) -> Iterator[Finding]:
 def _collapsed_embeddings(context: CheckContext) -> Iterator[Finding]:
     """Every sample's loss is what identical embeddings give (the margin for a triplet)."""
     names = [a.name for a in context.spec.arguments if a.role is Role.PREDICTION]
-    embeddings = [_float(context, name) for name in names]
+    if any(np.ndim(context.arrays[name]) == 0 for name in names):
+        return
+    # ranking scores [batch] are one-feature embeddings
+    embeddings = [_float(context, name).reshape(len(context.arrays[name]), -1) for name in names]
     if any(e.ndim != 2 or not np.isfinite(e).all() for e in embeddings):
         return
     samples = embeddings[0].shape[0]
@@ -485,7 +488,7 @@ def _collapsed_embeddings(context: CheckContext) -> Iterator[Finding]:
         return
     center = np.concatenate(embeddings).mean(axis=0)
     collapsed = {
-        name: np.broadcast_to(center, e.shape).copy()
+        name: np.broadcast_to(center, e.shape).reshape(context.arrays[name].shape).copy()
         for name, e in zip(names, embeddings, strict=True)
     }
     actual = _torch_losses(context, {}, reduction="none")
