@@ -361,6 +361,8 @@ def _multiclass_view(context: CheckContext) -> _Classes | None:
     labels = np.asarray(context.arrays[target_name])
     if scores.ndim != 2 or labels.shape != scores.shape[:1] or labels.dtype.kind not in "iu":
         return None
+    if scores.size == 0:
+        return None
     if not np.isfinite(scores).all():
         return None
     kept = labels != context.options.get("ignore_index", -100)
@@ -394,6 +396,8 @@ def _binary_view(context: CheckContext) -> _Classes | None:
     predictions = _float(context, prediction_name)
     targets = _float(context, target_name)
     if predictions.shape != targets.shape or predictions.ndim == 0 or predictions.shape[0] < 2:
+        return None
+    if predictions.size == 0:
         return None
     if not (np.isfinite(predictions).all() and np.isfinite(targets).all()):
         return None
@@ -475,7 +479,9 @@ def _collapsed_regression(context: CheckContext) -> Iterator[Finding]:
 def _collapsed_embeddings(context: CheckContext) -> Iterator[Finding]:
     """Every sample's loss is what identical embeddings give (the margin for a triplet)."""
     names = [a.name for a in context.spec.arguments if a.role is Role.PREDICTION]
-    if any(np.ndim(context.arrays[name]) == 0 for name in names):
+    if any(
+        np.ndim(context.arrays[name]) == 0 or np.size(context.arrays[name]) == 0 for name in names
+    ):
         return
     # ranking scores [batch] are one-feature embeddings
     embeddings = [_float(context, name).reshape(len(context.arrays[name]), -1) for name in names]
