@@ -48,24 +48,26 @@ COLLAPSED_SPREAD = 0.02
 COLLAPSED_LOCATION = 1.0
 # collapsed embeddings: a sample "sits at the collapsed loss" when its loss is within this
 # fraction of the loss scale (the margin, or the collapsed loss's mean) of what identical
-# embeddings give; untrained embedding nets on load_digits leave 10-40% of samples there,
-# a collapse (every embedding at one point, plus noise 1e-3 of the margin) 100%.
+# embeddings give. Untrained triplet nets on load_digits leave 12-38% of samples there (on
+# 8 to 256 triplets), trained ones 0-1%; a net collapsed by Adam's L2 weight decay of 1.0
+# leaves 100%, as do ranking scores of a head initialised near zero.
 COLLAPSED_LOSS_TOLERANCE = 0.02
 COLLAPSED_SHARE = 0.95
 # the fewest samples collapse is judged on (a spread needs a few values)
 COLLAPSED_MIN_SAMPLES = 8
 
 # scale-mismatch: the loss at least this many times the mean predictor's. Standardized
-# predictions against raw load_diabetes targets give 3.5-4 (the mean of the squared raw
-# targets over their variance); trained and untrained models on the right scale stay
-# below 1.6.
+# predictions against raw load_diabetes targets give 4.9 (5.9 on 24 samples: the mean of the
+# squared raw targets over their variance); models on the right scale give 0.27-0.85 trained
+# and 1.0-1.5 untrained. Untrained models against raw targets give 4.9 too: the rescale
+# below tells them apart.
 MISMATCH_WORSE = 2.0
-# ... and the rescaled predictions at most this fraction of the mean predictor's loss: a
-# trained model rescaled gives 0.45-0.55 of it (1 - R^2); untrained models rescaled give
-# above 0.85 (they carry no signal a rescale could reveal).
+# ... and the rescaled predictions at most this fraction of the mean predictor's loss: the
+# trained MLPs rescaled give 0.27-0.30 of it (1 - R^2), 0.46-0.63 on 24 samples; untrained
+# ones rescaled give 1.0-1.2 (they carry no signal a rescale could reveal).
 MISMATCH_RESCALED = 0.75
-# statistics of fewer samples are too noisy: a batch of 8 untrained predictions can
-# correlate 0.8 with the targets by chance
+# statistics of fewer samples are too noisy: a correlation's standard error is 1/sqrt(n),
+# 0.35 on 8 samples, so a rescaled untrained model can look like a fit there by chance
 MISMATCH_MIN_SAMPLES = 24
 
 # fit-too-good, regression: the loss over the mean predictor's (1 - R^2 for mse). MLPs on
@@ -79,7 +81,7 @@ FIT_RATIO = 1e-3
 # training set legitimately reaches 4e-5 of it (load_digits, 2000 Adam steps: 9.7e-5 against
 # log 10), so the ratio alone decides nothing: it fires only when, besides, every sample of a
 # class gets the same prediction row (the prediction is a function of the target: the target
-# itself passed in: `F.one_hot(y) * 10` gives 1.8e-4, bce-logits on `y * 20 - 10` 3e-5).
+# itself passed in: `F.one_hot(y) * 10` gives 1.8e-4, bce-logits on `y * 20 - 10` 7e-5).
 FIT_CLASS_RATIO = 0.01
 # rows of one class "identical": their spread below this fraction of the values' scale
 IDENTICAL_ROWS = 1e-6
@@ -106,12 +108,13 @@ MISALIGNED_Z = 3.0
 # errors above chance (a batch of 48 would sit 4.2 above it)
 MISALIGNED_MIN_SAMPLES = 48
 # misaligned, regression: predictions with real spread (over the targets'). Trained MLPs
-# on load_diabetes spread 0.82-1.0 of the targets (linear fits r = 0.7); untrained MLPs
+# on load_diabetes spread 0.82-1.0 of the targets (a linear fit's r is 0.72); untrained MLPs
 # 0.13-0.2 and untrained linear layers 0.31-0.44, whose correlation can sit near 0 by chance
 MISALIGNED_SPREAD = 0.5
 # ... located where the targets are (a trained model's mean is the targets'; an untrained
 # one's is wherever its bias put it): within this many standard errors of the targets' mean
-# (trained and permuted models sat within 0.5, untrained ones 2-10 away on 442 samples) ...
+# (trained and permuted models sat within 0.4 of them, untrained MLPs 2.6-5.6 away on 442
+# samples; untrained linear layers sat 0.8-1.9 away, and their spread keeps them out) ...
 MISALIGNED_LOCATION_Z = 3.0
 # ... and a correlation with the targets within this many standard errors (1/sqrt(n)) of 0
 MISALIGNED_CORRELATION_Z = 2.5
