@@ -1024,6 +1024,99 @@ CATALOGUE: dict[str, FindingDoc] = {
             remedies=("the INPUTs in the order that computes without an error (verified)",),
         ),
         _doc(
+            "collapsed-predictions",
+            "warning",
+            "predictions almost constant next to the targets' spread; collapsed embeddings",
+            what="Regression predictions whose standard deviation is below 2% of the targets' "
+            "while their mean sits within one standard deviation of the targets' mean (a model stuck at the mean); and triplet "
+            "embeddings, paired embeddings or ranking scores so close together that at least 95% of the per-sample losses "
+            "are what identical embeddings give (the margin, for a triplet loss). The exactly "
+            "constant case is `constant-input`.",
+            why="A model that predicts the mean for every sample has learned nothing about the "
+            "features: the loss equals the variance of the targets and stops falling. Collapsed "
+            "embeddings put every triplet at the margin, where the gradient pulls all points "
+            "together as much as apart, so training cannot separate them.",
+            example="An MLP on raw, unnormalised features with a learning rate or weight decay "
+            "too high: `model(x)` is 152.1 ± 0.3 against targets 152 ± 77; or a triplet network "
+            "whose embeddings all end at one point: `F.triplet_margin_loss(a, p, n)` is 1.0 "
+            "(the margin) for every sample.",
+            instead="Lower the learning rate and weight decay, standardize the features, check "
+            "that the output layer is not zero-initialised; for embeddings, normalise them "
+            "(`F.normalize(e, dim=1)`) and mine easier negatives first.",
+            remedies=("a change to the training code (shown, not verified)",),
+        ),
+        _doc(
+            "scale-mismatch",
+            "warning",
+            "regression predictions and targets on different scales",
+            what="Regression predictions and targets whose means and spreads differ, so that the "
+            "loss is at least 2 times that of predicting the target mean, while a linear rescale "
+            "read from the data (the targets' mean and standard deviation) brings it below 0.75 "
+            "times that: the predictions carry the signal, on the wrong scale.",
+            why="A model trained on standardized targets predicts in standard units; compared "
+            "with raw targets its loss is dominated by the offset and says nothing about the fit "
+            "(and the reverse: raw-scale predictions against standardized targets).",
+            example="`y_std = (y - y.mean()) / y.std()` used for training, then "
+            "`F.mse_loss(model(x), y_raw)` at evaluation: predictions around 0 ± 0.7 against "
+            "targets around 152 ± 77.",
+            instead="Undo the standardization on the predictions with the training targets' "
+            "statistics: `pred = pred * y_std + y_mean` "
+            "(`losscli compute mse pred.npy y.npy --map 'input = input * 77.09 + 152.1'`).",
+            remedies=(
+                "`--map 'input = input * STD + MEAN'` with the targets' standard deviation and mean "
+                "(verified)",
+                "`--map 'input = (input - MEAN) / STD'` with the predictions' own statistics, for "
+                "raw predictions against standardized targets (verified)",
+            ),
+        ),
+        _doc(
+            "fit-too-good",
+            "warning",
+            "the loss is a tiny fraction of the trivial predictor's: a leaked target",
+            what="Regression: the loss below 0.001 times that of predicting the target mean "
+            "(R² above 0.999 for mse) over at least 16 samples, or predictions equal to the "
+            "targets element for element; not for whole-number predictions of a target with at "
+            "most 20 whole-number values (rounded predictions of ratings can match them all). "
+            "Classification (cross-entropy, nll, bce, bce-logits): the loss below 0.01 times that "
+            "of the class prior while every sample of a class gets the same prediction row, short "
+            "of saturation (the prediction is a function of the target). The baselines are "
+            "torch's loss on the mean / prior tensors.",
+            why="Real data is noisy: a model that reaches R² ≈ 1 almost always saw the target, "
+            "through a feature computed from it or because the target itself was passed as the "
+            "prediction. The loss then measures nothing, and the model fails on new data. "
+            "A classifier on its own training set can legitimately reach a tiny cross-entropy, "
+            "so for classification only a prediction that is a function of the target counts.",
+            example="`F.mse_loss(y, y)` after a copy-paste, a column of y left in X "
+            "(`X = df.drop(columns=['id'])` instead of dropping the target too), or "
+            "`F.cross_entropy(F.one_hot(y).float() * 10, y)`.",
+            instead="Pass the model's output to the loss and drop every feature computed from "
+            "the target: `X = df.drop(columns=['target'])`.",
+            remedies=("a change to the training code (shown, not verified)",),
+        ),
+        _doc(
+            "misaligned-samples",
+            "warning",
+            "confident predictions at chance level: predictions and targets in different orders",
+            what="Classification: a mean largest probability of 0.8 or more, an accuracy within "
+            "3 standard errors of chance (Σ_k p_k q_k, the accuracy of predictions independent of "
+            "the targets) and a loss above the class prior's, over at least 48 samples. "
+            "Regression, over at least 64 samples: predictions spreading at least 0.5 times the "
+            "targets, centred within 3 standard errors of their mean, correlating with them "
+            "within 2.5/√n of 0, with a loss above the mean predictor's; not for targets of a "
+            "few whole-number levels (0/1, ratings), where chance scores spread like the targets.",
+            why="A trained model that is confident yet right only by chance is almost always "
+            "being compared with the wrong labels: predictions collected from a shuffled "
+            "DataLoader against labels in dataset order. The loss and every metric are then "
+            "meaningless. An over-confident model with real skill stays well above chance and "
+            "does not fire; nor does an untrained one (not confident).",
+            example="`preds = torch.cat([model(x) for x, _ in DataLoader(ds, shuffle=True)])` "
+            "then `F.cross_entropy(preds, torch.tensor(ds.targets))`.",
+            instead="Collect predictions and labels in the same pass: "
+            "`for x, y in loader: preds.append(model(x)); labels.append(y)`, or evaluate with "
+            "`shuffle=False`.",
+            remedies=("a change to the evaluation loop (shown, not verified)",),
+        ),
+        _doc(
             "dtype-conversion",
             "info / warning / error",
             "an input was converted to the dtype the loss needs",

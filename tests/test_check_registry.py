@@ -46,6 +46,9 @@ _MEANS, _STDS = RNG.normal(0, 2, size=200), RNG.uniform(0.5, 3, size=200)
 _STEP_LABELS = RNG.integers(0, 10, size=(16, 10))  # (N, T) with T == C == 10
 _STEP_LOGITS = RNG.normal(size=(16, 10, 10))  # (N, T, C): the classes last
 np.put_along_axis(_STEP_LOGITS, _STEP_LABELS[..., None], 4.0, axis=2)
+_SCORES = RNG.normal(size=64)  # a regression's predictions in standard units
+_TARGETS = 150 + 75 * (0.9 * _SCORES + 0.3 * RNG.normal(size=64))  # the raw targets they fit
+_POINT = RNG.normal(size=4)  # where collapsed embeddings sit
 
 # one case per value finding that the suites' case lists do not raise
 LOCAL: list[Case] = [
@@ -71,6 +74,13 @@ LOCAL: list[Case] = [
     ("cross-entropy", [RNG.normal(size=(8, 50, 24)), _TOKENS], {}),  # pads counted
     ("gaussian-nll", [_MEANS, _MEANS + _STDS * RNG.normal(size=200), _STDS], {}),  # std as var
     ("cross-entropy", [_STEP_LOGITS, _STEP_LABELS], {}),  # (N, T, C) read as (N, C, T)
+    *(  # the fit findings (tests/test_fit_findings.py has them on trained models)
+        ("mse", [_TARGETS.mean() + RNG.normal(0, 0.1, 64), _TARGETS], {}),  # stuck at the mean
+        ("mse", [_SCORES, _TARGETS], {}),  # standard units against raw targets
+        ("mse", [_TARGETS, _TARGETS], {}),  # the target as the prediction
+        ("mse", [_TARGETS[::-1] + RNG.normal(0, 1, 64), _TARGETS], {}),  # another order
+        ("triplet-margin", [_POINT + RNG.normal(0, 1e-6, (16, 4)) for _ in range(3)], {}),
+    ),
 ]
 
 

@@ -263,8 +263,9 @@ SCORE_STYLES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "calibrated": lambda noise, one_hot: noise + 2 * one_hot,
     # an untrained head: every logit near 0
     "untrained": lambda noise, one_hot: noise * 0.01,
-    # an overconfident model: |logit| ~ 30
-    "overconfident": lambda noise, one_hot: np.clip(noise * 30, -40, 40),
+    # an overconfident model: |logit| ~ 30, still mostly right (confident scores with no skill
+    # at all are misaligned-samples: confident predictions worse than the class prior)
+    "overconfident": lambda noise, one_hot: np.clip((noise + 2 * one_hot) * 15, -40, 40),
     # temperature scaling with T = 0.1 and T = 5 (the latter squeezes logits into about [-1, 1])
     "temperature-0.1": lambda noise, one_hot: (noise + 2 * one_hot) / 0.1,
     "temperature-5": lambda noise, one_hot: (noise + 2 * one_hot) / 5,

@@ -193,7 +193,7 @@ REGISTRY: tuple[Check, ...] = ()  # filled in below, once the check modules can 
 
 
 def _build() -> tuple[Check, ...]:
-    from losscli.checks import balance, dtypes, numerics, predictions, shapes, targets
+    from losscli.checks import balance, dtypes, fit, numerics, predictions, shapes, targets
 
     return (
         *shapes.CHECKS,
@@ -202,6 +202,7 @@ def _build() -> tuple[Check, ...]:
         *balance.CHECKS,
         *dtypes.CHECKS,
         *numerics.CHECKS,
+        *fit.CHECKS,
     )
 
 
