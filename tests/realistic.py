@@ -411,24 +411,37 @@ class Counts:
         return _freeze(np.exp(self.log_rates).astype(np.float32))
 
 
-@functools.cache
-def poisson(state: str) -> Counts:
-    """A linear Poisson GLM on diabetes features; counts drawn from a known log-linear rate.
+def _visits() -> np.ndarray:
+    """Synthetic counts from a known log-linear rate on the diabetes features.
 
     The true rate is exp(0.4 · x·w + log 6) with w a fixed random unit direction: mean count
-    ≈ 6 (visits per month), 0..20. Outputs are on the held-out split.
+    ≈ 6 (visits per month), 0..20.
     """
     data = table("diabetes")
     rng = np.random.default_rng(SEED)
     direction = rng.normal(size=data.features.shape[1])
     direction /= np.linalg.norm(direction)
     true_log_rate = 0.4 * data.features @ direction + math.log(6.0)
-    counts = rng.poisson(np.exp(true_log_rate)).astype(np.float32)
+    return rng.poisson(np.exp(true_log_rate)).astype(np.float32)
+
+
+@functools.cache
+def poisson(state: str, counts_of: str = "visits") -> Counts:
+    """A linear Poisson GLM on diabetes features, held-out log-rates.
+
+    ``counts_of``: ``visits``, small synthetic counts (mean ≈ 6); or ``progression``, the
+    dataset's own target, a whole number 25..346 (log-rates ≈ 4..6, every one positive).
+    The bias starts at the log of the mean count, as a GLM's intercept usually does.
+    """
+    data = table("diabetes")
+    counts = _visits() if counts_of == "visits" else data.targets.astype(np.float32)
     train, held = split(counts.shape[0])
     features, goal = _torch(data.features[train]), _torch(counts[train])
     torch.manual_seed(SEED)
     model = nn.Linear(features.shape[1], 1)
     if state != "untrained":
+        with torch.no_grad():
+            model.bias.fill_(math.log(float(goal.mean())))
         fit(model, lambda: F.poisson_nll_loss(model(features).squeeze(1), goal))
     with torch.no_grad():
         log_rates = model(_torch(data.features[held])).squeeze(1)
@@ -520,6 +533,7 @@ def multilabel(state: str) -> Tagged:
 # --- segmentation -------------------------------------------------------------------------
 
 # digits pixels run 0..16: ink levels for the masks
+MAX_PIXEL = 16
 INK = 8.0  # a pixel at least half dark is ink
 FAINT = 2.0  # a pixel above this but below INK is the stroke's faint edge
 SEGMENTATION_IMAGES = 96  # 64 to train on, 32 held out
@@ -563,6 +577,9 @@ def _pixel_prior(mask: torch.Tensor, classes: int) -> torch.Tensor:
 def segmentation(state: str, classes: int = 3) -> Segmented:
     """Per-pixel classes (background, faint edge, ink) or, with ``classes == 1``, a binary ink mask.
 
+    Any other ``classes`` quantises the ink into that many levels (8: logits ``[batch, 8, 8,
+    8]``, where the class dimension cannot be told from the image dimensions by shape).
+
     Multi-class: logits ``[batch, 3, 8, 8]`` and int64 mask ``[batch, 8, 8]``. Binary: logits
     ``[batch, 1, 8, 8]`` and float 0/1 mask ``[batch, 1, 8, 8]`` (bce-logits, dice, focal).
     Outputs are on the held-out images.
@@ -570,9 +587,11 @@ def segmentation(state: str, classes: int = 3) -> Segmented:
     images, pixels = _images()
     if classes == 1:
         mask = torch.from_numpy((pixels >= INK).astype(np.float32))[:, None]
-    else:
+    elif classes == 3:
         levels = (pixels > FAINT).astype(np.int64) + (pixels >= INK).astype(np.int64)
         mask = torch.from_numpy(levels)
+    else:  # ink quantised to `classes` levels; 8 levels on 8×8 images make C == H == W
+        mask = torch.from_numpy((pixels * classes // (MAX_PIXEL + 1)).astype(np.int64))
     train, held = split(SEGMENTATION_IMAGES)
     torch.manual_seed(SEED)
     model = _pixel_net(classes)

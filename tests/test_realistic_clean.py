@@ -141,8 +141,8 @@ def _multilabel(loss: str, state: str) -> Clean:
     return Clean(loss, (logits, model.tags))
 
 
-def _segmentation(state: str, void: bool = False) -> Clean:
-    model = real.segmentation("trained" if state == "over-confident" else state)
+def _segmentation(state: str, void: bool = False, classes: int = 3) -> Clean:
+    model = real.segmentation("trained" if state == "over-confident" else state, classes)
     logits = over_confident(model.logits) if state == "over-confident" else model.logits
     if void:
         return Clean(
@@ -174,8 +174,8 @@ def _gaussian(state: str) -> Clean:
     return Clean("gaussian-nll", (model.mean, model.targets, model.variance))
 
 
-def _poisson(state: str, log_input: bool = True) -> Clean:
-    model = real.poisson(state)
+def _poisson(state: str, log_input: bool = True, counts_of: str = "visits") -> Clean:
+    model = real.poisson(state, counts_of)
     if log_input:
         return Clean("poisson-nll", (model.log_rates, model.counts))
     return Clean("poisson-nll", (model.rates, model.counts), ("--no-log-input",))
@@ -286,6 +286,7 @@ def _cases() -> dict[str, Callable[[], Clean]]:
         add(f"segmentation-{state}", lambda s=state: _segmentation(s))
     for state in ("untrained", "trained"):
         add(f"segmentation-void-{state}", lambda s=state: _segmentation(s, void=True))
+        add(f"segmentation-square-{state}", lambda s=state: _segmentation(s, classes=8))
     for loss in ("bce-logits", "dice", "focal"):
         for state in ("untrained", "trained", "prior"):
             add(f"{loss}-mask-{state}", lambda lo=loss, s=state: _binary_mask(lo, s))
@@ -319,6 +320,11 @@ def _cases() -> dict[str, Callable[[], Clean]]:
         add(f"hinge-embedding-{state}", lambda s=state: _hinge(s))
         add(f"margin-ranking-{state}", lambda s=state: _ranking(s))
         add(f"ctc-{state}", lambda s=state: _ctc(s))
+    add("poisson-nll-progression-log-rates", lambda: _poisson("trained", counts_of="progression"))
+    add(
+        "poisson-nll-progression-rates",
+        lambda: _poisson("trained", log_input=False, counts_of="progression"),
+    )
     return cases
 
 
@@ -398,6 +404,19 @@ def _column(build: Callable[[], Clean]) -> Callable[[], Clean]:
     return variant
 
 
+def _all_correct(build: Callable[[], Clean]) -> Callable[[], Clean]:
+    """Only the samples an over-confident model gets right: the loss and gradient ≈ 0, rightly."""
+
+    def variant() -> Clean:
+        case = build()
+        logits, labels = case.inputs
+        right = (logits > 0) == (labels > 0.5) if logits.ndim == 1 else logits.argmax(1) == labels
+        rows = np.flatnonzero(right)
+        return Clean(case.loss, (logits[rows], labels[rows]), case.options)
+
+    return variant
+
+
 def _untrained_raw_scale() -> Clean:
     """An untrained model's first validation loss on the raw diabetes scale (≈ 0 vs ≈ 152)."""
     untrained = real.regression("diabetes", "untrained")
@@ -451,6 +470,13 @@ VARIANTS: dict[str, Callable[[], Clean]] = {
         lambda: _regression("huber", "diabetes", "raw-scale"), "--delta", "10"
     ),
     "mse-untrained-raw-scale": _untrained_raw_scale,
+    "cross-entropy-wine-over-confident-all-right": _all_correct(
+        lambda: _multiclass("wine", "over-confident")
+    ),
+    "multi-margin-over-confident-all-right": _all_correct(lambda: _multi_margin("over-confident")),
+    "bce-logits-cancer-over-confident-all-right": _all_correct(
+        lambda: _binary("bce-logits", "over-confident")
+    ),
 }
 
 CASES = {**_cases(), **VARIANTS}
