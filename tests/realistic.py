@@ -627,6 +627,7 @@ def void_border(mask: np.ndarray) -> np.ndarray:
 # --- sequences ----------------------------------------------------------------------------
 
 PAD = 0
+END_PAD = 8  # a pad id at the end of the vocabulary (GPT-2 pads with its last id, 50256)
 SEQUENCE_IMAGES = 384  # 256 sentences to train on, 128 held out
 MIN_LENGTH = 4
 
@@ -643,34 +644,36 @@ class Sequenced:
     pad: int | None
 
 
-def _sentences(padded: bool) -> tuple[np.ndarray, np.ndarray]:
+def _sentences(pad: int | None) -> tuple[np.ndarray, np.ndarray]:
     """Digit images as sentences: rows ``[batch, time, 8]`` and tokens ``[batch, time]``."""
-    rows = datasets.load_digits().images[:SEQUENCE_IMAGES].astype(np.float32) / 16.0
+    rows = datasets.load_digits().images[:SEQUENCE_IMAGES].astype(np.float32) / MAX_PIXEL
     tokens = rows.argmax(axis=2).astype(np.int64)  # 0..7: the column of the darkest pixel
-    if padded:
+    if pad is not None:
         rng = np.random.default_rng(SEED)
         lengths = rng.integers(MIN_LENGTH, rows.shape[1] + 1, size=rows.shape[0])
-        tokens = tokens + 1
+        if pad == 0:
+            tokens = tokens + 1  # ids 1..8 after the pad, as a tokenizer with <pad> = 0
         for index, length in enumerate(lengths):
-            tokens[index, length:] = PAD
+            tokens[index, length:] = pad
             rows[index, length:] = 0.0
     return rows, tokens
 
 
 @functools.cache
-def sequence(state: str, padded: bool = True) -> Sequenced:
+def sequence(state: str, pad: int | None = PAD) -> Sequenced:
     """Each digit image read row by row: the token of a row is the column of its darkest pixel.
 
-    Padded: tokens 1..8, with :data:`PAD` = 0 filling the ends (vocabulary 9, 8 steps), the
-    sequences cut to a seeded length of 4..8 rows, as sentences padded to the longest; trained
-    with ``ignore_index=PAD``. Not padded: tokens 0..7 over 8 steps (vocabulary 8: T == C).
-    The model is a per-step MLP over the row's 8 pixels (padded steps see zero rows); logits
-    are on the held-out sentences.
+    Padded (``pad`` 0 or :data:`END_PAD`): a vocabulary of 9 over 8 steps, the sequences cut
+    to a seeded length of 4..8 rows, as sentences padded to the longest with ``pad`` (tokens
+    1..8 with pad 0, as ``<pad>`` = 0 tokenizers; tokens 0..7 with pad 8, as GPT-2's pad = the
+    last id); trained with ``ignore_index=pad``. ``pad=None``: tokens 0..7 over 8 steps, no
+    padding (vocabulary 8: T == C). The model is a per-step MLP over the row's 8 pixels
+    (padded steps see zero rows); logits are on the held-out sentences.
     """
-    rows, tokens = _sentences(padded)
+    rows, tokens = _sentences(pad)
     train, held = split(SEQUENCE_IMAGES)
     classes = int(tokens.max()) + 1
-    ignore = PAD if padded else -100
+    ignore = -100 if pad is None else pad
     torch.manual_seed(SEED)
     model = mlp(rows.shape[2], classes)
 
@@ -682,7 +685,7 @@ def sequence(state: str, padded: bool = True) -> Sequenced:
         fit(model, lambda: F.cross_entropy(logits_of(train), goal, ignore_index=ignore))
     with torch.no_grad():
         logits = logits_of(held)
-    return Sequenced(_float(logits), _freeze(tokens[held]), PAD if padded else None)
+    return Sequenced(_float(logits), _freeze(tokens[held]), pad)
 
 
 # --- embeddings ---------------------------------------------------------------------------

@@ -158,8 +158,8 @@ def _binary_mask(loss: str, state: str) -> Clean:
     return Clean(loss, (model.logits, model.mask))
 
 
-def _sequence(state: str, padded: bool = True) -> Clean:
-    model = real.sequence(state, padded)
+def _sequence(state: str, pad: int | None = real.PAD) -> Clean:
+    model = real.sequence(state, pad)
     options = () if model.pad is None else ("--ignore-index", str(model.pad))
     return Clean("cross-entropy", (model.logits, model.tokens), options)
 
@@ -292,7 +292,8 @@ def _cases() -> dict[str, Callable[[], Clean]]:
             add(f"{loss}-mask-{state}", lambda lo=loss, s=state: _binary_mask(lo, s))
     for state in ("untrained", "trained"):
         add(f"sequence-padded-{state}", lambda s=state: _sequence(s))
-        add(f"sequence-square-{state}", lambda s=state: _sequence(s, padded=False))
+        add(f"sequence-end-pad-{state}", lambda s=state: _sequence(s, real.END_PAD))
+        add(f"sequence-square-{state}", lambda s=state: _sequence(s, pad=None))
     for loss in REGRESSION_LOSSES:
         for dataset in ("diabetes", "linnerud"):
             for state in real.REGRESSION_STATES:

@@ -191,16 +191,20 @@ def _collapsed_triplets() -> Mistake:
 # --- sequences and variances --------------------------------------------------------------
 
 
-def _padding_not_ignored() -> Mistake:
+def _padding_not_ignored(pad: int) -> Callable[[], Mistake]:
     """Padded token targets, ``F.cross_entropy(logits, tokens)`` with ignore_index left at -100."""
-    model = real.sequence("trained")
-    return Mistake(
-        Call("cross-entropy", (model.logits, model.tokens)),
-        ("padding-not-ignored",),
-        "warning",
-        Call("cross-entropy", (model.logits, model.tokens), ("--ignore-index", str(real.PAD))),
-        F.cross_entropy(t(model.logits), t(model.tokens), ignore_index=real.PAD).item(),
-    )
+
+    def mistake() -> Mistake:
+        model = real.sequence("trained", pad)
+        return Mistake(
+            Call("cross-entropy", (model.logits, model.tokens)),
+            ("padding-not-ignored",),
+            "warning",
+            Call("cross-entropy", (model.logits, model.tokens), ("--ignore-index", str(pad))),
+            F.cross_entropy(t(model.logits), t(model.tokens), ignore_index=pad).item(),
+        )
+
+    return mistake
 
 
 def _sigma_as_var() -> Mistake:
@@ -242,7 +246,7 @@ def _log_var_as_var() -> Mistake:
 
 def _time_major_square() -> Mistake:
     """A tagger's (N, T, C) logits with T == C == 8 given to cross-entropy as (N, C, T)."""
-    model = real.sequence("trained", padded=False)
+    model = real.sequence("trained", pad=None)
     classes_last = np.ascontiguousarray(model.logits.transpose(0, 2, 1))
     return Mistake(
         Call("cross-entropy", (classes_last, model.tokens)),
@@ -284,7 +288,8 @@ MISTAKES: dict[str, Callable[[], Mistake]] = {
     "target-as-prediction": _target_as_prediction,
     "shuffled-classifier": _shuffled_classifier,
     "shuffled-regressor": _shuffled_regressor,
-    "padding-not-ignored": _padding_not_ignored,
+    "padding-not-ignored": _padding_not_ignored(real.PAD),
+    "end-padding-not-ignored": _padding_not_ignored(real.END_PAD),
     "sigma-as-var": _sigma_as_var,
     "log-var-as-var": _log_var_as_var,
     "time-major-square-logits": _time_major_square,
@@ -316,6 +321,7 @@ GAPS: dict[str, str] = {
     "shuffled-classifier": "misaligned-samples is built in branch distribution",
     "shuffled-regressor": "misaligned-samples is built in branch distribution",
     "padding-not-ignored": "padding-not-ignored is built in branch sequences",
+    "end-padding-not-ignored": "padding-not-ignored is built in branch sequences",
     "sigma-as-var": "variance-miscalibrated is built in branch sequences",
     "log-var-as-var": "variance-miscalibrated is built in branch sequences",
 }
