@@ -106,6 +106,12 @@ def _multiclass(dataset: str, state: str) -> Clean:
     return Clean("cross-entropy", (model.logits, model.labels), options)
 
 
+def _training_loss(dataset: str) -> Clean:
+    """The loss on the training split of a model that fits it (a training loop's loss)."""
+    model = real.training_outputs(dataset)
+    return Clean("cross-entropy", (model.logits, model.labels))
+
+
 def _validation_without_smoothing(dataset: str) -> Clean:
     """A label-smoothed model's validation loss, computed without smoothing (a common choice)."""
     model = real.classifier(dataset, "smoothed")
@@ -267,6 +273,7 @@ def _cases() -> dict[str, Callable[[], Clean]]:
             lambda d=dataset: _validation_without_smoothing(d),
         )
         add(f"cross-entropy-{dataset}-pt-csv", lambda d=dataset: _saved_by_torch(d))
+        add(f"cross-entropy-{dataset}-training-split", lambda d=dataset: _training_loss(d))
     for state in ("untrained", "trained", "over-confident", "prior"):
         add(f"nll-digits-{state}", lambda s=state: _nll(s))
     for state in ("untrained", "trained", "over-confident"):

@@ -127,16 +127,17 @@ def _standardized_vs_raw() -> Mistake:
     """Predictions of a model trained on standardized targets, against the raw targets."""
     standardized = real.regression("diabetes", "trained")
     raw = real.regression("diabetes", "raw-scale")
-    # the fix rescales with the target's own mean and std (of this batch), the user's code with
-    # the training split's (152.1 ± 77.1 against 152.5 ± 77.0 held out): the values agree to
-    # about 1%, not to float rounding
+    # the fix can only rescale with the statistics of the targets it is given (held out:
+    # 151.8 ± 77.0), the user's code uses the training split's (152.3 ± 77.0): mse 3566.7
+    # against 3563.0, 0.1% apart. 1% still tells the intended `input * std + mean` from a
+    # least-squares rescale fitted to the targets (3387.8, 4.9% below)
     return Mistake(
         Call("mse", (standardized.predictions, raw.targets)),
         ("scale-mismatch",),
         "warning",
         Call("mse", (raw.predictions, raw.targets)),
         F.mse_loss(t(raw.predictions), t(raw.targets)).item(),
-        rel=0.05,
+        rel=0.01,
     )
 
 
