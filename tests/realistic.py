@@ -70,7 +70,7 @@ def _float(tensor: torch.Tensor) -> np.ndarray:
 
 
 def tensor(array: np.ndarray) -> torch.Tensor:
-    """A torch tensor over a (possibly read-only) array, for computing expected values."""
+    """A torch tensor holding a copy of ``array`` (cached arrays are read-only)."""
     return torch.from_numpy(np.array(array))
 
 
@@ -163,10 +163,6 @@ def split(count: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[:cut]), np.sort(order[cut:])
 
 
-def _torch(array: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.array(array))
-
-
 # --- multi-class classification ---------------------------------------------------------
 
 
@@ -209,7 +205,7 @@ def _classifier_model(dataset: str, state: str) -> tuple[nn.Module, tuple[float,
     classes = int(labels.max()) + 1
     if state == "weighted":
         train = train[_imbalanced(labels[train], classes)]
-    features, targets = _torch(data.features[train]), _torch(labels[train])
+    features, targets = tensor(data.features[train]), tensor(labels[train])
     torch.manual_seed(SEED)
     model = mlp(features.shape[1], classes)
     weight = inverse_frequency(labels[train], classes) if state == "weighted" else None
@@ -241,7 +237,7 @@ def training_outputs(dataset: str) -> Classified:
     train, _ = split(data.targets.shape[0])
     model, _ = _classifier_model(dataset, "trained")
     with torch.no_grad():
-        logits = model(_torch(data.features[train]))
+        logits = model(tensor(data.features[train]))
     return Classified(_float(logits), _freeze(data.targets[train].astype(np.int64)))
 
 
@@ -255,7 +251,7 @@ def classifier(dataset: str, state: str) -> Classified:
     _, held = split(data.targets.shape[0])
     model, weight = _classifier_model(dataset, state)
     with torch.no_grad():
-        logits = model(_torch(data.features[held]))
+        logits = model(tensor(data.features[held]))
     return Classified(_float(logits), _freeze(data.targets[held].astype(np.int64)), weight)
 
 
@@ -292,7 +288,7 @@ def binary(state: str) -> Binary:
         rng = np.random.default_rng(SEED)
         keep = (labels[train] == 0) | (rng.random(train.shape[0]) < POSITIVE_FRACTION)
         train = train[keep]
-    features, targets = _torch(data.features[train]), _torch(labels[train])
+    features, targets = tensor(data.features[train]), tensor(labels[train])
     torch.manual_seed(SEED)
     model = mlp(features.shape[1], 1)
     pos_weight = None
@@ -314,7 +310,7 @@ def binary(state: str) -> Binary:
 
         fit(model, objective)
     with torch.no_grad():
-        logits = model(_torch(data.features[held])).squeeze(1)
+        logits = model(tensor(data.features[held])).squeeze(1)
     return Binary(_float(logits), _freeze(labels[held]), pos_weight)
 
 
@@ -358,7 +354,7 @@ def regression(dataset: str, state: str) -> Regressed:
         train = held = np.arange(raw.shape[0])
     mean, spread = raw[train].mean(axis=0), raw[train].std(axis=0)
     standardized = (raw - mean) / spread
-    features, goal = _torch(data.features[train]), _torch(standardized[train])
+    features, goal = tensor(data.features[train]), tensor(standardized[train])
     torch.manual_seed(SEED)
     model = mlp(features.shape[1], raw.shape[1])
     if state != "untrained":
@@ -369,7 +365,7 @@ def regression(dataset: str, state: str) -> Regressed:
             REGRESSION_LEARNING_RATE,
         )
     with torch.no_grad():
-        predictions = model(_torch(data.features[held])).numpy()
+        predictions = model(tensor(data.features[held])).numpy()
     targets = standardized[held]
     if state == "raw-scale":
         predictions, targets = predictions * spread + mean, raw[held]
@@ -404,11 +400,11 @@ def heteroscedastic(state: str) -> Gaussian:
     model = nn.Linear(data.features.shape[1], 2)
 
     def heads(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        out = model(_torch(data.features[rows]))
+        out = model(tensor(data.features[rows]))
         return out[:, 0], F.softplus(out[:, 1]) + 1e-4
 
     if state != "untrained":
-        goal = _torch(standardized[train])
+        goal = tensor(standardized[train])
 
         def objective() -> torch.Tensor:
             mean, variance = heads(train)
@@ -457,7 +453,7 @@ def poisson(state: str, counts_of: str = "visits") -> Counts:
     data = table("diabetes")
     counts = _visits() if counts_of == "visits" else data.targets.astype(np.float32)
     train, held = split(counts.shape[0])
-    features, goal = _torch(data.features[train]), _torch(counts[train])
+    features, goal = tensor(data.features[train]), tensor(counts[train])
     torch.manual_seed(SEED)
     model = nn.Linear(features.shape[1], 1)
     if state != "untrained":
@@ -465,7 +461,7 @@ def poisson(state: str, counts_of: str = "visits") -> Counts:
             model.bias.fill_(math.log(float(goal.mean())))
         fit(model, lambda: F.poisson_nll_loss(model(features).squeeze(1), goal))
     with torch.no_grad():
-        log_rates = model(_torch(data.features[held])).squeeze(1)
+        log_rates = model(tensor(data.features[held])).squeeze(1)
     return Counts(_float(log_rates), _freeze(counts[held]))
 
 
@@ -496,7 +492,7 @@ def distillation(state: str, temperature: float = 1.0) -> Distilled:
     student = nn.Linear(data.features.shape[1], int(data.targets.max()) + 1)
 
     def outputs(rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        features = _torch(data.features[rows])
+        features = tensor(data.features[rows])
         with torch.no_grad():
             teacher_probs = (teacher(features) / temperature).softmax(1)
         return (student(features) / temperature).log_softmax(1), teacher_probs
@@ -538,7 +534,7 @@ def multilabel(state: str) -> Tagged:
     data = table("digits")
     tags = _TAGS[data.targets]
     train, held = split(tags.shape[0])
-    features, goal = _torch(data.features[train]), _torch(tags[train])
+    features, goal = tensor(data.features[train]), tensor(tags[train])
     torch.manual_seed(SEED)
     model = mlp(features.shape[1], tags.shape[1])
     if state == "prior":
@@ -547,7 +543,7 @@ def multilabel(state: str) -> Tagged:
     elif state != "untrained":
         fit(model, lambda: F.binary_cross_entropy_with_logits(model(features), goal))
     with torch.no_grad():
-        logits = model(_torch(data.features[held]))
+        logits = model(tensor(data.features[held]))
     return Tagged(_float(logits), _freeze(tags[held]))
 
 
@@ -699,10 +695,10 @@ def sequence(state: str, pad: int | None = PAD) -> Sequenced:
     model = mlp(rows.shape[2], classes)
 
     def logits_of(which: np.ndarray) -> torch.Tensor:
-        return model(_torch(rows[which])).permute(0, 2, 1)  # [batch, time, C] → [batch, C, time]
+        return model(tensor(rows[which])).permute(0, 2, 1)  # [batch, time, C] → [batch, C, time]
 
     if state != "untrained":
-        goal = _torch(tokens[train])
+        goal = tensor(tokens[train])
         fit(model, lambda: F.cross_entropy(logits_of(train), goal, ignore_index=ignore))
     with torch.no_grad():
         logits = logits_of(held)
@@ -740,10 +736,10 @@ def embedding(state: str) -> Classified:
     data = table("digits")
     labels = data.targets.astype(np.int64)
     train, held = split(labels.shape[0])
-    features = _torch(data.features[train])
+    features = tensor(data.features[train])
     torch.manual_seed(SEED)
     model = mlp(features.shape[1], EMBEDDING_DIM)
-    anchor, positive, negative = (_torch(i) for i in triplet_indices(labels[train]))
+    anchor, positive, negative = (tensor(i) for i in triplet_indices(labels[train]))
     if state != "untrained":
 
         def objective() -> torch.Tensor:
@@ -752,7 +748,7 @@ def embedding(state: str) -> Classified:
 
         fit(model, objective)
     with torch.no_grad():
-        out = model(_torch(data.features[held]))
+        out = model(tensor(data.features[held]))
     return Classified(_float(out), _freeze(labels[held]))
 
 
@@ -875,11 +871,11 @@ def ctc(state: str) -> Aligned:
     torch.manual_seed(SEED)
     model = nn.Linear(CTC_CLASSES, CTC_CLASSES)
     if state != "untrained":
-        features = _torch(acoustic[:, train])  # [time, batch, classes]
-        given = tuple(_torch(a[train]) for a in (targets, input_lengths, target_lengths))
+        features = tensor(acoustic[:, train])  # [time, batch, classes]
+        given = tuple(tensor(a[train]) for a in (targets, input_lengths, target_lengths))
         fit(model, lambda: F.ctc_loss(model(features).log_softmax(2), *given))
     with torch.no_grad():
-        log_probs = model(_torch(acoustic[:, held])).log_softmax(2)
+        log_probs = model(tensor(acoustic[:, held])).log_softmax(2)
     return Aligned(
         _float(log_probs),
         _freeze(targets[held]),
@@ -906,12 +902,12 @@ def collapsed_regression() -> Regressed:
     train, held = split(raw.shape[0])
     mean, spread = raw[train].mean(), raw[train].std()
     shrunk = (features / DOUBLE_SCALE).astype(np.float32)
-    inputs, goal = _torch(shrunk[train]), _torch((raw[train] - mean) / spread)[:, None]
+    inputs, goal = tensor(shrunk[train]), tensor((raw[train] - mean) / spread)[:, None]
     torch.manual_seed(SEED)
     model = mlp(inputs.shape[1], 1)
     fit(model, lambda: F.mse_loss(model(inputs), goal), REGRESSION_STEPS, REGRESSION_LEARNING_RATE)
     with torch.no_grad():
-        predictions = model(_torch(shrunk[held]))[:, 0].numpy() * spread + mean
+        predictions = model(tensor(shrunk[held]))[:, 0].numpy() * spread + mean
     return Regressed(_freeze(predictions.astype(np.float32)), _freeze(raw[held]))
 
 
@@ -928,7 +924,7 @@ def collapsed_triplets() -> Triplets:
     torch.manual_seed(SEED)
     model = mlp(shrunk.shape[1], EMBEDDING_DIM)
     with torch.no_grad():
-        out = model(_torch(shrunk[held])).numpy()
+        out = model(tensor(shrunk[held])).numpy()
     anchor, positive, negative = triplet_indices(digits.target[held])
     return Triplets(_freeze(out[anchor]), _freeze(out[positive]), _freeze(out[negative]))
 
@@ -940,8 +936,8 @@ def shared_variance() -> Gaussian:
     gaussian_nll_loss allows and the model was trained with."""
     data = table("linnerud")
     raw = data.targets.astype(np.float32)
-    standardized = _torch((raw - raw.mean(axis=0)) / raw.std(axis=0))
-    features = _torch(data.features)
+    standardized = tensor((raw - raw.mean(axis=0)) / raw.std(axis=0))
+    features = tensor(data.features)
     torch.manual_seed(SEED)
     model = nn.Linear(features.shape[1], raw.shape[1] + 1)
 

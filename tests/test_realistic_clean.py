@@ -1,11 +1,12 @@
 """Clean outputs of real models, for every loss family and model state: nothing may fire.
 
 Each case passes a real model's outputs (tests/realistic.py: tiny torch models trained on
-scikit-learn's bundled datasets, outputs on a held-out split) to the loss the model was trained
-with, correctly, and runs ``losscli debug --format json``. It must exit 0 with no warning or
-error and offer no fix (an info may carry its documented suggestion, see SUGGESTIONS): any
-alarm here is a false alarm, a bug. Every case runs on the full
-held-out batch and on a small seeded batch (a DataLoader's last batch: N = 8..16).
+scikit-learn's bundled datasets, outputs on a held-out split) correctly to a loss that suits
+them (usually the one the model was trained with), and runs ``losscli debug --format json``.
+It must exit 0 with no warning or error and offer no fix (an info may carry its documented
+suggestion, see realistic.SUGGESTIONS): any alarm here is a false alarm, a bug. Every case
+runs on the full held-out batch and on a small seeded batch (a DataLoader's last batch:
+N = 8..16).
 """
 
 from __future__ import annotations

@@ -397,7 +397,9 @@ def test_corrected_twin_is_quiet(
 def test_gaps_name_only_findings_this_branch_lacks() -> None:
     """A finding marked as built elsewhere is really missing here; and the reverse."""
     for name, builder in BUILDER.items():
-        assert name not in CATALOGUE, f"{name} is in the catalogue: drop its GAPS marks"
+        assert name not in CATALOGUE, (
+            f"{name} is in the catalogue: drop its GAPS and BUILDER entries"
+        )
         assert any(f"branch {builder}" in reason for reason in GAPS.values()), name
 
 
