@@ -7,7 +7,8 @@ command and checks the value it announced) and asserts:
 
 - the finding that names the mistake fires, at its severity;
 - where the correct tensors are known, the first verified fix that clears every alarm gives
-  torch's value on them, computed here with ``torch.nn.functional``;
+  torch's value on them, computed here with ``torch.nn.functional``, and so does every other
+  fix that clears every alarm (none is confidently wrong);
 - the corrected twin (the same outputs passed correctly) is quiet: exit 0, no warning or
   error, no fix.
 
@@ -54,10 +55,12 @@ class Mistake:
         findings: the finding names any of which names the mistake (usually one).
         severity: its severity.
         twin: the same outputs passed correctly: must be quiet.
-        correct: torch's value on the correct tensors, or None where they cannot be
-            recovered from the files (a leaked target, a shuffled order: the fix is in the
-            user's code, not a transformation losscli can verify).
+        correct: torch's value on the correct tensors, or None where there are none (a
+            leaked target, a collapsed model: the fix is in the user's code).
         rel: the tolerance of the value comparison (0: ``==``); each case says why.
+        fixable: the correct tensors can be recovered from the files, so a verified fix
+            must reach them; else (rows flattened in the wrong order) only an outside remedy
+            can, and no verified fix may claim another value.
     """
 
     wrong: Call
@@ -66,6 +69,7 @@ class Mistake:
     twin: Call
     correct: float | None = None
     rel: float = 0.0
+    fixable: bool = True
 
 
 # --- classification -----------------------------------------------------------------------
@@ -271,11 +275,15 @@ def _flattened_with_reshape() -> Mistake:
     right = log_probs.permute(0, 2, 1).reshape(-1, classes).numpy()
     tokens = model.tokens.reshape(-1)
     options = ("--ignore-index", str(real.PAD))
+    # the order of the rows cannot be recovered without N: no verified fix can reach the
+    # correct value, and one that renormalises the scrambled rows (log_softmax) is wrong
     return Mistake(
         Call("nll", (wrong, tokens), options),
         LOG_PROBABILITY_FINDINGS,
         "error",
         Call("nll", (right, tokens), options),
+        F.nll_loss(t(right), t(tokens), ignore_index=real.PAD).item(),
+        fixable=False,
     )
 
 
@@ -323,6 +331,11 @@ GAPS: dict[str, str] = {
     "shuffled-regressor": "misaligned-samples is built in branch distribution",
     "padding-not-ignored": "padding-not-ignored is built in branch sequences",
     "end-padding-not-ignored": "padding-not-ignored is built in branch sequences",
+    "time-major-square-logits": "the (N, T, C) layout with T == C is built in branch "
+    "sequences; nothing fires today",
+    "log-probs-flattened-with-reshape": "logits-to-nll fires but offers input.log_softmax(1) "
+    "as a verified clean fix (14.9 against the correct 0.07: it renormalises scrambled rows); "
+    "a fix naming permute is built in branch sequences",
     "sigma-as-var": "variance-miscalibrated is built in branch sequences",
     "log-var-as-var": "variance-miscalibrated is built in branch sequences",
 }
@@ -340,10 +353,15 @@ def _params(gaps: dict[str, str]) -> list[Any]:
 
 
 def clean_fixes(outcome: Outcome) -> list[dict[str, Any]]:
-    """Every verified fix that clears every warning and error, in report order."""
+    """Every verified fix that clears every warning and error, in report order.
+
+    class-imbalance's re-weighting is left out: it is an option ("if the rare classes
+    matter"), not a correction of the mistake, and changes the value on purpose.
+    """
     return [
         fix
         for item in outcome.findings
+        if item["name"] not in SUGGESTIONS
         for fix in item.get("fixes", [])
         if fix.get("verified") is not None and fix["verified"]["findings"] == []
     ]
@@ -371,13 +389,17 @@ def test_mistake_is_caught_and_fixed(
     if mistake.correct is None:
         return
     clean = clean_fixes(outcome)
-    assert clean, ("no fix clears every alarm", outcome.summary())
-    first = clean[0]
-    assert agrees(first["verified"]["value"], mistake.correct, mistake.rel), (
-        first["command"],
-        first["verified"]["value"],
-        mistake.correct,
-    )
+    if mistake.fixable:
+        assert clean, ("no fix clears every alarm", outcome.summary())
+        first = clean[0]
+        assert agrees(first["verified"]["value"], mistake.correct, mistake.rel), (
+            first["command"],
+            first["verified"]["value"],
+            mistake.correct,
+        )
+    # no fix is confidently wrong: every one that clears every alarm gives the correct value
+    wrong = [f for f in clean if not agrees(f["verified"]["value"], mistake.correct, mistake.rel)]
+    assert not wrong, [(f.get("code"), f["command"], f["verified"]["value"]) for f in wrong]
 
 
 # twins that are not quiet today for another branch's work (strict, as GAPS)
