@@ -6,7 +6,8 @@ them (usually the one the model was trained with), and runs ``losscli debug --fo
 It must exit 0 with no warning or error and offer no fix (an info may carry its documented
 suggestion, see realistic.SUGGESTIONS): any alarm here is a false alarm, a bug. Every case
 runs on the full held-out batch and on a small seeded batch (a DataLoader's last batch:
-N = 8..16).
+N = 8..16); the trained state of each family also runs streamed (judged in chunks, as inputs
+larger than memory are).
 """
 
 from __future__ import annotations
@@ -502,10 +503,23 @@ KNOWN: dict[str, str] = {
 SMALL_BATCH = (8, 16)  # the sizes drawn for the small batches
 
 
+# the memory budget that makes losscli read and judge the inputs in chunks (the streamed path
+# of inputs larger than memory); 100 bytes, so even linnerud's 20 × 3 floats are chunked.
+# Every "-trained" case runs streamed too, but ctc, which does not decompose over samples and
+# stops with a message instead
+STREAMING_BUDGET = "100B"
+
+
+def _batches(name: str) -> tuple[str, ...]:
+    if name.endswith("-trained") and not name.startswith("ctc"):
+        return ("full", "small", "streamed")
+    return ("full", "small")
+
+
 def _params() -> list[object]:
     params = []
     for name in CASES:
-        for batch in ("full", "small"):
+        for batch in _batches(name):
             case_id = f"{name}-{batch}"
             marks = (
                 [pytest.mark.xfail(strict=True, reason=KNOWN[case_id])] if case_id in KNOWN else []
@@ -518,6 +532,14 @@ def build(name: str, batch: str) -> Clean:
     case = CASES[name]()
     if batch == "full":
         return case
+    if batch == "streamed":
+        return Clean(
+            case.loss,
+            case.inputs,
+            (*case.options, "--memory-budget", STREAMING_BUDGET),
+            case.batch_dims,
+            case.formats,
+        )
     seed = sum(map(ord, name))  # a fixed seed per case, so each draws its own batch
     size = int(np.random.default_rng(seed).integers(SMALL_BATCH[0], SMALL_BATCH[1] + 1))
     return case.small(size, seed)
@@ -529,6 +551,7 @@ def test_clean_outputs_raise_nothing(
 ) -> None:
     case = build(name, batch)
     outcome = debug(tmp_path, capsys, case.loss, *case.saved(), options=case.options)
+    assert outcome.report.get("streamed", False) == (batch == "streamed"), name
     assert outcome.code == 0, outcome.alarm_lines()
     assert not outcome.alarms(), outcome.alarm_lines()
     assert not outcome.offered_fixes(besides=SUGGESTIONS), outcome.summary()
