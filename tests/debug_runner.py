@@ -47,6 +47,15 @@ class Outcome:
         """The names of the warnings and errors."""
         return {f["name"] for f in self.findings if f["severity"] != "info"}
 
+    def offered_fixes(self, besides: frozenset[str] = frozenset()) -> list[str]:
+        """The code of every fix offered, except by the findings named in ``besides``."""
+        return [
+            str(fix.get("code") or fix.get("command"))
+            for item in self.findings
+            if item["name"] not in besides
+            for fix in item.get("fixes", [])
+        ]
+
     def alarm_lines(self) -> list[str]:
         """The warnings and errors, one readable line each (for assertion messages)."""
         return [line for line in self.summary() if not line.startswith("info ")]
