@@ -493,13 +493,6 @@ CASES = {**_cases(), **VARIANTS}
 
 # false alarms found by this suite that belong to another branch's work (strict: they fire
 # today; the integrator removes the mark after merging that branch)
-KNOWN: dict[str, str] = {
-    "bce-logits-cancer-untrained-small": "probabilities-as-logits fires on an untrained "
-    "binary head: its 13 logits happen to lie in [0, 1] (the untrained breast-cancer MLP's "
-    "held-out logits span [-0.08, 1.18]); the same heuristic as bce-logits at a prior-log-odds "
-    "initialisation, fixed in branch severities",
-}
-
 SMALL_BATCH = (8, 16)  # the sizes drawn for the small batches
 
 
@@ -520,11 +513,7 @@ def _params() -> list[object]:
     params = []
     for name in CASES:
         for batch in _batches(name):
-            case_id = f"{name}-{batch}"
-            marks = (
-                [pytest.mark.xfail(strict=True, reason=KNOWN[case_id])] if case_id in KNOWN else []
-            )
-            params.append(pytest.param(name, batch, id=case_id, marks=marks))
+            params.append(pytest.param(name, batch, id=f"{name}-{batch}"))
     return params
 
 

@@ -12,9 +12,10 @@ command and checks the value it announced) and asserts:
 - the corrected twin (the same outputs passed correctly) is quiet: exit 0, no warning or
   error, no fix.
 
-Findings, severities and false alarms that other branches of issue 12 are building are
-marked as strict xfails in GAPS (static, like tests/test_fixes_corpus.py), so the integrator
-removes each mark when that branch is merged.
+The correct calls that once raised false alarms (torch's documented gaussian-nll
+broadcasting, bce-logits at a prior-log-odds initialisation, hinge-embedding's negative
+inputs) must be quiet, and without a loss the recommendation must be the loss the data was
+made for.
 """
 
 from __future__ import annotations
@@ -31,8 +32,6 @@ import realistic as real
 import torch.nn.functional as F
 from debug_runner import Outcome, assert_fixes_hold, debug, run_json
 from realistic import SUGGESTIONS
-
-from losscli.findings import CATALOGUE
 
 t = real.tensor
 
@@ -212,30 +211,40 @@ def _padding_not_ignored(pad: int) -> Callable[[], Mistake]:
     return mistake
 
 
-def _sigma_as_var() -> Mistake:
-    """A heteroscedastic head's σ (the square root of its variance) passed as var."""
-    model = real.heteroscedastic("trained")
-    sigma = np.sqrt(model.variance).astype(np.float32)
-    # the fix squares σ back: sqrt then ** 2 is the variance up to float32 rounding
-    return Mistake(
-        Call("gaussian-nll", (model.mean, model.targets, sigma)),
-        ("variance-miscalibrated",),
-        "warning",
-        Call("gaussian-nll", (model.mean, model.targets, model.variance)),
-        F.gaussian_nll_loss(t(model.mean), t(model.targets), t(model.variance)).item(),
-        rel=1e-5,
-    )
-
-
-def _log_var_as_var() -> Mistake:
-    """A head that outputs log σ² in the target's units (diabetes raw: every log σ² > 0)."""
-    model = real.heteroscedastic("trained")
+def _raw_scale(model: real.Gaussian) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The heteroscedastic model's mean, targets and variance in diabetes' own units."""
     raw = real.table("diabetes").targets.astype(np.float32)
     train, _ = real.split(raw.shape[0])
     mean, spread = raw[train].mean(), raw[train].std()
     mu = (model.mean * spread + mean).astype(np.float32)
     target = (model.targets * spread + mean).astype(np.float32)
     variance = (model.variance * spread**2).astype(np.float32)
+    return mu, target, variance
+
+
+def _sigma_as_var() -> Mistake:
+    """A heteroscedastic head's σ (the square root of its variance) passed as var.
+
+    In the target's own units (disease progression, σ about 60): on standardized targets σ is
+    about 0.8 and σ² about 0.6, so gaussian-nll differs by 0.03 nats per element between them
+    and 148 patients cannot tell σ from a variance 1.4 times too large.
+    """
+    mu, target, variance = _raw_scale(real.heteroscedastic("trained"))
+    sigma = np.sqrt(variance).astype(np.float32)
+    # the fix squares σ back: sqrt then ** 2 is the variance up to float32 rounding
+    return Mistake(
+        Call("gaussian-nll", (mu, target, sigma)),
+        ("variance-miscalibrated",),
+        "warning",
+        Call("gaussian-nll", (mu, target, variance)),
+        F.gaussian_nll_loss(t(mu), t(target), t(sigma) ** 2).item(),
+        rel=1e-5,
+    )
+
+
+def _log_var_as_var() -> Mistake:
+    """A head that outputs log σ² in the target's units (diabetes raw: every log σ² > 0)."""
+    mu, target, variance = _raw_scale(real.heteroscedastic("trained"))
     log_variance = np.log(variance).astype(np.float32)
     assert log_variance.min() > 0  # nonpositive-variance is not the finding here
     # the fix takes exp() of log(var): float32 rounding
@@ -305,52 +314,6 @@ MISTAKES: dict[str, Callable[[], Mistake]] = {
     "log-probs-flattened-with-reshape": _flattened_with_reshape,
 }
 
-# the branch of issue 12 that builds each finding not yet in this branch's catalogue
-BUILDER = {
-    "collapsed-predictions": "distribution",
-    "scale-mismatch": "distribution",
-    "fit-too-good": "distribution",
-    "misaligned-samples": "distribution",
-    "padding-not-ignored": "sequences",
-    "variance-miscalibrated": "sequences",
-}
-
-# cases that fail today for another branch's work (strict: the integrator removes each mark
-# after merging that branch; a mark left on a passing case fails the run)
-GAPS: dict[str, str] = {
-    "one-hot-long-into-ce": "one-hot-target at warning for an integer one-hot (torch raises) is "
-    "built in branch severities; this branch says info",
-    "float-binary-labels-into-ce": "float-class-target at warning for integral float labels "
-    "(torch raises) is built in branch severities; this branch says info",
-    "regression-stuck-at-mean": "collapsed-predictions is built in branch distribution",
-    "collapsed-triplet-embeddings": "collapsed-predictions is built in branch distribution",
-    "standardized-vs-raw-targets": "scale-mismatch is built in branch distribution",
-    "leaked-target": "fit-too-good is built in branch distribution",
-    "target-as-prediction": "fit-too-good is built in branch distribution",
-    "shuffled-classifier": "misaligned-samples is built in branch distribution",
-    "shuffled-regressor": "misaligned-samples is built in branch distribution",
-    "padding-not-ignored": "padding-not-ignored is built in branch sequences",
-    "end-padding-not-ignored": "padding-not-ignored is built in branch sequences",
-    "time-major-square-logits": "the (N, T, C) layout with T == C is built in branch "
-    "sequences; nothing fires today",
-    "log-probs-flattened-with-reshape": "logits-to-nll fires but offers input.log_softmax(1) "
-    "as a verified clean fix (14.2 against the correct 0.058: it renormalises scrambled rows); "
-    "a fix naming permute is built in branch sequences",
-    "sigma-as-var": "variance-miscalibrated is built in branch sequences",
-    "log-var-as-var": "variance-miscalibrated is built in branch sequences",
-}
-
-
-def _params(gaps: dict[str, str]) -> list[Any]:
-    return [
-        pytest.param(
-            name,
-            id=name,
-            marks=[pytest.mark.xfail(strict=True, reason=gaps[name])] if name in gaps else [],
-        )
-        for name in MISTAKES
-    ]
-
 
 def clean_fixes(outcome: Outcome) -> list[dict[str, Any]]:
     """Every verified fix that clears every warning and error, in report order.
@@ -377,7 +340,7 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], call: Call) -> Outco
     return debug(tmp_path, capsys, call.loss, *call.inputs, options=call.options)
 
 
-@pytest.mark.parametrize("name", _params(GAPS))
+@pytest.mark.parametrize("name", MISTAKES)
 def test_mistake_is_caught_and_fixed(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -402,11 +365,7 @@ def test_mistake_is_caught_and_fixed(
     assert not wrong, [(f.get("code"), f["command"], f["verified"]["value"]) for f in wrong]
 
 
-# twins that are not quiet today for another branch's work (strict, as GAPS)
-TWIN_GAPS: dict[str, str] = {}
-
-
-@pytest.mark.parametrize("name", _params(TWIN_GAPS))
+@pytest.mark.parametrize("name", MISTAKES)
 def test_corrected_twin_is_quiet(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -416,16 +375,7 @@ def test_corrected_twin_is_quiet(
     assert not outcome.offered_fixes(besides=SUGGESTIONS), outcome.summary()
 
 
-def test_gaps_name_only_findings_this_branch_lacks() -> None:
-    """A finding marked as built elsewhere is really missing here; and the reverse."""
-    for name, builder in BUILDER.items():
-        assert name not in CATALOGUE, (
-            f"{name} is in the catalogue: drop its GAPS and BUILDER entries"
-        )
-        assert any(f"branch {builder}" in reason for reason in GAPS.values()), name
-
-
-# --- false alarms owned by other branches: correct calls that must be quiet ----------------
+# --- correct calls that torch documents, once false alarms: they must be quiet ----------------
 
 
 def _gaussian_shared_variance() -> Call:
@@ -455,29 +405,8 @@ QUIET: dict[str, Callable[[], Call]] = {
     "hinge-embedding-negative-cosine": _hinge_negative_cosine,
 }
 
-QUIET_GAPS: dict[str, str] = {
-    "bce-logits-prior-init": "probabilities-as-logits on logits at a prior-log-odds "
-    "initialisation is fixed in branch severities",
-    "hinge-embedding-negative-cosine": "negative-loss on hinge-embedding with y = 1 and a "
-    "negative input (the loss is the input there) is fixed in branch severities",
-}
 
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            name,
-            id=name,
-            marks=(
-                [pytest.mark.xfail(strict=True, reason=QUIET_GAPS[name])]
-                if name in QUIET_GAPS
-                else []
-            ),
-        )
-        for name in QUIET
-    ],
-)
+@pytest.mark.parametrize("name", QUIET)
 def test_correct_call_is_quiet(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -508,11 +437,6 @@ def _recommended(
     return dict(recommended)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recommending poisson-nll for counts and log-rates is built in branch "
-    "severities (task inference)",
-)
 def test_counts_and_log_rates_recommend_poisson(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -524,11 +448,6 @@ def test_counts_and_log_rates_recommend_poisson(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="recommending bce-logits for logits at a prior-log-odds init is built "
-    "in branch severities (task inference)",
-)
 def test_prior_binary_logits_recommend_bce_logits(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -363,6 +363,22 @@ def test_known_heteroscedastic_variance(tmp_path: Path, capsys: pytest.CaptureFi
     variance_quiet(debug(tmp_path, capsys, "gaussian-nll", *arrays))
 
 
+@pytest.mark.parametrize("factor", [0.01, 0.1, 0.25, 4.0, 10.0, 100.0])
+def test_variance_off_by_a_constant_factor(
+    factor: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a variance head over- or under-confident by a constant factor is still a variance: its
+    # errors grow like it (slope 1), whatever their size; the size alone fires nothing
+    rng = np.random.default_rng(7)
+    inputs = rng.uniform(-3, 3, size=300)
+    variance = 400 * (0.2 + 0.8 * np.abs(inputs)) ** 2  # in the targets' own units
+    mean = 150 + 60 * np.sin(inputs)
+    target = mean + np.sqrt(variance) * rng.normal(size=300)
+    arrays = (a.astype(np.float32) for a in (mean, target, variance * factor))
+    outcome = debug(tmp_path, capsys, "gaussian-nll", *arrays)
+    assert "variance-miscalibrated" not in {f["name"] for f in outcome.findings}, outcome.summary()
+
+
 def test_constant_variance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     features, target = standardised_diabetes()
     mean, sigma = heteroscedastic_mlp(features, target, "sigma", 300)
