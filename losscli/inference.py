@@ -246,22 +246,23 @@ def _binary(
 
 
 def _prior_logits(predictions: np.ndarray, targets: np.ndarray | None) -> str:
-    """Why scores in [0, 1] are logits: as logits they are the better calibrated ("" if not).
+    """Why scores in [0, 1] are logits: as logits they fit the targets better ("" if not).
 
     A classifier initialised with the prior (output bias log(p / (1 - p)), small weights)
     puts every logit near logit(p), inside [0, 1] for p in 0.5-0.73; sigmoid of them then
-    matches the positive rate, while the scores read as probabilities do not.
+    matches the positive rate, while the scores read as probabilities do not, and the logit
+    reading's binary cross-entropy is the lower.
     """
     if targets is None:
         return ""
     readings = sigmoid_readings(predictions, targets)
-    if readings is None or not readings.logits_calibrated_better:
+    if readings is None or not readings.logits_fit_better:
         return ""
     rate = float(np.mean(targets))
     return (
-        f"the scores lie in [0, 1], but read as logits they are the better calibrated against "
-        f"the targets (calibration error {text.number(readings.calibration_as_logits)} against "
-        f"{text.number(readings.calibration_as_probabilities)} read as probabilities; positive rate "
+        f"the scores lie in [0, 1], but read as logits they fit the targets better (binary "
+        f"cross-entropy {text.number(readings.loss_as_logits)} per element against "
+        f"{text.number(readings.loss_as_probabilities)} read as probabilities; positive rate "
         f"{text.number(rate)}, logit of it {text.number(float(np.log(rate / (1 - rate)))) if 0 < rate < 1 else 'inf'}): "
         "logits of a head initialised with the prior"
     )

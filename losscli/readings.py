@@ -73,11 +73,18 @@ class SigmoidReadings:
         )
 
     @property
-    def logits_calibrated_better(self) -> bool:
-        """The logit reading is at least as well calibrated (a prior-initialised head)."""
+    def logits_fit_better(self) -> bool:
+        """The logit reading fits the targets at least as well (a prior-initialised head).
+
+        Judged by the binary cross-entropy of each reading: sigmoid keeps the order of the
+        scores, so both readings rank the samples alike and the difference is calibration.
+        Binned calibration errors are too noisy for it on a narrow band: breast-cancer
+        logits at a prior init (0.50 to 0.57, 61% positives) are 0.085 off as logits and 0.082
+        as probabilities over 10 bins, while their means are 0.02 and 0.075 off the rate and
+        the logit reading's loss is 0.011 nats lower.
+        """
         return (
-            not self.probabilities_fit_better
-            and self.calibration_as_logits <= self.calibration_as_probabilities
+            not self.probabilities_fit_better and self.loss_as_logits <= self.loss_as_probabilities
         )
 
     def text(self) -> str:

@@ -127,6 +127,8 @@ MISALIGNED_REGRESSION_MIN_SAMPLES = 64
 
 # probabilities are clamped here before taking a log (the prior of an absent class)
 _EPS = 1e-7
+# values beyond this square past float64's range: no spread or correlation of them is finite
+_LARGEST_STATISTIC = 1e150
 
 
 # ---------------------------------------------------------------- which losses
@@ -281,13 +283,15 @@ class _Regression:
 
 def _regression_view(context: CheckContext) -> _Regression | None:
     """The statistics of a regression, or None when they mean nothing (shapes differ, a
-    constant target, non-finite values)."""
+    constant target, non-finite values, values whose squares overflow float64)."""
     prediction_name, target_name = (a.name for a in context.spec.arguments)
     predictions = _float(context, prediction_name)
     targets = _float(context, target_name)
     if predictions.shape != targets.shape or predictions.ndim == 0 or predictions.size < 2:
         return None
     if not (np.isfinite(predictions).all() and np.isfinite(targets).all()):
+        return None
+    if max(float(np.abs(predictions).max()), float(np.abs(targets).max())) > _LARGEST_STATISTIC:
         return None
     if targets.std() == 0:
         return None
