@@ -63,6 +63,33 @@ def main() -> None:
     # the other input formats, holding the same numbers as above (so the values agree)
     _formats(pred, true, logits, labels)
 
+    # mistakes that only show in the numbers (their own generator, so the files above stay)
+    _numbers_mistakes(np.random.default_rng(12))
+
+
+def _numbers_mistakes(rng: np.random.Generator) -> None:
+    mistakes = HERE / "mistakes"
+    # scale-mismatch: a model trained on standardized targets (z-scores), scored against the
+    # raw targets (mean 150, std 75)
+    z = rng.normal(size=64)
+    np.save(mistakes / "raw_targets.npy", (150.0 + 75.0 * z).astype(np.float32))
+    standardized = 0.9 * z + 0.35 * rng.normal(size=64)
+    np.save(mistakes / "standardized_pred.npy", standardized.astype(np.float32))
+    # padding-not-ignored: 8 token sequences of 6 to 16 tokens padded with 0 to length 16, and a
+    # tagger's (N, C, T) logits over 20 token ids, the true id pushed up
+    lengths = rng.integers(6, 17, size=8)
+    tokens = rng.integers(1, 20, size=(8, 16))
+    tokens[np.arange(16)[None, :] >= lengths[:, None]] = 0
+    token_logits = rng.normal(0.0, 1.0, size=(8, 20, 16))
+    np.put_along_axis(
+        token_logits,
+        tokens[:, None, :],
+        np.take_along_axis(token_logits, tokens[:, None, :], 1) + 3.0,
+        1,
+    )
+    np.save(mistakes / "padded_tokens.npy", tokens.astype(np.int64))
+    np.save(mistakes / "token_logits.npy", token_logits.astype(np.float32))
+
 
 def _formats(pred: np.ndarray, true: np.ndarray, logits: np.ndarray, labels: np.ndarray) -> None:
     import pyarrow as pa

@@ -94,3 +94,33 @@ def test_the_values_in_the_readme_comments_are_printed(
         outcome = run_json(capsys, shlex.split(command)[1:])
         assert f"{outcome.report['value']:.6g}" == "0.386697"
         assert outcome.alarms() == set()
+
+
+def _named_debug_commands() -> list[tuple[str, str]]:
+    """(command, finding) for each ``losscli debug`` command under a comment ending ``: NAME``."""
+    from losscli.findings import CATALOGUE
+
+    found = []
+    for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
+        lines = block.splitlines()
+        for comment, command in zip(lines, lines[1:]):
+            name = comment.rsplit(": ", 1)[-1].strip()
+            if comment.startswith("#") and name in CATALOGUE and command in DEBUG_COMMANDS:
+                found.append((command, name))
+    return found
+
+
+NAMED = _named_debug_commands()
+
+
+def test_the_readme_names_findings_over_its_debug_commands() -> None:
+    assert {name for _, name in NAMED} >= {"scale-mismatch", "padding-not-ignored"}, NAMED
+
+
+@pytest.mark.parametrize(("command", "name"), NAMED)
+def test_each_debug_command_raises_the_finding_its_comment_names(
+    command: str, name: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(ROOT)
+    outcome = run_json(capsys, shlex.split(command)[1:])
+    assert name in {f["name"] for f in outcome.findings}, outcome.summary()
