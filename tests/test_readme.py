@@ -9,6 +9,7 @@ README's debug commands print must hold when its own command is run.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -103,7 +104,7 @@ def _named_debug_commands() -> list[tuple[str, str]]:
     found = []
     for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S):
         lines = block.splitlines()
-        for comment, command in zip(lines, lines[1:]):
+        for comment, command in itertools.pairwise(lines):
             name = comment.rsplit(": ", 1)[-1].strip()
             if comment.startswith("#") and name in CATALOGUE and command in DEBUG_COMMANDS:
                 found.append((command, name))
