@@ -295,37 +295,18 @@ def _integer_indices(argument: Argument, loaded: LoadedArray, call: str) -> Find
     """Integer class indices of another dtype than int64: cast to int64.
 
     Where torch itself refuses the dtype (int32 labels to cross-entropy: it takes int64 and
-    uint8 only), the training script crashes on these inputs: a warning that quotes torch's
-    error. Where torch accepts it (uint8 to cross-entropy, any integer for ctc), the cast is
-    only reported.
+    uint8 only), the training script crashes on these inputs. Where torch accepts it (uint8
+    to cross-entropy, any integer for ctc), the cast is only reported.
     """
     dtype = str(loaded.values.dtype)
-    cast = f"{argument.name} = {argument.name}.long()"
     refused = bool(argument.integer_dtypes) and dtype not in argument.integer_dtypes
-    if not refused:
-        return finding(
-            "dtype-conversion",
-            Severity.INFO,
-            f"{argument.name} ({loaded.source}) converted from {dtype} to int64 (class indices)",
-            f"in PyTorch, pass {argument.name}.long()",
-            remedies=(Remedy(maps=(cast,)),),
-            argument=argument.name,
-            from_dtype=dtype,
-            to_dtype="int64",
-        )
-    error = torch_error(argument.dtype_error, dtype)
-    return finding(
+    return _cast_to_int64(
         "dtype-conversion",
-        Severity.WARNING,
-        f"{argument.name} ({loaded.source}) holds {dtype} class indices: {call} raises "
-        f'"RuntimeError: {error}" on them; losscli cast them to int64 to compute the value',
-        f"pass {argument.name}.long() where the labels are read or saved (torch wants int64 "
-        "class indices)",
-        remedies=(Remedy(maps=(cast,)),),
-        argument=argument.name,
-        from_dtype=dtype,
-        to_dtype="int64",
-        torch_error=error,
+        argument,
+        loaded,
+        call if refused else "",
+        f"{dtype} class indices",
+        f"converted from {dtype} to int64 (class indices)",
     )
 
 
@@ -333,32 +314,52 @@ def _whole_float_indices(argument: Argument, loaded: LoadedArray, call: str) -> 
     """Float class indices that are all whole numbers: cast to int64, as the value needs.
 
     Where torch itself raises on floats (cross-entropy, nll, the margin losses, ctc
-    lengths), the training script crashes on these inputs: a warning that quotes torch's
-    error. Where torch accepts them (ctc targets), the cast is only reported.
+    lengths), the training script crashes on these inputs. Where torch accepts them (ctc
+    targets), the cast is only reported.
     """
     dtype = str(loaded.values.dtype)
     noun = "lengths" if argument.role is Role.LENGTHS else "class indices"
-    cast = f"{argument.name} = {argument.name}.long()"
-    if not argument.dtype_error:
+    return _cast_to_int64(
+        "float-class-target",
+        argument,
+        loaded,
+        call if argument.dtype_error else "",
+        f"{dtype} {noun} ({loaded.values.size} values, all whole numbers)",
+        f"holds {dtype} {noun}, all whole numbers; cast to int64",
+    )
+
+
+def _cast_to_int64(
+    name: str, argument: Argument, loaded: LoadedArray, refused_by: str, held: str, cast: str
+) -> Finding:
+    """The cast of ``argument`` to int64 as finding ``name``: a warning quoting torch's own
+    error when ``refused_by`` (torch's call) raises on the dtype, an info otherwise.
+
+    Args:
+        held: what the argument holds, for the warning (``int32 class indices``).
+        cast: what was done, for the info (``converted from int32 to int64 ...``).
+    """
+    dtype = str(loaded.values.dtype)
+    remedies = (Remedy(maps=(f"{argument.name} = {argument.name}.long()",)),)
+    if not refused_by:
         return finding(
-            "float-class-target",
+            name,
             Severity.INFO,
-            f"{argument.name} ({loaded.source}) holds {dtype} {noun}, all whole numbers; cast to int64",
+            f"{argument.name} ({loaded.source}) {cast}",
             f"in PyTorch, pass {argument.name}.long()",
-            remedies=(Remedy(maps=(cast,)),),
+            remedies=remedies,
             argument=argument.name,
             from_dtype=dtype,
             to_dtype="int64",
         )
     error = torch_error(argument.dtype_error, dtype)
     return finding(
-        "float-class-target",
+        name,
         Severity.WARNING,
-        f"{argument.name} ({loaded.source}) holds {dtype} {noun} ({loaded.values.size} values, all whole "
-        f'numbers): {call} raises "RuntimeError: {error}" on them; losscli cast them to int64 to '
-        "compute the value",
-        f"pass {argument.name}.long() where the labels are read or saved (torch wants int64 {noun})",
-        remedies=(Remedy(maps=(cast,)),),
+        f"{argument.name} ({loaded.source}) holds {held}: {refused_by} raises "
+        f'"RuntimeError: {error}" on them; losscli cast them to int64 to compute the value',
+        f"pass {argument.name}.long() where the labels are read or saved (torch wants int64)",
+        remedies=remedies,
         argument=argument.name,
         from_dtype=dtype,
         to_dtype="int64",
