@@ -193,12 +193,22 @@ REGISTRY: tuple[Check, ...] = ()  # filled in below, once the check modules can 
 
 
 def _build() -> tuple[Check, ...]:
-    from losscli.checks import balance, dtypes, fit, numerics, predictions, shapes, targets
+    from losscli.checks import (
+        balance,
+        dtypes,
+        fit,
+        numerics,
+        predictions,
+        shapes,
+        targets,
+        variance,
+    )
 
     return (
         *shapes.CHECKS,
         *targets.CHECKS,
         *predictions.CHECKS,
+        *variance.CHECKS,
         *balance.CHECKS,
         *dtypes.CHECKS,
         *numerics.CHECKS,
