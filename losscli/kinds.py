@@ -48,6 +48,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from losscli import stable
 from losscli.text import number
 
 # "rows sum to 1" / "logsumexp is 0" means within this (SPEC: Thresholds); float16 rows get
@@ -390,8 +391,7 @@ def _row_stats(array: np.ndarray, axis: int) -> RowStats | None:
     if rows.shape[0] == 0 or length == 0:
         return None
     sums = rows.sum(axis=1)
-    peak = rows.max(axis=1, keepdims=True)
-    logsumexp = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))
+    logsumexp = stable.logsumexp(rows, axis=1)
     ones = (rows == 1).sum(axis=1)
     p25, p50, p75 = np.percentile(sums, [25, 50, 75])
     return RowStats(

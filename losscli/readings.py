@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from losscli import text
+from losscli import stable, text
 
 # fewer values than this say nothing about which reading fits
 FEWEST_VALUES = 8
@@ -122,7 +122,7 @@ def sigmoid_readings(scores: np.ndarray, targets: np.ndarray) -> SigmoidReadings
     as_probabilities = -np.mean(targets * np.log(clipped) + (1 - targets) * np.log1p(-clipped))
     count = max(1, min(_BINS, scores.size // _VALUES_PER_BIN))
     bins = np.array_split(np.argsort(scores, kind="stable"), count)
-    sigmoid = 1.0 / (1.0 + np.exp(-scores))
+    sigmoid = stable.sigmoid(scores)
     return SigmoidReadings(
         loss_as_logits=float(as_logits),
         loss_as_probabilities=float(as_probabilities),

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from losscli import text
+from losscli import stable, text
 from losscli.checks import Check, CheckContext, Scope
 from losscli.findings import Finding, Remedy, Severity, finding
 from losscli.losses import Activation, Domain, Layout, LossSpec, Role
@@ -357,12 +357,6 @@ class _Classes:
         return self.loss / self.baseline if self.baseline > 0 else math.inf
 
 
-def _softmax(scores: np.ndarray, axis: int) -> np.ndarray:
-    shifted = scores - scores.max(axis=axis, keepdims=True)
-    exponentials = np.exp(shifted)
-    return exponentials / exponentials.sum(axis=axis, keepdims=True)
-
-
 def _classes_view(context: CheckContext) -> _Classes | None:
     if _multiclass(context.spec):
         return _multiclass_view(context)
@@ -392,11 +386,8 @@ def _multiclass_view(context: CheckContext) -> _Classes | None:
     baseline = _torch_value(context, {score_name: np.array(prior)})
     if loss is None or baseline is None:
         return None
-    if context.spec.input_domain is Domain.LOG_PROBABILITIES:
-        probabilities = np.exp(scores - scores.max(axis=1, keepdims=True))
-        probabilities /= probabilities.sum(axis=1, keepdims=True)
-    else:
-        probabilities = _softmax(scores, axis=1)
+    # logits, or log-probabilities (renormalised the same way, in case they are off)
+    probabilities = stable.softmax(scores, axis=1)
     return _Classes(
         probabilities[kept],
         labels[kept].astype(np.int64),
@@ -428,7 +419,7 @@ def _binary_view(context: CheckContext) -> _Classes | None:
         positive = np.clip(predictions, 0.0, 1.0).reshape(samples, -1)
     else:
         prior = np.broadcast_to(np.log(shares / (1 - shares)), columns.shape)
-        positive = 1.0 / (1.0 + np.exp(-np.clip(predictions, -500, 500).reshape(samples, -1)))
+        positive = stable.sigmoid(predictions.reshape(samples, -1))
     loss = _torch_value(context, {})
     baseline = _torch_value(context, {prediction_name: np.array(prior).reshape(targets.shape)})
     if loss is None or baseline is None:

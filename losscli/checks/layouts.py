@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from losscli import text
+from losscli import stable, text
 from losscli.checks import CheckContext
 from losscli.checks.arguments import Shape, extra_target_dim, ignore_index
 from losscli.findings import Finding, Remedy, Severity, finding
@@ -552,8 +552,7 @@ def _fit_along(
 ) -> tuple[np.ndarray, float]:
     """The cross-entropy of each kept target position under ``scores`` [N, C, ...] (classes
     at 1), and the accuracy."""
-    shifted = scores - scores.max(axis=1, keepdims=True)
-    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = stable.log_softmax(scores, axis=1)
     safe = np.where(keep, indices, 0)
     picked = np.take_along_axis(log_probs, safe[:, None], axis=1)[:, 0]
     predicted = scores.argmax(axis=1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from losscli import text
+from losscli import stable, text
 from losscli.checks import Check, CheckContext, Scope, Totals
 from losscli.checks.arguments import (
     POSITIVE_SLACK,
@@ -265,12 +265,7 @@ def _batch_axis_normalised(values: np.ndarray, tolerance: float, log: bool) -> b
     array = np.asarray(values, dtype=np.float64)
     if array.ndim != 2 or array.shape[0] < 2 or not np.all(np.isfinite(array)):
         return False
-    if log:
-        peak = array.max(axis=0)
-        totals = peak + np.log(np.exp(array - peak).sum(axis=0))
-        off = np.abs(totals)
-    else:
-        off = np.abs(array.sum(axis=0) - 1)
+    off = np.abs(stable.logsumexp(array, axis=0) if log else array.sum(axis=0) - 1)
     exact = int(np.sum(off <= tolerance))
     if exact < ROW_FRACTION * array.shape[1]:
         return False
@@ -422,9 +417,7 @@ def _flattened_layout(scores: np.ndarray, tolerance: float) -> tuple[int, int] |
 
 def _columns_normalised(cube: np.ndarray, tolerance: float) -> bool:
     """Every [n, :, t] of ``cube`` has logsumexp within ``tolerance`` of 0."""
-    peak = cube.max(axis=1, keepdims=True)
-    logsumexp = peak[:, 0] + np.log(np.exp(cube - peak).sum(axis=1))
-    return bool(np.all(np.abs(logsumexp) <= tolerance))
+    return bool(np.all(np.abs(stable.logsumexp(cube, axis=1)) <= tolerance))
 
 
 def _mixed_rows(
@@ -786,8 +779,7 @@ def check_ctc_log_probs(context: CheckContext) -> Iterator[Finding]:
     rows = rows[np.isfinite(rows).all(axis=1)] if rows.size else rows
     if rows.shape[0] == 0:
         return
-    peak = rows.max(axis=1, keepdims=True)
-    logsumexp = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))
+    logsumexp = stable.logsumexp(rows, axis=1)
     tolerance = sum_tolerance(classes, stored_eps(context, name))
     off = np.abs(logsumexp) > tolerance
     positive = int((rows > POSITIVE_SLACK).sum())
@@ -848,9 +840,7 @@ def _batch_normalised(log_probs: np.ndarray, tolerance: float) -> bool:
     rows = rows[np.isfinite(rows).all(axis=1)]
     if rows.shape[0] == 0:
         return False
-    peak = rows.max(axis=1, keepdims=True)
-    logsumexp = peak[:, 0] + np.log(np.exp(rows - peak).sum(axis=1))
-    return bool(np.mean(np.abs(logsumexp) <= tolerance) >= 0.9)
+    return bool(np.mean(np.abs(stable.logsumexp(rows, axis=1)) <= tolerance) >= 0.9)
 
 
 @dataclass(frozen=True)
