@@ -433,9 +433,10 @@ CATALOGUE: dict[str, FindingDoc] = {
             "a class index is >= C or negative (and not ignore_index)",
             what="Class indices outside [0, C), where C is the size of the input's class "
             "dimension; values equal to `--ignore-index` are allowed.",
-            why="On CPU torch raises `IndexError: Target 5 is out of bounds.`; on CUDA it is a "
-            "device-side assert (`t >= 0 && t < n_classes`) that kills the process and reports "
-            "somewhere else.",
+            why="On CPU torch raises `IndexError: Target <value> is out of bounds.`, naming the "
+            "first offending index it meets (the finding quotes torch's error for your targets); "
+            "on CUDA it is a device-side assert (`t >= 0 && t < n_classes`) that kills the "
+            "process and reports somewhere else.",
             example="1-based labels (1..C) from a CSV, a void label 255 in segmentation masks, "
             "or -1 padding: `F.cross_entropy(logits, labels)` with `labels.max() == C`.",
             instead="1-based labels: `labels - 1`. Void or padding labels: "

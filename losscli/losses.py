@@ -55,6 +55,9 @@ class Argument:
             names); empty when it accepts every one.
         integer_probabilities_error: torch's own error when this argument, read as class
             probabilities, holds integers (cross-entropy's one-hot ``Long`` target), or ``""``.
+        range_error: torch's own error (CPU) when a class index here lies outside the
+            input's classes, ``{value}`` standing for the first offending index torch meets
+            (in memory order, ignore_index skipped), or ``""``.
     """
 
     name: str
@@ -66,6 +69,7 @@ class Argument:
     dtype_error: str = ""
     integer_dtypes: tuple[str, ...] = ()
     integer_probabilities_error: str = ""
+    range_error: str = ""
 
 
 # torch's names of dtypes in its error messages, by numpy's name
@@ -92,6 +96,11 @@ _SCALAR_LONG = "expected scalar type Long but found {dtype}"  # multi_margin, mu
 # the integer dtypes each of those errors lets through
 _LONG_OR_BYTE_DTYPES = ("int64", "uint8")
 _SCALAR_LONG_DTYPES = ("int64",)
+# torch 2.13's errors (CPU) for a class index outside the input's classes (test_class_range
+# runs torch on each case)
+_TARGET_OUT_OF_BOUNDS = "IndexError: Target {value} is out of bounds."  # cross_entropy, nll_loss
+_TARGET_OUT_OF_RANGE = "RuntimeError: target out of range"  # multi_margin_loss
+_MULTILABEL_OUT_OF_RANGE = "RuntimeError: argument #2 'target' is out of range"
 _PROBABILITIES_FLOAT = (
     "Expected floating point type for target with class probabilities, got {dtype}"
 )
@@ -444,6 +453,7 @@ LOSSES: tuple[LossSpec, ...] = (
                 dtype_error=_LONG_OR_BYTE,
                 integer_dtypes=_LONG_OR_BYTE_DTYPES,
                 integer_probabilities_error=_PROBABILITIES_FLOAT,
+                range_error=_TARGET_OUT_OF_BOUNDS,
             ),
         ),
         (
@@ -493,6 +503,7 @@ LOSSES: tuple[LossSpec, ...] = (
                 "[batch] class indices",
                 dtype_error=_LONG_OR_BYTE,
                 integer_dtypes=_LONG_OR_BYTE_DTYPES,
+                range_error=_TARGET_OUT_OF_BOUNDS,
             ),
         ),
         (_weight(), IGNORE_INDEX, _reduction()),
@@ -657,6 +668,7 @@ LOSSES: tuple[LossSpec, ...] = (
                 "[batch, classes] class indices, padded with -1",
                 dtype_error=_SCALAR_LONG,
                 integer_dtypes=_SCALAR_LONG_DTYPES,
+                range_error=_MULTILABEL_OUT_OF_RANGE,
             ),
         ),
         (_reduction(),),
@@ -734,6 +746,7 @@ LOSSES: tuple[LossSpec, ...] = (
                 "[batch] class indices",
                 dtype_error=_SCALAR_LONG,
                 integer_dtypes=_SCALAR_LONG_DTYPES,
+                range_error=_TARGET_OUT_OF_RANGE,
             ),
         ),
         (

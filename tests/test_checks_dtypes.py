@@ -172,3 +172,19 @@ def test_float16_target_that_torch_refuses_next_to_float32_is_computed_all_in_fl
     )
     assert found.evidence["value_low"] == pytest.approx(float(expected), abs=0)
     assert "torch refuses input float32 next to it, so everything in float16" in found.message
+
+
+def test_float_class_labels_next_to_float32_logits_are_one_finding_with_one_fix() -> None:
+    # labels saved as float64 (np.save of y.astype(float)) next to float32 logits: the labels
+    # are class indices, which torch wants as int64, not floats of the logits' dtype
+    logits = array(RNG.normal(size=(8, 3)).astype(np.float32), "logits.npy")
+    for dtype in (np.float64, np.float32):
+        labels = array(RNG.integers(0, 3, size=8).astype(dtype), "labels.npy")
+        report = evaluate("cross-entropy", logits, labels)
+        assert [f.name for f in report.findings] == ["float-class-target"]
+        (found,) = report.findings
+        assert found.severity is Severity.WARNING
+        assert "target.long()" in found.fix and ".to(" not in found.fix
+    # one-hot float64 rows next to float32 logits are probabilities: those are floats to torch
+    one_hot = array(np.eye(3)[RNG.integers(0, 3, size=8)], "one_hot.npy")
+    assert named(evaluate("cross-entropy", logits, one_hot), "mixed-float-dtypes")

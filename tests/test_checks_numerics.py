@@ -27,6 +27,51 @@ def test_nan_predictions_are_counted_with_their_samples() -> None:
     assert not named(evaluate("mse", np.ones(3), np.zeros(3)), "non-finite-input")
 
 
+def test_nan_in_a_target_file_gets_a_data_fix_not_a_model_one() -> None:
+    # regression targets with a missing value read as NaN: the model is not to blame
+    predictions = RNG.normal(size=(8, 3)).astype(np.float32)
+    targets = RNG.normal(size=(8, 3))
+    targets[2, 1] = np.nan
+    report = evaluate("mse", predictions, targets)
+    found = only(report, "non-finite-input")
+    assert found.message.startswith("target (target.npy) holds 1 NaN")
+    assert "target is data, not model output" in found.fix
+    assert "target.npy" in found.fix
+    assert "forward pass" not in found.fix and "set_detect_anomaly" not in found.fix
+    # the loss and the gradient name the input the NaN is in
+    for name in ("non-finite-loss", "non-finite-gradient"):
+        fix = only(report, name).fix
+        assert "comes from target (target.npy)" in fix, fix
+        assert "input (input.npy)" not in fix
+
+
+def test_nan_in_the_predictions_gets_the_forward_pass_fix() -> None:
+    predictions = RNG.normal(size=(8, 3)).astype(np.float32)
+    predictions[5, 0] = np.nan
+    report = evaluate("mse", predictions, RNG.normal(size=(8, 3)))
+    found = only(report, "non-finite-input")
+    assert "input is the model's output" in found.fix and "forward pass" in found.fix
+    assert "comes from input (input.npy)" in only(report, "non-finite-loss").fix
+
+
+def test_nan_in_a_gaussian_variance_head_is_the_model_s() -> None:
+    mean = RNG.normal(size=6).astype(np.float32)
+    var = np.abs(RNG.normal(size=6)).astype(np.float32) + 0.1
+    var[3] = np.nan
+    found = [
+        f
+        for f in named(evaluate("gaussian-nll", mean, RNG.normal(size=6), var), "non-finite-input")
+    ]
+    assert len(found) == 1 and "var is the model's output" in found[0].fix
+
+
+def test_nan_class_labels_get_the_data_fix() -> None:
+    labels = np.array([0, 1, np.nan, 2], dtype=np.float32)
+    report = evaluate("cross-entropy", RNG.normal(size=(4, 3)).astype(np.float32), labels)
+    fix = only(report, "non-finite-input").fix
+    assert "target is data" in fix and "forward pass" not in fix
+
+
 def test_overflowing_log_rate_names_the_sample_and_its_value() -> None:
     # a poisson head without a clamp: one log-rate of 120 overflows exp() in float32
     log_rates = RNG.normal(size=8)

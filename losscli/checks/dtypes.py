@@ -9,6 +9,7 @@ import numpy as np
 from losscli.checks import Check, CheckContext, Scope
 from losscli.findings import Finding, Severity, finding
 from losscli.loaders import LoadedArray
+from losscli.losses import Argument, DType
 
 # storage dtypes whose rounding is large enough to move a loss
 _LOW_PRECISION = ("float16", "bfloat16")
@@ -29,9 +30,22 @@ def _stored_float(context: CheckContext) -> dict[str, str]:
     }
 
 
+def _takes_floats(argument: Argument, context: CheckContext) -> bool:
+    """torch takes ``argument`` as floats: not class indices, which are int64 whatever the file
+    stored (float labels there are float-class-target's, whose fix is ``.long()``)."""
+    if argument.dtype is DType.CLASS:
+        return context.soft_target
+    return argument.dtype is DType.FLOAT
+
+
 def check_mixed_float_dtypes(context: CheckContext) -> Iterator[Finding]:
-    """Float inputs stored in different dtypes (float64 predictions, float32 targets)."""
-    stored = _stored_float(context)
+    """Float inputs stored in different dtypes (float64 predictions, float32 targets).
+
+    Only the arguments torch takes as floats count: whole-number class indices stored as
+    float64 next to float32 logits are one mistake (float-class-target), not two.
+    """
+    floats = {a.name for a in context.spec.arguments if _takes_floats(a, context)}
+    stored = {name: dtype for name, dtype in _stored_float(context).items() if name in floats}
     if len(set(stored.values())) < 2:
         return
     computed = sorted(

@@ -16,7 +16,7 @@ import numpy as np
 from losscli import text
 from losscli.checks import Check, CheckContext, Scope, Totals
 from losscli.findings import Finding, Severity, finding
-from losscli.losses import Activation, Domain, LossSpec, Role
+from losscli.losses import Activation, Argument, Domain, LossSpec, Role
 from losscli.result import Computation, SampleRows, clearly_negative
 
 # a gradient element this small is numerically zero (SPEC: vanishing-gradient)
@@ -29,6 +29,8 @@ _NEGLIGIBLE_LOSS = 1e-6
 _LISTED = 3
 # roles whose values are model outputs (a variance head may well be constant)
 _OUTPUT_ROLES = (Role.PREDICTION, Role.LOG_PROBS)
+# roles whose values a model computes, a variance head included (NaN there is the model's)
+_MODEL_OUTPUTS = (Role.PREDICTION, Role.LOG_PROBS, Role.VARIANCE)
 
 
 def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
@@ -61,7 +63,7 @@ def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
             Severity.ERROR,
             f"{argument.name} ({context.source(argument.name)}) holds {nans} NaN and {count - nans} Inf "
             f"of {values.size} values, in {rows} of {total_rows} samples (first at {text.position(first[0])})",
-            _non_finite_input_fix(context, argument.name, count - nans),
+            _non_finite_input_fix(context, argument, count - nans),
             argument=argument.name,
             nan=nans,
             inf=count - nans,
@@ -74,13 +76,19 @@ def check_non_finite_input(context: CheckContext) -> Iterator[Finding]:
 _FLOAT16_MAX = 65504.0
 
 
-def _non_finite_input_fix(context: CheckContext, name: str, infs: int) -> str:
-    """Where NaN/Inf usually come from; float16's overflow when the file is float16."""
+def _non_finite_input_fix(context: CheckContext, argument: Argument, infs: int) -> str:
+    """Where NaN/Inf in ``argument`` usually come from: the model's forward pass for what a
+    model outputs, the data for targets; float16's overflow when the file is float16."""
+    name = argument.name
+    if argument.role not in _MODEL_OUTPUTS:
+        return _non_finite_data_fix(context, name)
     loaded = context.inputs[name]
     stored = loaded.stored_dtype or str(loaded.values.dtype)
     general = (
-        "find where the NaN/Inf first appears in the model (torch.autograd.set_detect_anomaly(True)), "
-        "or drop those samples before the loss"
+        f"{name} is the model's output: find where the NaN/Inf first appears in its forward pass "
+        "(torch.autograd.set_detect_anomaly(True)); the usual causes are a log of 0, a division "
+        "by zero, or a learning rate so high the weights diverge; or drop those samples before "
+        "the loss"
     )
     if stored != "float16" or not infs:
         return general
@@ -88,6 +96,16 @@ def _non_finite_input_fix(context: CheckContext, name: str, infs: int) -> str:
         f"{name} is float16, which overflows to Inf beyond ±{_FLOAT16_MAX:g} (and Inf - Inf gives "
         "NaN): run the model under torch.autocast with a GradScaler, or in bfloat16, which has "
         "float32's range; otherwise " + general
+    )
+
+
+def _non_finite_data_fix(context: CheckContext, name: str) -> str:
+    """NaN/Inf in a target, labels or lengths: the data, not the model."""
+    return (
+        f"{name} is data, not model output: the NaN/Inf comes from the file "
+        f"({context.source(name)}) or the pipeline that builds the labels (a missing value read "
+        "as NaN, a division by zero while normalising): fix those values where the labels are "
+        f"read, or drop the samples whose {name} is not finite before the loss"
     )
 
 
@@ -207,10 +225,10 @@ def check_constant_input(context: CheckContext) -> Iterator[Finding]:
         )
 
 
-def _describe_rows(context: CheckContext, rows: SampleRows) -> tuple[str, bool]:
-    """What one sample holds in each argument, and whether any of it is NaN/Inf."""
+def _describe_rows(context: CheckContext, rows: SampleRows) -> tuple[str, list[str]]:
+    """What one sample holds in each argument, and the arguments where it holds NaN/Inf."""
     parts: list[str] = []
-    non_finite = False
+    non_finite: list[str] = []
     for argument in context.spec.arguments:
         values = rows.arrays.get(argument.name)
         if values is None or values.size == 0:
@@ -219,7 +237,7 @@ def _describe_rows(context: CheckContext, rows: SampleRows) -> tuple[str, bool]:
             bad = int((~np.isfinite(values)).sum())
             finite = values[np.isfinite(values)].astype(np.float64)
             if bad:
-                non_finite = True
+                non_finite.append(argument.name)
                 parts.append(f"{argument.name} holds {bad} NaN/Inf")
             elif values.size == 1:
                 parts.append(f"{argument.name} {text.number(float(finite[0]))}")
@@ -244,7 +262,7 @@ def check_non_finite_loss(context: CheckContext) -> Iterator[Finding]:
     parts: list[str] = []
     if value_bad:
         parts.append(f"the value is {computation.value}")
-    any_non_finite_input = False
+    non_finite_inputs: list[str] = []
     if totals.non_finite:
         kinds = ", ".join(
             f"{count} {name}"
@@ -262,7 +280,7 @@ def check_non_finite_loss(context: CheckContext) -> Iterator[Finding]:
         described = []
         for rows in totals.described[:_LISTED]:
             text, non_finite = _describe_rows(context, rows)
-            any_non_finite_input |= non_finite
+            non_finite_inputs += [name for name in non_finite if name not in non_finite_inputs]
             described.append(f"sample {rows.index}: {text}" if text else f"sample {rows.index}")
         parts.append("; ".join(described))
     else:
@@ -271,8 +289,8 @@ def check_non_finite_loss(context: CheckContext) -> Iterator[Finding]:
             f"{computation.denominator})"
         )
     samples = list(totals.bad_samples)
-    fix = _non_finite_loss_fix(context, samples, any_non_finite_input)
-    if any_non_finite_input and _masked_arguments(context):
+    fix = _non_finite_loss_fix(context, samples, non_finite_inputs)
+    if set(non_finite_inputs) & set(_masked_arguments(context)):
         fix = (
             "a masked (-inf) score meets the target in these samples: a target class that is "
             "masked, or label smoothing / probability targets that give a masked class weight; "
@@ -290,11 +308,19 @@ def check_non_finite_loss(context: CheckContext) -> Iterator[Finding]:
 
 
 def _non_finite_loss_fix(
-    context: CheckContext, samples: list[int], any_non_finite_input: bool
+    context: CheckContext, samples: list[int], non_finite_inputs: list[str]
 ) -> str:
-    """The usual cause of a NaN/Inf loss in ``samples`` (none: the reduction made it)."""
-    if any_non_finite_input:
-        return "the NaN/Inf comes from the inputs of these samples: fix them first (see non-finite-input)"
+    """The usual cause of a NaN/Inf loss in ``samples`` (none: the reduction made it).
+
+    Args:
+        non_finite_inputs: the arguments that hold NaN/Inf in those samples.
+    """
+    if non_finite_inputs:
+        named = ", ".join(f"{name} ({context.source(name)})" for name in non_finite_inputs)
+        return (
+            f"the NaN/Inf comes from {named} in these samples: fix "
+            f"{'it' if len(non_finite_inputs) == 1 else 'them'} first (see non-finite-input)"
+        )
     if context.spec.option("zero_infinity") is not None and not context.options.get(
         "zero_infinity", False
     ):
@@ -306,7 +332,7 @@ def _non_finite_loss_fix(
         return "check that some targets are counted (every target ignored divides by zero)"
     shown = samples[:_LISTED]
     return (
-        f"look at these samples (`input[{shown}]`): values at the edge of the loss's domain (log(0), "
+        f"look at these samples (`{context.spec.arguments[0].name}[{shown}]`): values at the edge of the loss's domain (log(0), "
         "a zero variance) or too large for the dtype; compare with --dtype float64"
     )
 
@@ -337,10 +363,13 @@ def check_non_finite_gradient(context: CheckContext) -> Iterator[Finding]:
                 f", all in samples whose loss is itself non-finite ({samples[:_LISTED]}): "
                 "it follows from the non-finite loss"
             )
-            inputs_bad = any(
-                _describe_rows(context, rows)[1]
-                for rows in totals.described
-                if rows.index in samples[:_LISTED]
+            inputs_bad = list(
+                dict.fromkeys(
+                    name
+                    for rows in totals.described
+                    if rows.index in samples[:_LISTED]
+                    for name in _describe_rows(context, rows)[1]
+                )
             )
             fix = _non_finite_loss_fix(context, samples, inputs_bad)
         yield finding(

@@ -10,6 +10,7 @@ with few decimals (0.33, 0.33, 0.33) count as summing to 1.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -103,10 +104,12 @@ def check_class_index_range(context: CheckContext) -> Iterator[Finding]:
     count = int(bad.sum())
     positions = text.positions(context, target, bad)
     ignore_text = f", ignore_index {ignore}" if ignore is not None else ""
+    error = _range_error(context, target, indices, bad)
     message = (
         f"{target} from {context.source(target)} holds {count} of {indices.size} class indices outside "
         f"0..{classes - 1} ({name} {text.shape_text(scores.shape)} has C={classes}{ignore_text}): "
         f"{_counts_text(offending, counts)}; first at {text.where(positions)}"
+        + (f'; torch raises "{error}"' if error else "")
     )
     yield finding(
         "class-index-out-of-range",
@@ -119,7 +122,28 @@ def check_class_index_range(context: CheckContext) -> Iterator[Finding]:
         values=[int(v) for v in offending[:_LISTED]],
         classes=classes,
         first_positions=positions,
+        **_quoted(error),
     )
+
+
+def _quoted(error: str) -> dict[str, Any]:
+    """torch's error as evidence, when there is one to quote."""
+    return {"torch_error": error} if error else {}
+
+
+def _range_error(context: CheckContext, target: str, indices: np.ndarray, bad: np.ndarray) -> str:
+    """torch's own error for these out-of-range class indices (CPU), or ``""``.
+
+    torch checks the targets in memory order, skipping ignore_index, and names the first
+    offending one it meets (``Argument.range_error``). With ``reduction='none'`` its kernel
+    may split the batch across threads, and a later thread can then report first; the first
+    in memory order is what one thread, and every other reduction, reports.
+    """
+    template = next(a.range_error for a in context.spec.arguments if a.name == target)
+    if not template:
+        return ""
+    first = int(np.flatnonzero(bad.reshape(-1))[0])
+    return template.format(value=int(indices.reshape(-1)[first]))
 
 
 def _range_fix(
@@ -324,17 +348,20 @@ def _multilabel_index_range(context: CheckContext, classes: int) -> Iterator[Fin
         return
     offending, counts = np.unique(values[bad], return_counts=True)
     positions = text.positions(context, target, bad)
+    error = _range_error(context, target, values, bad)
     yield finding(
         "class-index-out-of-range",
         Severity.ERROR,
         f"{target} from {context.source(target)} holds {int(bad.sum())} class indices outside 0..{classes - 1} "
-        f"(and not the padding -1): {_counts_text(offending, counts)}; first at {text.where(positions)}",
+        f"(and not the padding -1): {_counts_text(offending, counts)}; first at {text.where(positions)}"
+        + (f'; torch raises "{error}"' if error else ""),
         f"each row lists class indices 0..{classes - 1}, then pads with -1",
         blocking=True,
         count=int(bad.sum()),
         values=[int(v) for v in offending[:_LISTED]],
         classes=classes,
         first_positions=positions,
+        **_quoted(error),
     )
 
 
