@@ -461,9 +461,9 @@ class Accumulator:
                 value = self.loss_sum
             else:
                 value = self.loss_sum / self.denominator if self.denominator else math.nan
-            if value is not None and not self.single and self.dtype == "float16":
+            if value is not None and not self.single and self.dtype in ("float16", "bfloat16"):
                 # torch returns the whole value in the dtype it computes in: so does the stream
-                value = float(np.float16(value))
+                value = _rounded_to(value, self.dtype)
         if not self.single and math.isnan(scale):
             self._nan_gradients()  # 0/0: torch's gradient of a NaN mean is NaN everywhere
         per_sample = (
@@ -627,3 +627,12 @@ def _squares(values: np.ndarray) -> float:
 
 def _finite(value: float) -> float | None:
     return float(value) if math.isfinite(value) else None
+
+
+def _rounded_to(value: float, dtype: str) -> float:
+    """``value`` rounded to float16 or bfloat16 (by torch: numpy has no bfloat16)."""
+    if dtype == "float16":
+        return float(np.float16(value))
+    import torch
+
+    return float(torch.tensor(value, dtype=torch.float64).to(torch.bfloat16))

@@ -515,7 +515,9 @@ def open_feed(
     sources = {name: parse_source(text) for name, text in bound.items()}
     decided = plan(spec, sources, budget, options)
     if decided.stream:
-        itemsize = np.dtype(getattr(np, float_dtype)).itemsize
+        from losscli.conversion import FLOAT_DTYPES
+
+        itemsize = np.dtype(FLOAT_DTYPES[float_dtype]).itemsize
         return StreamFeed(sources, budget, itemsize, stdin_format, decided.estimates)
     cache = {} if cache is None else cache
     loaded = {}

@@ -27,6 +27,10 @@ class TorchRejected(Exception):
     """torch raised for these inputs; the message is torch's first line."""
 
 
+class NoKernel(TorchRejected):
+    """torch has no kernel for this loss in the dtype asked for, on this device."""
+
+
 _TORCH_DTYPES = {
     "float32": torch.float32,
     "float64": torch.float64,
@@ -199,6 +203,7 @@ def compute_chunk(
     reduced: bool,
     want_gradient: bool = True,
     precision: PrecisionRequest | None = None,
+    float_dtype: str | None = None,
 ) -> ChunkResult:
     """Compute ``spec`` on one chunk of samples.
 
@@ -212,8 +217,11 @@ def compute_chunk(
             the gradient of the chunk's summed losses.
         want_gradient: compute gradients at all.
         precision: also recompute the loss in float64 and in a low precision.
+        float_dtype: ``bfloat16``: the float arrays hold bfloat16 values in float32 (numpy
+            has no bfloat16), and torch computes on them as bfloat16 tensors.
 
     Raises:
+        NoKernel: torch has no kernel for this loss in the tensors' dtype here.
         TorchRejected: torch raised for these tensors (its message, first line).
     """
     reduction = str(options.get("reduction", "mean"))
@@ -222,6 +230,8 @@ def compute_chunk(
         tensors = [to_tensor(arrays[a.name]) for a in spec.arguments]
     except TypeError as error:  # a dtype torch has no tensor for (--strict on float128, ...)
         raise TorchRejected(str(error).split(". ")[0]) from None
+    if float_dtype == "bfloat16":  # exact: the values are bfloat16's already
+        tensors = [t.to(torch.bfloat16) if t.is_floating_point() else t for t in tensors]
     grad_names = [
         a.name
         for a, t in zip(spec.arguments, tensors, strict=True)
@@ -248,6 +258,8 @@ def compute_chunk(
             if grad_names and total.requires_grad:
                 total.backward()
             caught = [str(r.message) for r in records]
+    except NotImplementedError as error:  # "... not implemented for 'BFloat16'"
+        raise NoKernel(str(error).strip().splitlines()[0]) from None
     except (RuntimeError, ValueError, IndexError, TypeError) as error:
         raise TorchRejected(
             str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -256,7 +268,7 @@ def compute_chunk(
     for argument, tensor in zip(spec.arguments, tensors, strict=True):
         if argument.name in grad_names:
             grad = tensor.grad if tensor.grad is not None else torch.zeros_like(tensor)
-            gradients[argument.name] = grad.detach().numpy()
+            gradients[argument.name] = _numpy(grad.detach())
     unreduced = unreduced.detach()
     per_sample, denominator, ignored = per_sample_losses(
         spec, unreduced, arrays, options, reduction, soft_target, in_place=not reduced
@@ -271,7 +283,7 @@ def compute_chunk(
         ignored=ignored,
         gradients=gradients,
         elements=max(elements, 1),
-        unreduced=unreduced.numpy(),
+        unreduced=_numpy(unreduced),
         warnings=tuple(dict.fromkeys(caught)),
         precision=_precision(
             spec, arrays, options, soft_target, reduced, precision, value, unreduced
@@ -279,6 +291,13 @@ def compute_chunk(
         if precision is not None
         else None,
     )
+
+
+def _numpy(tensor: torch.Tensor) -> np.ndarray:
+    """A tensor as numpy; bfloat16, which numpy lacks, as float32 (exactly)."""
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.to(torch.float32)
+    return tensor.numpy()
 
 
 def _precision(
@@ -400,7 +419,7 @@ def per_sample_losses(
     divides = weighted_mean or (spec.per_sample_rule is PerSampleRule.CTC and reduction == "mean")
     if in_place and elements == 1 and not divides:
         share = {"none": None, "sum": 1.0}.get(reduction, float(batch))
-        return losses.reshape(batch).numpy(), share, None
+        return _numpy(losses.reshape(batch)), share, None
     losses = losses.to(torch.float64)
     flat = losses.reshape(batch, -1)
     # one element per sample: the losses are the sums (a reduction over a dimension of 1 is

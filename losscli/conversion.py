@@ -24,7 +24,21 @@ from losscli.loaders import LoadedArray
 from losscli.losses import Argument, DType, LossSpec, Role, torch_error
 from losscli.text import position
 
-FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64, "float16": np.float16}
+# the numpy dtype that holds each compute dtype; numpy has no bfloat16, so bfloat16 values
+# (rounded by torch itself) are held exactly in float32 and torch computes on them as bfloat16
+FLOAT_DTYPES = {
+    "float32": np.float32,
+    "float64": np.float64,
+    "float16": np.float16,
+    "bfloat16": np.float32,
+}
+# largest finite value of each compute dtype (bfloat16's is (2 - 2^-7) * 2^127)
+_LARGEST = {
+    "float32": float(np.finfo(np.float32).max),
+    "float64": float(np.finfo(np.float64).max),
+    "float16": float(np.finfo(np.float16).max),
+    "bfloat16": 3.3895313892515355e38,
+}
 # roles whose values a model produces: integers there are not targets cast to float
 _MODEL_OUTPUTS = (Role.PREDICTION, Role.VARIANCE, Role.LOG_PROBS)
 # the findings conversion raises (the checks and the pipeline raise the others)
@@ -93,7 +107,8 @@ def convert(
     Args:
         spec: the loss.
         inputs: argument name → loaded array (or one chunk of it), for every argument.
-        float_dtype: the float dtype of float arguments (``float32``, ``float64``, ``float16``).
+        float_dtype: the float dtype of float arguments (``float32``, ``float64``, ``float16``,
+            ``bfloat16``: values rounded to bfloat16, held in float32).
         strict: convert nothing.
         soft_target: cross-entropy's target holds probabilities, as decided for the whole
             input; None decides it from ``inputs``.
@@ -101,7 +116,6 @@ def convert(
     """
     if soft_target is None:
         soft_target = soft_target_of(spec, inputs, strict)
-    target_float = np.dtype(FLOAT_DTYPES[float_dtype])
     arrays: dict[str, np.ndarray] = {}
     findings: list[Finding] = []
     blocked = False
@@ -115,7 +129,7 @@ def convert(
         if wants is DType.CLASS:
             wants = DType.FLOAT if soft_target else DType.INDEX
         if wants is DType.FLOAT:
-            converted, note = _to_float(argument, loaded, target_float, soft_target, offset)
+            converted, note = _to_float(argument, loaded, float_dtype, soft_target, offset)
         else:
             as_index, note = _to_index(argument, loaded, spec.call, offset)
             if as_index is None:
@@ -153,18 +167,46 @@ def _is_probability_target(target: np.ndarray, prediction: np.ndarray) -> bool:
     return bool(np.any(np.floor(finite) != finite))
 
 
+def stored_dtype(loaded: LoadedArray) -> str:
+    """The dtype the file stored (a bfloat16 tensor arrives widened to float32)."""
+    return loaded.stored_dtype or str(loaded.values.dtype)
+
+
+def cast(values: np.ndarray, float_dtype: str) -> np.ndarray:
+    """``values`` in compute dtype ``float_dtype``, as torch's ``.to()`` gives them.
+
+    The half precisions are rounded by torch itself: its float64 → float16 cast goes through
+    float32 and can differ from numpy's in the last bit. bfloat16, which numpy lacks, is held
+    in float32 (exactly: every bfloat16 is a float32).
+    """
+    if float_dtype not in ("bfloat16", "float16"):
+        return np.asarray(values, dtype=FLOAT_DTYPES[float_dtype])
+    import torch
+
+    array = np.asarray(values)
+    if array.dtype.kind != "f":  # integers and bools: exact in float64 below 2^53
+        array = array.astype(np.float64)
+    tensor = torch.from_numpy(np.require(array, requirements="C"))
+    if float_dtype == "float16":
+        return tensor.to(torch.float16).numpy()
+    return tensor.to(torch.bfloat16).to(torch.float32).numpy()
+
+
 def _to_float(
     argument: Argument,
     loaded: LoadedArray,
-    target_float: np.dtype,
+    float_dtype: str,
     soft_target: bool,
     offset: int = 0,
 ) -> tuple[np.ndarray, Finding | None]:
     values = loaded.values
-    if values.dtype == target_float:
+    # already what torch computes on (a bfloat16 tensor, widened to float32, is bfloat16's)
+    if values.dtype == FLOAT_DTYPES[float_dtype] and (
+        float_dtype != "bfloat16" or stored_dtype(loaded) == "bfloat16"
+    ):
         return np.asarray(values), None
     with np.errstate(over="ignore", invalid="ignore"):
-        converted = np.asarray(values, dtype=target_float)
+        converted = cast(values, float_dtype)
     overflowed = np.isfinite(values) & ~np.isfinite(converted)
     if overflowed.any():
         local = tuple(int(i) for i in np.argwhere(overflowed)[0])
@@ -174,10 +216,10 @@ def _to_float(
             "dtype-conversion",
             Severity.ERROR,
             f"{argument.name} ({loaded.source}) holds {count} {values.dtype} value(s) beyond the range of "
-            f"{target_float} (largest finite {float(np.finfo(target_float).max):.4g}; first at "
+            f"{float_dtype} (largest finite {_LARGEST[float_dtype]:.4g}; first at "
             f"{position(first)}: {values[local].item()!r}): casting would turn them into inf",
             "compute in double precision with --dtype float64, or rescale the values"
-            if target_float != np.float64
+            if float_dtype != "float64"
             else "rescale the values",
             blocking=True,
             argument=argument.name,
@@ -185,41 +227,41 @@ def _to_float(
             first_position=list(first),
         )
     if loaded.from_text:  # text has no dtype: its numbers are read as the loss needs them
-        return converted, _rounded_whole_numbers(argument, loaded, converted, offset)
+        return converted, _rounded_whole_numbers(argument, loaded, converted, float_dtype, offset)
     is_target = argument.role not in _MODEL_OUTPUTS
     if values.dtype.kind in "biu" and is_target:
         # the cast that gives the compute dtype itself (float16 has no method in --map)
-        cast = "double" if target_float == np.float64 else "float"
+        method = {"float64": "double", "bfloat16": "bfloat16"}.get(float_dtype, "float")
         if soft_target:
             message = (
                 f"{argument.name} ({loaded.source}) holds {values.dtype} values shaped like the input; "
-                f"cross-entropy reads them as class probabilities, so they were cast to {target_float}"
+                f"cross-entropy reads them as class probabilities, so they were cast to {float_dtype}"
             )
         else:
-            message = f"{argument.name} ({loaded.source}) holds {values.dtype} values; cast to {target_float} as the loss needs"
+            message = f"{argument.name} ({loaded.source}) holds {values.dtype} values; cast to {float_dtype} as the loss needs"
         return converted, finding(
             "int-target-for-float-loss",
             Severity.INFO,
             message,
-            f"in PyTorch, pass {argument.name}.{cast}() (torch raises 'Found dtype Long but expected Float')",
-            remedies=(Remedy(maps=(f"{argument.name} = {argument.name}.{cast}()",)),),
+            f"in PyTorch, pass {argument.name}.{method}() (torch raises 'Found dtype Long but expected Float')",
+            remedies=(Remedy(maps=(f"{argument.name} = {argument.name}.{method}()",)),),
             argument=argument.name,
             from_dtype=str(values.dtype),
-            to_dtype=str(target_float),
+            to_dtype=float_dtype,
         )
     return converted, finding(
         "dtype-conversion",
         Severity.INFO,
-        f"{argument.name} ({loaded.source}) converted from {values.dtype} to {target_float}",
-        "use --dtype float64 to compute in double precision" if target_float == np.float32 else "",
+        f"{argument.name} ({loaded.source}) converted from {stored_dtype(loaded)} to {float_dtype}",
+        "use --dtype float64 to compute in double precision" if float_dtype == "float32" else "",
         argument=argument.name,
-        from_dtype=str(values.dtype),
-        to_dtype=str(target_float),
+        from_dtype=stored_dtype(loaded),
+        to_dtype=float_dtype,
     )
 
 
 def _rounded_whole_numbers(
-    argument: Argument, loaded: LoadedArray, converted: np.ndarray, offset: int
+    argument: Argument, loaded: LoadedArray, converted: np.ndarray, float_dtype: str, offset: int
 ) -> Finding | None:
     """Whole numbers written as text that the compute dtype cannot hold exactly.
 
@@ -239,7 +281,7 @@ def _rounded_whole_numbers(
     return finding(
         "dtype-conversion",
         Severity.INFO,
-        f"{argument.name} ({loaded.source}) holds {count} whole number(s) that {converted.dtype} "
+        f"{argument.name} ({loaded.source}) holds {count} whole number(s) that {float_dtype} "
         f"cannot represent exactly (first at {position(_global(local, argument, offset))}: "
         f"{values[local].item()!r}, read as {converted[local].item()!r})",
         "compute in double precision with --dtype float64",

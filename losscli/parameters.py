@@ -46,6 +46,7 @@ class FloatDType(str, enum.Enum):
     float32 = "float32"
     float64 = "float64"
     float16 = "float16"
+    bfloat16 = "bfloat16"
 
 
 DEFAULT_BUDGET = "512MB"  # chunks.DEFAULT_BUDGET, repeated so that --help imports no numpy
@@ -96,7 +97,11 @@ NoColor = Annotated[
 _NUM_PANEL = "Numbers"
 DType = Annotated[
     FloatDType,
-    typer.Option("--dtype", help="The float dtype torch computes in.", rich_help_panel=_NUM_PANEL),
+    typer.Option(
+        "--dtype",
+        help="The float dtype torch computes in (float16, bfloat16: a mixed-precision run's value).",
+        rich_help_panel=_NUM_PANEL,
+    ),
 ]
 Strict = Annotated[
     bool,

@@ -142,6 +142,7 @@ class _Evaluation:
         self.blocked = False
         self.rejected: str | None = None
         self.chunks = 0
+        self.torch_dtypes: dict[str, str] = {}
 
     def report(self) -> Report:
         feed, spec, settings = self.feed, self.spec, self.settings
@@ -250,6 +251,9 @@ class _Evaluation:
         if not self.layout.aligned:  # samples cannot be paired: the shape findings say why
             return
         converted = self._converted(chunk)
+        self.torch_dtypes = {
+            name: self._torch_dtype(array) for name, array in converted.arrays.items()
+        }
         context = self._context(
             chunk.loaded,
             converted.arrays,
@@ -275,8 +279,9 @@ class _Evaluation:
         )
 
     def _compute(self, arrays: dict[str, Any]) -> ChunkResult | None:
-        from losscli.compute import TorchRejected, compute_chunk
+        from losscli.compute import NoKernel, TorchRejected, compute_chunk
 
+        settings = self.settings
         try:
             result = compute_chunk(
                 self.spec,
@@ -284,9 +289,18 @@ class _Evaluation:
                 self.options,
                 self.soft_target,
                 reduced=self.feed.whole,
-                want_gradient=self.settings.want_gradient,
+                want_gradient=settings.want_gradient,
                 precision=self.precision,
+                float_dtype=None if settings.strict else settings.float_dtype,
             )
+        except NoKernel as error:
+            if settings.strict or settings.float_dtype not in _LOW_PRECISION:
+                self.rejected = str(error)
+                return None
+            raise UsageError(
+                f"--dtype {settings.float_dtype}: torch has no {settings.float_dtype} kernel for "
+                f"{self.spec.name} on the CPU ({error}); use --dtype float32 or float64"
+            ) from None
         except TorchRejected as error:
             self.rejected = str(error)
             return None
@@ -378,13 +392,33 @@ class _Evaluation:
         return Report(
             spec=spec,
             options=json_ready(self.options),
-            inputs=info,
+            inputs=self._described(info, first),
             computation=computed,
             findings=tuple(ordered),
             extra=extra,
             loaded=dict(first.loaded) if self.feed.whole else (inputs if complete else {}),
             classes=self.accumulator.class_totals(),
         )
+
+    def _torch_dtype(self, array: Any) -> str:
+        """The dtype torch is given for a converted array (bfloat16 is held in float32)."""
+        dtype = str(array.dtype)
+        settings = self.settings
+        if dtype == "float32" and settings.float_dtype == "bfloat16" and not settings.strict:
+            return "bfloat16"
+        return dtype
+
+    def _described(self, info: dict[str, InputInfo], first: Chunk) -> dict[str, InputInfo]:
+        """Each input's stored dtype (a bfloat16 tensor arrives widened to float32) and the
+        dtype torch was given."""
+        described = {}
+        for name, item in info.items():
+            loaded = first.loaded.get(name)
+            stored = loaded.stored_dtype if loaded is not None else None
+            described[name] = replace(
+                item, dtype=stored or item.dtype, torch_dtype=self.torch_dtypes.get(name)
+            )
+        return described
 
     def _class_setup(self, loaded: dict[str, LoadedArray]) -> ClassSetup | None:
         """Count predicted versus true classes when the loss takes class indices that line up."""
@@ -406,8 +440,18 @@ class _Evaluation:
             target=target.name,
             classes=int(scores[1]),
             ignore_index=None if ignore is None else int(ignore),
-            names=columns if columns and len(columns) == scores[1] else None,
+            names=_class_names(columns, int(scores[1])),
         )
+
+
+def _class_names(columns: tuple[str, ...] | None, classes: int) -> tuple[str, ...] | None:
+    """The prediction table's column names as class names: one per class, and real names
+    (a file without a header numbers its columns 0..C-1, which the class index says already)."""
+    if not columns or len(columns) != classes:
+        return None
+    if columns == tuple(str(index) for index in range(classes)):
+        return None
+    return columns
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,34 @@ SCHEMA_VERSION = 1
 
 @dataclass(frozen=True)
 class InputInfo:
-    """Where one argument came from and what it was, as loaded."""
+    """Where one argument came from and what it was.
+
+    Attributes:
+        source: how messages name it.
+        shape: its shape.
+        dtype: the dtype as stored (``bfloat16`` for a bfloat16 tensor, which is widened
+            to float32 when loaded), or as read from text (float64, int64).
+        torch_dtype: the dtype of the tensor torch was given (after conversion; None when
+            nothing was converted yet).
+    """
 
     source: str
     shape: tuple[int, ...]
     dtype: str
+    torch_dtype: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", printable(self.source))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "shape": list(self.shape), "dtype": self.dtype}
+        record: dict[str, Any] = {
+            "source": self.source,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+        }
+        if self.torch_dtype is not None:
+            record["torch_dtype"] = self.torch_dtype
+        return record
 
 
 @dataclass(frozen=True)

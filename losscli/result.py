@@ -134,6 +134,14 @@ class ClassTotals:
         return float(self.correct.sum() / self.total) if self.total else None
 
     @property
+    def recall(self) -> list[float | None]:
+        """Each class's share of its targets predicted right (None for a class never the target)."""
+        return [
+            float(correct / true) if true else None
+            for correct, true in zip(self.correct, self.true, strict=True)
+        ]
+
+    @property
     def mean_loss(self) -> list[float | None] | None:
         """Each class's mean element loss (None for a class that is never the target, or NaN/Inf)."""
         if self.loss_sum is None:
@@ -151,6 +159,7 @@ class ClassTotals:
             "true": [int(c) for c in self.true],
             "predicted": [int(c) for c in self.predicted],
             "correct": [int(c) for c in self.correct],
+            "recall": self.recall,
             "accuracy": self.accuracy,
             "mean_loss": self.mean_loss,
             "out_of_range": self.out_of_range,

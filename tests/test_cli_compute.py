@@ -133,7 +133,13 @@ def test_json_has_the_spec_keys_and_a_schema_version() -> None:
     assert report["torch"] == "torch.nn.MSELoss"
     assert report["options"] == {"reduction": "mean"}
     assert report["dtype"] == "float32"
-    assert report["inputs"]["input"] == {"source": "inline", "shape": [4], "dtype": "float64"}
+    # the dtype as read from the text, and the dtype torch was given
+    assert report["inputs"]["input"] == {
+        "source": "inline",
+        "shape": [4],
+        "dtype": "float64",
+        "torch_dtype": "float32",
+    }
     assert report["inputs"]["target"]["shape"] == [4]
     summary = report["per_sample_summary"]
     assert set(summary) >= {"n", "mean", "min", "max", "argmax", "p50", "p90", "p99"}

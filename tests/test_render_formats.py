@@ -66,7 +66,12 @@ def test_json_has_the_spec_keys_and_torchs_value() -> None:
         "zero_fraction",
         "non_finite",
     }
-    assert record["inputs"]["input"] == {"source": PRED, "shape": [8], "dtype": "float32"}
+    assert record["inputs"]["input"] == {
+        "source": PRED,
+        "shape": [8],
+        "dtype": "float32",
+        "torch_dtype": "float32",
+    }
     # SPEC: value is exactly what torch.nn.functional returns on the same float32 tensors
     expected = F.mse_loss(torch.from_numpy(np.load(PRED)), torch.from_numpy(np.load(TRUE)))
     assert record["value"] == float(expected)

@@ -114,15 +114,35 @@ def check_low_precision(context: CheckContext) -> Iterator[Finding]:
     yield finding(
         "low-precision",
         Severity.WARNING,
-        f"{listed} stored as {stored}: {comparison}; losscli's value was computed in {computation.dtype}",
-        "keep the loss in float32: `loss_fn(input.float(), target.float())` (torch.autocast already runs "
-        "most losses in float32); compare with --dtype float64",
+        f"{listed} stored as {stored}: {comparison}; " + _computed_in(computation.dtype, precision),
+        _low_precision_fix(computation.dtype, precision),
         arguments=list(low),
         precision=precision,
         value_low=rounded if np.isfinite(rounded) else None,
         value_float64=exact if np.isfinite(exact) else None,
         relative_error=relative if np.isfinite(relative) else None,
     )
+
+
+def _computed_in(dtype: str, precision: str) -> str:
+    """What losscli's value is: in the low precision when --dtype asked for it."""
+    if dtype == precision:
+        return (
+            f"losscli's value was computed in {dtype} as --dtype {dtype} asked: the value a "
+            f"{dtype} run sees"
+        )
+    return f"losscli's value was computed in {dtype}"
+
+
+def _low_precision_fix(dtype: str, precision: str) -> str:
+    """Keep the loss in float32; the command that shows that value."""
+    fix = (
+        "keep the loss in float32: `loss_fn(input.float(), target.float())` (torch.autocast "
+        "already runs most losses in float32)"
+    )
+    if dtype == precision:
+        return fix + "; --dtype float32 shows that value, --dtype float64 the exact one"
+    return fix + "; compare with --dtype float64"
 
 
 CHECKS: tuple[Check, ...] = (

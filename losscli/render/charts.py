@@ -155,6 +155,7 @@ def class_counts_view(counts: ClassTotals, limit: int = CLASS_ROWS) -> Renderabl
     for column in columns:
         table.add_column(column, justify="right")
     labels = range(counts.classes)
+    recalls = counts.recall
     largest = [max(int(counts.true[c]), int(counts.predicted[c])) for c in labels]
     shown = sorted(sorted(labels, key=lambda c: (-largest[c], c))[:limit])
     for label in shown:
@@ -163,7 +164,7 @@ def class_counts_view(counts: ClassTotals, limit: int = CLASS_ROWS) -> Renderabl
             int(counts.predicted[label]),
             int(counts.correct[label]),
         )
-        recall = f"{correct / true:.0%}" if true else "-"
+        recall = "-" if recalls[label] is None else f"{recalls[label]:.0%}"
         name = f"{label} {counts.names[label]}" if counts.names else str(label)
         style = "red" if true == 0 and predicted > 0 else None
         cells = [name, str(true), str(predicted), str(correct), recall]
