@@ -34,7 +34,11 @@ from losscli.losses import LossSpec
 from losscli.report import InputInfo
 from losscli.sources import Source, SourceKind, parse_source
 
-DEFAULT_BUDGET = "512MB"  # cli.py repeats it, so that --help need not import this module
+DEFAULT_BUDGET = "auto"  # parameters.py repeats it, so that --help need not import this module
+# the default budget is this share of the memory available when the command starts...
+DEFAULT_SHARE = 4
+# ...and never less than this (the fixed default of earlier versions)
+LEAST_DEFAULT_BUDGET = 512 << 20
 # The whole-tensor path holds the inputs, their converted copies, the unreduced loss, the
 # float64 per-sample losses, the gradients and the summaries' temporaries: measured 5.7x the
 # input bytes for mse on 2 x 3e7 float32 (1.68 GB peak, 0.3 GB of it torch itself).
@@ -49,8 +53,65 @@ PREFETCH = True
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take, or None where the system does not say.
+
+    Linux's ``MemAvailable`` (what can be allocated without swapping), lowered to what the
+    process's control group still allows (a container's limit); elsewhere the free pages
+    ``os.sysconf`` reports.
+    """
+    import os
+
+    found = _meminfo_available()
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    allowed = _cgroup_allowance()
+    return found if allowed is None else min(found, allowed)
+
+
+def _meminfo_available() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes; None without it."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _cgroup_allowance() -> int | None:
+    """What the cgroup v2 memory limit still allows (``memory.max - memory.current``)."""
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as limit_file:
+            limit = limit_file.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as current_file:
+            current = int(current_file.read().strip())
+        return max(int(limit) - current, 0)
+    except (OSError, ValueError):
+        return None
+
+
+def default_budget(available: int | None = None) -> int:
+    """The budget when none is given: a :data:`DEFAULT_SHARE`-th of the memory available
+    (:func:`available_memory` when ``available`` is None), at least
+    :data:`LEAST_DEFAULT_BUDGET`."""
+    if available is None:
+        available = available_memory()
+    return max(LEAST_DEFAULT_BUDGET, (available or 0) // DEFAULT_SHARE)
+
+
 def parse_size(text: str) -> int:
-    """Bytes in a size such as ``300MB``, ``1.5G``, ``64KiB`` or ``1000000``."""
+    """Bytes in a size such as ``300MB``, ``1.5G``, ``64KiB`` or ``1000000``; ``auto`` is
+    :func:`default_budget`."""
+    if text.strip().lower() == DEFAULT_BUDGET:
+        return default_budget()
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
     if match is None:
         raise UsageError(
