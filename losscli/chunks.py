@@ -11,6 +11,7 @@ the inputs' headers and sizes, whether they must stream.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator
@@ -107,11 +108,31 @@ def default_budget(available: int | None = None) -> int:
     return max(LEAST_DEFAULT_BUDGET, (available or 0) // DEFAULT_SHARE)
 
 
+@functools.cache
+def _startup() -> tuple[int, int | None]:
+    """The default budget of this run and the memory available it came from, judged once."""
+    available = available_memory()
+    return default_budget(available), available
+
+
+def budget_rule(budget: int) -> str:
+    """How ``budget`` was chosen, for the JSON: the default's rule with its numbers, or
+    ``--memory-budget`` when it was given."""
+    chosen, available = _startup() if _startup.cache_info().currsize else (None, None)
+    if budget != chosen:
+        return "--memory-budget"
+    seen = "unknown" if available is None else size_text(available)
+    return (
+        f"auto: a quarter of the memory available when the command started ({seen}), "
+        f"at least {size_text(LEAST_DEFAULT_BUDGET)}"
+    )
+
+
 def parse_size(text: str) -> int:
     """Bytes in a size such as ``300MB``, ``1.5G``, ``64KiB`` or ``1000000``; ``auto`` is
-    :func:`default_budget`."""
+    :func:`default_budget`, judged once per run."""
     if text.strip().lower() == DEFAULT_BUDGET:
-        return default_budget()
+        return _startup()[0]
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
     if match is None:
         raise UsageError(
@@ -230,16 +251,19 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
 
 
 def _over(sources: dict[str, Source], estimates: dict[str, Estimate], budget: int) -> str:
-    """Why the inputs are over the budget, in words, naming the largest (``more than``
-    where counting stopped)."""
+    """Why the inputs are over the budget, in words, with each input's decoded size (``more
+    than`` where counting stopped)."""
     input_bytes = sum(e.nbytes for e in estimates.values())
     more = any(e.at_least for e in estimates.values())
-    largest = max(estimates, key=lambda name: estimates[name].nbytes)
-    found = estimates[largest]
+    each = ", ".join(
+        f"{sources[name].display}: {'more than ' if found.at_least else ''}"
+        f"{size_text(found.nbytes)}"
+        for name, found in estimates.items()
+        if found.nbytes or found.at_least
+    )
     return (
         f"the inputs hold {'more than ' if more else ''}{size_text(input_bytes)} once decoded "
-        f"({sources[largest].display}: {'more than ' if found.at_least else ''}"
-        f"{size_text(found.nbytes)}), and computing on whole tensors needs "
+        f"({each}), and computing on whole tensors needs "
         f"{'more than' if more else 'about'} {size_text(WHOLE_TENSOR_FACTOR * input_bytes)}, "
         f"over --memory-budget {size_text(budget)}"
     )
@@ -452,6 +476,7 @@ class StreamFeed:
         return {
             "chunk_samples": self.rows,
             "memory_budget_bytes": self.budget,
+            "memory_budget_rule": budget_rule(self.budget),
             "chunks": self.chunk_count,
         }
 
