@@ -8,6 +8,7 @@ hold, arrive as float32 with :attr:`LoadedArray.stored_dtype` naming what was st
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import re
 import zipfile
@@ -59,9 +60,14 @@ def estimate(path: Path, selector: str | None, size: int, cap: int) -> Estimate:
     if magic != _ZIP_MAGIC:
         return Estimate(size, False)
     members = _check_archive(path, size, name)
+    whole = Estimate(sum(info.file_size for info in members), False)
     if not _mapped(path):  # compressed records: torch.load decompresses every one of them
-        return Estimate(sum(info.file_size for info in members), False)
-    item, _ = pick(_opened(path, name), selector, name)
+        return whole
+    try:
+        payload = _torch_load(path, name, looks_saved=True, mmap=True)
+    except LoadError:  # torch cannot map it: the loader reads it whole (or says why not)
+        return whole
+    item, _ = pick(payload, selector, name)
     return Estimate(decoded_bytes(item), False)
 
 
@@ -75,9 +81,11 @@ def _opened(path: Path, name: str) -> Any:
         magic = stream.read(4)
     if magic == _ZIP_MAGIC:
         _check_archive(path, size, name)
-    return _torch_load(
-        path, name, looks_saved=magic == _ZIP_MAGIC or magic[:1] == b"\x80", mmap=_mapped(path)
-    )
+    looks_saved = magic == _ZIP_MAGIC or magic[:1] == b"\x80"
+    if _mapped(path):
+        with contextlib.suppress(LoadError):  # an archive torch cannot map: read it whole
+            return _torch_load(path, name, looks_saved, mmap=True)
+    return _torch_load(path, name, looks_saved)
 
 
 def _mapped(path: Path) -> bool:
