@@ -11,6 +11,7 @@ the inputs' headers and sizes, whether they must stream.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterator
@@ -34,7 +35,11 @@ from losscli.losses import LossSpec
 from losscli.report import InputInfo
 from losscli.sources import Source, SourceKind, parse_source
 
-DEFAULT_BUDGET = "512MB"  # cli.py repeats it, so that --help need not import this module
+DEFAULT_BUDGET = "auto"  # parameters.py repeats it, so that --help need not import this module
+# the default budget is this share of the memory available when the command starts...
+DEFAULT_SHARE = 4
+# ...and never less than this (the fixed default of earlier versions)
+LEAST_DEFAULT_BUDGET = 512 << 20
 # The whole-tensor path holds the inputs, their converted copies, the unreduced loss, the
 # float64 per-sample losses, the gradients and the summaries' temporaries: measured 5.7x the
 # input bytes for mse on 2 x 3e7 float32 (1.68 GB peak, 0.3 GB of it torch itself).
@@ -49,8 +54,85 @@ PREFETCH = True
 _UNITS = {"": 1, "B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
+def available_memory() -> int | None:
+    """Bytes of memory this process can still take, or None where the system does not say.
+
+    Linux's ``MemAvailable`` (what can be allocated without swapping), lowered to what the
+    process's control group still allows (a container's limit); elsewhere the free pages
+    ``os.sysconf`` reports.
+    """
+    import os
+
+    found = _meminfo_available()
+    if found is None:
+        try:
+            found = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (AttributeError, ValueError, OSError):
+            return None
+    allowed = _cgroup_allowance()
+    return found if allowed is None else min(found, allowed)
+
+
+def _meminfo_available() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes; None without it."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024  # reported in kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _cgroup_allowance() -> int | None:
+    """What the cgroup v2 memory limit still allows (``memory.max - memory.current``)."""
+    try:
+        with open("/sys/fs/cgroup/memory.max", encoding="ascii") as limit_file:
+            limit = limit_file.read().strip()
+        if limit == "max":
+            return None
+        with open("/sys/fs/cgroup/memory.current", encoding="ascii") as current_file:
+            current = int(current_file.read().strip())
+        return max(int(limit) - current, 0)
+    except (OSError, ValueError):
+        return None
+
+
+def default_budget(available: int | None = None) -> int:
+    """The budget when none is given: a :data:`DEFAULT_SHARE`-th of the memory available
+    (:func:`available_memory` when ``available`` is None), at least
+    :data:`LEAST_DEFAULT_BUDGET`."""
+    if available is None:
+        available = available_memory()
+    return max(LEAST_DEFAULT_BUDGET, (available or 0) // DEFAULT_SHARE)
+
+
+@functools.cache
+def _startup() -> tuple[int, int | None]:
+    """The default budget of this run and the memory available it came from, judged once."""
+    available = available_memory()
+    return default_budget(available), available
+
+
+def budget_rule(budget: int) -> str:
+    """How ``budget`` was chosen, for the JSON: the default's rule with its numbers, or
+    ``--memory-budget`` when it was given."""
+    chosen, available = _startup() if _startup.cache_info().currsize else (None, None)
+    if budget != chosen:
+        return "--memory-budget"
+    seen = "unknown" if available is None else size_text(available)
+    return (
+        f"auto: a quarter of the memory available when the command started ({seen}), "
+        f"at least {size_text(LEAST_DEFAULT_BUDGET)}"
+    )
+
+
 def parse_size(text: str) -> int:
-    """Bytes in a size such as ``300MB``, ``1.5G``, ``64KiB`` or ``1000000``."""
+    """Bytes in a size such as ``300MB``, ``1.5G``, ``64KiB`` or ``1000000``; ``auto`` is
+    :func:`default_budget`, judged once per run."""
+    if text.strip().lower() == DEFAULT_BUDGET:
+        return _startup()[0]
     match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*([KMGT]?)(?:I?B)?\s*", text.upper())
     if match is None:
         raise UsageError(
@@ -169,16 +251,19 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
 
 
 def _over(sources: dict[str, Source], estimates: dict[str, Estimate], budget: int) -> str:
-    """Why the inputs are over the budget, in words, naming the largest (``more than``
-    where counting stopped)."""
+    """Why the inputs are over the budget, in words, with each input's decoded size (``more
+    than`` where counting stopped)."""
     input_bytes = sum(e.nbytes for e in estimates.values())
     more = any(e.at_least for e in estimates.values())
-    largest = max(estimates, key=lambda name: estimates[name].nbytes)
-    found = estimates[largest]
+    each = ", ".join(
+        f"{sources[name].display}: {'more than ' if found.at_least else ''}"
+        f"{size_text(found.nbytes)}"
+        for name, found in estimates.items()
+        if found.nbytes or found.at_least
+    )
     return (
         f"the inputs hold {'more than ' if more else ''}{size_text(input_bytes)} once decoded "
-        f"({sources[largest].display}: {'more than ' if found.at_least else ''}"
-        f"{size_text(found.nbytes)}), and computing on whole tensors needs "
+        f"({each}), and computing on whole tensors needs "
         f"{'more than' if more else 'about'} {size_text(WHOLE_TENSOR_FACTOR * input_bytes)}, "
         f"over --memory-budget {size_text(budget)}"
     )
@@ -391,6 +476,7 @@ class StreamFeed:
         return {
             "chunk_samples": self.rows,
             "memory_budget_bytes": self.budget,
+            "memory_budget_rule": budget_rule(self.budget),
             "chunks": self.chunk_count,
         }
 

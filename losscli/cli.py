@@ -10,6 +10,7 @@ import contextlib
 import functools
 import io
 import os
+import shlex
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -189,10 +190,33 @@ def _main(argv: list[str] | None) -> None:
                 _out(text.rstrip("\n") + "\n")
             raise SystemExit(0) from None
         if hasattr(error, "format_message"):  # click's (or Typer's vendored click's) usage errors
-            _fatal(_click_line(error))
+            _fatal(_stdin_selection_line(error, argv) or _click_line(error))
         raise
     if isinstance(returned, int) and not isinstance(returned, bool):
         raise SystemExit(returned)
+
+
+def _stdin_selection_line(error: Any, argv: list[str] | None) -> str | None:
+    """The usage line for ``-:label`` (standard input's column), which click takes for an
+    option wherever it stands: say to put the inputs after ``--``. None for other errors."""
+    if not str(getattr(error, "option_name", "")).startswith("-:"):
+        return None
+    words = sys.argv[1:] if argv is None else argv
+    at = next((i for i, word in enumerate(words) if word.startswith("-:")), None)
+    if at is None:
+        return None
+    typed = words[at]
+    after = words[at + 1 :]
+    if any(word.startswith("-") for word in after):  # options after it: say it in general
+        example = "the options first, then --, then the inputs in their order"
+    else:
+        example = "losscli " + " ".join(
+            shlex.quote(word) for word in [*words[:at], "--", *words[at:]]
+        )
+    return (
+        f"{typed} reads as an option (it starts with '-'); put the inputs after '--' so that "
+        f"it reads as an input: {example}"
+    )
 
 
 def _click_line(error: Any) -> str:

@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from losscli import losses
+from losscli.formats import stdin_formats
 from losscli.losses import Option, OptionType
 
 
@@ -49,7 +50,7 @@ class FloatDType(str, enum.Enum):
     bfloat16 = "bfloat16"
 
 
-DEFAULT_BUDGET = "512MB"  # chunks.DEFAULT_BUDGET, repeated so that --help imports no numpy
+DEFAULT_BUDGET = "auto"  # chunks.DEFAULT_BUDGET, repeated so that --help imports no numpy
 
 Inputs = Annotated[
     list[str],
@@ -115,7 +116,8 @@ StdinFormat = Annotated[
     str,
     typer.Option(
         "--stdin-format",
-        help="Format of '-' (standard input): csv or npy.",
+        help=f"Format of '-' (standard input): {', '.join(stdin_formats())}; input that "
+        "starts with the .npy magic is read as npy whatever this says.",
         rich_help_panel=_NUM_PANEL,
     ),
 ]
@@ -182,7 +184,9 @@ MemoryBudget = Annotated[
     typer.Option(
         "--memory-budget",
         help="Above this (e.g. 300MB, 2GB) .npy and CSV inputs are read and judged in chunks; "
-        "ctc, which does not decompose over samples, stops with a message instead.",
+        "ctc, which does not decompose over samples, stops with a message instead. "
+        "auto: a quarter of the memory available (MemAvailable, or the container's limit), "
+        "at least 512MB.",
         rich_help_panel=_SCALE_PANEL,
     ),
 ]

@@ -7,7 +7,8 @@ This module owns the INPUT syntax; nothing else splits an argument on ``:``.
 * Anything else is a file. An existing path always wins, so a file literally named
   ``a:b.csv`` is read as itself. Otherwise the last ``:`` separates a path from a selector
   when the part before it names a file with a suffix: ``z.npz:key``, ``t.csv:label``,
-  ``t.csv:0,2``, ``x.pt:3``.
+  ``t.csv:0,2``, ``x.pt:3``, ``ckpt.pt:outputs.logits``; a selector holds a ``/`` only after
+  an existing file (``ckpt.pt:outputs/logits``), since ``a:b/c.csv`` may be a directory.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def parse_source(text: str) -> Source:
     if stripped.startswith("["):
         return Source(SourceKind.INLINE, text)
     head, sep, tail = text.rpartition(":")
-    if sep and head and _looks_like_file(head) and not _has_separator(tail):
+    if sep and head and (_is_file(head) or (_looks_like_file(head) and not _has_separator(tail))):
         return Source(SourceKind.FILE, text, path=Path(head), selector=_selector(tail, text))
     return Source(SourceKind.FILE, text, path=Path(text))
 
@@ -112,6 +113,15 @@ def _exists(text: str) -> bool:
     try:
         return os.path.lexists(text)
     except (OSError, ValueError):  # embedded NUL, a name too long for the OS
+        return False
+
+
+def _is_file(head: str) -> bool:
+    """An existing regular file: what follows its ``:`` is a selector, even a path through a
+    checkpoint (``ckpt.pt:outputs/logits``)."""
+    try:
+        return os.path.isfile(head)
+    except (OSError, ValueError):
         return False
 
 

@@ -235,7 +235,8 @@ def test_npy_chunks_are_never_memory_mapped(here: Path, monkeypatch: pytest.Monk
 def _late_float(prefix: bytes = b"x\n", newline: bytes = b"\n", blanks: bool = False) -> bytes:
     rows = [b"%d" % i for i in range(400)] + [b"2.5"] + [b"%d" % i for i in range(50)]
     if blanks:  # empty lines before and after the turn, which pyarrow counts when skipping
-        rows = [row + (newline if i % 37 == 0 else b"") for i, row in enumerate(rows)]
+        # two columns: in a one-column text a blank line is a row (an empty cell)
+        rows = [row + b",1" + (newline if i % 37 == 0 else b"") for i, row in enumerate(rows)]
     return prefix + newline.join(rows) + newline
 
 
@@ -244,9 +245,9 @@ def _late_float(prefix: bytes = b"x\n", newline: bytes = b"\n", blanks: bool = F
     [
         _late_float(),
         _late_float(newline=b"\r\n"),
-        _late_float(blanks=True),
+        _late_float(prefix=b"x,y\n", blanks=True),
         _late_float(prefix=b"\n\n\xef\xbb\xbf", blanks=True),  # no header, BOM
-        _late_float(prefix=b"\xef\xbb\xbf\n\nx\n\n", newline=b"\r\n", blanks=True),
+        _late_float(prefix=b"\xef\xbb\xbf\n\nx,y\n\n", newline=b"\r\n", blanks=True),
     ],
     ids=["plain", "crlf", "blank-lines", "bom-no-header", "bom-blank-lines-header-crlf"],
 )
@@ -258,6 +259,39 @@ def test_int_column_that_turns_float_widens(
     assert load(parse_source("late.csv")).values.dtype == np.float64
     seen = assert_parity("late.csv", counts=(1, 7, 100, 1_000_000))
     assert seen == [{"int64", "float64"}]  # chunks before the float stayed int64
+
+
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n"], ids=["lf", "crlf"])
+def test_one_column_blank_lines_are_missing_values_and_the_end_is_not(
+    newline: bytes, here: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what pandas writes for a missing value of one column: an empty line; the int column
+    # turns float blocks away, so the stream reopens past rows that were blank lines
+    monkeypatch.setattr(csv, "_STREAM_BLOCK_BYTES", 256)
+    rows = [b"%d" % i for i in range(400)] + [b"2.5"] + [b"%d" % i for i in range(50)]
+    blank_at = [i for i in range(len(rows)) if i % 37 == 5]
+    for i in blank_at:
+        rows[i] = b""
+    Path("y.csv").write_bytes(b"y" + newline + newline.join(rows) + newline * 4)
+    whole = load(parse_source("y.csv")).values
+    assert whole.shape == (len(rows),)  # trailing blank lines are no rows
+    assert np.flatnonzero(np.isnan(whole)).tolist() == blank_at  # aligned, sample for sample
+    assert whole[400] == 2.5 and whole[-1] == 49
+    assert_parity("y.csv", counts=(1, 7, 100, 1_000_000))
+
+
+def test_numpy_savetxt_comment_header_names_the_columns(here: Path) -> None:
+    data = np.arange(12, dtype=np.float64).reshape(6, 2) / 4
+    np.savetxt("c.csv", data, delimiter=",", header="pred,true")
+    np.savetxt("s.txt", data, header="pred true")  # space-separated, numpy's default
+    np.savetxt("free.csv", data, delimiter=",", header="scores of run 7, epoch 3, seed 1")
+    for name in ("c.csv", "s.txt"):
+        np.testing.assert_array_equal(load(parse_source(f"{name}:true")).values, data[:, 1])
+        assert load(parse_source(name)).columns == ("pred", "true")
+        assert_parity(f"{name}:pred", f"{name}:true", counts=(1, 4, 100))
+    # a comment that does not name every column is skipped: the columns are numbered
+    np.testing.assert_array_equal(load(parse_source("free.csv:1")).values, data[:, 1])
+    assert_parity("free.csv:0", "free.csv:1", counts=(1, 100))
 
 
 def test_widening_keeps_the_other_columns_types(

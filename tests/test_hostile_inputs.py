@@ -499,9 +499,11 @@ def test_arrow_files_decode_only_the_selected_columns(tmp_path: Path) -> None:
 # writer is empty at once
 EVERY_FORMAT = [
     "x.npy", "x.npz", "x.parquet", "x.pq", "x.feather", "x.arrow", "x.ipc", "x.pt", "x.pth",
-    "x.csv", "x.txt", "x.tsv", "x.tab", "x.csv.gz", "x.tsv.gz", "x.json",
+    "x.csv", "x.txt", "x.tsv", "x.tab", "x.csv.gz", "x.tsv.gz", "x.json", "x.safetensors",
 ]  # fmt: skip
-_BINARY = (".npy", ".npz", ".parquet", ".pq", ".feather", ".arrow", ".ipc", ".pt", ".pth")
+_BINARY = (
+    ".npy", ".npz", ".parquet", ".pq", ".feather", ".arrow", ".ipc", ".pt", ".pth", ".safetensors"
+)  # fmt: skip
 
 
 def _refusals(path: Path, judges: tuple[Callable[[Any], Any], ...]) -> list[str]:

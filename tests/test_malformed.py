@@ -212,9 +212,9 @@ CASES: dict[str, Case] = {
     "pt-with-payload": Case(_evil_pt_zip, ("evil.pt", "refuses to unpickle")),
     "legacy-pt-with-payload": Case(_evil_pt_legacy, ("evil.pth", "refuses to unpickle")),
     "pt-dict-without-key": Case(
-        _pt_dict, ("x.pt holds several tensors; pick one with x.pt:KEY (it has: a, b)",)
+        _pt_dict, ("x.pt holds 2 tensors; pick one with x.pt:PATH (its tensors: a, b)",)
     ),
-    "pt-index-out-of-range": Case(_pt_missing_index, ("x.pt has no item '7'",)),
+    "pt-index-out-of-range": Case(_pt_missing_index, ("x.pt has no '7' (its tensors: 0, 1)",)),
     "pt-garbage": Case(_file("g.pt", _GARBAGE), ("g.pt", "is not a file torch.save wrote")),
     "complex-dtype": Case(_saved("c.npy", np.ones(2, np.complex64)), ("c.npy", "complex")),
     "string-dtype": Case(_saved("s.npy", np.array(["a", "b"])), ("s.npy holds strings",)),

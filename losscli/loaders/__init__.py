@@ -40,6 +40,7 @@ from typing import BinaryIO, Protocol, cast, runtime_checkable
 import numpy as np
 
 from losscli.errors import LoadError
+from losscli.formats import FORMATS, Format, stdin_formats
 from losscli.sources import Source, SourceKind
 
 
@@ -64,36 +65,6 @@ class LoadedArray:
     stored_dtype: str | None = None
     from_text: bool = False
 
-
-@dataclass(frozen=True)
-class Format:
-    """One input format.
-
-    Attributes:
-        name: what ``--stdin-format`` and messages call it.
-        module: the module under ``losscli.loaders`` that reads it.
-        suffixes: the file suffixes (lower case) that select it.
-        gzip: whether ``name.SUFFIX.gz`` is read too.
-        stdin: whether it can come from standard input (the module has ``read_bytes``).
-    """
-
-    name: str
-    module: str
-    suffixes: tuple[str, ...]
-    gzip: bool = False
-    stdin: bool = False
-
-
-FORMATS: tuple[Format, ...] = (
-    Format("npy", "npy", (".npy",), stdin=True),
-    Format("npz", "npz", (".npz",), stdin=True),
-    Format("csv", "csv", (".csv", ".txt"), gzip=True, stdin=True),
-    Format("tsv", "csv", (".tsv", ".tab"), gzip=True, stdin=True),
-    Format("parquet", "arrow", (".parquet", ".pq")),
-    Format("feather", "arrow", (".feather", ".arrow", ".ipc")),
-    Format("pt", "torchfile", (".pt", ".pth")),
-    Format("json", "inline", (".json",), stdin=True),
-)
 
 # Exceptions that a format library raises on malformed bytes (not on a bug in losscli): a
 # last line of defence that still names the file. Anything else is an internal error.
@@ -255,11 +226,6 @@ def supported_suffixes() -> list[str]:
     return sorted(suffix for fmt in FORMATS for suffix in fmt.suffixes)
 
 
-def stdin_formats() -> list[str]:
-    """The names ``--stdin-format`` accepts."""
-    return [fmt.name for fmt in FORMATS if fmt.stdin]
-
-
 def format_of(path: Path) -> Format | None:
     """The format of ``path`` from its suffix (``x.csv.gz`` is csv); None when unknown."""
     suffixes = [s.lower() for s in path.suffixes]
@@ -407,7 +373,7 @@ class _FileKind:
 
 
 # the formats that need a regular file: they seek, or are read more than once
-_NEEDS_REGULAR_FILE = ("npy", "npz", "arrow", "torchfile")
+_NEEDS_REGULAR_FILE = ("npy", "npz", "arrow", "torchfile", "safetensors")
 
 
 def _file_kind(path: Path, name: str, text: str) -> _FileKind:
@@ -515,6 +481,9 @@ def _read_whole(
 ) -> LoadedArray:
     """Read a stream that has no size before it ends (standard input, a pipe), bounded.
 
+    A stream that starts with the ``.npy`` magic is read as ``.npy`` whatever ``fmt`` says:
+    nobody can name standard input ``.npy``.
+
     At most the bytes ``allowance`` lets the input hold are read; one byte more, and it is
     refused before anything is decoded. Compressed data are then decoded only as far as
     the allowance goes (a gzip text, an ``.npz`` member's declared size).
@@ -522,9 +491,12 @@ def _read_whole(
     Raises:
         LoadError: the stream is empty, holds more than the allowance, or is malformed.
     """
+    magic = _read_start(stream, len(NPY_MAGIC))
+    if magic == NPY_MAGIC:  # a .npy image, whatever --stdin-format or the pipe's name says
+        fmt = next(f for f in FORMATS if f.name == "npy")
     text = fmt.module in _TEXT_MODULES
     limit = None if allowance is None else _stream_limit(allowance, text)
-    data = _read_bounded(stream, limit)
+    data = magic + _read_bounded(stream, None if limit is None else limit - len(magic))
     if limit is not None and len(data) > limit:
         raise over_allowance(name, limit, allowance, "of text" if text else "")
     if not data:
@@ -554,6 +526,21 @@ def _stream_limit(allowance: Allowance, text: bool) -> int:
     if text:
         return max(allowance.decoded_bytes, 0) // TEXT_VALUE_FACTOR
     return max(allowance.decoded_bytes, 0) + _IMAGE_SLACK
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _read_start(stream: BinaryIO, count: int) -> bytes:
+    """The first ``count`` bytes of ``stream`` (fewer when it ends first); a pipe may hand
+    them out a few at a time."""
+    start = b""
+    while len(start) < count:
+        piece = stream.read(count - len(start))
+        if not piece:
+            break
+        start += piece
+    return start
 
 
 def _read_bounded(stream: BinaryIO, limit: int | None) -> bytes:

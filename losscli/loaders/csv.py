@@ -71,6 +71,12 @@ class _Layout:
     skip_rows: int  # physical lines up to and including the header
     line_bytes: int  # the longest whole line of the sample (pyarrow's blocks must hold a row)
 
+    @property
+    def blank_rows(self) -> bool:
+        """A blank line is a row: one column, where an empty line is an empty cell (what
+        pandas writes for a missing value); several columns write separators (``,,``)."""
+        return len(self.names) == 1
+
 
 @dataclass(frozen=True)
 class _Inputs:
@@ -106,7 +112,7 @@ def read_bytes(
             data = gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as error:
             raise LoadError(name, f"is not valid gzip data ({error})") from None
-    layout = _layout(_sample(lambda: io.BytesIO(data), name), name, "")
+    layout = _layout(_sample(lambda: io.BytesIO(data), name), name, "", piped=True)
     inputs = _inputs(lambda: io.BytesIO(data), None, layout)
     return _parse(inputs, layout, selector, display, name)
 
@@ -173,6 +179,12 @@ def _open_path(path: Path, name: str) -> tuple[_Inputs, _Layout]:
 def _inputs(
     open_binary: Callable[[], BinaryIO], open_arrow: Callable[[], Any] | None, layout: _Layout
 ) -> _Inputs:
+    if layout.blank_rows:  # blank lines are rows, except those that end the text
+
+        def trimmed() -> BinaryIO:
+            return cast(BinaryIO, io.BufferedReader(_EndTrimmed(open_binary())))
+
+        return _Inputs(trimmed, trimmed)
     if layout.squeeze_spaces:
 
         def squeezed() -> BinaryIO:
@@ -300,11 +312,63 @@ class _Squeezed(io.RawIOBase):
         super().close()
 
 
+class _EndTrimmed(io.RawIOBase):
+    """The text of ``raw`` without the blank lines (and blanks) that end it, as it is read.
+
+    In a one-column text a blank line is an empty cell, a missing value; those after the
+    last value are the end of the file, not rows. Blanks are held back until more text
+    follows them, so nothing but the end changes; never holds more than a block and its
+    blank end.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__()
+        self._raw = raw
+        self._held = b""  # blanks read but not handed out: the end, unless text follows
+        self._out = bytearray()
+        self._ended = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        while len(self._out) < len(view) and not self._ended:
+            self._more()
+        count = min(len(view), len(self._out))
+        view[:count] = self._out[:count]
+        del self._out[:count]
+        return count
+
+    def _more(self) -> None:
+        block = self._raw.read(_SQUEEZE_BYTES)
+        if not block:
+            self._ended = True
+            if self._held:
+                self._out += b"\n"  # the last value's line break
+            return
+        data = self._held + block
+        kept = len(data.rstrip(_BLANKS))
+        self._out += data[:kept]
+        self._held = data[kept:]
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+_BLANKS = b" \t\r\n\x0b\x0c"
+
+
 # --- layout: delimiter and the one header rule ------------------------------------------
 
 
-def _layout(found: _Sample, name: str, suffix: str) -> _Layout:
-    """Delimiter, header and column names, from the first 64 KiB (or the first lines)."""
+def _layout(found: _Sample, name: str, suffix: str, piped: bool = False) -> _Layout:
+    """Delimiter, header and column names, from the first 64 KiB (or the first lines).
+
+    ``piped``: the text came from standard input or a pipe (a tip cannot say to rename it).
+    """
     sample = found.data
     if not sample:
         raise LoadError(name, "holds no data (0 bytes of text)")
@@ -312,10 +376,12 @@ def _layout(found: _Sample, name: str, suffix: str) -> _Layout:
         text = codecs.getincrementaldecoder("utf-8-sig")().decode(sample, final=False)
     except UnicodeDecodeError:
         raise LoadError(
-            name, "is not text (binary data in a CSV file?)", tip=_binary_tip(sample)
+            name, "is not text (binary data in a CSV file?)", tip=_binary_tip(sample, piped)
         ) from None
     if "\x00" in text:
-        raise LoadError(name, "is not text (binary data in a CSV file?)", tip=_binary_tip(sample))
+        raise LoadError(
+            name, "is not text (binary data in a CSV file?)", tip=_binary_tip(sample, piped)
+        )
     physical = re.split(r"\r\n|\r|\n", text)  # the line breaks pyarrow knows
     if not found.complete and len(physical) > 1:
         physical = physical[:-1]  # the last line may be cut in the middle
@@ -323,23 +389,35 @@ def _layout(found: _Sample, name: str, suffix: str) -> _Layout:
     if not lines:
         raise LoadError(name, "holds no data (only blank lines)")
     first_at = next(i for i, line in enumerate(physical) if line.strip())
-    delimiter, squeeze = _delimiter(lines[0], suffix)
+    comment = _comment(lines[0])
+    if comment is not None:  # np.savetxt's header: '# pred,true'
+        lines = [comment, *lines[1:]]
+    # a comment may be free text: the delimiter is the data's
+    sniffed = lines[1] if comment is not None and len(lines) > 1 else lines[0]
+    delimiter, squeeze = _delimiter(sniffed, suffix)
     rows = [row for row in csv.reader(_squeezed_lines(lines, squeeze), delimiter=delimiter) if row]
     first = rows[0] if rows else [""]
-    has_header = _is_header(first, rows[1:])
-    names = (
-        _unique([c.strip() for c in first]) if has_header else [str(i) for i in range(len(first))]
-    )
-    if has_header and len(lines) == 1 and found.complete:
+    width = len(rows[1]) if len(rows) > 1 else len(first)
+    has_header = _is_header(first, rows[1:]) and (comment is None or len(first) == width)
+    names = _unique([c.strip() for c in first]) if has_header else [str(i) for i in range(width)]
+    if (has_header or comment is not None) and len(lines) == 1 and found.complete:
         raise LoadError(name, "has a header but no rows of data")
     return _Layout(
         delimiter,
         names,
         has_header,
         squeeze,
-        first_at + 1 if has_header else 0,
+        first_at + 1 if has_header or comment is not None else first_at,
         _longest_line(sample),
     )
+
+
+def _comment(line: str) -> str | None:
+    """The text of a first line that is a comment (``# pred,true``, what ``np.savetxt``
+    writes for ``header=``), or None. Only the first line can be one: a comment is read as
+    a header when it names every column (the one header rule), and is skipped otherwise."""
+    stripped = line.lstrip().removeprefix("\ufeff")
+    return stripped[1:].strip() if stripped.startswith("#") else None
 
 
 def _is_header(first: list[str], later: list[list[str]]) -> bool:
@@ -429,14 +507,20 @@ def _delimiter(first_line: str, suffix: str) -> tuple[str, bool]:
     return ",", False
 
 
-def _binary_tip(sample: bytes) -> str:
-    if sample.startswith(b"\x93NUMPY"):
-        return "it is a NumPy file; name it .npy"
+def _binary_tip(sample: bytes, piped: bool = False) -> str:
+    """What the binary data looks like, and what to do: rename a file, or for standard input
+    and pipes (which have no name to change), the ``--stdin-format`` to give."""
     if sample.startswith(b"PK"):
+        if piped:
+            return "it is a zip archive; for an .npz file give --stdin-format npz"
         return "it is a zip archive (.npz or a torch .pt file?); name it accordingly"
     if sample.startswith(b"PAR1"):
+        if piped:
+            return "it is a Parquet file, which cannot come from a pipe; save it to a file"
         return "it is a Parquet file; name it .parquet"
-    if sample.startswith(GZIP_MAGIC):
+    if sample.startswith(b"\x93NUMPY") and not piped:  # piped .npy is read as npy at once
+        return "it is a NumPy file; name it .npy"
+    if sample.startswith(GZIP_MAGIC) and not piped:  # piped gzip text is decompressed
         return "it is gzip-compressed; name it .csv.gz"
     return ""
 
@@ -461,7 +545,9 @@ def _arrow_options(
         skip_rows_after_names=skip_rows_after_names,
         block_size=block_size,
     )
-    parse_options = pacsv.ParseOptions(delimiter=layout.delimiter, ignore_empty_lines=True)
+    parse_options = pacsv.ParseOptions(
+        delimiter=layout.delimiter, ignore_empty_lines=not layout.blank_rows
+    )
     convert_options = pacsv.ConvertOptions(
         include_columns=include,
         column_types=column_types or {},
@@ -946,8 +1032,11 @@ class _CsvStream:
         self._reader.close()
         self._pending.clear()
         self._pending_rows = 0
-        with self._inputs.parsed() as text:
-            skip = _physical_rows(text, self._layout.skip_rows, self._handed)
+        if self._layout.blank_rows:  # every line is a row
+            skip = self._handed
+        else:
+            with self._inputs.parsed() as text:
+                skip = _physical_rows(text, self._layout.skip_rows, self._handed)
         self._open(skip, types)
 
     def _finish(self) -> None:
@@ -1052,7 +1141,7 @@ def _diagnose_cell(
     label = f"column {column!r}" if layout.has_header else f"column {column}"
     try:
         records = _records(open_input, layout)
-        if layout.has_header:
+        if layout.skip_rows:  # the header, or a comment line
             next(records)
         for line, cells in records:
             cell = cells[index] if index < len(cells) else ""
