@@ -776,6 +776,14 @@ def compare(
     raise typer.Exit(1 if any(tripped.values()) else 0)
 
 
+def _complete_debug_input(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of debug's arguments: the first may be a loss (its names); for the
+    others, and a first one no loss name starts, nothing, so the shell completes files."""
+    if ctx.params.get("inputs"):
+        return []
+    return _complete_loss(incomplete)
+
+
 DebugInputs = Annotated[
     list[str],
     typer.Argument(
@@ -784,7 +792,7 @@ DebugInputs = Annotated[
         "(predictions, then targets): files, file:key, '-', or '[1,2,3]'.",
         show_default=False,
         metavar="[LOSS] INPUT",
-        autocompletion=_complete_loss,
+        autocompletion=_complete_debug_input,
     ),
 ]
 
@@ -886,7 +894,8 @@ def _loss_first(arguments: list[str], option: str | None) -> tuple[str | None, l
 
 
 def _misspelled_loss(word: str) -> bool:
-    """A bare word (no path, selector, suffix of a format losscli reads) close to a loss name."""
+    """A bare word (no path, selector, suffix of a format losscli reads) very close to a
+    loss name."""
     import re
 
     from losscli.loaders import supported_suffixes
@@ -895,7 +904,14 @@ def _misspelled_loss(word: str) -> bool:
         return False
     if os.path.splitext(word)[1].lower() in supported_suffixes():
         return False
-    return losses.suggest(word) is not None
+    found = losses.closest(word)
+    return found is not None and found[1] >= _MISSPELLED
+
+
+# how close (losses.closest) a first argument of debug must be to a loss name to be read as
+# its misspelling: 'MSELos' (0.92) and 'msee' (0.86) are; 'logits' (0.8 to bce-logits) and
+# 'labels' are missing files
+_MISSPELLED = 0.85
 
 
 @dataclasses.dataclass(frozen=True)

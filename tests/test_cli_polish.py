@@ -90,6 +90,10 @@ def test_shell_completion_offers_loss_names_through_typer() -> None:
     env["COMP_WORDS"], env["COMP_CWORD"] = "losscli debug CrossEnt", "2"
     result = runner.invoke(app, [], env=env, prog_name="losscli")
     assert result.stdout.split() == ["CrossEntropyLoss"]
+    # after the first argument only files follow: no loss names, the shell completes files
+    env["COMP_WORDS"], env["COMP_CWORD"] = "losscli debug a.npy CrossEnt", "3"
+    result = runner.invoke(app, [], env=env, prog_name="losscli")
+    assert result.stdout.split() == []
 
 
 @pytest.mark.parametrize(

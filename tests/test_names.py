@@ -311,10 +311,11 @@ def test_a_misspelled_loss_first_is_not_read_as_a_missing_file(
         "losscli: error: unknown loss 'MSELos'; did you mean 'mse'? "
         "run 'losscli list' for the catalogue\n"
     )
-    # a missing data file is still named as one
-    code, out, err = _main(capsys, "debug", "pred.npy", TRUE)
-    assert (code, out) == (2, "")
-    assert err.startswith("losscli: error: pred.npy")
+    # a missing data file is still named as one, with a suffix or without
+    for missing in ("pred.npy", "logits", "labels", "target"):
+        code, out, err = _main(capsys, "debug", missing, TRUE)
+        assert (code, out) == (2, "")
+        assert err.startswith(f"losscli: error: {missing}"), err
 
 
 def test_debug_help_shows_the_loss_first(capsys: pytest.CaptureFixture[str]) -> None:
