@@ -520,7 +520,7 @@ def test_report_commands_offer_every_renderer() -> None:
         (["--delta", "big"], "--delta must be a number, got 'big'"),
         (
             ["--label-smoothing", "-0.1"],
-            "--label-smoothing for cross-entropy must be between 0 and 1, not -0.1",
+            "--label-smoothing for cross-entropy must be between 0 and 1, got -0.1",
         ),
     ],
 )
