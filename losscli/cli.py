@@ -7,6 +7,7 @@ while the inputs load, so ``--help``, ``--version``, ``list`` and ``explain`` st
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 import os
@@ -17,11 +18,16 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from losscli import __version__, losses
 from losscli.errors import LossCliError, UsageError
 from losscli.parameters import (
-    Format,
+    CATALOGUE_FORMATS,
+    EXPLAIN_FORMATS,
+    FLAG,
+    CatalogueFormat,
+    ExplainFormat,
     Inputs,
     NoColor,
     OutputFormat,
@@ -35,8 +41,33 @@ if TYPE_CHECKING:  # numpy-heavy: imported where used, so --help stays fast
     from losscli.render import Rendered, View
     from losscli.report import Gates, Report
 
+
+class _FlagHelpCommand(TyperCommand):
+    """A command whose own flags (``-h/--help``) show as flags: Typer 0.29 gives them a
+    ``<bool>`` as if they took a value."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+
+class _FlagHelpGroup(TyperGroup):
+    """The group (``losscli -h``): its help and completion flags shown as flags."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _as_flags(super().get_params(ctx))
+
+
+def _as_flags(params: list[Any]) -> list[Any]:
+    """Every on/off flag with no value placeholder (:data:`losscli.parameters.FLAG`)."""
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag:
+            param.metavar = FLAG
+    return params
+
+
 app = typer.Typer(
     name="losscli",
+    cls=_FlagHelpGroup,
     help="A loss calculator and debugger for PyTorch: torch's exact value, per-sample losses, "
     "gradients, and what is wrong with your inputs.",
     no_args_is_help=True,
@@ -220,9 +251,33 @@ def _stdin_selection_line(error: Any, argv: list[str] | None) -> str | None:
 
 
 def _click_line(error: Any) -> str:
+    """One line for a usage error of the parser: a refused option value in losscli's own
+    words (:func:`losscli.parameters.bad_value_line`), anything else as the parser says it."""
+    param = getattr(error, "param", None)
+    if type(error).__name__ == "BadParameter" and isinstance(param, TyperOption):
+        return _bad_value(error, param)
     message = " ".join(str(error.format_message()).split())
     command = getattr(getattr(error, "ctx", None), "command_path", "losscli")
     return f"{message} (see '{command} --help')"
+
+
+def _bad_value(error: Any, param: Any) -> str:
+    """The refused value of an option, as losscli says it.
+
+    The parser's validation error (its cause) holds the value as typed; a message of our
+    own (a callback's, such as a gate's "turns the gate off") is kept, after the option.
+    """
+    from losscli.parameters import bad_value_line
+
+    flags = [*param.opts, *param.secondary_opts]
+    causes = getattr(error.__cause__, "errors", None)
+    if not callable(causes):
+        flag = next((f for f in flags if f.startswith("--")), flags[0])
+        return f"{flag}: {' '.join(str(error.message).split())}"
+    details = causes()
+    typed = details[0].get("input") if details else None
+    annotation = param.type_descriptor.annotation
+    return bad_value_line(flags, annotation, (param.min, param.max), typed)
 
 
 def _start_torch_import() -> None:
@@ -248,7 +303,12 @@ def _root(
     version: Annotated[
         bool,
         typer.Option(
-            "--version", "-V", callback=_version, is_eager=True, help="Show the version and exit."
+            "--version",
+            "-V",
+            callback=_version,
+            is_eager=True,
+            help="Show the version and exit.",
+            metavar=FLAG,
         ),
     ] = False,
 ) -> None:
@@ -298,8 +358,9 @@ def _wide_enough(console: Any) -> Any:
 
 
 def _complete_loss(incomplete: str) -> list[str]:
-    """Shell completion of loss names (and aliases)."""
-    return [name for name in losses.names() if name.startswith(incomplete.lower())]
+    """Shell completion of loss names, aliases and torch's names (``CrossEntropyLoss``)."""
+    typed = incomplete.lower()
+    return [name for name in losses.names() if name.lower().startswith(typed)]
 
 
 def _resolve_loss(name: str) -> losses.LossSpec:
@@ -315,8 +376,13 @@ def _default_format(
     output_format: OutputFormat | None,
     supported: tuple[OutputFormat, ...] = tuple(OutputFormat),
 ) -> OutputFormat:
-    """--format if given, else LOSSCLI_FORMAT (when this command supports it), else table."""
+    """--format if given, else LOSSCLI_FORMAT (when this command supports it), else table.
+
+    ``output_format`` may be a value of a command's own choices (:func:`losscli.parameters.
+    format_parameter`): it is read back as the OutputFormat of the same name.
+    """
     if output_format is not None:
+        output_format = OutputFormat(output_format.value)
         if output_format not in supported:
             names = ", ".join(f.value for f in supported)
             raise UsageError(f"--format {output_format.value} does not apply here (use {names})")
@@ -381,6 +447,7 @@ def _checked_run(run: RunOptions) -> tuple[OutputFormat, int, dict[str, float] |
 
 
 @app.command(
+    cls=_FlagHelpCommand,
     epilog="Examples:\n\n"
     "  losscli compute mse pred.npy true.npy\n\n"
     "  losscli compute l1 '[1,2.5,4,0.5]' '[2,2.5,2,1]'\n\n"
@@ -600,7 +667,6 @@ def _print(renderable: Any, no_color: bool) -> None:
 
 def _rendered(report: Report, output_format: OutputFormat, view: View) -> Rendered:
     """One report in ``output_format``, with a note when --all-values could not be honoured."""
-    import dataclasses
 
     from losscli.render import renderer
 
@@ -638,6 +704,7 @@ def _gate_tripped(reason: str, loss: str | None = None) -> None:
 
 @app.command(
     "list",
+    cls=_FlagHelpCommand,
     epilog="Examples:\n\n"
     "  losscli list\n\n"
     "  losscli list --format json | jq -r '.losses[].name'\n\n"
@@ -645,15 +712,13 @@ def _gate_tripped(reason: str, loss: str | None = None) -> None:
 )
 @one_error_path
 def list_losses(
-    output_format: Format = None,
+    output_format: CatalogueFormat = None,
     no_color: NoColor = False,
 ) -> None:
     """The loss catalogue: inputs with shapes and dtypes, target domains, options with torch's defaults."""
     from losscli.render import catalogue
 
-    chosen = _default_format(
-        output_format, (OutputFormat.table, OutputFormat.json, OutputFormat.ndjson)
-    )
+    chosen = _default_format(output_format, CATALOGUE_FORMATS)
     if chosen is OutputFormat.json:
         _out(catalogue.render_json(losses.LOSSES) + "\n")
     elif chosen is OutputFormat.ndjson:
@@ -665,6 +730,7 @@ def list_losses(
 
 
 @app.command(
+    cls=_FlagHelpCommand,
     epilog="Examples:\n\n"
     "  losscli compare samples/regression/pred.npy samples/regression/true.npy -l mse -l l1 -l huber\n\n"
     "  losscli compare pred.npy true.npy -l mse -l huber --delta 0.5 --format ndjson | jq -c '{loss, value}'\n\n"
@@ -681,7 +747,8 @@ def compare(
         typer.Option(
             "--loss",
             "-l",
-            help="A loss to compare (repeat: -l mse -l l1 -l huber).",
+            help="A loss to compare (repeat: -l mse -l l1 -l huber); without -l, the losses "
+            "that fit the task inferred from the data.",
             autocompletion=_complete_loss,
             metavar="LOSS",
             show_default=False,
@@ -690,6 +757,7 @@ def compare(
 ) -> None:
     """Several losses on the same inputs, side by side: value, per-sample summary, gradient norm, findings.
 
+    Without -l, the losses that fit the task inferred from the data (as debug infers it).
     Each loss gets the options it takes; a loss whose inputs do not fit is reported, not fatal.
     Exit 1 when any loss trips a gate.
     """
@@ -698,11 +766,15 @@ def compare(
     from losscli import pipeline
     from losscli.render import View, renderer
 
+    chosen, budget, saved = _checked_run(run)
+    cache: dict[str, Any] = {}
+    task = None
     if not loss:
-        raise UsageError("compare needs at least one loss: -l mse -l l1 ...")
+        task = _task_to_compare(inputs, run.stdin_format, budget, cache)
+        loss = list(task.losses)
+        given = {**dict(task.recommendation.options), **_typed(given)}
     specs = list({spec.name: spec for spec in (_resolve_loss(name) for name in loss)}.values())
     comparison.check_options_apply(specs, given)
-    chosen, budget, saved = _checked_run(run)
     gates = {spec.name: _gates(spec.name, run, saved) for spec in specs}
     _maps_fit_one_of(specs, run.maps)
     settings = pipeline.Settings(run.dtype.value, run.strict)
@@ -713,13 +785,14 @@ def compare(
         settings,
         budget,
         run.stdin_format,
+        cache=cache,
         maps=run.maps,
         memory_budget=_typed_budget(run),
     )
     tripped = {
         entry.spec.name: comparison.tripped(entry, gates[entry.spec.name]) for entry in entries
     }
-    view = View(run.all_values, tripped=tripped)
+    view = View(run.all_values, tripped=tripped, task=task.recommendation.task if task else "")
     _write(renderer(chosen.value).comparison(entries, view), run.no_color)
     for entry in entries:
         for reason in tripped[entry.spec.name]:
@@ -727,16 +800,38 @@ def compare(
     raise typer.Exit(1 if any(tripped.values()) else 0)
 
 
+def _complete_debug_input(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of debug's arguments: the first may be a loss (its names); for the
+    others, and a first one no loss name starts, nothing, so the shell completes files."""
+    if ctx.params.get("inputs"):
+        return []
+    return _complete_loss(incomplete)
+
+
+DebugInputs = Annotated[
+    list[str],
+    typer.Argument(
+        help="Optionally the loss first (mse, cross-entropy, CrossEntropyLoss, F.mse_loss, "
+        "...; an existing file of that name is an input), then the tensors in torch's order "
+        "(predictions, then targets): files, file:key, '-', or '[1,2,3]'.",
+        show_default=False,
+        metavar="[LOSS] INPUT",
+        autocompletion=_complete_debug_input,
+    ),
+]
+
+
 @app.command(
+    cls=_FlagHelpCommand,
     epilog="Examples:\n\n"
     "  losscli debug samples/mistakes/softmax_probs.csv samples/classification/labels.csv:label\n\n"
-    "  losscli debug pred.npy true.npy --loss mse\n\n"
+    "  losscli debug mse pred.npy true.npy\n\n"
     "  losscli debug logits.npy labels.npy --format json | jq .recommended",
 )
 @one_error_path
 @with_options(top=5)
 def debug(
-    inputs: Inputs,
+    inputs: DebugInputs,
     given: dict[str, Any],
     run: RunOptions,
     loss: Annotated[
@@ -744,20 +839,21 @@ def debug(
         typer.Option(
             "--loss",
             "-l",
-            help="The loss to check the inputs against; without it, the task is inferred "
-            "from the data and a loss recommended.",
+            help="The loss to check the inputs against (or give it first: debug mse p.npy "
+            "t.npy); without one, the task is inferred from the data and a loss recommended.",
             autocompletion=_complete_loss,
         ),
     ] = None,
 ) -> None:
     """Run every check and explain each finding (why it matters, the fix), then the value.
 
-    Without --loss, infers the task from the data and recommends a loss with the command to run.
+    Without a loss, infers the task from the data and recommends a loss with the command to run.
     """
     _start_torch_import()
     from losscli import options as loss_options
     from losscli.render import View
 
+    loss, inputs = _loss_first(inputs, loss)
     chosen, budget, saved = _checked_run(run)
     recommendation = None
     cache: dict[str, Any] = {}
@@ -774,7 +870,8 @@ def debug(
             resolved = loss_options.resolve(spec, chosen_options)
         except UsageError as error:
             raise UsageError(
-                f"{error.message} (the inferred loss; pass --loss to choose one)"
+                f"{error.message} (the inferred loss; give the loss first to choose one: "
+                "losscli debug LOSS INPUT...)"
             ) from None
         invocation = _invocation(spec, inputs, chosen_options, run)
     gates = _gates(spec.name, run, saved)
@@ -788,6 +885,104 @@ def debug(
     _finish(report, gates)
 
 
+def _loss_first(arguments: list[str], option: str | None) -> tuple[str | None, list[str]]:
+    """``debug [LOSS] INPUT...``: the loss (positional or ``--loss``) and the INPUTs.
+
+    A first argument that names a loss (any name, alias or torch name) and is no existing
+    file is the loss; one that looks like a misspelled loss name (a bare word, no file of
+    that name, a suggestion found) is refused with the suggestion rather than read as a
+    missing file.
+
+    Raises:
+        UsageError: the loss is given both ways and they differ, or the first argument is
+            a misspelled loss name.
+    """
+    first, rest = (arguments[0], arguments[1:]) if arguments else ("", [])
+    if not arguments or os.path.lexists(first):
+        return option, arguments
+    named = losses.get(first)
+    if named is not None and not rest:
+        raise UsageError(
+            f"'{first}' is a loss; give the inputs after it: losscli debug {first} INPUT..."
+        )
+    if named is None:
+        if _misspelled_loss(first):
+            _resolve_loss(first)  # raises, with the suggestion
+        return option, arguments
+    if option is not None and _resolve_loss(option) is not named:
+        raise UsageError(
+            f"two losses given: '{first}' and --loss '{option}'; give one "
+            f"(losscli debug LOSS INPUT...)"
+        )
+    return first, rest
+
+
+def _misspelled_loss(word: str) -> bool:
+    """A bare word (no path, selector, suffix of a format losscli reads) very close to a
+    loss name."""
+    import re
+
+    from losscli.loaders import supported_suffixes
+
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.-]*", word):
+        return False
+    if os.path.splitext(word)[1].lower() in supported_suffixes():
+        return False
+    found = losses.closest(word)
+    return found is not None and found[1] >= _MISSPELLED
+
+
+# how close (losses.closest) a first argument of debug must be to a loss name to be read as
+# its misspelling: 'MSELos' (0.92) and 'msee' (0.86) are; 'logits' (0.8 to bce-logits) and
+# 'labels' are missing files
+_MISSPELLED = 0.85
+
+
+@dataclasses.dataclass(frozen=True)
+class _Task:
+    """The task ``compare`` without ``-l`` inferred, and the losses that fit it.
+
+    Attributes:
+        recommendation: what :func:`losscli.inference.infer` made of the inputs.
+        losses: the losses to compare, the recommended one first.
+    """
+
+    recommendation: Any
+    losses: tuple[str, ...]
+
+
+def _task_to_compare(
+    inputs: list[str], stdin_format: str, budget: int, cache: dict[str, Any]
+) -> _Task:
+    """The inferred task and its losses (:func:`losscli.inference.fitting_losses`).
+
+    Raises:
+        UsageError: no task can be told from the inputs, or the targets are missing.
+    """
+    from losscli import inference
+
+    recommendation, heads = _recommendation(
+        inputs,
+        stdin_format,
+        budget,
+        cache,
+        "compare without -l",
+        "pass the losses to compare: -l LOSS (repeat: -l mse -l l1)",
+    )
+    if not recommendation.complete:
+        raise UsageError(
+            f"compare without -l needs the targets too ({inputs[0]} alone reads as "
+            f"{recommendation.task}); give them, or pass -l LOSS (repeat: -l mse -l l1)"
+        )
+    losses_that_fit = inference.fitting_losses(recommendation, [a.values for a in heads])
+    return _Task(recommendation, tuple(losses_that_fit))
+
+
+def _typed(given: dict[str, Any]) -> dict[str, Any]:
+    """The loss options the user typed (None means not given)."""
+    return {name: value for name, value in given.items() if value is not None}
+
+
 def _verified_recommendation(
     recommendation: Any, report: Report, invocation: Any, cache: dict[str, Any], budget: int
 ) -> Any:
@@ -796,7 +991,6 @@ def _verified_recommendation(
     The recommended command never repeats a mistake the checks found when a fix clears it
     (:func:`losscli.fixes.recommended`); it is what running it prints.
     """
-    import dataclasses
 
     from losscli import fixes
 
@@ -805,6 +999,46 @@ def _verified_recommendation(
     return dataclasses.replace(
         recommendation, loss=best.loss, command=best.command(), verified=outcome
     )
+
+
+def _recommendation(
+    inputs: list[str],
+    stdin_format: str,
+    budget: int,
+    cache: dict[str, Any],
+    command: str,
+    instead: str,
+) -> tuple[Any, list[Any]]:
+    """The task inferred from the first samples of 1 to 4 INPUTs, and those samples.
+
+    Inputs loaded whole go into ``cache`` for the evaluation.
+
+    Args:
+        inputs: the INPUT arguments.
+        stdin_format: the format of ``-``.
+        budget: the memory budget in bytes.
+        cache: INPUT text → array loaded whole.
+        command: what is inferring, for the messages (``debug without a loss``).
+        instead: how to name the loss instead, for the messages.
+
+    Raises:
+        UsageError: not 1 to 4 inputs, or no task fits their shapes and values.
+    """
+    from losscli import chunks, inference
+
+    if not 1 <= len(inputs) <= 4:
+        raise UsageError(
+            f"{command} takes 1 to 4 inputs (predictions, targets), got {len(inputs)}; "
+            f"{instead} (losscli list shows the catalogue)"
+        )
+    heads = chunks.heads(inputs, budget, stdin_format, cache)
+    recommendation = inference.infer([a.values for a in heads], inputs)
+    if recommendation is None:
+        shapes = " and ".join(f"{a.source} {tuple(a.values.shape)}" for a in heads)
+        raise UsageError(
+            f"cannot tell the task from {shapes}; {instead} (losscli list shows the catalogue)"
+        )
+    return recommendation, heads
 
 
 def _infer_task(
@@ -820,22 +1054,17 @@ def _infer_task(
     Inputs loaded whole go into ``cache`` for the evaluation. With predictions alone the
     recommendation is the whole answer: it is written here and the command exits 0.
     """
-    from losscli import chunks, inference
     from losscli.render import debug as render_debug
     from losscli.render import json_text
 
-    if not 1 <= len(inputs) <= 4:
-        raise UsageError(
-            f"debug without --loss takes 1 to 4 inputs (predictions, targets), got {len(inputs)}; "
-            "pass --loss LOSS (losscli list shows the catalogue)"
-        )
-    heads = chunks.heads(inputs, budget, stdin_format, cache)
-    recommendation = inference.infer([a.values for a in heads], inputs)
-    if recommendation is None:
-        shapes = " and ".join(f"{a.source} {tuple(a.values.shape)}" for a in heads)
-        raise UsageError(
-            f"cannot tell the task from {shapes}; pass --loss LOSS (losscli list shows the catalogue)"
-        )
+    recommendation, heads = _recommendation(
+        inputs,
+        stdin_format,
+        budget,
+        cache,
+        "debug without a loss",
+        "give the loss first: losscli debug LOSS INPUT...",
+    )
     if recommendation.complete:
         return recommendation
     from losscli.report import InputInfo
@@ -854,6 +1083,7 @@ def _infer_task(
 
 
 @app.command(
+    cls=_FlagHelpCommand,
     epilog="Examples:\n\n"
     "  losscli explain cross-entropy\n\n"
     "  losscli explain probabilities-as-logits\n\n"
@@ -870,7 +1100,7 @@ def explain(
             metavar="NAME",
         ),
     ] = None,
-    output_format: Format = None,
+    output_format: ExplainFormat = None,
     no_color: NoColor = False,
 ) -> None:
     """Explain a loss (formula, inputs, options, per-sample rule, pitfalls) or a finding."""
@@ -878,7 +1108,7 @@ def explain(
     from losscli.render import explain as render_explain
     from losscli.render import json_text
 
-    chosen = _default_format(output_format, (OutputFormat.table, OutputFormat.json))
+    chosen = _default_format(output_format, EXPLAIN_FORMATS)
     record: dict[str, Any]
     if name is None:
         record, view = render_explain.index_record(), render_explain.render_index()
@@ -887,13 +1117,8 @@ def explain(
     elif (doc := findings.CATALOGUE.get(name.strip().lower().replace("_", "-"))) is not None:
         record, view = render_explain.finding_record(doc), render_explain.render_finding(doc)
     else:
-        import difflib
-
-        known = [*losses.names(), *findings.CATALOGUE]
-        close = difflib.get_close_matches(name.strip().lower(), known, n=1, cutoff=0.6)
-        if not close:  # a word of a finding name: 'broadcast' → silent-broadcast
-            close = [k for k in findings.CATALOGUE if name.strip().lower() in k][:1]
-        hint = f"did you mean '{close[0]}'? " if close else ""
+        guess = _closest_topic(name, list(findings.CATALOGUE))
+        hint = f"did you mean '{guess}'? " if guess else ""
         raise UsageError(
             f"'{name}' is neither a loss nor a finding; {hint}run 'losscli explain' for the list"
         )
@@ -901,3 +1126,19 @@ def explain(
         _out(json_text(record) + "\n")
     else:
         _print(view, no_color)
+
+
+def _closest_topic(name: str, finding_names: list[str]) -> str | None:
+    """What a name ``explain`` does not know most likely means: a finding it is close to, a
+    loss (by any of its names, :func:`losscli.losses.suggest`), or a finding it is a word of
+    ('broadcast' → silent-broadcast); the closer of a finding and a loss wins."""
+    import difflib
+
+    typed = name.strip().lower().replace("_", "-")
+    close = difflib.get_close_matches(typed, finding_names, n=1, cutoff=0.6)
+    finding = (close[0], difflib.SequenceMatcher(None, typed, close[0]).ratio()) if close else None
+    loss = losses.closest(name)
+    best = max((c for c in (finding, loss) if c is not None), key=lambda c: c[1], default=None)
+    if best is not None:
+        return best[0]
+    return next((finding for finding in finding_names if typed and typed in finding), None)

@@ -248,7 +248,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             "batch dropped on one side: `loss = F.mse_loss(model(x[:4]), y[:5])`.",
             instead="Make both sides cover the same samples in the same order; print "
             "`pred.shape, target.shape` right before the loss. Check with "
-            "`losscli debug --loss mse pred.npy true.npy`.",
+            "`losscli debug mse pred.npy true.npy`.",
             remedies=(
                 "`--map` that squeezes a dimension of size 1, restores a flattened side's shape "
                 "(`target = target.reshape(-1)`) or moves the classes to dimension 1 (`input = "
@@ -299,7 +299,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             "shaped (N, H, W) in another order.",
             instead="Give every input the same samples in the same order; for segmentation pass "
             "logits (N, C, H, W) with targets (N, H, W) unflattened. "
-            "`losscli debug --loss cross-entropy logits.npy labels.npy` names N in each file.",
+            "`losscli debug cross-entropy logits.npy labels.npy` names N in each file.",
             remedies=(
                 "every input saved from the same batch (shown, not verified: the samples differ)",
                 "`--map 'target = target.reshape(-1)'` when the input is flattened to (N*..., C)",
@@ -767,7 +767,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             example="`F.poisson_nll_loss(rates, counts)` with rates in the hundreds and "
             "`log_input=True` (the default): exp(rate) overflows.",
             instead="Look at the named samples; fix the input or option that drives them "
-            "(`losscli debug --loss LOSS ...` explains most causes). For ctc, `--zero-infinity`.",
+            "(`losscli debug LOSS ...` explains most causes). For ctc, `--zero-infinity`.",
         ),
         _doc(
             "non-finite-gradient",
@@ -1150,7 +1150,7 @@ CATALOGUE: dict[str, FindingDoc] = {
             example="An unusual shape combination: `F.multilabel_margin_loss(x, y)` with a 3-D "
             "target.",
             instead="Read torch's message, compare the shapes with `losscli explain LOSS`, and run "
-            "`losscli debug --loss LOSS ...` on the same inputs.",
+            "`losscli debug LOSS ...` on the same inputs.",
         ),
         _doc(
             "negative-loss",

@@ -1,6 +1,6 @@
 """Task inference: which task the arrays look like, and which loss to run on them.
 
-``losscli debug`` without ``--loss`` calls :func:`infer`. Inference only suggests: it
+``losscli debug`` without a loss calls :func:`infer`. Inference only suggests: it
 never changes what ``compute`` does, and it reads the arrays through :mod:`losscli.kinds`
 (classify, then judge).
 
@@ -574,3 +574,62 @@ def _from_quadruple(arrays: list[np.ndarray], arguments: Sequence[str]) -> Recom
         f"without alignment{note}",
         arguments,
     )
+
+
+def fitting_losses(recommendation: Recommendation, arrays: Sequence[np.ndarray]) -> list[str]:
+    """The catalogue's losses that fit the inferred task, the recommended one first.
+
+    ``compare`` without ``-l`` compares these. A loss fits when, by its catalogue data, it
+    serves the task (``LossSpec.tasks``), takes as many inputs, and reads them as the
+    recommended loss does (:func:`_reads_alike`): regression on values gives mse, l1,
+    huber and smooth-l1; multi-class logits with class indices cross-entropy and, on
+    [batch, classes], multi-margin; log-probabilities nll.
+
+    Args:
+        recommendation: what :func:`infer` made of the arrays.
+        arrays: the inputs as loaded, in the order given.
+    """
+    from losscli import losses
+
+    chosen = losses.get(recommendation.loss)
+    if chosen is None:
+        return [recommendation.loss]
+    fitting = [
+        spec.name
+        for spec in losses.LOSSES
+        if spec is not chosen
+        and recommendation.task in spec.tasks
+        and len(spec.arguments) == len(arrays)
+        and _reads_alike(spec, chosen, arrays)
+    ]
+    return [chosen.name, *fitting]
+
+
+def _reads_alike(candidate: Any, chosen: Any, arrays: Sequence[np.ndarray]) -> bool:
+    """Whether ``candidate`` reads the inputs as ``chosen`` (both LossSpecs) does.
+
+    The predictions in the same domain (values, probabilities or log-probabilities), the
+    same layout of shapes (or [batch, classes] class scores without positions, for a loss
+    that takes only those), and each other input in the same role, where a float target
+    shaped like the input takes anything (counts too), and class indices serve a loss
+    that takes class indices or class targets.
+    """
+    from losscli.losses import Layout, Role
+
+    if candidate.input_domain is not chosen.input_domain:
+        return False
+    predictions = np.asarray(arrays[0])
+    flat = candidate.layout is Layout.CLASS_SCORES_FLAT and chosen.layout is Layout.CLASS_SCORES
+    if candidate.layout is not chosen.layout and not (flat and predictions.ndim == 2):
+        return False
+    indices = len(arrays) > 1 and _index_shaped(predictions, np.asarray(arrays[1]))
+    classes = {Role.CLASS_TARGET, Role.CLASS_INDEX}
+    for theirs, ours in zip(candidate.arguments[1:], chosen.arguments[1:], strict=True):
+        alike = (
+            theirs.role is ours.role
+            or theirs.role is Role.TARGET
+            or (indices and {theirs.role, ours.role} <= classes)
+        )
+        if not alike:
+            return False
+    return True

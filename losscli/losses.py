@@ -268,6 +268,9 @@ class LossSpec:
             the targets are signs (soft-margin for bce-logits).
         on_class_indices: the loss for the same logits when the targets turn out to be
             class indices with one logit per class (cross-entropy for bce-logits).
+        tasks: the tasks it serves, as :mod:`losscli.inference` names them (regression,
+            count, binary, multiclass, multilabel, ranking, similarity, metric, sequence):
+            ``compare`` without ``-l`` compares the losses of the inferred task.
     """
 
     name: str
@@ -293,6 +296,7 @@ class LossSpec:
     on_probabilities: str = ""
     on_signs: str = ""
     on_class_indices: str = ""
+    tasks: tuple[str, ...] = ()
 
     @property
     def call(self) -> str:
@@ -339,6 +343,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = |input_i - target_i|",
         streamable=True,
         pitfalls=("(N, 1) predictions against (N,) targets broadcast to (N, N).",),
+        tasks=("regression", "count"),
     ),
     LossSpec(
         "mse",
@@ -353,6 +358,7 @@ LOSSES: tuple[LossSpec, ...] = (
         pitfalls=(
             "(N, 1) predictions against (N,) targets broadcast to (N, N): the value is wrong, torch only warns.",
         ),
+        tasks=("regression", "count"),
     ),
     LossSpec(
         "huber",
@@ -374,6 +380,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "Huber loss",
         "l_i = 0.5 d^2 if |d| < delta else delta (|d| - 0.5 delta), d = input_i - target_i",
         streamable=True,
+        tasks=("regression", "count"),
     ),
     LossSpec(
         "smooth-l1",
@@ -394,6 +401,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "smooth L1 loss",
         "l_i = 0.5 d^2 / beta if |d| < beta else |d| - 0.5 beta, d = input_i - target_i",
         streamable=True,
+        tasks=("regression", "count"),
     ),
     LossSpec(
         "bce",
@@ -411,6 +419,7 @@ LOSSES: tuple[LossSpec, ...] = (
             "Logits given to bce (use bce-logits).",
             "Probabilities of exactly 0 or 1 saturate: the gradient vanishes.",
         ),
+        tasks=("binary", "multilabel"),
     ),
     LossSpec(
         "bce-logits",
@@ -437,6 +446,7 @@ LOSSES: tuple[LossSpec, ...] = (
         on_probabilities="bce",
         on_signs="soft-margin",
         on_class_indices="cross-entropy",
+        tasks=("binary", "multilabel"),
     ),
     LossSpec(
         "cross-entropy",
@@ -482,6 +492,7 @@ LOSSES: tuple[LossSpec, ...] = (
         layout=Layout.CLASS_SCORES,
         activation=Activation.SOFTMAX,
         class_weight=True,
+        tasks=("multiclass",),
     ),
     LossSpec(
         "nll",
@@ -519,6 +530,7 @@ LOSSES: tuple[LossSpec, ...] = (
         ),
         layout=Layout.CLASS_SCORES,
         class_weight=True,
+        tasks=("multiclass",),
     ),
     LossSpec(
         "poisson-nll",
@@ -543,6 +555,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = exp(x_i) - t_i x_i (log_input) or x_i - t_i log(x_i + eps)",
         streamable=True,
         nonnegative=False,
+        tasks=("count",),
     ),
     LossSpec(
         "gaussian-nll",
@@ -576,6 +589,7 @@ LOSSES: tuple[LossSpec, ...] = (
         layout=Layout.GAUSSIAN,
         streamable=True,
         nonnegative=False,
+        tasks=("regression",),
     ),
     LossSpec(
         "kl-div",
@@ -613,6 +627,7 @@ LOSSES: tuple[LossSpec, ...] = (
             "Probabilities given as input: take log first.",
             "reduction mean divides by every element: use batchmean.",
         ),
+        tasks=("multiclass",),
     ),
     LossSpec(
         "margin-ranking",
@@ -634,6 +649,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = max(0, -y_i (x1_i - x2_i) + margin)",
         layout=Layout.PAIRED_SCORES,
         streamable=True,
+        tasks=("ranking",),
     ),
     LossSpec(
         "hinge-embedding",
@@ -651,6 +667,7 @@ LOSSES: tuple[LossSpec, ...] = (
         pitfalls=(
             "{0, 1} targets: 0 is not a class here; torch adds both the x and the max(0, margin - x) term for it.",
         ),
+        tasks=("similarity",),
     ),
     LossSpec(
         "multilabel-margin",
@@ -677,6 +694,7 @@ LOSSES: tuple[LossSpec, ...] = (
         layout=Layout.MULTILABEL_INDICES,
         streamable=True,
         batched_ndim=2,
+        tasks=("multilabel",),
     ),
     LossSpec(
         "soft-margin",
@@ -689,6 +707,7 @@ LOSSES: tuple[LossSpec, ...] = (
         "l_i = log(1 + exp(-y_i x_i))",
         broadcasting=Broadcasting.INTO_INPUT,
         streamable=True,
+        tasks=("binary",),
     ),
     LossSpec(
         "multilabel-soft-margin",
@@ -712,6 +731,7 @@ LOSSES: tuple[LossSpec, ...] = (
         class_weight=True,
         streamable=True,
         batched_ndim=2,
+        tasks=("multilabel",),
     ),
     LossSpec(
         "cosine-embedding",
@@ -729,6 +749,7 @@ LOSSES: tuple[LossSpec, ...] = (
         layout=Layout.PAIRED_EMBEDDINGS,
         streamable=True,
         batched_ndim=2,
+        tasks=("similarity",),
     ),
     LossSpec(
         "multi-margin",
@@ -761,6 +782,7 @@ LOSSES: tuple[LossSpec, ...] = (
         class_weight=True,
         streamable=True,
         batched_ndim=2,
+        tasks=("multiclass",),
     ),
     LossSpec(
         "triplet-margin",
@@ -780,6 +802,7 @@ LOSSES: tuple[LossSpec, ...] = (
         layout=Layout.TRIPLET,
         streamable=True,
         batched_ndim=2,
+        tasks=("metric",),
     ),
     LossSpec(
         "triplet-margin-distance",
@@ -804,6 +827,7 @@ LOSSES: tuple[LossSpec, ...] = (
         layout=Layout.TRIPLET,
         streamable=True,
         batched_ndim=2,
+        tasks=("metric",),
     ),
     LossSpec(
         "ctc",
@@ -855,6 +879,7 @@ LOSSES: tuple[LossSpec, ...] = (
         per_sample_rule=PerSampleRule.CTC,
         layout=Layout.CTC,
         batched_ndim=3,
+        tasks=("sequence",),
     ),
     LossSpec(
         "focal",
@@ -879,6 +904,7 @@ LOSSES: tuple[LossSpec, ...] = (
         broadcasting=Broadcasting.NONE,
         activation=Activation.SIGMOID,
         streamable=True,
+        tasks=("binary", "multilabel"),
     ),
     LossSpec(
         "dice",
@@ -897,13 +923,58 @@ LOSSES: tuple[LossSpec, ...] = (
         broadcasting=Broadcasting.NONE,
         activation=Activation.SIGMOID,
         streamable=True,
+        tasks=("binary",),
     ),
 )
 
-_BY_NAME: dict[str, LossSpec] = {}
-for _spec in LOSSES:
-    for _key in (_spec.name, *_spec.aliases):
-        _BY_NAME[_key] = _spec
+# where torch keeps its loss classes and functions, and the short forms PyTorch code uses
+# (``nn.CrossEntropyLoss``, ``F.cross_entropy``)
+_CLASS_HOMES = ("nn.", "torch.nn.")
+_FUNCTION_HOMES = ("F.", "torch.nn.functional.")
+
+
+def torch_names(spec: LossSpec) -> tuple[str, ...]:
+    """The names a PyTorch user already knows for ``spec``, as torch writes them.
+
+    Derived from the catalogue's ``torch_class`` and ``function`` (or, for a loss composed
+    from torch operations, ``python_call``): the class (``CrossEntropyLoss``,
+    ``nn.CrossEntropyLoss``, ``torch.nn.CrossEntropyLoss``) and the functional
+    (``cross_entropy``, ``F.cross_entropy``, ``torch.nn.functional.cross_entropy``);
+    ``sigmoid_focal_loss`` and ``torchvision.ops.sigmoid_focal_loss`` for focal.
+    """
+    found: list[str] = []
+    if spec.torch_class.startswith("torch.nn."):
+        short = spec.torch_class.removeprefix("torch.nn.")
+        found += [short, *(home + short for home in _CLASS_HOMES)]
+    if spec.function:
+        found += [spec.function, *(home + spec.function for home in _FUNCTION_HOMES)]
+    elif "." in spec.python_call:  # a library's function (torchvision's), not user code
+        found += [spec.python_call.rsplit(".", 1)[-1], spec.python_call]
+    return tuple(dict.fromkeys(found))
+
+
+def _key(name: str) -> str:
+    """The lookup form of a name: case, surrounding blanks and ``_`` against ``-`` forgiven."""
+    return name.strip().lower().replace("_", "-")
+
+
+def names_of(spec: LossSpec) -> tuple[str, ...]:
+    """Every name ``spec`` answers to, as written: its name, aliases and torch's names."""
+    return tuple(dict.fromkeys((spec.name, *spec.aliases, *torch_names(spec))))
+
+
+def _by_key() -> dict[str, LossSpec]:
+    """Lookup form → loss; two losses answering to one name is a catalogue error."""
+    found: dict[str, LossSpec] = {}
+    for spec in LOSSES:
+        for name in names_of(spec):
+            other = found.setdefault(_key(name), spec)
+            if other is not spec:
+                raise ValueError(f"{name!r} names both {other.name} and {spec.name}")
+    return found
+
+
+_BY_NAME: dict[str, LossSpec] = _by_key()
 
 
 def all_options() -> dict[str, Option]:
@@ -916,18 +987,79 @@ def all_options() -> dict[str, Option]:
 
 
 def get(name: str) -> LossSpec | None:
-    """The loss called ``name`` (or one of its aliases); case and ``_`` are forgiven."""
-    return _BY_NAME.get(name.strip().lower().replace("_", "-"))
+    """The loss called ``name``: its name, an alias, or one of torch's names for it
+    (:func:`torch_names`); case, and ``_`` against ``-``, are forgiven."""
+    return _BY_NAME.get(_key(name))
 
 
 def names() -> list[str]:
-    """Every accepted name and alias."""
-    return sorted(_BY_NAME)
+    """Every accepted name, alias and torch name, as written (``CrossEntropyLoss``)."""
+    return sorted({name for spec in LOSSES for name in names_of(spec)}, key=str.lower)
+
+
+# prefixes and suffixes that say "a loss" or "torch" and tell no loss from another
+_PREFIXES = ("torch.nn.functional.", "torch.nn.", "torchvision.ops.", "nn.", "f.", "functional.")
+_SUFFIXES = ("loss",)
+# how alike a misspelling and a name must be (difflib's ratio) to be suggested
+_CUTOFF = 0.6
+
+
+def _bare(name: str) -> str:
+    """A name stripped to what tells the losses apart: lower case, no torch prefix, no
+    ``Loss`` / ``_loss`` suffix, no ``_`` or ``-`` (``F.mse_loss`` → ``mse``)."""
+    bare = name.strip().lower()
+    for prefix in _PREFIXES:
+        bare = bare.removeprefix(prefix)
+    bare = bare.replace("_", "").replace("-", "")
+    for suffix in _SUFFIXES:
+        if bare != suffix:
+            bare = bare.removesuffix(suffix)
+    return bare
+
+
+def _forms() -> dict[str, str]:
+    """Every accepted name in its lookup and its bare form → the loss's name."""
+    found: dict[str, str] = {}
+    for spec in LOSSES:
+        for name in names_of(spec):
+            found.setdefault(_key(name), spec.name)
+            found.setdefault(_bare(name), spec.name)
+    return found
+
+
+def closest(name: str) -> tuple[str, float] | None:
+    """The loss a misspelled or unknown name most likely means, and how alike they are
+    (difflib's ratio, 1.0 for the same bare name), or None below 0.6.
+
+    The name is compared, as typed and stripped bare (:func:`_bare`), with every name,
+    alias and torch name in both forms: ``mse_los`` and ``MSELos`` find mse,
+    ``focal-loss`` finds focal, ``CrossEntropy`` cross-entropy; failing that, a name the
+    typed one starts with (``KLDivergence`` → kl-div).
+    """
+    import difflib
+
+    forms = _forms()
+    best: tuple[str, float] | None = None
+    for typed in dict.fromkeys((_key(name), _bare(name))):
+        if not typed:
+            continue
+        for close in difflib.get_close_matches(typed, forms, n=1, cutoff=_CUTOFF):
+            ratio = difflib.SequenceMatcher(None, typed, close).ratio()
+            if best is None or ratio > best[1]:
+                best = (forms[close], ratio)
+    return best or _extended(_bare(name), forms)
+
+
+def _extended(typed: str, forms: dict[str, str]) -> tuple[str, float] | None:
+    """A name the typed one starts with, spelled out further (``KLDivergence`` → kl-div):
+    the longest such form of at least 3 letters, at the cutoff's closeness."""
+    starts = [form for form in forms if len(form) >= 3 and typed.startswith(form)]
+    if not starts:
+        return None
+    return forms[max(starts, key=len)], _CUTOFF
 
 
 def suggest(name: str) -> str | None:
-    """The closest loss name to a misspelled one, or None."""
-    import difflib
-
-    matches = difflib.get_close_matches(name.strip().lower(), names(), n=1, cutoff=0.6)
-    return _BY_NAME[matches[0]].name if matches else None
+    """The loss a misspelled or unknown name most likely means (:func:`closest`), or None."""
+    found = closest(name)
+    return found[0] if found else None

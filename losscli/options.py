@@ -44,21 +44,21 @@ def _parse(spec: LossSpec, option: Option, value: Any) -> Any:
         text = str(value)
         if text not in option.choices:
             raise UsageError(
-                f"{option.flag} for {spec.name} must be one of {', '.join(option.choices)}, not {value!r}"
+                f"{option.flag} for {spec.name} must be one of {', '.join(option.choices)}, got {value!r}"
             )
         return text
     if option.type is OptionType.INT:
         if isinstance(value, float) and not value.is_integer():
-            raise UsageError(f"{option.flag} must be a whole number, not {value!r}")
+            raise UsageError(f"{option.flag} must be a whole number, got {value!r}")
         if option.choices and str(int(value)) not in option.choices:
             raise UsageError(
-                f"{option.flag} for {spec.name} must be one of {', '.join(option.choices)}, not {value!r}"
+                f"{option.flag} for {spec.name} must be one of {', '.join(option.choices)}, got {value!r}"
             )
         return int(value)
     if option.type is OptionType.FLOAT:
         number = float(value)
         if not math.isfinite(number):
-            raise UsageError(f"{option.flag} must be a finite number, not {value!r}")
+            raise UsageError(f"{option.flag} must be a finite number, got {value!r}")
         _check_range(spec, option, number)
         return number
     return bool(value)
@@ -77,7 +77,7 @@ def _check_range(spec: LossSpec, option: Option, number: float) -> None:
         wanted = f"greater than {low:g}" if option.exclusive_minimum else f"at least {low:g}"
     else:
         wanted = f"at most {high:g}"
-    raise UsageError(f"{option.flag} for {spec.name} must be {wanted}, not {number:g}")
+    raise UsageError(f"{option.flag} for {spec.name} must be {wanted}, got {number:g}")
 
 
 def _tensor(option: Option, text: str) -> np.ndarray:

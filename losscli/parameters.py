@@ -19,11 +19,11 @@ import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import typer
 
-from losscli import losses
+from losscli import losses, render
 from losscli.formats import stdin_formats
 from losscli.losses import Option, OptionType
 
@@ -50,6 +50,10 @@ class FloatDType(str, enum.Enum):
     bfloat16 = "bfloat16"
 
 
+# the metavar of an on/off flag: none, so that -h shows ``--strict`` and not ``--strict <bool>``
+# as if it took a value
+FLAG = ""
+
 DEFAULT_BUDGET = "auto"  # chunks.DEFAULT_BUDGET, repeated so that --help imports no numpy
 
 Inputs = Annotated[
@@ -63,20 +67,52 @@ Inputs = Annotated[
 ]
 
 _OUT_PANEL = "Output"
-Format = Annotated[
-    OutputFormat | None,
-    typer.Option(
-        "--format",
-        "-f",
-        help="table (default; or set LOSSCLI_FORMAT), json, ndjson, csv (per-sample rows), "
-        "github (workflow annotations).",
-        rich_help_panel=_OUT_PANEL,
-    ),
-]
+
+# what each format gives, for --format's help
+_FORMAT_HELP = {
+    "table": "table (default; or set LOSSCLI_FORMAT)",
+    "json": "json",
+    "ndjson": "ndjson",
+    "csv": "csv (per-sample rows)",
+    "github": "github (workflow annotations)",
+}
+# the formats of compute, debug and compare: every renderer of the registry (losscli.render)
+REPORT_FORMATS: tuple[OutputFormat, ...] = tuple(OutputFormat(name) for name in render.FORMATS)
+# list and explain lay out the catalogue, not a report: no per-sample rows, no annotations
+CATALOGUE_FORMATS = (OutputFormat.table, OutputFormat.json, OutputFormat.ndjson)
+EXPLAIN_FORMATS = (OutputFormat.table, OutputFormat.json)
+
+
+def format_parameter(supported: tuple[OutputFormat, ...]) -> Any:
+    """``--format``/``-f`` offering exactly the formats ``supported`` (its choices in ``-h``
+    and in the error for any other): a str enum of them, whose values are OutputFormat's."""
+    choices = enum.Enum(  # type: ignore[misc]  # a functional enum made from data
+        "Formats", [(f.name, f.value) for f in supported], type=str
+    )
+    return Annotated[
+        choices | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help=", ".join(_FORMAT_HELP[f.value] for f in supported) + ".",
+            rich_help_panel=_OUT_PANEL,
+        ),
+    ]
+
+
+if TYPE_CHECKING:  # to mypy, each is the OutputFormat it holds (a value of one of them)
+    Format: TypeAlias = OutputFormat | None
+    CatalogueFormat: TypeAlias = OutputFormat | None
+    ExplainFormat: TypeAlias = OutputFormat | None
+else:
+    Format = format_parameter(REPORT_FORMATS)
+    CatalogueFormat = format_parameter(CATALOGUE_FORMATS)
+    ExplainFormat = format_parameter(EXPLAIN_FORMATS)
 AllValues = Annotated[
     bool,
     typer.Option(
         "--all-values",
+        metavar=FLAG,
         help="Put every per-sample and gradient value into JSON.",
         rich_help_panel=_OUT_PANEL,
     ),
@@ -92,7 +128,9 @@ Top = Annotated[
 ]
 NoColor = Annotated[
     bool,
-    typer.Option("--no-color", help="No colour (also NO_COLOR=1).", rich_help_panel=_OUT_PANEL),
+    typer.Option(
+        "--no-color", help="No colour (also NO_COLOR=1).", rich_help_panel=_OUT_PANEL, metavar=FLAG
+    ),
 ]
 
 _NUM_PANEL = "Numbers"
@@ -108,6 +146,7 @@ Strict = Annotated[
     bool,
     typer.Option(
         "--strict",
+        metavar=FLAG,
         help="Convert nothing: report what torch itself would reject.",
         rich_help_panel=_NUM_PANEL,
     ),
@@ -279,7 +318,7 @@ def _parameter(name: str, option: Option) -> inspect.Parameter:
         help=option_help(name),
         rich_help_panel=LOSS_PANEL,
         show_default=False,
-        metavar=None if python_type is bool else name.upper().replace("_", "-"),
+        metavar=FLAG if python_type is bool else name.upper().replace("_", "-"),
     )
     return inspect.Parameter(
         name,
@@ -403,3 +442,45 @@ def with_options(top: int | None = 10) -> Callable[[Callable[..., Any]], Callabl
         return wrapper
 
     return decorate
+
+
+def bad_value_line(flags: list[str], annotation: Any, bounds: tuple[Any, Any], typed: Any) -> str:
+    """losscli's one line for an option value the parser refused, in place of the
+    validation library's wording ("Input should be greater than or equal to 0").
+
+    It names the option, what it accepts and what was typed: ``--format: 'jsn' is not one
+    of table, json, ndjson, csv, github; did you mean 'json'?``, ``--top must be a whole
+    number >= 0, got -1``.
+
+    Args:
+        flags: the option's names (``['--format', '-f']``); the first long one is named.
+        annotation: the option's Python type: an enum of choices, int or float.
+        bounds: the smallest and largest value accepted (None: no bound).
+        typed: the value as typed, or None when not known.
+    """
+    import difflib
+
+    flag = next((f for f in flags if f.startswith("--")), flags[0] if flags else "option")
+    got = "" if typed is None else str(typed)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        choices = [str(member.value) for member in annotation]
+        close = difflib.get_close_matches(got.lower(), choices, n=1, cutoff=0.5)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return f"{flag}: '{got}' is not one of {', '.join(choices)}{hint}"
+    what = {int: "a whole number", float: "a number"}.get(annotation, "a value")
+    low, high = bounds
+    if low is not None and high is not None:
+        what += f" between {low:g} and {high:g}"
+    elif low is not None:
+        what += f" >= {low:g}"
+    elif high is not None:
+        what += f" <= {high:g}"
+    return f"{flag} must be {what}, got {got if _is_number(got) else repr(got)}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

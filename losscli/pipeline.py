@@ -371,7 +371,7 @@ class _Evaluation:
                     "torch-rejected",
                     Severity.ERROR,
                     f"torch raised: {self.rejected}",
-                    f"run losscli debug --loss {spec.name} on the same inputs for an explanation",
+                    f"run losscli debug {spec.name} on the same inputs for an explanation",
                 )
             )
         if _blocks(ordered):

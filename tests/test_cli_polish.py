@@ -62,8 +62,16 @@ def test_version(flag: str, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_loss_names_complete() -> None:
-    assert _complete_loss("cro") == ["cross-entropy", "crossentropy"]
-    assert _complete_loss("HUB") == ["huber"]
+    # every accepted name: catalogue names, aliases, and torch's class and function names
+    assert _complete_loss("cro") == [
+        "cross-entropy",
+        "cross_entropy",
+        "crossentropy",
+        "CrossEntropyLoss",
+    ]
+    assert _complete_loss("HUB") == ["huber", "huber_loss", "HuberLoss"]
+    assert _complete_loss("F.mse") == ["F.mse_loss"]
+    assert _complete_loss("nn.CrossE") == ["nn.CrossEntropyLoss"]
     assert _complete_loss("zzz") == []
 
 
@@ -75,10 +83,17 @@ def test_shell_completion_offers_loss_names_through_typer() -> None:
         "COMP_CWORD": "4",
     }
     result = runner.invoke(app, [], env=env, prog_name="losscli")
-    assert result.stdout.split() == ["huber"]
+    assert result.stdout.split() == ["huber", "huber_loss"]  # Typer keeps the same-case ones
     env["COMP_WORDS"], env["COMP_CWORD"] = "losscli compute smo", "2"
     result = runner.invoke(app, [], env=env, prog_name="losscli")
-    assert result.stdout.split() == ["smooth-l1"]
+    assert result.stdout.split() == ["smooth-l1", "smooth_l1_loss"]
+    env["COMP_WORDS"], env["COMP_CWORD"] = "losscli debug CrossEnt", "2"
+    result = runner.invoke(app, [], env=env, prog_name="losscli")
+    assert result.stdout.split() == ["CrossEntropyLoss"]
+    # after the first argument only files follow: no loss names, the shell completes files
+    env["COMP_WORDS"], env["COMP_CWORD"] = "losscli debug a.npy CrossEnt", "3"
+    result = runner.invoke(app, [], env=env, prog_name="losscli")
+    assert result.stdout.split() == []
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from losscli import losses
-from losscli.cli import app
+from losscli.cli import app, main
 from losscli.findings import CATALOGUE, FindingDoc
 from losscli.losses import LossSpec, PerSampleRule
 from losscli.render import explain as render_explain
@@ -144,11 +144,25 @@ def test_explain_without_a_name_lists_everything() -> None:
     assert [entry["name"] for entry in record["losses"]] == [s.name for s in losses.LOSSES]
 
 
-def test_formats_other_than_table_and_json_are_refused() -> None:
-    code, out, err = _explain("mse", "--format", "csv")
-    assert code == 2
-    assert out == ""
-    assert "--format csv" in err
+@pytest.mark.parametrize("refused", ["csv", "github", "ndjson"])
+def test_formats_other_than_table_and_json_are_refused(
+    refused: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["explain", "mse", "--format", refused])
+    captured = capsys.readouterr()
+    assert done.value.code == 2
+    assert captured.out == ""
+    assert captured.err == f"losscli: error: --format: '{refused}' is not one of table, json" + (
+        "; did you mean 'json'?\n" if refused == "ndjson" else "\n"
+    )
+
+
+def test_help_offers_only_table_and_json() -> None:
+    code, out, _ = _explain("-h")
+    assert code == 0
+    assert "[table|json]" in out.replace("<", "[").replace(">", "]")
+    assert "csv" not in out and "github" not in out
 
 
 @pytest.mark.parametrize("spec", losses.LOSSES, ids=[s.name for s in losses.LOSSES])

@@ -7,11 +7,12 @@ import json
 import subprocess
 import sys
 
+import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
 from losscli import losses
-from losscli.cli import app
+from losscli.cli import app, main
 from losscli.render import catalogue
 
 runner = CliRunner()
@@ -74,11 +75,23 @@ def test_list_table_through_the_cli() -> None:
     assert "\x1b[" not in result.stdout
 
 
-def test_list_refuses_per_sample_formats() -> None:
-    result = runner.invoke(app, ["list", "--format", "csv"])
-    assert result.exit_code == 2
-    assert result.stdout == ""
-    assert "--format csv does not apply here" in result.stderr
+@pytest.mark.parametrize("refused", ["csv", "github"])
+def test_list_refuses_per_sample_formats(refused: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["list", "--format", refused])
+    captured = capsys.readouterr()
+    assert done.value.code == 2
+    assert captured.out == ""
+    assert captured.err == (
+        f"losscli: error: --format: '{refused}' is not one of table, json, ndjson\n"
+    )
+
+
+def test_list_help_offers_only_the_formats_it_writes() -> None:
+    result = runner.invoke(app, ["list", "-h"], env={"COLUMNS": "120"})
+    assert result.exit_code == 0
+    assert "<table|json|ndjson>" in result.stdout
+    assert "csv" not in result.stdout and "github" not in result.stdout
 
 
 _NO_TORCH = """

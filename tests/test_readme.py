@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from debug_runner import assert_fixes_hold, run_json
 
+from losscli import losses
 from losscli.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +61,20 @@ def test_each_command_runs(
     assert "internal error" not in captured.err
 
 
-DEBUG_COMMANDS = [c for c in COMMANDS if c.startswith("losscli debug --loss") or " compute " in c]
+def _names_a_loss(command: str) -> bool:
+    """A compute command, or a debug command given its loss (first, or with --loss / -l)."""
+    words = shlex.split(command)
+    if words[1] == "compute":
+        return True
+    if words[1] != "debug" or len(words) < 3:
+        return False
+    first = words[2]
+    return bool({"--loss", "-l"} & set(words)) or (
+        losses.get(first) is not None and not (ROOT / first).exists()
+    )
+
+
+DEBUG_COMMANDS = [c for c in COMMANDS if _names_a_loss(c)]
 
 
 @pytest.mark.parametrize("command", DEBUG_COMMANDS)

@@ -533,7 +533,7 @@ def _negative_loss_fix(context: CheckContext) -> str:
             return f"{argument.name} must be log-probabilities: `{argument.name} = logits.log_softmax(2)`"
     return (
         f"an input lies outside {spec.name}'s domain: the other findings name it "
-        f"(`losscli debug --loss {spec.name} ...` lists every check)"
+        f"(`losscli debug {spec.name} ...` lists every check)"
     )
 
 

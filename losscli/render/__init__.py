@@ -32,6 +32,8 @@ class View:
         tripped: loss name → the CI gates it trips, as sentences (annotated by ``github``).
         debug: the debug layout: each finding explained, then the value.
         recommendation: the loss ``debug`` inferred, when it did.
+        task: the task ``compare`` without ``-l`` inferred, whose losses it compares
+            (``""`` when the losses were named).
     """
 
     all_values: bool = False
@@ -39,6 +41,7 @@ class View:
     tripped: dict[str, list[str]] = field(default_factory=dict)
     debug: bool = False
     recommendation: Recommendation | None = None
+    task: str = ""
 
 
 @dataclass(frozen=True)

@@ -40,14 +40,28 @@ def entry_dict(entry: Entry, all_values: bool = False) -> dict[str, Any]:
     }
 
 
-def records(entries: list[Entry], all_values: bool = False) -> list[dict[str, Any]]:
-    """One JSON-ready dict per loss, in the order compared (the NDJSON lines)."""
-    return [entry_dict(entry, all_values) for entry in entries]
+def records(entries: list[Entry], all_values: bool = False, task: str = "") -> list[dict[str, Any]]:
+    """One JSON-ready dict per loss, in the order compared (the NDJSON lines); each has
+    ``task`` when the losses are those of an inferred task."""
+    found = [entry_dict(entry, all_values) for entry in entries]
+    return [{**record, "task": task} for record in found] if task else found
 
 
-def render_json(entries: list[Entry], all_values: bool = False) -> str:
-    """One JSON object: ``{"schema_version": 1, "losses": [compute object, ...]}``."""
-    return json_text({"schema_version": SCHEMA_VERSION, "losses": records(entries, all_values)})
+def render_json(entries: list[Entry], all_values: bool = False, task: str = "") -> str:
+    """One JSON object: ``{"schema_version": 1, "task": ..., "losses": [compute object, ...]}``;
+    ``task`` is the inferred task whose losses are compared, or null when they were named."""
+    return json_text(
+        {
+            "schema_version": SCHEMA_VERSION,
+            "task": task or None,
+            "losses": records(entries, all_values),
+        }
+    )
+
+
+def task_line(task: str) -> str:
+    """What the table, CSV and GitHub outputs say when the losses are those of a task."""
+    return f"task: {task}, inferred from the data; -l LOSS chooses other losses"
 
 
 def _gradient_norm(entry: Entry) -> float | None:
@@ -106,8 +120,9 @@ def _value_cell(entry: Entry) -> Text:
     return Text(number(computation.value), style="bold")
 
 
-def render_table(entries: list[Entry]) -> RenderableType:
-    """The Rich view: one row per loss, then each loss's errors and warnings in one line each."""
+def render_table(entries: list[Entry], task: str = "") -> RenderableType:
+    """The Rich view: one row per loss, then each loss's errors and warnings in one line each;
+    first the inferred task, when the losses are those that fit it."""
     table = Table(
         title="losses on the same inputs (mean, p50, max: per-sample)",
         box=box.SIMPLE_HEAD,
@@ -134,6 +149,8 @@ def render_table(entries: list[Entry]) -> RenderableType:
     if inputs:
         sources = "  ".join(f"{name}={info.source}" for name, info in inputs.items())
         parts.insert(0, Text(f"inputs: {sources}", style="dim"))
+    if task:
+        parts.insert(0, Text(task_line(task), style="bold"))
     for entry in entries:
         if entry.report is None:
             parts.append(

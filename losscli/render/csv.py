@@ -99,7 +99,8 @@ def comparison(entries: Sequence[Entry], view: View) -> Rendered:
     """One row per loss: value, per-sample summary, gradient norm, finding counts."""
     from losscli.render import compare
 
-    return Rendered(text=compare.render_csv(list(entries)))
+    notes = (compare.task_line(view.task),) if view.task else ()
+    return Rendered(text=compare.render_csv(list(entries)), notes=notes)
 
 
 def finding_notes(findings: Sequence[Finding]) -> tuple[str, ...]:

@@ -105,7 +105,7 @@ def recommendation_panel(recommendation: Recommendation) -> Panel:
     if recommendation.complete:
         body.append(
             Text(
-                f"checked below as {recommendation.loss}; pass --loss to choose another",
+                f"checked below as {recommendation.loss}; name a loss first to choose another (losscli debug LOSS INPUT...)",
                 style="dim",
             )
         )

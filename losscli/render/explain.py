@@ -147,6 +147,7 @@ def loss_record(spec: LossSpec) -> dict[str, Any]:
         "kind": "loss",
         "name": spec.name,
         "aliases": list(spec.aliases),
+        "torch_names": list(losses.torch_names(spec)),
         "torch": spec.torch_class,
         "function": f"torch.nn.functional.{spec.function}" if spec.function else None,
         "summary": spec.summary,
@@ -208,11 +209,19 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def _names_line(spec: LossSpec) -> str:
+    """Every name the loss answers to on the command line: its own, aliases, torch's."""
+    names = (spec.name, *spec.aliases, *losses.torch_names(spec))
+    return "Names: " + ", ".join(f"`{name}`" for name in names) + "."
+
+
 def loss_markdown(spec: LossSpec) -> str:
     """The loss's documentation as Markdown (the body under the title)."""
     function = f" · `torch.nn.functional.{spec.function}`" if spec.function else ""
     lines = [
         f"{spec.summary}. Mirrors `{spec.torch_class}`{function}.",
+        "",
+        _names_line(spec),
         "",
         "## Formula",
         "",
@@ -261,7 +270,7 @@ def loss_markdown(spec: LossSpec) -> str:
         "",
         "```",
         example_command(spec),
-        f"losscli debug --loss {spec.name} {' '.join(a.name + '.npy' for a in spec.arguments)}",
+        f"losscli debug {spec.name} {' '.join(a.name + '.npy' for a in spec.arguments)}",
         "```",
     ]
     return "\n".join(lines)

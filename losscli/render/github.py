@@ -89,4 +89,5 @@ def comparison(entries: Sequence[Entry], view: View) -> Rendered:
     """Each loss's annotations, titled with the loss."""
     from losscli.render import compare
 
-    return Rendered(text=compare.render_github(list(entries), view.tripped))
+    notes = (compare.task_line(view.task),) if view.task else ()
+    return Rendered(text=compare.render_github(list(entries), view.tripped), notes=notes)

@@ -112,4 +112,4 @@ def comparison(entries: Sequence[Entry], view: View) -> Rendered:
     """One JSON object: ``{"schema_version": 1, "losses": [compute object, ...]}``."""
     from losscli.render import compare
 
-    return Rendered(text=compare.render_json(list(entries), view.all_values) + "\n")
+    return Rendered(text=compare.render_json(list(entries), view.all_values, view.task) + "\n")

@@ -25,4 +25,4 @@ def comparison(entries: Sequence[Entry], view: View) -> Rendered:
     """One line per loss."""
     from losscli.render import compare
 
-    return Rendered(text=render(compare.records(list(entries), view.all_values)))
+    return Rendered(text=render(compare.records(list(entries), view.all_values, view.task)))

@@ -253,4 +253,4 @@ def comparison(entries: Sequence[Entry], view: View) -> Rendered:
     """One row per loss, then each loss's errors and warnings."""
     from losscli.render import compare
 
-    return Rendered(renderable=compare.render_table(list(entries)))
+    return Rendered(renderable=compare.render_table(list(entries), view.task))
