@@ -191,7 +191,7 @@ PerSampleOut = Annotated[
     ),
 ]
 
-LOSS_PANEL = "Loss options (torch's defaults; each applies only to the losses that take it)"
+LOSS_PANEL = "Loss options (torch's defaults; each for the losses it names)"
 
 _PYTHON_TYPES: dict[OptionType, type] = {
     OptionType.FLOAT: float,
