@@ -854,7 +854,9 @@ def explain(
     from losscli.render import explain as render_explain
     from losscli.render import json_text
 
-    chosen = _default_format(output_format, (OutputFormat.table, OutputFormat.json))
+    chosen = _default_format(
+        output_format, (OutputFormat.table, OutputFormat.json, OutputFormat.ndjson)
+    )
     record: dict[str, Any]
     if name is None:
         record, view = render_explain.index_record(), render_explain.render_index()
@@ -875,5 +877,9 @@ def explain(
         )
     if chosen is OutputFormat.json:
         _out(json_text(record) + "\n")
+    elif chosen is OutputFormat.ndjson:
+        from losscli.render import ndjson
+
+        _out(ndjson.render(render_explain.record_lines(record)))
     else:
         _print(view, no_color)

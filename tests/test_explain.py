@@ -144,11 +144,37 @@ def test_explain_without_a_name_lists_everything() -> None:
     assert [entry["name"] for entry in record["losses"]] == [s.name for s in losses.LOSSES]
 
 
-def test_formats_other_than_table_and_json_are_refused() -> None:
-    code, out, err = _explain("mse", "--format", "csv")
+@pytest.mark.parametrize("name", ["cross-entropy", "ce", "probabilities-as-logits"])
+def test_explain_ndjson_is_the_json_record_on_one_line(name: str) -> None:
+    code, out, err = _explain(name, "--format", "ndjson")
+    assert (code, err) == (0, "")
+    assert out.endswith("\n") and out.count("\n") == 1
+    assert json.loads(out) == json.loads(_explain(name, "--format", "json")[1])
+
+
+def test_explain_ndjson_without_a_name_is_one_line_per_loss_and_finding() -> None:
+    code, out, err = _explain("--format", "ndjson")
+    assert (code, err) == (0, "")
+    lines = [json.loads(line) for line in out.splitlines()]
+    record = json.loads(_explain("--format", "json")[1])
+    assert [(e["kind"], e["name"]) for e in lines] == [
+        *(("loss", entry["name"]) for entry in record["losses"]),
+        *(("finding", entry["name"]) for entry in record["findings"]),
+    ]
+    assert [{k: v for k, v in e.items() if k != "kind"} for e in lines] == [
+        *record["losses"],
+        *record["findings"],
+    ]
+
+
+@pytest.mark.parametrize("output_format", ["csv", "github"])
+def test_per_sample_formats_are_refused(output_format: str) -> None:
+    code, out, err = _explain("mse", "--format", output_format)
     assert code == 2
     assert out == ""
-    assert "--format csv" in err
+    assert err == (
+        f"losscli: error: --format {output_format} does not apply here (use table, json, ndjson)\n"
+    )
 
 
 @pytest.mark.parametrize("spec", losses.LOSSES, ids=[s.name for s in losses.LOSSES])

@@ -355,6 +355,17 @@ def index_record() -> dict[str, Any]:
     }
 
 
+def record_lines(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """``explain --format ndjson``: the record of one loss or finding is one line; the
+    index (no name) is one line per loss and per finding, each with its ``kind``."""
+    if set(record) != {"losses", "findings"}:
+        return [record]
+    return [
+        *({"kind": "loss", **entry} for entry in record["losses"]),
+        *({"kind": "finding", **entry} for entry in record["findings"]),
+    ]
+
+
 def _titled(title: Text, body: str) -> RenderableType:
     return Group(title, Text(""), Markdown(body))
 
