@@ -506,11 +506,14 @@ class Accumulator:
         )
 
     def _summary(self, per_sample: np.ndarray) -> dict[str, Any]:
+        # how many losses the quantiles come from: every finite one, or the uniform sample
+        quantile_samples = self._sample.size
         if not self.finite:
             quantiles = None
         elif self.keep_all and per_sample.size == self.samples:
             finite = per_sample[np.isfinite(per_sample)]
             quantiles = [float(q) for q in np.quantile(finite, [0.5, 0.9, 0.99])]
+            quantile_samples = finite.size
         else:
             quantiles = self._sample.quantiles([0.5, 0.9, 0.99])
         return {
@@ -522,6 +525,7 @@ class Accumulator:
             "p50": _finite(quantiles[0]) if quantiles else None,
             "p90": _finite(quantiles[1]) if quantiles else None,
             "p99": _finite(quantiles[2]) if quantiles else None,
+            "quantile_samples": int(quantile_samples),
         }
 
     def _full_shape(self, state: _Gradient) -> list[int]:

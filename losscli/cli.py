@@ -24,10 +24,8 @@ from losscli import __version__, losses
 from losscli.errors import LossCliError, UsageError
 from losscli.parameters import (
     CATALOGUE_FORMATS,
-    EXPLAIN_FORMATS,
     FLAG,
     CatalogueFormat,
-    ExplainFormat,
     Inputs,
     NoColor,
     OutputFormat,
@@ -1100,7 +1098,7 @@ def explain(
             metavar="NAME",
         ),
     ] = None,
-    output_format: ExplainFormat = None,
+    output_format: CatalogueFormat = None,
     no_color: NoColor = False,
 ) -> None:
     """Explain a loss (formula, inputs, options, per-sample rule, pitfalls) or a finding."""
@@ -1108,7 +1106,7 @@ def explain(
     from losscli.render import explain as render_explain
     from losscli.render import json_text
 
-    chosen = _default_format(output_format, EXPLAIN_FORMATS)
+    chosen = _default_format(output_format, CATALOGUE_FORMATS)
     record: dict[str, Any]
     if name is None:
         record, view = render_explain.index_record(), render_explain.render_index()
@@ -1124,6 +1122,10 @@ def explain(
         )
     if chosen is OutputFormat.json:
         _out(json_text(record) + "\n")
+    elif chosen is OutputFormat.ndjson:
+        from losscli.render import ndjson
+
+        _out(ndjson.render(render_explain.record_lines(record)))
     else:
         _print(view, no_color)
 

@@ -80,7 +80,6 @@ _FORMAT_HELP = {
 REPORT_FORMATS: tuple[OutputFormat, ...] = tuple(OutputFormat(name) for name in render.FORMATS)
 # list and explain lay out the catalogue, not a report: no per-sample rows, no annotations
 CATALOGUE_FORMATS = (OutputFormat.table, OutputFormat.json, OutputFormat.ndjson)
-EXPLAIN_FORMATS = (OutputFormat.table, OutputFormat.json)
 
 
 def format_parameter(supported: tuple[OutputFormat, ...]) -> Any:
@@ -103,11 +102,9 @@ def format_parameter(supported: tuple[OutputFormat, ...]) -> Any:
 if TYPE_CHECKING:  # to mypy, each is the OutputFormat it holds (a value of one of them)
     Format: TypeAlias = OutputFormat | None
     CatalogueFormat: TypeAlias = OutputFormat | None
-    ExplainFormat: TypeAlias = OutputFormat | None
 else:
     Format = format_parameter(REPORT_FORMATS)
     CatalogueFormat = format_parameter(CATALOGUE_FORMATS)
-    ExplainFormat = format_parameter(EXPLAIN_FORMATS)
 AllValues = Annotated[
     bool,
     typer.Option(
@@ -239,7 +236,7 @@ PerSampleOut = Annotated[
     ),
 ]
 
-LOSS_PANEL = "Loss options (torch's defaults; each applies only to the losses that take it)"
+LOSS_PANEL = "Loss options (torch's defaults; each for the losses it names)"
 
 _PYTHON_TYPES: dict[OptionType, type] = {
     OptionType.FLOAT: float,

@@ -144,24 +144,45 @@ def test_explain_without_a_name_lists_everything() -> None:
     assert [entry["name"] for entry in record["losses"]] == [s.name for s in losses.LOSSES]
 
 
-@pytest.mark.parametrize("refused", ["csv", "github", "ndjson"])
-def test_formats_other_than_table_and_json_are_refused(
-    refused: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.mark.parametrize("name", ["cross-entropy", "ce", "probabilities-as-logits"])
+def test_explain_ndjson_is_the_json_record_on_one_line(name: str) -> None:
+    code, out, err = _explain(name, "--format", "ndjson")
+    assert (code, err) == (0, "")
+    assert out.endswith("\n") and out.count("\n") == 1
+    assert json.loads(out) == json.loads(_explain(name, "--format", "json")[1])
+
+
+def test_explain_ndjson_without_a_name_is_one_line_per_loss_and_finding() -> None:
+    code, out, err = _explain("--format", "ndjson")
+    assert (code, err) == (0, "")
+    lines = [json.loads(line) for line in out.splitlines()]
+    record = json.loads(_explain("--format", "json")[1])
+    assert [(e["kind"], e["name"]) for e in lines] == [
+        *(("loss", entry["name"]) for entry in record["losses"]),
+        *(("finding", entry["name"]) for entry in record["findings"]),
+    ]
+    assert [{k: v for k, v in e.items() if k != "kind"} for e in lines] == [
+        *record["losses"],
+        *record["findings"],
+    ]
+
+
+@pytest.mark.parametrize("refused", ["csv", "github"])
+def test_per_sample_formats_are_refused(refused: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as done:
         main(["explain", "mse", "--format", refused])
     captured = capsys.readouterr()
     assert done.value.code == 2
     assert captured.out == ""
-    assert captured.err == f"losscli: error: --format: '{refused}' is not one of table, json" + (
-        "; did you mean 'json'?\n" if refused == "ndjson" else "\n"
+    assert (
+        captured.err == f"losscli: error: --format: '{refused}' is not one of table, json, ndjson\n"
     )
 
 
-def test_help_offers_only_table_and_json() -> None:
+def test_help_offers_only_table_json_and_ndjson() -> None:
     code, out, _ = _explain("-h")
     assert code == 0
-    assert "[table|json]" in out.replace("<", "[").replace(">", "]")
+    assert "[table|json|ndjson]" in out.replace("<", "[").replace(">", "]")
     assert "csv" not in out and "github" not in out
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -91,33 +90,44 @@ def _default(value: object) -> str:
     return str(value)
 
 
+def _argument_line(argument: Argument, domain: str | None) -> Text:
+    """``float ∂ [batch, *]; real values``: dtype, gradient mark, shape, accepted values."""
+    line = Text(_DTYPES[argument.dtype.value])
+    if argument.differentiable:
+        line.append(" ∂", style="cyan")
+    line.append(f" {argument.shape}")
+    if domain is not None:
+        line.append(f"; {domain}", style="dim")
+    return line
+
+
 def render_table(specs: Sequence[LossSpec]) -> Table:
-    """The catalogue as a Rich table: one row per loss."""
+    """The catalogue as a Rich table: per loss, a heading row (name, aliases, torch class),
+    a row per input, and a row per option with torch's default.
+
+    Two columns, the first as wide as the longest name and never wrapped, so at 80 columns
+    the second keeps room and wraps only between words: no name is ever cut.
+    """
     table = Table(
-        title=f"{len(specs)} losses (losscli explain LOSS for one in full)",
-        box=box.SIMPLE_HEAD,
+        title=f"{len(specs)} losses (losscli explain LOSS for one in full; ∂: gets a gradient)",
+        box=None,
         title_justify="left",
-        show_lines=True,
+        show_header=False,
+        pad_edge=False,
     )
-    table.add_column("loss, aliases, torch", overflow="fold", max_width=30)
-    table.add_column("inputs: dtype, shape (∂: gets a gradient)", min_width=24, ratio=3)
-    table.add_column("target domain", min_width=12, ratio=2)
-    table.add_column("options (default)", no_wrap=True, min_width=20, overflow="ellipsis")
-    for spec in specs:
-        name = Text(spec.name, style="bold")
-        for alias in spec.aliases:
-            name.append("\n" + alias)
-        name.append("\n" + spec.torch_class.removeprefix("torch.nn."), style="dim")
-        inputs = Text()
-        for index, argument in enumerate(spec.arguments):
-            if index:
-                inputs.append("\n")
-            inputs.append(argument.name, style="bold")
-            inputs.append(f" {_DTYPES[argument.dtype.value]}")
-            if argument.differentiable:
-                inputs.append(" ∂", style="cyan")
-            inputs.append(f" {argument.shape}")
-        domain = "\n".join(f"{name}: {text}" for name, text in target_domain(spec).items())
-        options = "\n".join(f"{o.flag} {_default(o.default)}" for o in spec.options)
-        table.add_row(name, inputs, domain, options)
+    table.add_column("loss, input, option", no_wrap=True)
+    table.add_column("aliases, torch; dtype, shape, values; default")
+    for index, spec in enumerate(specs):
+        if index:
+            table.add_row()
+        names = Text(", ".join(spec.aliases))
+        names.append(("; " if spec.aliases else "") + spec.torch_class, style="dim")
+        table.add_row(Text(spec.name, style="bold"), names)
+        domains = target_domain(spec)
+        for argument in spec.arguments:
+            table.add_row(
+                f"  {argument.name}", _argument_line(argument, domains.get(argument.name))
+            )
+        for option in spec.options:
+            table.add_row(f"  {option.flag}", _default(option.default))
     return table

@@ -7,14 +7,15 @@ import io
 from typing import Any
 
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from losscli.findings import Severity
 from losscli.render import github, json_text
 from losscli.render.json import report_dict
-from losscli.render.table import number
+from losscli.render.table import UnbrokenLine, number
 from losscli.report import SCHEMA_VERSION, Entry
 
 _STYLE = {Severity.ERROR: "bold red", Severity.WARNING: "yellow", Severity.INFO: "cyan"}
@@ -120,6 +121,45 @@ def _value_cell(entry: Entry) -> Text:
     return Text(number(computation.value), style="bold")
 
 
+# a width no terminal has: a layout measured in it shows its natural width
+_UNBOUNDED = 10_000
+
+
+class FirstThatFits:
+    """The first layout that fits the width unwrapped, else the last one.
+
+    Args:
+        layouts: Rich renderables, the preferred first; the last should fit any width.
+    """
+
+    def __init__(self, *layouts: RenderableType) -> None:
+        self.layouts = layouts
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        for layout in self.layouts[:-1]:
+            natural = Measurement.get(console, options.update_width(_UNBOUNDED), layout)
+            if natural.maximum <= options.max_width:
+                yield layout
+                return
+        yield self.layouts[-1]
+
+
+def _stacked(entries: list[Entry]) -> RenderableType:
+    """The comparison one loss a line, for terminals too narrow for the table: each
+    ``name value`` and ``column value`` pair stays whole, the line breaks between pairs."""
+    lines: list[RenderableType] = [
+        Text("losses on the same inputs (mean, p50, max: per-sample)", style="italic")
+    ]
+    for entry in entries:
+        summary = _summary(entry)
+        lines.append(Text.assemble((entry.spec.name, "bold"), " ", _value_cell(entry)))
+        pairs = [f"{key} {_short(summary.get(key))}" for key in ("mean", "p50", "max")]
+        pairs.append(f"‖grad‖ {_short(_gradient_norm(entry))}")
+        pairs.append(f"findings: {_findings_cell(entry).plain}")
+        lines.append(UnbrokenLine(pairs, style="", indent=2))
+    return Group(*lines)
+
+
 def render_table(entries: list[Entry], task: str = "") -> RenderableType:
     """The Rich view: one row per loss, then each loss's errors and warnings in one line each;
     first the inferred task, when the losses are those that fit it."""
@@ -144,7 +184,7 @@ def render_table(entries: list[Entry], task: str = "") -> RenderableType:
             _short(_gradient_norm(entry)),
             _findings_cell(entry),
         )
-    parts: list[RenderableType] = [table]
+    parts: list[RenderableType] = [FirstThatFits(table, _stacked(entries))]
     inputs = next((e.report.inputs for e in entries if e.report is not None), None)
     if inputs:
         sources = "  ".join(f"{name}={info.source}" for name, info in inputs.items())

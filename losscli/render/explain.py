@@ -104,6 +104,12 @@ def option_flag(option: Option) -> str:
     return option.flag
 
 
+def _flag_cell(option: Option) -> str:
+    """The option's spellings as a Markdown cell, a space between the two of a switch so a
+    narrow terminal wraps between them rather than cutting one."""
+    return " ".join(f"`{flag}`" for flag in option_flag(option).split("/"))
+
+
 def applies_to(name: str) -> tuple[str, ...]:
     """The losses that can raise finding ``name``, in catalogue order.
 
@@ -215,6 +221,12 @@ def _names_line(spec: LossSpec) -> str:
     return "Names: " + ", ".join(f"`{name}`" for name in names) + "."
 
 
+def _dtype_cell(dtype: DType) -> str:
+    """The dtype in the inputs table: ``float`` alone (a note under the table says which),
+    so the shape column keeps room for its longest shape at 80 columns."""
+    return "float" if dtype is DType.FLOAT else _DTYPES[dtype]
+
+
 def loss_markdown(spec: LossSpec) -> str:
     """The loss's documentation as Markdown (the body under the title)."""
     function = f" · `torch.nn.functional.{spec.function}`" if spec.function else ""
@@ -237,8 +249,10 @@ def loss_markdown(spec: LossSpec) -> str:
     for argument in spec.arguments:
         lines.append(
             f"| `{argument.name}` | {argument.role.value} | {_cell(argument.shape)} | "
-            f"{_DTYPES[argument.dtype]} | {'yes' if argument.differentiable else 'no'} |"
+            f"{_dtype_cell(argument.dtype)} | {'yes' if argument.differentiable else 'no'} |"
         )
+    if any(argument.dtype is DType.FLOAT for argument in spec.arguments):
+        lines += ["", "A float input is computed in float32 unless `--dtype` says otherwise."]
     note = prediction_note(spec)
     if note:
         lines += ["", note]
@@ -246,7 +260,7 @@ def loss_markdown(spec: LossSpec) -> str:
     for option in spec.options:
         choices = f" ({' / '.join(option.choices)})" if option.choices else ""
         lines.append(
-            f"| `{option_flag(option)}` | {option_default(option)} | {_cell(option.help)}{choices} |"
+            f"| {_flag_cell(option)} | {option_default(option)} | {_cell(option.help)}{choices} |"
         )
     lines += ["", "## Per-sample losses", "", per_sample_rule(spec), ""]
     if not spec.nonnegative:
@@ -348,6 +362,17 @@ def index_record() -> dict[str, Any]:
             for doc in findings.CATALOGUE.values()
         ],
     }
+
+
+def record_lines(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """``explain --format ndjson``: the record of one loss or finding is one line; the
+    index (no name) is one line per loss and per finding, each with its ``kind``."""
+    if set(record) != {"losses", "findings"}:
+        return [record]
+    return [
+        *({"kind": "loss", **entry} for entry in record["losses"]),
+        *({"kind": "finding", **entry} for entry in record["findings"]),
+    ]
 
 
 def _titled(title: Text, body: str) -> RenderableType:

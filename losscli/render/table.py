@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 from rich import box
-from rich.console import Group, RenderableType
+from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -82,13 +82,38 @@ def per_sample_table(report: Report, top: int) -> RenderableType | None:
         marked = ignored is not None and index < ignored.size and bool(ignored[index])
         note = " (ignored)" if marked else ""
         table.add_row(str(rank), str(index), number(loss) + note)
-    stats = "  ".join(
-        f"{key} {number(summary[key])}" for key in ("mean", "p50", "p90", "p99", "max")
-    )
-    rule = ""
+    stats = [f"{key} {number(summary[key])}" for key in ("mean", "p50", "p90", "p99", "max")]
     if computation.denominator is not None and computation.value is not None:
-        rule = f"  value = sum / {number(computation.denominator)}"
-    return Group(table, Text(f"  {stats}{rule}", style="dim"))
+        stats.append(f"value = sum / {number(computation.denominator)}")
+    return Group(table, UnbrokenLine(stats))
+
+
+class UnbrokenLine:
+    """Parts two spaces apart on one indented line, or on as many lines as the width needs:
+    a narrow terminal breaks the line between parts, never inside one (``value =`` /
+    ``sum / 12``).
+
+    Args:
+        parts: the pieces of text that must each stay on one line.
+        style: the Rich style of the whole line.
+        indent: spaces before each line.
+    """
+
+    def __init__(self, parts: Sequence[str], style: str = "dim", indent: int = 2) -> None:
+        self.parts = list(parts)
+        self.style = style
+        self.indent = indent
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        lines: list[str] = []
+        for part in self.parts:
+            joined = f"{lines[-1]}  {part}" if lines else ""
+            if lines and self.indent + len(joined) <= options.max_width:
+                lines[-1] = joined
+            else:
+                lines.append(part)
+        for line in lines:
+            yield Text(" " * self.indent + line, style=self.style, overflow="fold")
 
 
 def gradient_table(report: Report) -> RenderableType | None:
