@@ -106,6 +106,22 @@ def _formats(pred: np.ndarray, true: np.ndarray, logits: np.ndarray, labels: np.
     torch.save({"logits": torch.from_numpy(rounded)}, formats / "ckpt.pt")
     table = pa.table({"label": pa.array(labels.astype(np.int64))})
     pq.write_table(table, formats / "labels.parquet")
+    # an evaluation dump as training code writes one: outputs nested in dicts and lists
+    hidden = [torch.zeros(len(labels), 2), torch.ones(len(labels), 2)]
+    evaluation = {
+        "epoch": 3,
+        "outputs": {"logits": torch.from_numpy(rounded), "hidden": hidden},
+        "labels": torch.from_numpy(labels.astype(np.int64)),
+    }
+    torch.save(evaluation, formats / "eval.pt")
+    # the same outputs in safetensors (Hugging Face's format: no pickle)
+    from safetensors.numpy import save_file
+
+    save_file(
+        {"logits": rounded, "labels": labels.astype(np.int64)}, str(formats / "eval.safetensors")
+    )
+    # numpy's own text: np.savetxt with a header writes '# pred true' over space-separated rows
+    np.savetxt(formats / "scores.txt", np.column_stack([pred, true]), header="pred true")
 
 
 if __name__ == "__main__":
