@@ -42,10 +42,14 @@ if TYPE_CHECKING:  # numpy-heavy: imported where used, so --help stays fast
 
 class _FlagHelpCommand(TyperCommand):
     """A command whose own flags (``-h/--help``) show as flags: Typer 0.29 gives them a
-    ``<bool>`` as if they took a value."""
+    ``<bool>`` as if they took a value; its help panels laid out to fit 80 columns."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _as_flags(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _narrow_option_columns()
+        super().format_help(ctx, formatter)
 
 
 class _FlagHelpGroup(TyperGroup):
@@ -53,6 +57,20 @@ class _FlagHelpGroup(TyperGroup):
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _as_flags(super().get_params(ctx))
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        _narrow_option_columns()
+        super().format_help(ctx, formatter)
+
+
+def _narrow_option_columns() -> None:
+    """One space between the columns of Typer's option tables, not two: the loss options
+    panel has six columns (names, short names, --no- forms, value, help), and at 80 columns
+    the two spaces each cost the help column the room of a loss name
+    (``multilabel-soft-margin``). Imported here, on the help path only."""
+    from typer import rich_utils
+
+    rich_utils.STYLE_OPTIONS_TABLE_PADDING = (0, 1, 0, 0)
 
 
 def _as_flags(params: list[Any]) -> list[Any]:

@@ -306,6 +306,17 @@ def _python_type(name: str) -> type:
     return _PYTHON_TYPES[kinds.pop()]
 
 
+# what each kind of loss option takes, short: the loss options panel lays twenty options out
+# beside their help, which must keep room for loss names at 80 columns
+_METAVARS: dict[OptionType, str] = {
+    OptionType.FLOAT: "X",
+    OptionType.INT: "N",
+    OptionType.BOOL: FLAG,
+    OptionType.CHOICE: "NAME",
+    OptionType.TENSOR: "ARRAY",
+}
+
+
 def _parameter(name: str, option: Option) -> inspect.Parameter:
     python_type = _python_type(name)
     flag = option.flag
@@ -315,7 +326,7 @@ def _parameter(name: str, option: Option) -> inspect.Parameter:
         help=option_help(name),
         rich_help_panel=LOSS_PANEL,
         show_default=False,
-        metavar=FLAG if python_type is bool else name.upper().replace("_", "-"),
+        metavar=_METAVARS[option.type],
     )
     return inspect.Parameter(
         name,

@@ -296,34 +296,10 @@ def _assert_every_width(
         assert_fits(narrow, wide, width)
 
 
-# Typer lays a help panel out as five name columns and the help, and shrinks them all
-# alike when the panel is too wide: at 80 columns the loss options panel (twenty options,
-# switches with a --no- form) cuts --label-smoothing and --distance-function and the loss
-# names in the help. Fixing it means drawing that panel ourselves; until then these fail.
-_TYPER_LOSS_PANEL = pytest.mark.xfail(
-    strict=True, reason="Typer's help table cuts the loss options panel at 80 columns"
-)
-
-
-def _has_loss_panel(argv: list[str]) -> bool:
-    import typer
-
-    from losscli.parameters import LOSS_PANEL
-
-    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-    command = commands.get(argv[0])
-    return (
-        argv[-1] == "-h"
-        and command is not None
-        and any(getattr(p, "rich_help_panel", None) == LOSS_PANEL for p in command.params)
-    )
-
-
 def _view_params() -> Iterator[object]:
     for label, argv in VIEWS:
         for width in WIDTHS:
-            marks = [_TYPER_LOSS_PANEL] if width == 80 and _has_loss_panel(argv) else []
-            yield pytest.param(argv, width, marks=marks, id=f"{label} @{width}")
+            yield pytest.param(argv, width, id=f"{label} @{width}")
 
 
 _WIDE: dict[tuple[str, ...], Drawn] = {}
