@@ -70,7 +70,8 @@ def _narrow_option_columns() -> None:
     (``multilabel-soft-margin``). Imported here, on the help path only."""
     from typer import rich_utils
 
-    rich_utils.STYLE_OPTIONS_TABLE_PADDING = (0, 1, 0, 0)
+    # Rich's padding (top, right, bottom, left); Typer annotates only the (vertical, horizontal) form
+    rich_utils.STYLE_OPTIONS_TABLE_PADDING = (0, 1, 0, 0)  # type: ignore[assignment]
 
 
 def _as_flags(params: list[Any]) -> list[Any]:
