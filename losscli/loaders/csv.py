@@ -259,19 +259,13 @@ def _squeeze(data: bytes) -> bytes:
     return b"\n".join(lines) if len(lines) > 1 else b""
 
 
-class _Squeezed(io.RawIOBase):
-    """The text of ``raw`` squeezed by :func:`_squeeze` as it is read, a block at a time.
-
-    The UTF-8 byte-order mark is dropped first (it is never part of a cell), so the blanks
-    after it are at the start of the line. Never holds more than a block and a line.
-    """
+class _Filtered(io.RawIOBase):
+    """The text of ``raw`` as a subclass's :meth:`_more` rewrites it, a block at a time."""
 
     def __init__(self, raw: BinaryIO) -> None:
         super().__init__()
         self._raw = raw
-        self._carry = b""  # raw text after the last line break read so far
-        self._out = bytearray()  # squeezed text not handed out yet
-        self._started = False
+        self._out = bytearray()  # rewritten text not handed out yet
         self._ended = False
 
     def readable(self) -> bool:
@@ -285,6 +279,28 @@ class _Squeezed(io.RawIOBase):
         view[:count] = self._out[:count]
         del self._out[:count]
         return count
+
+    def _more(self) -> None:
+        """Read the next block of ``raw`` into ``_out``; set ``_ended`` at its end."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+        super().close()
+
+
+class _Squeezed(_Filtered):
+    """The text of ``raw`` squeezed by :func:`_squeeze` as it is read, a block at a time.
+
+    The UTF-8 byte-order mark is dropped first (it is never part of a cell), so the blanks
+    after it are at the start of the line. Never holds more than a block and a line.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        super().__init__(raw)
+        self._carry = b""  # raw text after the last line break read so far
+        self._started = False
 
     def _more(self) -> None:
         block = self._raw.read(_SQUEEZE_BYTES)
@@ -306,13 +322,8 @@ class _Squeezed(io.RawIOBase):
         self._out += _squeeze(data[:cut])
         self._carry = data[cut:]
 
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
 
-
-class _EndTrimmed(io.RawIOBase):
+class _EndTrimmed(_Filtered):
     """The text of ``raw`` without the blank lines (and blanks) that end it, as it is read.
 
     In a one-column text a blank line is an empty cell, a missing value; those after the
@@ -322,23 +333,8 @@ class _EndTrimmed(io.RawIOBase):
     """
 
     def __init__(self, raw: BinaryIO) -> None:
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._held = b""  # blanks read but not handed out: the end, unless text follows
-        self._out = bytearray()
-        self._ended = False
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        view = memoryview(buffer).cast("B")
-        while len(self._out) < len(view) and not self._ended:
-            self._more()
-        count = min(len(view), len(self._out))
-        view[:count] = self._out[:count]
-        del self._out[:count]
-        return count
 
     def _more(self) -> None:
         block = self._raw.read(_SQUEEZE_BYTES)
@@ -351,11 +347,6 @@ class _EndTrimmed(io.RawIOBase):
         kept = len(data.rstrip(_BLANKS))
         self._out += data[:kept]
         self._held = data[kept:]
-
-    def close(self) -> None:
-        if not self.closed:
-            self._raw.close()
-        super().close()
 
 
 _BLANKS = b" \t\r\n\x0b\x0c"
