@@ -71,6 +71,24 @@ def test_void_label_255_in_a_binary_mask_says_leave_it_out() -> None:
     assert "!= 255" in found.fix
 
 
+def test_the_fix_sentence_and_the_remedies_read_the_targets_the_same_way() -> None:
+    # ImageNet-style class indices (0..999) given to bce-logits with one logit per class:
+    # the sentence says class indices, and the remedy is the loss for class indices
+    logits = RNG.normal(size=(64, 1000)).astype(np.float32)
+    labels = RNG.integers(0, 1000, size=64)
+    found = only(evaluate("bce-logits", logits, labels), "target-outside-unit-interval")
+    assert "look like class indices" in found.fix
+    assert [r.loss for r in found.remedies] == ["cross-entropy"]
+    # -1 marks entries to ignore in a {0, -1} target: dropping them is not a map, so the
+    # sentence says drop them and there is no remedy (not "map -1 and 0 to 0 and 1")
+    ignored = RNG.choice([-1.0, 0.0], size=(32, 3)).astype(np.float32)
+    found = only(
+        evaluate("bce-logits", RNG.normal(size=(32, 3)), ignored), "target-outside-unit-interval"
+    )
+    assert "padding or an ignore label" in found.fix
+    assert found.remedies == ()
+
+
 def test_bce_target_outside_blocks_because_torch_rejects_it() -> None:
     probabilities = RNG.uniform(0.05, 0.95, size=16).astype(np.float32)
     targets = RNG.integers(0, 3, size=16)  # class indices 0..2 given to bce

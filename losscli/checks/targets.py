@@ -9,6 +9,7 @@ with few decimals (0.33, 0.33, 0.33) count as summing to 1.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,7 +37,7 @@ from losscli.checks.arguments import (
     target_lines_up,
 )
 from losscli.findings import Finding, Remedy, Severity, finding
-from losscli.kinds import Kind, classify, decimal_places, rows_of
+from losscli.kinds import ArrayKind, Kind, classify, decimal_places, rows_of
 from losscli.losses import Domain, DType, Layout, LossSpec, Role, torch_error
 
 # binary targets this far outside [0, 1] are rounding, not a mistake (when torch allows them)
@@ -742,6 +743,7 @@ def check_target_unit_interval(context: CheckContext) -> Iterator[Finding]:
         if not count:
             continue
         kind = classify(context.inputs[argument.name].values)
+        encoding = _encoding(kind.distinct, kind.integral, kind.min, kind.max)
         first = text.first(context, argument.name, outside)
         source = context.source(argument.name)
         message = (
@@ -754,13 +756,9 @@ def check_target_unit_interval(context: CheckContext) -> Iterator[Finding]:
             "target-outside-unit-interval",
             Severity.ERROR,
             message,
-            _unit_interval_fix(
-                context, argument.name, kind.distinct, kind.integral, kind.min, kind.max
-            ),
+            _unit_interval_fix(context, argument.name, encoding, kind),
             blocking=blocking,
-            remedies=_unit_interval_remedies(
-                context, argument.name, kind.distinct, kind.integral, kind.min, kind.max
-            ),
+            remedies=_unit_interval_remedies(context, argument.name, encoding, kind),
             argument=argument.name,
             count=count,
             min=kind.min,
@@ -769,47 +767,82 @@ def check_target_unit_interval(context: CheckContext) -> Iterator[Finding]:
         )
 
 
-def _unit_interval_fix(
-    context: CheckContext,
-    name: str,
-    distinct: tuple[float, ...],
-    integral: bool,
-    low: float,
-    high: float,
-) -> str:
+class _Encoding(enum.Enum):
+    """How targets outside [0, 1] for a binary loss were most likely encoded."""
+
+    MASK_255 = "a 0/255 mask"
+    VOID_255 = "255 marks void pixels in a 0/1 mask"
+    SIGNS = "-1/+1 labels"
+    PADDING = "-1 marks padding or ignored entries"
+    TWO_LABELS = "two labels other than 0 and 1"
+    PIXELS = "0-255 pixel values"
+    CLASS_INDICES = "class indices"
+    CONTINUOUS = "values with no encoding to read"
+
+
+def _encoding(distinct: tuple[float, ...], integral: bool, low: float, high: float) -> _Encoding:
+    """The one reading of the values that both the fix's sentence and its remedies follow
+    (``distinct``: the distinct values when there are few, else empty)."""
     values = set(distinct)
-    stored = context.inputs[name].values.dtype
     if values and values <= {0.0, 255.0}:
+        return _Encoding.MASK_255
+    if values and values <= {0.0, 1.0, 255.0}:
+        return _Encoding.VOID_255
+    if values and values <= {-1.0, 1.0}:
+        return _Encoding.SIGNS
+    if values and values <= {-1.0, 0.0, 1.0}:
+        return _Encoding.PADDING
+    if len(values) == 2 and integral:
+        return _Encoding.TWO_LABELS
+    if integral and low >= 0 and 128 <= high <= 255:
+        return _Encoding.PIXELS
+    if integral and low >= 0 and high > 1:
+        return _Encoding.CLASS_INDICES
+    return _Encoding.CONTINUOUS
+
+
+def _two_labels(distinct: tuple[float, ...]) -> tuple[int, int]:
+    """The negative and the positive label of a two-label target (the larger is positive)."""
+    negative, positive = (int(v) for v in sorted(set(distinct)))
+    return negative, positive
+
+
+def _unit_interval_fix(
+    context: CheckContext, name: str, encoding: _Encoding, kind: ArrayKind
+) -> str:
+    """The sentence of the fix for ``encoding`` of the values ``kind`` describes."""
+    stored = context.inputs[name].values.dtype
+    if encoding is _Encoding.MASK_255:
         return (
             f"the target is a 0/255 mask (stored as {stored}): divide by 255, "
             f"`{name} = {name}.float() / 255`"
         )
-    if values and values <= {0.0, 1.0, 255.0}:
+    if encoding is _Encoding.VOID_255:
         return (
             "255 marks void/ignored pixels in a 0/1 mask: leave them out of the loss, "
             f"`valid = {name} != 255; loss_fn(input[valid], {name}[valid].float())`"
         )
-    if values and values <= {-1.0, 1.0}:
+    if encoding is _Encoding.SIGNS:
         return (
             f"the target holds {{-1, 1}} labels: map them to {{0, 1}} with `{name} = ({name} + 1) / 2`"
             + (f", or keep the signs with {context.spec.on_signs}" if context.spec.on_signs else "")
         )
-    if len(values) == 2 and integral:
-        negative, positive = (int(v) for v in sorted(values))
-        return (
-            f"the target holds two labels, {negative} and {positive}: map them to 0 and 1, "
-            f"`{name} = ({name} == {positive}).float()`"
-        )
-    if values and values <= {-1.0, 0.0, 1.0}:
+    if encoding is _Encoding.PADDING:
         return (
             f"-1 looks like padding or an ignore label: drop those entries, "
             f"`valid = {name} >= 0; loss_fn(input[valid], {name}[valid])`"
         )
-    if integral and low >= 0 and high <= 255 and high > 1:
-        if high >= 128:
-            return f"whole numbers up to {text.number(high)} look like 0-255 pixel values: `{name} = {name} / 255`"
+    if encoding is _Encoding.TWO_LABELS:
+        negative, positive = _two_labels(kind.distinct)
         return (
-            f"whole numbers from {text.number(low)} to {text.number(high)} look like class indices: for one class "
+            f"the target holds two labels, {negative} and {positive}: map them to 0 and 1, "
+            f"`{name} = ({name} == {positive}).float()`"
+        )
+    if encoding is _Encoding.PIXELS:
+        return f"whole numbers up to {text.number(kind.max)} look like 0-255 pixel values: `{name} = {name} / 255`"
+    if encoding is _Encoding.CLASS_INDICES:
+        return (
+            f"whole numbers from {text.number(kind.min)} to {text.number(kind.max)} look like class indices: for one class "
             "per sample use cross-entropy on one logit per class (F.cross_entropy); for several labels per "
             f"sample pass one 0/1 column per class, `F.one_hot({name}, num_classes).float()`"
         )
@@ -820,24 +853,17 @@ def _unit_interval_fix(
 
 
 def _unit_interval_remedies(
-    context: CheckContext,
-    name: str,
-    distinct: tuple[float, ...],
-    integral: bool,
-    low: float,
-    high: float,
+    context: CheckContext, name: str, encoding: _Encoding, kind: ArrayKind
 ) -> tuple[Remedy, ...]:
-    """Maps from the encodings seen (0/255, {-1, 1}, two labels, pixel values) onto [0, 1].
+    """Maps from ``encoding`` onto [0, 1].
 
-    Labels with more than two values are class indices: cross-entropy when the input has
-    one logit per class for each of them. No remedy for a 255 void label or -1 padding in
-    a 0/1 mask (dropping those entries is not a map), nor for continuous values (no scale
-    can be read from the data).
+    Class indices get cross-entropy when the input has one logit per class for each of
+    them. No remedy for a 255 void label or -1 padding (dropping those entries is not a
+    map), nor for continuous values (no scale can be read from the data).
     """
-    values = set(distinct)
-    if values and values <= {0.0, 255.0}:
-        return (Remedy(maps=(f"{name} = {name} / 255",), note="a 0/255 mask"),)
-    if values and values <= {-1.0, 1.0}:
+    if encoding in (_Encoding.MASK_255, _Encoding.PIXELS):
+        return (Remedy(maps=(f"{name} = {name} / 255",), note=encoding.value),)
+    if encoding is _Encoding.SIGNS:
         signs = Remedy(maps=(f"{name} = ({name} + 1) / 2",), note="-1/+1 labels: -1 becomes 0")
         if context.spec.on_signs:
             return (
@@ -848,28 +874,24 @@ def _unit_interval_remedies(
                 ),
             )
         return (signs,)
-    if values <= {0.0, 1.0, 255.0} or values <= {-1.0, 0.0, 1.0}:
-        return ()  # a void or padding label: dropping those entries is not a map
-    if len(values) == 2 and integral:
-        negative, positive = (int(v) for v in sorted(values))
+    if encoding is _Encoding.TWO_LABELS:
+        negative, positive = _two_labels(kind.distinct)
         return (
             Remedy(
                 maps=(f"{name} = ({name} == {positive}).float()",),
                 note=f"two labels: {positive} is the positive class, {negative} the negative",
             ),
         )
-    if integral and low >= 0 and 128 <= high <= 255:
-        return (Remedy(maps=(f"{name} = {name} / 255",), note="0-255 pixel values"),)
-    if integral and low >= 0:
+    if encoding is _Encoding.CLASS_INDICES and context.spec.on_class_indices:
         _, scores = prediction(context)
         target = np.asarray(context.arrays[name])
         one_logit_per_class = (
             scores.ndim == target.ndim + 1
             and scores.ndim >= 2
             and scores.shape[0] == target.shape[0]
-            and scores.shape[1] > high
+            and scores.shape[1] > kind.max
         )
-        if one_logit_per_class and context.spec.on_class_indices:
+        if one_logit_per_class:
             return (
                 Remedy(
                     loss=context.spec.on_class_indices,
