@@ -23,6 +23,19 @@ class UsageError(LossCliError):
     """The command line cannot work: an unknown loss, an option that does not apply, ..."""
 
 
+class UnsupportedDtype(UsageError):
+    """torch has no CPU kernel for the loss in the compute dtype asked for (``--dtype
+    float16`` for ctc); the same inputs work in float32.
+
+    Attributes:
+        dtype: the compute dtype without a kernel.
+    """
+
+    def __init__(self, message: str, dtype: str) -> None:
+        super().__init__(message)
+        self.dtype = dtype
+
+
 class LoadError(LossCliError):
     """An input cannot be read: missing, corrupt, hostile, or without data.
 

@@ -323,7 +323,7 @@ def call_text(invocation: Invocation) -> str:
     if any(s is None for s in stems) or len(set(stems)) != len(stems):
         stems = [a.name for a in spec.arguments]
     words = [str(s) for s in stems]
-    words += [f"{name}={_python_value(value)}" for name, value in invocation.options]
+    words += [f"{name}={_python_value(name, value)}" for name, value in invocation.options]
     return f"{spec.call}({', '.join(words)})"
 
 
@@ -333,11 +333,16 @@ def _variable(typed: str) -> str | None:
     return stem if stem.isidentifier() and not keyword.iskeyword(stem) else None
 
 
-def _python_value(value: object) -> str:
+# a tensor option given as an array (the Python API) is written out up to this many values;
+# a longer one is the caller's own variable, named after the option
+_WRITTEN_VALUES = 16
+
+
+def _python_value(name: str, value: object) -> str:
     if isinstance(value, str) and value.lstrip().startswith("["):
         return f"torch.tensor({value})"
-    if isinstance(value, str):
-        return repr(value)
+    if isinstance(value, np.ndarray):
+        return f"torch.tensor({value.tolist()})" if value.size <= _WRITTEN_VALUES else name
     return repr(value)
 
 

@@ -40,7 +40,7 @@ from losscli.checks import (
     run,
 )
 from losscli.chunks import Chunk, Feed, Unaligned, WholeFeed, stand_ins, zeros_like
-from losscli.errors import UsageError
+from losscli.errors import UnsupportedDtype, UsageError
 from losscli.evidence import Evidence, capacity
 from losscli.findings import RAISED_BY_THE_PIPELINE, Finding, Severity, finding
 from losscli.loaders import LoadedArray, load
@@ -297,9 +297,10 @@ class _Evaluation:
             if settings.strict or settings.float_dtype not in _LOW_PRECISION:
                 self.rejected = str(error)
                 return None
-            raise UsageError(
+            raise UnsupportedDtype(
                 f"--dtype {settings.float_dtype}: torch has no {settings.float_dtype} kernel for "
-                f"{self.spec.name} on the CPU ({error}); use --dtype float32 or float64"
+                f"{self.spec.name} on the CPU ({error}); use --dtype float32 or float64",
+                settings.float_dtype,
             ) from None
         except TorchRejected as error:
             self.rejected = str(error)

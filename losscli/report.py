@@ -9,6 +9,8 @@ import stat
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from losscli.errors import UsageError
 from losscli.findings import Finding, Severity
 from losscli.loaders import LoadedArray
@@ -82,7 +84,40 @@ class Report:
 
     @property
     def value(self) -> float | None:
+        """torch's value, or None when the inputs could not work (or ``reduction='none'``)."""
         return None if self.computation is None else self.computation.value
+
+    @property
+    def ok(self) -> bool:
+        """No finding at warning or error severity."""
+        return all(f.severity is Severity.INFO for f in self.findings)
+
+    @property
+    def per_sample(self) -> np.ndarray | None:
+        """Each sample's loss (float64), or None when nothing was computed."""
+        return None if self.computation is None else self.computation.per_sample
+
+    @property
+    def gradient(self) -> dict[str, np.ndarray]:
+        """Argument name → the gradient of the value with respect to it (float arguments
+        torch differentiates; empty when nothing was computed)."""
+        return {} if self.computation is None else dict(self.computation.gradients)
+
+    def to_dict(self, all_values: bool = False) -> dict[str, Any]:
+        """The report as the JSON contract (``losscli compute --format json``) holds it."""
+        from losscli.render.json import report_dict
+
+        return report_dict(self, all_values)
+
+    def __rich__(self) -> Any:
+        """The table view of ``losscli compute``, for ``rich.print(report)``."""
+        from losscli.render.table import render
+
+        return render(self)
+
+    def __repr__(self) -> str:
+        names = [f.name for f in self.findings]
+        return f"Report(loss={self.spec.name!r}, value={self.value!r}, findings={names!r}, ok={self.ok})"
 
 
 @dataclass(frozen=True)

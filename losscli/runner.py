@@ -2,7 +2,9 @@
 
 Open the INPUTs (whole, or streamed over the memory budget), apply the ``--map`` lines,
 run the pipeline, then try every remedy its findings propose (:func:`losscli.fixes.verify`).
-``compute``, ``debug`` and ``compare`` all call :func:`run`; the fixes' trials evaluate
+``compute``, ``debug`` and ``compare`` all call :func:`run`, and the Python API
+(:mod:`losscli.api`) calls :func:`run_loaded` on tensors already in memory, which differs
+only in where the arrays come from. The fixes' trials evaluate
 their commands on the tensors already in memory through the same :func:`evaluate_in_memory`
 steps, so what a fix announces is what its command prints.
 """
@@ -52,13 +54,43 @@ def run(
         invocation.stdin_format,
         cache,
     )
+    return _verified(invocation, feed, resolved, budget, settings, cache)
+
+
+def run_loaded(
+    invocation: Invocation,
+    resolved: dict[str, Any],
+    loaded: Mapping[str, LoadedArray],
+    budget: int,
+    settings: pipeline.Settings,
+) -> Report:
+    """:func:`run` on INPUTs already in memory (INPUT text → array): the Python API's path.
+
+    Raises:
+        UsageError: a map does not fit.
+    """
+    bound = pipeline.bind(invocation.spec, list(invocation.arguments))
+    feed = chunks.WholeFeed({name: loaded[typed] for name, typed in bound.items()})
+    return _verified(invocation, feed, resolved, budget, settings, dict(loaded))
+
+
+def _verified(
+    invocation: Invocation,
+    feed: chunks.Feed,
+    resolved: dict[str, Any],
+    budget: int,
+    settings: pipeline.Settings,
+    loaded: dict[str, LoadedArray],
+) -> Report:
+    """The pipeline's report on ``feed`` (its maps applied), with its remedies tried on
+    ``loaded`` when the inputs were read whole."""
     try:
         feed = mapped_feed(feed, _maps(invocation), budget)
-        report = pipeline.evaluate(spec, feed, resolved, settings=settings)
+        report = pipeline.evaluate(invocation.spec, feed, resolved, settings=settings)
     finally:
         feed.close()
     report = dataclasses.replace(report, maps=invocation.maps)
-    return fixes.verify(report, invocation, cache if feed.whole else None, budget)
+    return fixes.verify(report, invocation, loaded if feed.whole else None, budget)
 
 
 def evaluate_in_memory(

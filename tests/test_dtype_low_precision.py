@@ -140,8 +140,8 @@ def test_bfloat16_checkpoint_reports_its_stored_dtype_and_reproduces_the_run(
     # the value is torch's on bfloat16, so no dtype-conversion; low-precision knows it was asked
     (found,) = asked["findings"]
     assert found["name"] == "low-precision"
-    assert "computed in bfloat16 as --dtype bfloat16 asked" in found["message"]
-    assert "--dtype float32 shows that value" in found["fix"]
+    assert "computed in bfloat16: the value a bfloat16 run sees" in found["message"]
+    assert "(--dtype float32) shows that value" in found["fix"]
     assert "computed in float32" not in found["message"]
 
 

@@ -125,12 +125,10 @@ def check_low_precision(context: CheckContext) -> Iterator[Finding]:
 
 
 def _computed_in(dtype: str, precision: str) -> str:
-    """What losscli's value is: in the low precision when --dtype asked for it."""
+    """What losscli's value is: in the low precision when the compute dtype is that one
+    (``--dtype bfloat16``, or a bfloat16 tensor given to ``losscli.check``)."""
     if dtype == precision:
-        return (
-            f"losscli's value was computed in {dtype} as --dtype {dtype} asked: the value a "
-            f"{dtype} run sees"
-        )
+        return f"losscli's value was computed in {dtype}: the value a {dtype} run sees"
     return f"losscli's value was computed in {dtype}"
 
 
@@ -141,7 +139,10 @@ def _low_precision_fix(dtype: str, precision: str) -> str:
         "already runs most losses in float32)"
     )
     if dtype == precision:
-        return fix + "; --dtype float32 shows that value, --dtype float64 the exact one"
+        return (
+            fix
+            + "; computing in float32 (--dtype float32) shows that value, in float64 the exact one"
+        )
     return fix + "; compare with --dtype float64"
 
 
