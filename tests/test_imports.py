@@ -70,3 +70,26 @@ def test_the_probe_sees_torch_when_a_command_imports_it() -> None:
     # near miss: compute does import torch, so the probe can tell
     imported, printed = heavy_imports(["compute", "l1", "[1,2.5,4,0.5]", "[2,2.5,2,1]"])
     assert "torch" in imported and "0.875" in printed
+
+
+def _imported_by(code: str) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return [m.strip("'") for m in done.stdout.strip().strip("[]").split(", ")]
+
+
+def test_import_losscli_is_light() -> None:
+    # SPEC "Python API": `import losscli` in a training script costs nothing until it is used
+    imported = _imported_by("import losscli")
+    assert not {"torch", "pyarrow", "numpy", "losscli.api", "rich"} & set(imported)
+    assert "losscli.api" in _imported_by("import losscli; losscli.LossWarning")
+
+
+def test_the_api_imports_torch_when_first_called_not_pyarrow() -> None:
+    imported = _imported_by("import losscli; losscli.check('mse', [1.0, 2.0], [1.5, 2.0])")
+    assert "torch" in imported and "pyarrow" not in imported
