@@ -522,3 +522,85 @@ def test_a_false_claim_fails(old: str, new: str, complaint: str, tmp_path: Path)
     assert problems(truthful, result) == []  # the README as it is: true
     found = problems(example, result)
     assert any(complaint in problem for problem in found), found
+
+
+# ---------------------------------------------------------------------------------------
+# the Python blocks: each runs as a script and prints the text block after it
+
+
+@dataclass(frozen=True)
+class Script:
+    """A ``python`` block of the README, and the ``text`` block right after it (its output).
+
+    Attributes:
+        code: the block's source.
+        line: its first line in the README, for the test ids.
+        output: the lines of the ``text`` block after it; ``...`` stands for text left out.
+    """
+
+    code: str
+    line: int
+    output: tuple[str, ...]
+
+
+def scripts(readme: str) -> list[Script]:
+    found: list[Script] = []
+    matches = list(_FENCE.finditer(readme))
+    for match, following in zip(matches, [*matches[1:], None], strict=True):
+        if match.group(1) != "python":
+            continue
+        between = readme[match.end() : following.start()] if following else ""
+        output = (
+            tuple(line for line in following.group(2).splitlines() if line.strip())
+            if following is not None and following.group(1) == "text" and not between.strip()
+            else ()
+        )
+        line = readme.count("\n", 0, match.start(2)) + 1
+        found.append(Script(match.group(2), line, output))
+    return found
+
+
+SCRIPTS = scripts(README)
+
+
+def run_script(script: Script, workdir: Path) -> Result:
+    path = workdir / "readme_example.py"
+    path.write_text(script.code)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOSSCLI_", "PYTEST"))}
+    done = subprocess.run(
+        [sys.executable, str(path)],
+        cwd=workdir,
+        env={**env, "TMPDIR": str(workdir / "tmp"), "COLUMNS": "120", "NO_COLOR": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def script_problems(script: Script, result: Result) -> list[str]:
+    found = [f"exit {result.code}: {result.stderr[-800:]}"] if result.code else []
+    flat = _flat(f"{result.stdout}\n{result.stderr}")
+    for line in script.output:
+        for fragment in (f.strip() for f in line.split("...")):
+            if fragment and _flat(fragment) not in flat:
+                found.append(f"{fragment!r} shown after it, not printed")
+    return found
+
+
+def test_the_readme_has_its_python_examples() -> None:
+    assert len(SCRIPTS) >= 2 and all(script.output for script in SCRIPTS)
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[f"L{s.line}" for s in SCRIPTS])
+def test_each_python_block_prints_what_the_readme_shows(script: Script, tmp_path: Path) -> None:
+    result = run_script(script, workdir_with_samples(tmp_path / "work"))
+    assert script_problems(script, result) == []
+
+
+def test_a_false_python_claim_fails(tmp_path: Path) -> None:
+    script = next(s for s in SCRIPTS if "no findings" in "".join(s.output))
+    shown = next(line for line in script.output if "no findings" in line)
+    changed = Script(script.code, script.line, (shown.replace("no findings", "no finding at all"),))
+    found = script_problems(changed, run_script(changed, workdir_with_samples(tmp_path / "work")))
+    assert any("not printed" in problem for problem in found), found
