@@ -396,3 +396,26 @@ def test_a_dtype_without_a_cpu_kernel_is_checked_in_float32() -> None:
     with pytest.raises(ValueError, match=r"no float16 kernel for ctc .* dtype=torch.float32"):
         losscli.check("ctc", *_half_ctc())
     assert losscli.check("ctc", *_half_ctc(), dtype=torch.float32).value is not None
+
+
+def test_a_model_in_training_is_not_judged_on_its_fit() -> None:
+    # an untrained box regressor's outputs spread like its targets and miss them: what
+    # misaligned-samples reads in a trained model's outputs is every model's first step
+    torch.manual_seed(1)
+    features = torch.randn(256, 16)
+    model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Linear(64, 4))
+    boxes = torch.randn(256, 4) * 0.5
+    criterion = nn.SmoothL1Loss(beta=1 / 9)
+    outputs = model(features)
+    found = [f.name for f in losscli.check(criterion, outputs, boxes).findings]
+    assert found == ["misaligned-samples"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        losscli.guard(criterion)(outputs, boxes)
+    assert caught == []
+    assert guarding._FIT_FINDINGS == {
+        "collapsed-predictions",
+        "scale-mismatch",
+        "fit-too-good",
+        "misaligned-samples",
+    }

@@ -8,8 +8,10 @@ detached copies, by the one pipeline (:func:`losscli.api.checking.evaluate`); ea
 warning or error severity that this guard has not reported yet is reported, in one
 :class:`LossWarning` per call (or, with ``strict=True``, a :class:`LossMisuseError`): one
 mistake often raises a cause and its symptom (raw scores to ``nll_loss``: ``logits-to-nll``
-and ``negative-loss``), which read as one message, the cause first. Between checks the
-guard costs a counter.
+and ``negative-loss``), which read as one message, the cause first. The findings that judge
+how well a trained model fits its targets (``fit-too-good``, ``misaligned-samples``, ...:
+``Check.judges_fit``) are left to ``check`` and the CLI: a model in training is not trained
+yet. Between checks the guard costs a counter.
 
 A batch of more than :data:`CHECKED_ELEMENTS` numbers is checked on evenly spaced rows
 (no random number is drawn), and the warning says so. Inside ``torch.compile`` the check
@@ -29,6 +31,7 @@ from typing import Any
 
 from losscli.api import tensors as memory
 from losscli.api.calls import CannotCheck, TorchLoss, loss_spec, torch_loss
+from losscli.checks import fit_findings
 from losscli.errors import UnsupportedDtype
 from losscli.findings import Finding, Severity
 from losscli.losses import LossSpec
@@ -37,6 +40,9 @@ from losscli.report import Report
 # the most numbers one check reads; beyond, evenly spaced rows of the batch (about 4 MB
 # of float32, a few tens of milliseconds of checks)
 CHECKED_ELEMENTS = 1 << 20
+# how well a trained model fits (fit-too-good, misaligned-samples, ...): not how the loss is
+# called, and a model in training is not trained yet
+_FIT_FINDINGS = fit_findings()
 # the losscli package: frames inside it are not the caller a warning points to
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -159,7 +165,9 @@ class GuardedLoss:
         new = tuple(
             f
             for f in sorted(report.findings, key=lambda f: -f.severity.rank)
-            if f.severity is not Severity.INFO and f.name not in self._reported
+            if f.severity is not Severity.INFO
+            and f.name not in self._reported
+            and f.name not in _FIT_FINDINGS
         )
         if not new:
             return
