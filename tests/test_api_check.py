@@ -19,7 +19,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 from rich.console import Console
-from test_conformance import CASES, TORCH_DTYPES, Case, gradient_arguments, torch_options
+from test_conformance import (
+    CASES,
+    TORCH_DTYPES,
+    Case,
+    cli_flags,
+    gradient_arguments,
+    torch_options,
+)
 from typer.testing import CliRunner
 
 import losscli
@@ -48,18 +55,6 @@ def _python_options(case: Case) -> dict[str, Any]:
     }
 
 
-def _flags(case: Case) -> list[str]:
-    words: list[str] = []
-    for name, value in case.options.items():
-        option = case.spec.option(name)
-        assert option is not None
-        if option.type is losses.OptionType.BOOL:
-            words.append(option.flag if value else "--no-" + option.flag.removeprefix("--"))
-        else:
-            words += [option.flag, str(value)]
-    return words
-
-
 def _cli_record(case: Case, arrays: dict[str, np.ndarray], dtype: str, kind: str) -> Any:
     """``losscli compute --format json`` on the arrays saved as ``<argument>.npy``, with each
     file's name written as the API names its input, and no fix commands (the API's inputs
@@ -72,7 +67,7 @@ def _cli_record(case: Case, arrays: dict[str, np.ndarray], dtype: str, kind: str
             "compute",
             case.loss,
             *(f"{name}.npy" for name in arrays),
-            *_flags(case),
+            *cli_flags(case),
             "--dtype",
             dtype,
             "--format",

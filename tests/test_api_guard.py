@@ -413,9 +413,9 @@ def test_a_model_in_training_is_not_judged_on_its_fit() -> None:
         warnings.simplefilter("always")
         losscli.guard(criterion)(outputs, boxes)
     assert caught == []
-    assert guarding._FIT_FINDINGS == {
+    assert {
         "collapsed-predictions",
         "scale-mismatch",
         "fit-too-good",
         "misaligned-samples",
-    }
+    } == guarding._FIT_FINDINGS

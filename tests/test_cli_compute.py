@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import typer
-from test_conformance import CASES, Case, torch_inputs, torch_options
+from test_conformance import CASES, Case, cli_flags, torch_inputs, torch_options
 from typer.testing import CliRunner
 
 from losscli import losses
@@ -351,24 +351,11 @@ def test_every_catalogue_option_is_a_compute_flag() -> None:
 # every loss, from .npy files, through the command line
 
 
-def _flags(case: Case) -> list[str]:
-    spec = case.spec
-    args: list[str] = []
-    for name, value in case.options.items():
-        option = spec.option(name)
-        assert option is not None
-        if option.type is losses.OptionType.BOOL:
-            args.append(option.flag if value else "--no-" + option.flag.removeprefix("--"))
-        else:
-            args += [option.flag, str(value)]
-    return args
-
-
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_every_case_through_the_command_line(case: Case, tmp_path: Path) -> None:
     arrays = case.arrays()
     files = [_save(tmp_path / f"{name}.npy", values) for name, values in arrays.items()]
-    result = _compute(case.loss, *files, *_flags(case), "--format", "json")
+    result = _compute(case.loss, *files, *cli_flags(case), "--format", "json")
     assert result.exit_code == 0, (result.stderr, result.stdout)
     report = json.loads(result.stdout)
     assert report["loss"] == case.spec.name

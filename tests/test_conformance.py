@@ -545,6 +545,20 @@ def torch_inputs(case: Case, arrays: Arrays, dtype: str) -> Tensors:
     return tensors
 
 
+def cli_flags(case: Case) -> list[str]:
+    """The case's options as command-line words (``--label-smoothing 0.1``, ``--no-full``)."""
+    spec = case.spec
+    words: list[str] = []
+    for name, value in case.options.items():
+        option = spec.option(name)
+        assert option is not None
+        if option.type is losses.OptionType.BOOL:
+            words.append(option.flag if value else "--no-" + option.flag.removeprefix("--"))
+        else:
+            words += [option.flag, str(value)]
+    return words
+
+
 def torch_options(case: Case, reduction: str, dtype: str) -> dict[str, Any]:
     """The case's options as torch keywords: inline arrays become tensors in ``dtype``."""
     kwargs: dict[str, Any] = {}

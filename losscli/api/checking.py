@@ -55,26 +55,8 @@ def check(
             refuses.
     """
     spec, held = _loss(loss)
-    return evaluate(spec, tensors, {**held, **options}, dtype=dtype, strict=strict)
-
-
-def evaluate(
-    spec: LossSpec,
-    tensors: Sequence[Any],
-    given: dict[str, Any],
-    *,
-    dtype: Any = None,
-    strict: bool = False,
-) -> Report:
-    """The report of ``spec`` on ``tensors`` with the options ``given`` (torch keyword →
-    value): :func:`check` once the loss is known.
-
-    Raises:
-        TypeError: the wrong number of tensors, or one that is no real-valued array.
-        ValueError: an option the loss does not take or a value it refuses.
-    """
     try:
-        return report_of(spec, tensors, given, dtype=dtype, strict=strict)
+        return report_of(spec, tensors, {**held, **options}, dtype=dtype, strict=strict)
     except UnsupportedDtype as error:
         raise ValueError(
             f"torch has no {error.dtype} kernel for {spec.name} on the CPU, where losscli "
@@ -92,7 +74,9 @@ def report_of(
     dtype: Any = None,
     strict: bool = False,
 ) -> Report:
-    """:func:`evaluate` with losscli's own errors, for ``guard``.
+    """The report of ``spec`` on ``tensors`` with the options ``given`` (torch keyword →
+    value): :func:`check` once the loss is known, with losscli's own errors (``guard``
+    tells them apart).
 
     Raises:
         TypeError: the wrong number of tensors, or one that is no real-valued array.

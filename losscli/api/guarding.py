@@ -4,7 +4,7 @@
 called exactly like the loss and returns exactly what the loss returns (the same tensor,
 with its autograd graph): the call itself goes straight to the wrapped loss. On the first
 call and every ``check_every`` calls after, the call's tensors are checked first, on
-detached copies, by the one pipeline (:func:`losscli.api.checking.evaluate`); each finding at
+detached copies, by the one pipeline (:func:`losscli.api.checking.report_of`); each finding at
 warning or error severity that this guard has not reported yet is reported, in one
 :class:`LossWarning` per call (or, with ``strict=True``, a :class:`LossMisuseError`): one
 mistake often raises a cause and its symptom (raw scores to ``nll_loss``: ``logits-to-nll``
