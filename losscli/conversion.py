@@ -186,7 +186,8 @@ def cast(values: np.ndarray, float_dtype: str) -> np.ndarray:
     array = np.asarray(values)
     if array.dtype.kind != "f":  # integers and bools: exact in float64 below 2^53
         array = array.astype(np.float64)
-    tensor = torch.from_numpy(np.require(array, requirements="C"))
+    # writable: torch warns on a read-only array (a memory-mapped file, a caller's tensor)
+    tensor = torch.from_numpy(np.require(array, requirements=("C", "W")))
     if float_dtype == "float16":
         return tensor.to(torch.float16).numpy()
     return tensor.to(torch.bfloat16).to(torch.float32).numpy()

@@ -26,7 +26,7 @@ left out of every statistic):
 ``CONTINUOUS``        any other values
 ====================  ==================================================================
 
-(*) widened for float16 by its rounding: :func:`row_tolerance`.
+(*) widened for float16 and bfloat16 values by their rounding: :func:`row_tolerance`.
 
 Arrays are often several things at once ({0, 1} values are also class indices and lie in
 [0, 1]); the boolean attributes (``integral``, ``zero_one``, ``in_unit_interval`` ...)
@@ -51,8 +51,8 @@ import numpy as np
 from losscli import stable
 from losscli.text import number
 
-# "rows sum to 1" / "logsumexp is 0" means within this (SPEC: Thresholds); float16 rows get
-# their rounding on top (see row_tolerance)
+# "rows sum to 1" / "logsumexp is 0" means within this (SPEC: Thresholds); float16 and
+# bfloat16 rows get their rounding on top (see row_tolerance)
 ROW_TOLERANCE = 1e-3
 # the fraction of rows that must sum to 1 (or have logsumexp 0) for the label
 ROW_FRACTION = 0.9
@@ -327,18 +327,44 @@ def decimal_places(values: np.ndarray, most: int = 4) -> int | None:
     return None
 
 
-def row_tolerance(dtype: np.dtype | type, length: int) -> float:
+def row_tolerance(eps: float, length: int) -> float:
     """How far a row sum may be from 1 (or a logsumexp from 0) and still count as exact.
 
-    ``ROW_TOLERANCE`` (1e-3), widened for low-precision floats by their rounding over a row
-    of ``length`` values (float16 rows of 10 classes: about 0.012). float32 and float64 rows
-    up to a million classes stay at 1e-3.
+    ``ROW_TOLERANCE`` (1e-3), widened for low-precision values by their rounding unit
+    ``eps`` (:func:`carried_eps`) over a row of ``length`` values (float16 rows of 10
+    classes: about 0.012). float32 and float64 rows up to a million classes stay at 1e-3.
     """
-    resolved = np.dtype(dtype)
-    if resolved.kind != "f":
-        return ROW_TOLERANCE
-    eps = float(np.finfo(resolved).eps)
     return max(ROW_TOLERANCE, 4.0 * eps * math.sqrt(max(length, 1)))
+
+
+# bfloat16's rounding unit (NumPy has no bfloat16 dtype)
+BFLOAT16_EPS = 2.0**-7
+
+
+def carried_eps(values: np.ndarray) -> float:
+    """The rounding unit of the precision ``values`` carry (0 for integers and booleans).
+
+    Their dtype's, or a narrower float's when every finite value is one of that float's
+    numbers: a bfloat16 teacher's softmax cast with ``.float()`` is float32 holding bfloat16
+    values, rounded as bfloat16 rounds (its rows sum to 1 within about 2e-3, not 1e-7).
+    Values computed in float32 are bfloat16 or float16 numbers only by chance (one in 2^16
+    or 2^13 each), so a real float32 array keeps float32's unit.
+    """
+    array = np.asarray(values)
+    if array.dtype.kind != "f":
+        return 0.0
+    eps = float(np.finfo(array.dtype).eps)
+    finite = array[np.isfinite(array)]
+    if array.dtype.itemsize <= 2 or finite.size == 0:
+        return eps
+    single = finite.astype(np.float32)
+    if array.dtype != np.float32 and not np.array_equal(single, finite):
+        return eps
+    if not (single.view(np.uint32) & 0xFFFF).any():
+        return BFLOAT16_EPS
+    if np.array_equal(single.astype(np.float16).astype(np.float32), single):
+        return float(np.finfo(np.float16).eps)
+    return float(np.finfo(np.float32).eps)
 
 
 def _normalised_axis(class_axis: int | None, ndim: int) -> int | None:
@@ -387,11 +413,15 @@ def _row_stats(array: np.ndarray, axis: int) -> RowStats | None:
     rows = rows_of(array, axis)
     rows = rows[np.isfinite(rows).all(axis=1)]
     length = int(array.shape[axis])
-    tolerance = row_tolerance(array.dtype, length)
     if rows.shape[0] == 0 or length == 0:
         return None
     sums = rows.sum(axis=1)
     logsumexp = stable.logsumexp(rows, axis=1)
+    eps = float(np.finfo(array.dtype).eps) if array.dtype.kind == "f" else 0.0
+    tolerance = row_tolerance(eps, length)
+    if (np.abs(sums - 1) > tolerance).any() and (np.abs(logsumexp) > tolerance).any():
+        # rows off at the dtype's rounding: values carried in a narrower float round more
+        tolerance = row_tolerance(carried_eps(array), length)
     ones = (rows == 1).sum(axis=1)
     p25, p50, p75 = np.percentile(sums, [25, 50, 75])
     return RowStats(

@@ -413,9 +413,146 @@ def test_a_model_in_training_is_not_judged_on_its_fit() -> None:
         warnings.simplefilter("always")
         losscli.guard(criterion)(outputs, boxes)
     assert caught == []
-    assert {
+    assert guarding._MODEL_FINDINGS == {
+        "constant-input",
         "collapsed-predictions",
         "scale-mismatch",
         "fit-too-good",
         "misaligned-samples",
-    } == guarding._FIT_FINDINGS
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# what a training script does with its criterion besides calling it
+
+
+class _NetWithItsCriterion(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.criterion = losscli.guard(nn.CrossEntropyLoss(label_smoothing=0.1))
+
+
+def test_a_guard_copies_pickles_and_deep_copies_with_its_model(tmp_path: Any) -> None:
+    import copy
+    import pickle
+
+    from torch.optim.swa_utils import AveragedModel
+
+    net = _NetWithItsCriterion()
+    AveragedModel(net)  # deep-copies the model, criterion included (EMA, SWA)
+    for copied in (copy.copy(net.criterion), copy.deepcopy(net.criterion)):
+        assert isinstance(copied, losscli.GuardedLoss)
+        assert copied.label_smoothing == 0.1
+    restored = pickle.loads(pickle.dumps(net))
+    assert restored.criterion.label_smoothing == 0.1
+    torch.save(net, tmp_path / "net.pt")
+    logits, labels = torch.randn(8, 3), torch.arange(8) % 3
+    assert restored.criterion(logits, labels).item() == net.criterion(logits, labels).item()
+
+
+def test_mixed_precision_is_checked_as_autocast_computes_it() -> None:
+    # under autocast the model's logits are bfloat16 and torch computes the loss in float32:
+    # no low-precision finding, and a real mistake is still found
+    model = nn.Linear(20, CLASSES)
+    features, labels = torch.randn(BATCH, 20), torch.arange(BATCH) % CLASSES
+    criterion = losscli.guard(nn.CrossEntropyLoss(), check_every=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            logits = model(features)
+            assert logits.dtype == torch.bfloat16
+            assert criterion(logits, labels).dtype == torch.float32
+        assert caught == []
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            criterion(model(features).softmax(1), labels)
+    assert [f.name for w in caught for f in w.message.findings] == ["probabilities-as-logits"]
+
+
+def test_a_subclass_with_its_own_forward_is_refused() -> None:
+    class ProbabilityNLL(nn.NLLLoss):  # takes probabilities and logs them itself
+        def forward(self, p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            return super().forward(p.clamp_min(1e-8).log(), t)
+
+    with pytest.raises(TypeError, match="overrides NLLLoss.forward"):
+        losscli.guard(ProbabilityNLL())
+
+    class Named(nn.CrossEntropyLoss):  # a subclass that only renames: still cross-entropy
+        pass
+
+    assert (
+        losscli.check(Named(), torch.randn(4, 3), torch.arange(4) % 3).spec.name == "cross-entropy"
+    )
+
+
+def test_a_partial_of_a_loss_function_is_that_function() -> None:
+    import functools
+
+    criterion = losscli.guard(functools.partial(F.cross_entropy, ignore_index=0))
+    found = guarding.torch_loss(criterion.__wrapped__)
+    _, given = found.bind((torch.randn(4, 3), torch.arange(4) % 3), {})
+    assert given == {"ignore_index": 0}
+    labels = torch.arange(BATCH) % CLASSES
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        criterion(torch.randn(BATCH, CLASSES).softmax(1), labels)
+    assert [f.name for w in caught for f in w.message.findings] == ["probabilities-as-logits"]
+
+
+def test_distillation_from_a_bfloat16_teacher_is_no_mistake() -> None:
+    # the teacher runs in bfloat16; its probabilities, cast with .float(), sum to 1 only
+    # within bfloat16's rounding (0.9985 to 1.001 here)
+    torch.manual_seed(0)
+    teacher, student = nn.Linear(20, CLASSES).bfloat16(), nn.Linear(20, CLASSES)
+    features = torch.randn(BATCH, 20)
+    target = teacher(features.bfloat16()).softmax(-1).float()
+    assert (target.sum(1) - 1).abs().max() > 1e-3
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        losscli.guard(nn.KLDivLoss(reduction="batchmean"))(
+            student(features).log_softmax(-1), target
+        )
+        losscli.guard(nn.CrossEntropyLoss())(student(features), target)
+    assert caught == []
+
+
+def test_a_segmentation_batch_is_checked_on_strided_positions() -> None:
+    # two samples of 21 classes at 256 x 256: one sample alone is over the bound, so the
+    # check reads one sample at every other pixel, and still finds softmax before the loss
+    generator = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, 21, 256, 256, generator=generator)
+    labels = torch.randint(0, 21, (2, 256, 256), generator=generator)
+    seen: list[tuple[int, ...]] = []
+    original = guarding._checked
+
+    def spy(found: Any, tensors: Any, given: Any) -> Any:
+        report, rows = original(found, tensors, given)
+        seen.append(report.inputs["input"].shape)
+        return report, rows
+
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings(record=True) as caught:
+        patch.setattr(guarding, "_checked", spy)
+        warnings.simplefilter("always")
+        value = losscli.guard(nn.CrossEntropyLoss())(logits.softmax(1), labels)
+    assert value.item() == F.cross_entropy(logits.softmax(1), labels).item()
+    assert seen == [(1, 21, 128, 128)]
+    (alarm,) = caught
+    assert "probabilities-as-logits" in str(alarm.message)
+    assert "checked on 1 of 2 samples, one position in 2 along each of their last 2" in str(
+        alarm.message
+    )
+
+
+def test_a_bounded_sample_keeps_what_pairs_the_inputs() -> None:
+    from losscli.api.tensors import bounded_rows
+
+    # (B, V, T) logits against (B, T) labels: T is strided in both, V never
+    rows = bounded_rows([np.empty((2, 1000, 4096)), np.empty((2, 4096))], 1 << 20)
+    assert rows is not None and (rows.positions.size, rows.stride, rows.strided) == (1, 4, 1)
+    # (N, C) against (N, C): a class dimension is never strided, rows only
+    rows = bounded_rows([np.empty((4096, 1000)), np.empty((4096, 1000))], 1 << 20)
+    assert rows is not None and rows.stride == 1 and rows.positions.size == 524
+    # CTC: (T, N, C) log-probs and (N, S) targets share no first dimension: checked whole
+    assert bounded_rows([np.empty((500, 32, 5000)), np.empty((32, 40))], 1 << 20) is None
+    # under the bound: everything
+    assert bounded_rows([np.empty((64, 10)), np.empty(64)], 1 << 20) is None

@@ -160,12 +160,37 @@ def test_float16_rows_get_their_rounding_as_tolerance() -> None:
 
 
 def test_row_tolerance_is_the_spec_value_for_float32_and_float64() -> None:
-    from losscli.kinds import row_tolerance
+    from losscli.kinds import carried_eps, row_tolerance
 
-    assert row_tolerance(np.float32, 1000) == ROW_TOLERANCE
-    assert row_tolerance(np.float64, 10**6) == ROW_TOLERANCE
-    assert row_tolerance(np.int64, 3) == ROW_TOLERANCE
-    assert row_tolerance(np.float16, 10) > ROW_TOLERANCE
+    def eps(dtype: type) -> float:
+        return float(np.finfo(dtype).eps) if np.dtype(dtype).kind == "f" else 0.0
+
+    assert row_tolerance(eps(np.float32), 1000) == ROW_TOLERANCE
+    assert row_tolerance(eps(np.float64), 10**6) == ROW_TOLERANCE
+    assert row_tolerance(eps(np.int64), 3) == ROW_TOLERANCE
+    assert row_tolerance(eps(np.float16), 10) > ROW_TOLERANCE
+    assert carried_eps(np.arange(3)) == 0.0
+
+
+def test_values_carried_in_a_narrower_float_are_judged_at_its_rounding() -> None:
+    # knowledge distillation: a bfloat16 teacher's softmax, cast with .float() for the student
+    import torch
+
+    from losscli.kinds import BFLOAT16_EPS, carried_eps
+
+    scores = torch.from_numpy(RNG.normal(scale=3, size=(64, 10)))
+    teacher = scores.bfloat16().softmax(1).float().numpy()
+    sums = teacher.sum(axis=1)
+    assert np.abs(sums - 1).max() > ROW_TOLERANCE  # bfloat16 rounding, not a mistake
+    assert carried_eps(teacher) == BFLOAT16_EPS
+    assert carried_eps(scores.half().float().numpy()) == np.finfo(np.float16).eps
+    assert carried_eps(teacher.astype(np.float64)) == BFLOAT16_EPS
+    assert carried_eps(scores.numpy().astype(np.float32)) == np.finfo(np.float32).eps
+    assert carried_eps(scores.numpy()) == np.finfo(np.float64).eps
+    assert classify(teacher, class_axis=1).kind is Kind.PROBABILITIES
+    # the same rows in float32 arithmetic, 1 % off: a real error stays one
+    off = (scores.float().softmax(1) * 1.01).numpy()
+    assert classify(off, class_axis=1).kind is not Kind.PROBABILITIES
 
 
 @pytest.mark.parametrize(

@@ -4,15 +4,19 @@
 module's attributes (torch keeps each constructor option under its keyword: ``weight``,
 ``ignore_index``, ``pos_weight``, ...); ``F.cross_entropy`` is cross-entropy with its options
 taken from the call, bound to the function's own signature, so positional options
-(``F.huber_loss(x, y, 'sum', 0.5)``) read as torch reads them. The loss is found by torch's
-names (:func:`losscli.losses.torch_names`): a subclass of a torch loss is that loss.
+(``F.huber_loss(x, y, 'sum', 0.5)``) read as torch reads them; a ``functools.partial`` of
+one is that function with the partial's arguments first. The loss is found by torch's names
+(:func:`losscli.losses.torch_names`): a subclass of a torch loss is that loss, unless it
+overrides ``forward`` (its arguments may then mean anything: refused).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from losscli import losses
@@ -37,11 +41,15 @@ class TorchLoss:
         spec: the catalogue loss it computes.
         held: the options the module holds (torch keyword → value; empty for a function).
         signature: how a call binds: the module's ``forward`` or the function itself.
+        partial_args: the arguments a ``functools.partial`` gives before each call's own.
+        partial_keywords: the keywords a ``functools.partial`` gives, under each call's own.
     """
 
     spec: LossSpec
     held: dict[str, Any]
     signature: inspect.Signature
+    partial_args: tuple[Any, ...] = ()
+    partial_keywords: dict[str, Any] = field(default_factory=dict)
 
     def bind(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -53,7 +61,9 @@ class TorchLoss:
             TypeError: the call does not fit the signature (torch would raise the same).
             CannotCheck: the call passes a distance function of the user's own.
         """
-        bound = self.signature.bind(*args, **kwargs)
+        bound = self.signature.bind(
+            *self.partial_args, *args, **{**self.partial_keywords, **kwargs}
+        )
         values = list(bound.arguments.items())
         count = len(self.spec.arguments)
         tensors = [value for _, value in values[:count]]
@@ -82,9 +92,19 @@ def loss_spec(loss: object) -> LossSpec:
     """The catalogue loss that the torch module or function ``loss`` computes.
 
     Raises:
-        TypeError: ``loss`` is no torch loss losscli knows.
+        TypeError: ``loss`` is no torch loss losscli knows, or a subclass of one whose own
+            ``forward`` gives its arguments a meaning losscli cannot know.
     """
+    if isinstance(loss, functools.partial):
+        return loss_spec(loss.func)
     module_class = _torch_class(loss)
+    if module_class is not None and getattr(type(loss), "forward", None) is not getattr(
+        module_class, "forward", None
+    ):
+        raise TypeError(
+            f"{_name(loss)} overrides {module_class.__name__}.forward, so what its arguments "
+            "mean is its own; guard the torch loss its forward calls"
+        )
     spec = losses.get(module_class.__name__) if module_class else _function_spec(loss)
     if spec is None:
         known = "a torch.nn loss module or a torch.nn.functional loss function"
@@ -101,6 +121,11 @@ def torch_loss(loss: object) -> TorchLoss:
             the user's own).
     """
     spec = loss_spec(loss)
+    if isinstance(loss, functools.partial):
+        inner = torch_loss(loss.func)
+        return dataclasses.replace(
+            inner, partial_args=loss.args, partial_keywords=dict(loss.keywords)
+        )
     if _torch_class(loss) is None:  # a function: its options come with each call
         return TorchLoss(spec, {}, inspect.signature(loss))  # type: ignore[arg-type]
     held = {o.name: _held(loss, o.name) for o in spec.options if hasattr(loss, o.name)}

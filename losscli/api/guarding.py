@@ -9,9 +9,11 @@ warning or error severity that this guard has not reported yet is reported, in o
 :class:`LossWarning` per call (or, with ``strict=True``, a :class:`LossMisuseError`): one
 mistake often raises a cause and its symptom (raw scores to ``nll_loss``: ``logits-to-nll``
 and ``negative-loss``), which read as one message, the cause first. The findings that judge
-how well a trained model fits its targets (``fit-too-good``, ``misaligned-samples``, ...:
-``Check.judges_fit``) are left to ``check`` and the CLI: a model in training is not trained
-yet. Between checks the guard costs a counter.
+the model's outputs rather than the call (``constant-input``, ``fit-too-good``,
+``misaligned-samples``, ...: ``Check.judges_model``) are left to ``check`` and the CLI: a
+model in training is not trained yet (a zero-initialised head is constant at step 0 by
+design). Under ``torch.autocast`` the check reads the float inputs in float32, as autocast
+hands them to the loss. Between checks the guard costs a counter.
 
 A batch of more than :data:`CHECKED_ELEMENTS` numbers is checked on evenly spaced rows
 (no random number is drawn), and the warning says so. Inside ``torch.compile`` the check
@@ -31,7 +33,7 @@ from typing import Any
 
 from losscli.api import tensors as memory
 from losscli.api.calls import CannotCheck, TorchLoss, loss_spec, torch_loss
-from losscli.checks import fit_findings
+from losscli.checks import model_findings
 from losscli.errors import UnsupportedDtype
 from losscli.findings import Finding, Severity
 from losscli.losses import LossSpec
@@ -40,9 +42,9 @@ from losscli.report import Report
 # the most numbers one check reads; beyond, evenly spaced rows of the batch (about 4 MB
 # of float32, a few tens of milliseconds of checks)
 CHECKED_ELEMENTS = 1 << 20
-# how well a trained model fits (fit-too-good, misaligned-samples, ...): not how the loss is
-# called, and a model in training is not trained yet
-_FIT_FINDINGS = fit_findings()
+# what the model's outputs are (constant, collapsed, fitting too well or by chance): not how
+# the loss is called, and a model in training is not trained yet
+_MODEL_FINDINGS = model_findings()
 # the losscli package: frames inside it are not the caller a warning points to
 _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,7 +112,6 @@ class GuardedLoss:
 
     __slots__ = (
         "__wrapped__",
-        "_at_a_graph_break",
         "_broken",
         "_compiling",
         "_every",
@@ -130,14 +131,23 @@ class GuardedLoss:
         own(self, "_reported", set())  # finding names already reported
         own(self, "_broken", False)  # a check could not run, and said so
         own(self, "_compiling", _is_compiling(torch))
-        own(self, "_at_a_graph_break", torch.compiler.disable(self._count))
+        if GuardedLoss._at_a_graph_break is None:
+            GuardedLoss._at_a_graph_break = torch.compiler.disable(GuardedLoss._count)
+
+    # _count, run eagerly when torch.compile traces a call (set with the first guard: torch)
+    _at_a_graph_break: Callable[[GuardedLoss, tuple[Any, ...], dict[str, Any]], None] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if self._compiling():  # traced by torch.compile: count and check eagerly
-            self._at_a_graph_break(args, kwargs)
+            GuardedLoss._at_a_graph_break(self, args, kwargs)  # type: ignore[misc]
         else:
             self._count(args, kwargs)
         return self.__wrapped__(*args, **kwargs)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Copied and pickled as a new guard of the loss (``copy.deepcopy(model)`` of a model
+        that holds it, ``torch.save``): the copy checks its own first call."""
+        return (GuardedLoss, (self.__wrapped__, self._every, self._strict))
 
     def _count(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         left = self._left - 1
@@ -167,7 +177,7 @@ class GuardedLoss:
             for f in sorted(report.findings, key=lambda f: -f.severity.rank)
             if f.severity is not Severity.INFO
             and f.name not in self._reported
-            and f.name not in _FIT_FINDINGS
+            and f.name not in _MODEL_FINDINGS
         )
         if not new:
             return
@@ -228,10 +238,31 @@ def _checked(
     rows = memory.bounded_rows(tensors, CHECKED_ELEMENTS)
     if rows is not None:
         tensors = [memory.take_rows(t, rows) for t in tensors]
+    if _under_autocast(tensors):
+        tensors = [
+            t.detach().float() if memory.is_tensor(t) and t.is_floating_point() else t
+            for t in tensors
+        ]
     try:
         return report_of(found.spec, tensors, given), rows
     except UnsupportedDtype:
         return report_of(found.spec, tensors, given, dtype="float32"), rows
+
+
+def _under_autocast(tensors: list[Any]) -> bool:
+    """Whether ``torch.autocast`` is on for the tensors' device: it then hands every loss it
+    lists (all of torch's) its float inputs in float32, and the check reads them so."""
+    import torch
+
+    first = next((t for t in tensors if memory.is_tensor(t)), None)
+    if first is None:
+        return False
+    device = first.device.type
+    try:
+        return bool(torch.is_autocast_enabled(device))
+    except TypeError:  # torch < 2.4: one function per device type
+        cpu = device == "cpu"
+        return bool(torch.is_autocast_cpu_enabled() if cpu else torch.is_autocast_enabled())
 
 
 def alarm_text(found: tuple[Finding, ...], report: Report, rows: memory.Rows | None) -> str:

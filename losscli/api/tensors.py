@@ -10,6 +10,7 @@ tensor read from a file does.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,45 +96,78 @@ def own_dtype(spec: LossSpec, arrays: dict[str, LoadedArray]) -> str:
 
 @dataclass(frozen=True)
 class Rows:
-    """The samples a bounded check reads: every ``step``-th of ``total``, evenly spaced.
+    """What a bounded check reads of a large batch: evenly spaced samples, and of each, when
+    one sample alone is too large (a segmentation map, a long sequence), every ``stride``-th
+    position along the trailing dimensions the inputs share.
 
     Attributes:
         positions: the sample indices read, ascending.
         total: the samples in the batch.
+        stride: the step along each strided dimension (1: none).
+        strided: how many trailing dimensions are strided.
     """
 
     positions: np.ndarray
     total: int
+    stride: int = 1
+    strided: int = 0
 
     def text(self) -> str:
-        return f"checked on {self.positions.size} of {self.total} samples, evenly spaced"
+        read = f"checked on {self.positions.size} of {self.total} samples"
+        if self.stride > 1:
+            last = (
+                "their last dimension"
+                if self.strided == 1
+                else f"each of their last {self.strided} dimensions"
+            )
+            read += f", one position in {self.stride} along {last}"
+        return read + ", evenly spaced"
 
 
 def bounded_rows(tensors: Sequence[Any], limit: int) -> Rows | None:
-    """The rows to check when the tensors hold more than ``limit`` elements, else None.
+    """What to check when the tensors hold more than ``limit`` numbers, else None.
 
     Rows are taken along dimension 0, the same rows from every tensor, so only when every
     tensor is batched with the same first dimension (a CTC loss's concatenated targets are
-    not: they are checked whole). At least one row; no random number is drawn.
+    not: they are checked whole). At least one row; when one row holds more than ``limit``
+    numbers, the trailing dimensions past the prediction's class dimension that every input
+    ends with (H and W of ``(N, C, H, W)`` logits against ``(N, H, W)`` targets; T of
+    ``(B, V, T)``) are strided too. No random number is drawn.
     """
     shapes = [tuple(getattr(t, "shape", np.shape(t))) for t in tensors]
     if any(not shape for shape in shapes) or len({shape[0] for shape in shapes}) != 1:
         return None
     total = shapes[0][0]
-    elements = sum(int(np.prod(shape)) for shape in shapes)
-    if elements <= limit or total <= 1:
+    elements = sum(math.prod(shape) for shape in shapes)
+    if elements <= limit:
         return None
     per_row = max(1, elements // total)
     count = max(1, min(total, limit // per_row))
     positions = np.unique(np.linspace(0, total - 1, count).round().astype(np.int64))
-    return Rows(positions, total)
+    shared = _shared_trailing(shapes)
+    if per_row <= limit or not shared:
+        return None if count == total else Rows(positions, total)
+    stride = math.ceil((per_row / limit) ** (1 / len(shared)))
+    return Rows(positions, total, stride, len(shared))
+
+
+def _shared_trailing(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """The prediction's dimensions after its class dimension that end every input's shape."""
+    spatial = shapes[0][2:]
+    for length in range(len(spatial), 0, -1):
+        suffix = spatial[-length:]
+        if all(len(shape) > length and shape[-length:] == suffix for shape in shapes):
+            return suffix
+    return ()
 
 
 def take_rows(value: Any, rows: Rows) -> Any:
-    """The rows of one tensor or array, copied on its own device (a GPU copies only them)."""
+    """The rows (and strided positions) of one tensor or array, copied on its own device: a
+    GPU copies only them."""
+    step = (Ellipsis, *([slice(None, None, rows.stride)] * rows.strided))
     if is_tensor(value):
         import torch
 
         index = torch.from_numpy(rows.positions).to(value.device)
-        return value.detach().index_select(0, index)
-    return np.asarray(value)[rows.positions]
+        return value.detach().index_select(0, index)[step]
+    return np.asarray(value)[rows.positions][step]

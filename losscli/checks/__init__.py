@@ -152,9 +152,10 @@ class Check:
             lists the losses it applies to.
         combine: ``CHUNK`` checks only: how chunk verdicts make the verdict on all the data.
         collect: ``TOTALS`` checks only: what to count on one chunk (its context).
-        judges_fit: it judges how well a trained model's outputs fit the targets, not how
-            the loss is called; ``losscli.guard`` leaves it out, since a model in training
-            is not trained yet (an untrained one scores at chance, an easy task's nears 0).
+        judges_model: it judges the model's outputs (whether they vary, how well they fit
+            the targets), not how the loss is called; ``losscli.guard`` leaves it out, since
+            a model in training is not trained yet (an untrained one scores at chance, a
+            zero-initialised head is constant at step 0).
     """
 
     function: CheckFunction
@@ -163,7 +164,7 @@ class Check:
     applies: Callable[[LossSpec], bool] = _every_loss
     combine: Combine = Combine.ANY
     collect: Callable[[CheckContext], Totals] | None = None
-    judges_fit: bool = False
+    judges_model: bool = False
 
     @property
     def name(self) -> str:
@@ -177,9 +178,9 @@ def registry() -> tuple[Check, ...]:
     return REGISTRY
 
 
-def fit_findings() -> frozenset[str]:
-    """The names of the findings raised by the checks that judge a trained model's fit."""
-    return frozenset(name for check in registry() if check.judges_fit for name in check.findings)
+def model_findings() -> frozenset[str]:
+    """The names of the findings raised by the checks that judge the model's outputs."""
+    return frozenset(name for check in registry() if check.judges_model for name in check.findings)
 
 
 def checks_for(spec: LossSpec, scope: Scope) -> tuple[Check, ...]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from losscli.checks import CheckContext
-from losscli.kinds import ROW_TOLERANCE, rows_of
+from losscli.kinds import BFLOAT16_EPS, ROW_TOLERANCE, carried_eps, rows_of
 from losscli.losses import Layout, LossSpec, Role
 
 Shape = tuple[int, ...]
@@ -131,16 +131,17 @@ def as_float(values: np.ndarray) -> np.ndarray:
 
 
 # rounding units of dtypes NumPy cannot hold (loaded widened to float32)
-_WIDENED_EPS = {"bfloat16": 2.0**-7, "float8_e4m3fn": 2.0**-3, "float8_e5m2": 2.0**-2}
+_WIDENED_EPS = {"bfloat16": BFLOAT16_EPS, "float8_e4m3fn": 2.0**-3, "float8_e5m2": 2.0**-2}
 
 
 def stored_eps(context: CheckContext, argument: str) -> float:
-    """The rounding unit of the dtype an argument was stored in (0 for integers)."""
+    """The rounding unit of the precision an argument carries (0 for integers): its stored
+    dtype's, or a narrower float's whose numbers it holds (:func:`losscli.kinds.carried_eps`:
+    a bfloat16 softmax cast to float32 rounds as bfloat16)."""
     loaded = context.inputs[argument]
     if loaded.stored_dtype in _WIDENED_EPS:
         return _WIDENED_EPS[loaded.stored_dtype]
-    stored = loaded.values.dtype
-    return float(np.finfo(stored).eps) if stored.kind == "f" else 0.0
+    return carried_eps(loaded.values)
 
 
 def sum_tolerance(length: int, eps: float) -> float:

@@ -544,7 +544,13 @@ def _nonnegative(spec: LossSpec) -> bool:
 CHECKS: tuple[Check, ...] = (
     Check(check_non_finite_input, ("non-finite-input",), Scope.CHUNK),
     # every value equal: one verdict on all of them
-    Check(check_constant_input, ("constant-input",), Scope.TOTALS, collect=extremes),
+    Check(
+        check_constant_input,
+        ("constant-input",),
+        Scope.TOTALS,
+        collect=extremes,
+        judges_model=True,
+    ),
     Check(check_non_finite_loss, ("non-finite-loss",), Scope.RESULT),
     Check(check_non_finite_gradient, ("non-finite-gradient",), Scope.RESULT),
     # the share of the loss carried by samples with no gradient: the evidence's losses and gradients
