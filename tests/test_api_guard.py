@@ -413,13 +413,13 @@ def test_a_model_in_training_is_not_judged_on_its_fit() -> None:
         warnings.simplefilter("always")
         losscli.guard(criterion)(outputs, boxes)
     assert caught == []
-    assert guarding._MODEL_FINDINGS == {
+    assert {
         "constant-input",
         "collapsed-predictions",
         "scale-mismatch",
         "fit-too-good",
         "misaligned-samples",
-    }
+    } == guarding._MODEL_FINDINGS
 
 
 # ---------------------------------------------------------------------------------------
@@ -474,7 +474,7 @@ def test_a_subclass_with_its_own_forward_is_refused() -> None:
         def forward(self, p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return super().forward(p.clamp_min(1e-8).log(), t)
 
-    with pytest.raises(TypeError, match="overrides NLLLoss.forward"):
+    with pytest.raises(TypeError, match=r"overrides NLLLoss\.forward"):
         losscli.guard(ProbabilityNLL())
 
     class Named(nn.CrossEntropyLoss):  # a subclass that only renames: still cross-entropy
