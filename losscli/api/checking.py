@@ -116,7 +116,7 @@ def _loss(loss: object) -> tuple[LossSpec, dict[str, Any]]:
             raise ValueError(f"unknown loss {loss!r}{hint}")
         return spec, {}
     found = torch_loss(loss)
-    return found.spec, found.held
+    return found.spec, {**found.held, **found.partial_keywords}
 
 
 def _dtype(dtype: Any) -> str:

@@ -15,8 +15,9 @@ model in training is not trained yet (a zero-initialised head is constant at ste
 design). Under ``torch.autocast`` the check reads the float inputs in float32, as autocast
 hands them to the loss. Between checks the guard costs a counter.
 
-A batch of more than :data:`CHECKED_ELEMENTS` numbers is checked on evenly spaced rows
-(no random number is drawn), and the warning says so. Inside ``torch.compile`` the check
+A batch of more than :data:`CHECKED_ELEMENTS` numbers is checked on evenly spaced rows, and
+a row too large alone on strided positions (:func:`losscli.api.tensors.bounded_rows`; no
+random number is drawn), and the warning says so. Inside ``torch.compile`` the check
 runs eagerly at a graph break (``torch.compiler.disable``); the loss call itself is traced
 as usual. A check that cannot run (a loss option losscli does not know, a custom distance
 function) never stops training: it says why once, as a ``RuntimeWarning``.
@@ -39,8 +40,8 @@ from losscli.findings import Finding, Severity
 from losscli.losses import LossSpec
 from losscli.report import Report
 
-# the most numbers one check reads; beyond, evenly spaced rows of the batch (about 4 MB
-# of float32, a few tens of milliseconds of checks)
+# the most numbers one check reads; beyond, evenly spaced rows of the batch (4 MB of
+# float32; about a tenth of a second of checks, measured in benchmarks/README.md)
 CHECKED_ELEMENTS = 1 << 20
 # what the model's outputs are (constant, collapsed, fitting too well or by chance): not how
 # the loss is called, and a model in training is not trained yet
@@ -163,12 +164,13 @@ class GuardedLoss:
         try:
             found = torch_loss(self.__wrapped__)  # options as the module holds them now
             tensors, given = found.bind(args, kwargs)
-            report, rows = _checked(found, tensors, given)
         except CannotCheck as error:
             self._cannot_check(spec, error)
             return
         except TypeError:  # the call does not fit the loss: torch raises its own error next
             return
+        try:
+            report, rows = _checked(found, tensors, given)
         except Exception as error:  # a check never stops training
             self._cannot_check(spec, error)
             return
