@@ -16,6 +16,7 @@ positions in messages count from the chunk's ``offset``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -383,30 +384,29 @@ def _cast_to_int64(
         cast: what was done, for the info (``converted from int32 to int64 ...``).
     """
     dtype = str(loaded.values.dtype)
-    remedies = (Remedy(maps=(f"{argument.name} = {argument.name}.long()",)),)
+    evidence: dict[str, Any] = {}
     if not refused_by:
-        return finding(
-            name,
-            Severity.INFO,
-            f"{argument.name} ({loaded.source}) {cast}",
-            f"in PyTorch, pass {argument.name}.long()",
-            remedies=remedies,
-            argument=argument.name,
-            from_dtype=dtype,
-            to_dtype="int64",
+        severity, message = Severity.INFO, f"{argument.name} ({loaded.source}) {cast}"
+        fix = f"in PyTorch, pass {argument.name}.long()"
+    else:
+        error = torch_error(argument.dtype_error, dtype)
+        severity = Severity.WARNING
+        message = (
+            f"{argument.name} ({loaded.source}) holds {held}: {refused_by} raises "
+            f'"RuntimeError: {error}" on them; losscli cast them to int64 to compute the value'
         )
-    error = torch_error(argument.dtype_error, dtype)
+        fix = f"pass {argument.name}.long() where the labels are read or saved (torch wants int64)"
+        evidence["torch_error"] = error
     return finding(
         name,
-        Severity.WARNING,
-        f"{argument.name} ({loaded.source}) holds {held}: {refused_by} raises "
-        f'"RuntimeError: {error}" on them; losscli cast them to int64 to compute the value',
-        f"pass {argument.name}.long() where the labels are read or saved (torch wants int64)",
-        remedies=remedies,
+        severity,
+        message,
+        fix,
+        remedies=(Remedy(maps=(f"{argument.name} = {argument.name}.long()",)),),
         argument=argument.name,
         from_dtype=dtype,
         to_dtype="int64",
-        torch_error=error,
+        **evidence,
     )
 
 
