@@ -120,6 +120,21 @@ CORRECT = [task for task in TASKS if not task.mistake]
 MISTAKES = [task for task in TASKS if task.mistake]
 
 
+@pytest.fixture
+def checked(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The report of every check a guard runs, in order (a silent guard must have looked)."""
+    reports: list[Any] = []
+    original = guarding._checked
+
+    def recording(found: Any, tensors: Any, given: Any) -> Any:
+        report, rows = original(found, tensors, given)
+        reports.append(report)
+        return report, rows
+
+    monkeypatch.setattr(guarding, "_checked", recording)
+    return reports
+
+
 @dataclass
 class Run:
     parameters: list[torch.Tensor]
@@ -163,10 +178,14 @@ def _same_training(guarded: Run, bare: Run) -> None:
 
 @pytest.mark.parametrize("check_every", [1, 100])
 @pytest.mark.parametrize("task", CORRECT, ids=lambda t: t.name)
-def test_correct_training_is_silent_and_unchanged(task: Task, check_every: int) -> None:
+def test_correct_training_is_silent_and_unchanged(
+    task: Task, check_every: int, checked: list[Any]
+) -> None:
     bare = _train(task)
     guarded = _train(task, lambda c: losscli.guard(c, check_every=check_every))
     assert [str(w.message) for w in guarded.alarms] == []
+    assert len(checked) == (STEPS if check_every == 1 else 1)  # it looked, and found nothing
+    assert all(report.value is not None for report in checked)
     _same_training(guarded, bare)
 
 
@@ -398,7 +417,7 @@ def test_a_dtype_without_a_cpu_kernel_is_checked_in_float32() -> None:
     assert losscli.check("ctc", *_half_ctc(), dtype=torch.float32).value is not None
 
 
-def test_a_model_in_training_is_not_judged_on_its_fit() -> None:
+def test_a_model_in_training_is_not_judged_on_its_fit(checked: list[Any]) -> None:
     # an untrained box regressor's outputs spread like its targets and miss them: what
     # misaligned-samples reads in a trained model's outputs is every model's first step
     torch.manual_seed(1)
@@ -413,6 +432,8 @@ def test_a_model_in_training_is_not_judged_on_its_fit() -> None:
         warnings.simplefilter("always")
         losscli.guard(criterion)(outputs, boxes)
     assert caught == []
+    (report,) = checked  # the guard's own check saw the finding, and left it to check()
+    assert [f.name for f in report.findings] == ["misaligned-samples"]
     assert {
         "constant-input",
         "collapsed-predictions",
@@ -499,7 +520,7 @@ def test_a_partial_of_a_loss_function_is_that_function() -> None:
     assert [f.name for w in caught for f in w.message.findings] == ["probabilities-as-logits"]
 
 
-def test_distillation_from_a_bfloat16_teacher_is_no_mistake() -> None:
+def test_distillation_from_a_bfloat16_teacher_is_no_mistake(checked: list[Any]) -> None:
     # the teacher runs in bfloat16; its probabilities, cast with .float(), sum to 1 only
     # within bfloat16's rounding (0.9985 to 1.001 here)
     torch.manual_seed(0)
@@ -514,6 +535,8 @@ def test_distillation_from_a_bfloat16_teacher_is_no_mistake() -> None:
         )
         losscli.guard(nn.CrossEntropyLoss())(student(features), target)
     assert caught == []
+    assert [r.spec.name for r in checked] == ["kl-div", "cross-entropy"]
+    assert all(r.ok for r in checked)
 
 
 def test_a_segmentation_batch_is_checked_on_strided_positions() -> None:
