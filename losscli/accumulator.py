@@ -70,7 +70,7 @@ class QuantileSample:
         else:
             count = int(self._random.binomial(losses.size, self.rate))
             positions = self._random.choice(losses.size, size=count, replace=False)
-            picked = losses[np.sort(positions)].astype(np.float64)
+            picked = losses[positions].astype(np.float64)  # in any order: only ranked
         self._kept.append(picked)
         self._count += picked.size
         while self._count > 2 * self.capacity:
@@ -91,7 +91,7 @@ class QuantileSample:
         return self.rate >= 1.0
 
     def values(self) -> np.ndarray:
-        """The kept losses, in the order they came."""
+        """The kept losses (in no particular order)."""
         return np.concatenate(self._kept) if self._kept else np.empty(0)
 
     def quantiles(self, levels: Sequence[float]) -> list[float] | None:
@@ -222,20 +222,22 @@ class Accumulator:
         self.warnings.update(dict.fromkeys(result.warnings))
         if result.denominator is not None:
             self.denominator += float(result.denominator)
-        self._losses(per_sample, offset, arrays)
-        self._rank(per_sample, offset)
+        highest = self._losses(per_sample, offset, arrays)
+        self._rank(per_sample, offset, highest)
         self._keep(result, per_sample)
-        bad_loss = ~np.isfinite(per_sample)
         for argument in self.spec.arguments:
             gradient = result.gradients.get(argument.name)
             if gradient is not None:
-                self._gradient(argument.name, argument.batch_dim, gradient, offset, bad_loss)
+                self._gradient(argument.name, argument.batch_dim, gradient, offset, per_sample)
         if result.precision is not None:
             self._precision(result)
         self.samples += count
         self.nan_in_chunk = False
 
-    def _losses(self, per_sample: np.ndarray, offset: int, arrays: dict[str, np.ndarray]) -> None:
+    def _losses(
+        self, per_sample: np.ndarray, offset: int, arrays: dict[str, np.ndarray]
+    ) -> float | None:
+        """Fold in the chunk's losses; return the largest when every one is finite, else None."""
         with np.errstate(invalid="ignore", over="ignore"):  # inf - inf is NaN: reported below
             total = float(np.sum(per_sample, dtype=np.float64))
         self.loss_sum += total
@@ -260,9 +262,9 @@ class Accumulator:
                 )
         if not good.size:
             self._sample.add(good)
-            return
+            return None
         self.finite += int(good.size)
-        self.finite_sum += float(np.sum(good, dtype=np.float64))
+        self.finite_sum += total if finite is None else float(np.sum(good, dtype=np.float64))
         low, high = float(good.min()), float(good.max())
         if high > self.maximum:
             self.maximum = high
@@ -276,6 +278,7 @@ class Accumulator:
         if low < 0:
             self.negative += int(clearly_negative(good, self.dtype).sum())
         self._sample.add(good)
+        return high if finite is None else None
 
     def _rows(self, arrays: dict[str, np.ndarray], row: int, batch: int) -> dict[str, np.ndarray]:
         """Sample ``row`` of each argument along its batch dimension (arguments without one: none)."""
@@ -287,9 +290,15 @@ class Accumulator:
                 found[argument.name] = np.array(np.take(values, row, axis=axis))
         return found
 
-    def _rank(self, per_sample: np.ndarray, offset: int) -> None:
-        """Keep the worst ``top`` samples; among equal losses, the later sample first."""
+    def _rank(self, per_sample: np.ndarray, offset: int, highest: float | None) -> None:
+        """Keep the worst ``top`` samples; among equal losses, the later sample first.
+
+        ``highest``: the chunk's largest loss when every one is finite (else None); a chunk
+        whose largest loss is below the ``top``-th worst so far is not searched.
+        """
         if not self.top or not per_sample.size:
+            return
+        if len(self.worst) >= self.top and highest is not None and highest < self.worst[-1][0]:
             return
         nans = self.nan_in_chunk
         ranked = np.where(np.isnan(per_sample), np.inf, per_sample) if nans else per_sample
@@ -325,14 +334,14 @@ class Accumulator:
             self.kept_ignored.append(np.asarray(result.ignored, dtype=bool))
 
     def _gradient(
-        self, name: str, axis: int, gradient: np.ndarray, offset: int, bad_loss: np.ndarray
+        self, name: str, axis: int, gradient: np.ndarray, offset: int, per_sample: np.ndarray
     ) -> None:
         state = self.gradients.get(name)
         if state is None:
             state = self.gradients[name] = _Gradient(tuple(gradient.shape))
         flat = gradient.reshape(-1)
         state.elements += flat.size
-        state.zeros += flat.size - int(np.count_nonzero(flat))
+        state.zeros += int(np.count_nonzero(flat == 0))  # a third of count_nonzero(flat)'s time
         if self.kept_gradients and (self.keep_all or state.elements <= KEEP_SAMPLES):
             state.kept.append(gradient)  # a fresh array from autograd
         else:
@@ -352,6 +361,7 @@ class Accumulator:
                 if gradient.ndim > axis:
                     shifted[axis] += offset
                 state.positions.append(tuple(shifted))
+        bad_loss = ~np.isfinite(per_sample)
         if gradient.ndim > axis and gradient.shape[axis] == bad_loss.size:
             bad_samples = np.moveaxis(bad, axis, 0).reshape(bad_loss.size, -1).any(axis=1)
             if (bad_samples & ~bad_loss).any():
@@ -476,12 +486,11 @@ class Accumulator:
         )
         gradients = {
             name: (np.concatenate(state.kept, axis=0) if len(state.kept) > 1 else state.kept[0])
-            * (1.0 if self.single else scale)
             for name, state in self.gradients.items()
             if state.kept and self.kept_gradients
         }
-        if not self.single:
-            gradients = {name: g.astype(np.float64) for name, g in gradients.items()}
+        if not self.single:  # torch's own gradients when single; else scaled, in float64
+            gradients = {name: (g * scale).astype(np.float64) for name, g in gradients.items()}
         return Computation(
             value=value,
             dtype=self.dtype,

@@ -273,11 +273,13 @@ def _label_like(values: np.ndarray) -> bool:
     """Labels: at least two distinct values, and whole numbers, exactly two values (smoothed
     0.05/0.95), or distributions. A constant (a dead model's output) is no label."""
     finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
-    distinct = np.unique(finite).size
-    if distinct < 2:
+    if not finite.size:
         return False
-    if classify(values).integral or distinct == 2:
-        return True
+    low, high = finite.min(), finite.max()
+    if low == high:  # fewer than two distinct values
+        return False
+    if classify(values).integral or bool(np.all((finite == low) | (finite == high))):
+        return True  # whole numbers, or exactly two values: no sort of the values needed
     return values.ndim >= 2 and classify(values, class_axis=1).kind is Kind.PROBABILITIES
 
 

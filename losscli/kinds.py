@@ -204,6 +204,20 @@ class ArrayKind:
         return f"{label} ({span})"
 
 
+# whole numbers spanning at most this many values are told apart by counting, not sorting
+_COUNTED_SPAN = 1 << 16
+
+
+def _distinct(whole: np.ndarray, low: float, high: float) -> np.ndarray:
+    """The distinct values of ``whole`` (whole numbers from ``low`` to ``high``), sorted, in
+    its dtype: counted in one pass when they span few values (labels, classes, masks), sorted
+    otherwise."""
+    if whole.size <= _COUNTED_SPAN or high - low >= _COUNTED_SPAN:
+        return np.unique(whole)
+    counts = np.bincount((whole - whole.dtype.type(low)).astype(np.intp, copy=False))
+    return (np.flatnonzero(counts) + low).astype(whole.dtype)
+
+
 def classify(values: np.ndarray, class_axis: int | None = None) -> ArrayKind:
     """Say what ``values`` look like.
 
@@ -234,7 +248,7 @@ def classify(values: np.ndarray, class_axis: int | None = None) -> ArrayKind:
     n_distinct: int | None = None
     distinct: tuple[float, ...] = ()
     if integral:
-        unique = np.unique(finite)
+        unique = _distinct(finite, low, high)
         n_distinct = int(unique.size)
         if unique.size <= _MAX_LISTED:
             distinct = tuple(float(v) for v in unique)

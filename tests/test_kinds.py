@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from losscli import kinds
 from losscli.kinds import ROW_TOLERANCE, Kind, classify, decimal_places, rows_of
 
 
@@ -213,3 +214,25 @@ def test_values_carried_in_a_narrower_float_are_judged_at_its_rounding() -> None
 )
 def test_decimal_places(values: np.ndarray, expected: int | None) -> None:
     assert decimal_places(values) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.sampled_from([np.int64, np.int32, np.int16, np.float32, np.float64]),
+    st.integers(-30_000, 30_000),
+    st.sampled_from([0, 1, 2, 9, 15, 300, 65_535, 65_536, 200_000]),
+    st.sampled_from([1, 5, 1_000, 65_537, 150_000]),
+)
+def test_distinct_whole_numbers_are_numpys_unique(
+    dtype: type, low: int, span: int, size: int
+) -> None:
+    # counted (a span under 2^16 in many values) or sorted: numpy's values, dtype and order
+    if np.dtype(dtype) == np.int16:
+        span = min(span, 2_000)
+    random = np.random.default_rng(size + span)
+    values = (low + random.integers(0, span + 1, size)).astype(dtype)
+    distinct = kinds._distinct(values, float(values.min()), float(values.max()))
+    expected = np.unique(values)
+    assert distinct.dtype == expected.dtype
+    assert np.array_equal(distinct, expected)
+    assert classify(values).n_distinct == expected.size

@@ -209,3 +209,25 @@ def test_class_counts_table_is_bounded_for_many_classes() -> None:
     assert len(rows) == charts.CLASS_ROWS
     assert f"{30 - charts.CLASS_ROWS} more classes not shown" in text
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 60
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.floats(-1e30, 1e30, allow_nan=False, allow_infinity=False),
+        min_size=1,
+        max_size=300,
+    ),
+    st.integers(1, 12),
+)
+def test_log_bins_count_as_numpy_does_with_the_same_edges(values: list[float], bins: int) -> None:
+    # the log histogram bins by search, not by np.histogram's sort: the same counts, edges included
+    array = np.array(values + [v * 10.0 for v in values[:3]], dtype=np.float64)
+    binned = charts.histogram(array, bins=bins, log=True)
+    magnitudes = np.abs(array)
+    magnitudes = magnitudes[magnitudes > 0]
+    if binned.counts.size == 0 or binned.edges.size < 3:
+        return
+    expected, _ = np.histogram(magnitudes, bins=binned.edges)
+    assert binned.counts.tolist() == expected.tolist()
+    assert int(binned.counts.sum()) == magnitudes.size

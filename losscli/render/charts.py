@@ -66,9 +66,11 @@ def histogram(values: np.ndarray, bins: int = BINS, log: bool = False) -> Histog
     if log:
         edges = np.logspace(math.log10(low), math.log10(high), count + 1)
         edges[0], edges[-1] = low, high  # exact ends despite pow/log rounding
-    else:
-        edges = np.linspace(low, high, count + 1)
-    counts, _ = np.histogram(finite, bins=edges)
+        # np.histogram's bins for uneven edges, without the sort it does of the values
+        bin_of = np.searchsorted(edges, finite, side="right") - 1
+        counts = np.bincount(np.minimum(bin_of, count - 1), minlength=count)
+    else:  # even bins: np.histogram's arithmetic path, on the linspace edges it returns
+        counts, edges = np.histogram(finite, bins=count, range=(low, high))
     return Histogram(edges, counts.astype(np.int64), log, zeros, non_finite)
 
 
