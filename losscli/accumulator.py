@@ -11,7 +11,8 @@ reduction, so their value and gradients are torch's own; over several chunks, in
 - the per-sample summary: n, mean, min, max, argmax exactly; p50/p90/p99 from a seeded
   uniform random sample of the per-sample losses (:class:`QuantileSample`): exact while
   there are at most 2^20 samples (and always for whole tensors), otherwise the rank of a
-  reported quantile p is within ±3·sqrt(p(1-p)/2^20) of p in 99.7 % of runs;
+  reported quantile p is within ±3·sqrt(p(1-p)/2^20) of p in 99.7 % of runs (2^20: fewer
+  under a small memory budget, :func:`sketch_capacity`);
 - the worst samples, NaN/Inf and negative losses with their samples, NaN/Inf in the
   gradients, the low-precision probe, and predicted-versus-true class counts.
 """
@@ -39,13 +40,33 @@ from losscli.result import (
 
 # per-sample losses (and gradients up to as many elements) are kept whole up to this many
 KEEP_SAMPLES = 1000
-# at most twice this many per-sample losses are kept for the quantiles
+# at most twice this many per-sample losses are kept for the quantiles...
 SKETCH_CAPACITY = 1 << 20
+# ...and under a memory budget, capacity x 8 bytes (float64) is at most 1/this of it, so
+# that twice the capacity and a halving's copies stay within about 1/10 of the budget:
+# 2^20 from the least default budget (512 MB), 2^14 from 8 MB
+SKETCH_BUDGET_SHARE = 64
+_LEAST_SKETCH = 1 << 12
+
+
+def sketch_capacity(budget: int | None) -> int:
+    """The quantile sample's capacity under a memory budget (None: no budget): a power of
+    two, ``1/SKETCH_BUDGET_SHARE`` of the budget in float64, at least 4096 and at most
+    :data:`SKETCH_CAPACITY`."""
+    if budget is None:
+        return SKETCH_CAPACITY
+    fits = max(budget // (SKETCH_BUDGET_SHARE * 8), 1)  # float64 values
+    return min(SKETCH_CAPACITY, max(_LEAST_SKETCH, 1 << (fits.bit_length() - 1)))
+
+
 # samples with a NaN/Inf loss that are listed, and of those, described with their inputs
 _LISTED = 10
 _DESCRIBED = 3
 # gradient positions listed
 _POSITIONS = 3
+# the worst samples are searched for in slices of at most this many losses (a partition of
+# 1e8 losses takes 2.7 s; slices past the worst so far cost one maximum each)
+_RANKED_SLICE = 1 << 22
 
 
 class QuantileSample:
@@ -157,6 +178,7 @@ class Accumulator:
         top: how many of the worst samples to keep.
         expected: how many samples will come, when known (sizes the quantile sample).
         classes: count predicted versus true classes this way, or None.
+        budget: the memory budget of a stream (bounds the quantile sample), or None.
     """
 
     def __init__(
@@ -168,13 +190,14 @@ class Accumulator:
         top: int = 10,
         expected: int | None = None,
         classes: ClassSetup | None = None,
+        budget: int | None = None,
     ) -> None:
         self.spec = spec
         self.reduction = str(options.get("reduction", "mean"))
         self.keep_all = keep_all
         self.top = max(top, 0)
         self.class_setup = classes
-        self._sample = QuantileSample(expected)
+        self._sample = QuantileSample(expected, sketch_capacity(budget))
         self._results: list[ChunkResult] = []  # the first chunk's, kept for a single chunk
         self.chunks = 0
         self.samples = 0
@@ -223,7 +246,13 @@ class Accumulator:
         if result.denominator is not None:
             self.denominator += float(result.denominator)
         highest = self._losses(per_sample, offset, arrays)
-        self._rank(per_sample, offset, highest)
+        if per_sample.size <= _RANKED_SLICE:
+            self._rank(per_sample, offset, highest)
+        else:  # whole tensors: a slice at a time, most passed over by its largest loss
+            for start in range(0, per_sample.size, _RANKED_SLICE):
+                part = per_sample[start : start + _RANKED_SLICE]
+                top = float(part.max()) if highest is not None else None
+                self._rank(part, offset + start, top)
         self._keep(result, per_sample)
         for argument in self.spec.arguments:
             gradient = result.gradients.get(argument.name)

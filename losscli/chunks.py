@@ -338,6 +338,11 @@ class Feed(Protocol):
         """Samples per input, when known before reading (None: known at the end)."""
         ...
 
+    @property
+    def budget(self) -> int | None:
+        """The memory budget the chunks are sized to (None: tensors already in memory)."""
+        ...
+
     def info(self) -> dict[str, InputInfo]:
         """Where each input came from and its shape (final once every chunk was read)."""
         ...
@@ -367,6 +372,7 @@ class WholeFeed:
     """Tensors already in memory: one chunk."""
 
     whole = True
+    budget = None
 
     def __init__(self, inputs: dict[str, LoadedArray]) -> None:
         self.inputs = inputs

@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     if _closed(sys.stdout):
         _fatal("standard output is closed; nothing can be written (remove '>&-')")
     _sane_columns()
+    _lean_arrow_memory()
     previous = {}
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -366,6 +367,14 @@ def _stderr_console() -> Any:
 
 # the narrowest layout the tables are drawn for; a narrower terminal (or COLUMNS=1) wraps
 MIN_WIDTH = 40
+
+
+def _lean_arrow_memory() -> None:
+    """pyarrow allocates from the C library's malloc in this process, unless the user chose
+    (``ARROW_DEFAULT_MEMORY_POOL``): its default, mimalloc, holds ~12 MB of arenas from the
+    first parsed block on, which a stream at a small ``--memory-budget`` cannot spare;
+    parsing is as fast either way (measured: 0.67 s for 4e6 rows each)."""
+    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
 def _sane_columns() -> None:

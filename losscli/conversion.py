@@ -15,6 +15,7 @@ positions in messages count from the chunk's ``offset``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ _LARGEST = {
     "float16": float(np.finfo(np.float16).max),
     "bfloat16": 3.3895313892515355e38,
 }
+# every whole number up to this magnitude is exact in the dtype (2^(mantissa bits + 1))
+_EXACT_WHOLE = {"float32": 2.0**24, "float64": 2.0**53, "float16": 2.0**11, "bfloat16": 2.0**8}
 # roles whose values a model produces: integers there are not targets cast to float
 _MODEL_OUTPUTS = (Role.PREDICTION, Role.VARIANCE, Role.LOG_PROBS)
 # the findings conversion raises (the checks and the pipeline raise the others)
@@ -209,8 +212,14 @@ def _to_float(
         return np.asarray(values), None
     with np.errstate(over="ignore", invalid="ignore"):
         converted = cast(values, float_dtype)
-    overflowed = np.isfinite(values) & ~np.isfinite(converted)
-    if overflowed.any():
+    low, high = _ends(values)
+    # finite ends within the dtype's range: nothing overflowed (no value to look for)
+    overflowed = (
+        None
+        if max(-low, high) <= _LARGEST[float_dtype]
+        else np.isfinite(values) & ~np.isfinite(converted)
+    )
+    if overflowed is not None and overflowed.any():
         local = tuple(int(i) for i in np.argwhere(overflowed)[0])
         first = _global(local, argument, offset)
         count = int(overflowed.sum())
@@ -229,6 +238,8 @@ def _to_float(
             first_position=list(first),
         )
     if loaded.from_text:  # text has no dtype: its numbers are read as the loss needs them
+        if max(-low, high) <= _EXACT_WHOLE[float_dtype]:  # every whole number stays exact
+            return converted, None
         return converted, _rounded_whole_numbers(argument, loaded, converted, float_dtype, offset)
     is_target = argument.role not in _MODEL_OUTPUTS
     if values.dtype.kind in "biu" and is_target:
@@ -262,6 +273,18 @@ def _to_float(
     )
 
 
+def _ends(values: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest value, or (-inf, inf) when there are none or a NaN is among
+    them: two fast passes that stand for the masks of finite values when both ends are
+    finite."""
+    if not values.size:
+        return -math.inf, math.inf
+    low, high = float(values.min()), float(values.max())
+    if math.isnan(low) or math.isnan(high):
+        return -math.inf, math.inf
+    return low, high
+
+
 def _rounded_whole_numbers(
     argument: Argument, loaded: LoadedArray, converted: np.ndarray, float_dtype: str, offset: int
 ) -> Finding | None:
@@ -272,7 +295,7 @@ def _rounded_whole_numbers(
     the text's column happened to parse as integers, so every chunk of a file agrees.
     """
     values = np.asarray(loaded.values)
-    as64 = values.astype(np.float64)
+    as64 = values.astype(np.float64, copy=False)
     with np.errstate(invalid="ignore"):
         whole = np.isfinite(as64) & (np.floor(as64) == as64)
         changed = whole & (np.asarray(converted, dtype=np.float64) != as64)

@@ -85,6 +85,10 @@ class MappedFeed:
     def total(self) -> int | None:
         return self.feed.total
 
+    @property
+    def budget(self) -> int | None:
+        return self.feed.budget
+
     def info(self) -> dict[str, InputInfo]:
         found = self.feed.info()
         if self._first is None:

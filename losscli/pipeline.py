@@ -143,6 +143,8 @@ class _Evaluation:
         self.rejected: str | None = None
         self.chunks = 0
         self.torch_dtypes: dict[str, str] = {}
+        self.torch_settings = contextlib.ExitStack()  # torch's threads while streaming
+        self.computed_before = False
 
     def report(self) -> Report:
         feed, spec, settings = self.feed, self.spec, self.settings
@@ -174,6 +176,7 @@ class _Evaluation:
             keep_all=feed.whole,
             top=max(settings.top, WORST_SAMPLES),
             expected=feed.total,
+            budget=feed.budget,
             classes=self._class_setup(first.loaded),
         )
         self.precision = _precision_request(spec, first.loaded)
@@ -181,11 +184,7 @@ class _Evaluation:
         advance = (
             settings.progress(feed.total) if settings.progress is not None and streamed else None
         )
-        with contextlib.ExitStack() as stack:
-            if not feed.whole:  # the next chunk is read in a thread meanwhile
-                from losscli.compute import beside_a_reader
-
-                stack.enter_context(beside_a_reader())
+        with contextlib.ExitStack() as self.torch_settings:
             try:
                 for chunk in itertools.chain([first], iterator):
                     self._chunk(chunk)
@@ -279,9 +278,14 @@ class _Evaluation:
         )
 
     def _compute(self, arrays: dict[str, Any]) -> ChunkResult | None:
-        from losscli.compute import NoKernel, TorchRejected, compute_chunk
+        # the first torch call: until here a chunk is converted and checked without torch,
+        # which the command line is still importing in a thread
+        from losscli.compute import NoKernel, TorchRejected, beside_a_reader, compute_chunk
 
         settings = self.settings
+        if not self.feed.whole and not self.computed_before:  # the next chunk is read meanwhile
+            self.torch_settings.enter_context(beside_a_reader())
+        self.computed_before = True
         try:
             result = compute_chunk(
                 self.spec,

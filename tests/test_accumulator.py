@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from losscli import losses
+from losscli import accumulator, losses
 from losscli.accumulator import Accumulator, ClassSetup, QuantileSample
 from losscli.compute import compute_chunk
 from losscli.evidence import Evidence, capacity, representatives
@@ -91,6 +91,27 @@ def test_cross_entropy_chunked_equals_whole(data: st.DataObject) -> None:
     assert ga["shape"] == gb["shape"] and ga["non_finite"] == gb["non_finite"]
     if ga["norm"] is not None and gb["norm"] is not None:
         assert math.isclose(ga["norm"], gb["norm"], rel_tol=1e-5, abs_tol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_whole_losses_ranked_a_slice_at_a_time_rank_as_one(data: st.DataObject) -> None:
+    """Whole tensors search for their worst samples in slices: ties (the later sample first),
+    NaN and inf rank as in one search, and as in chunks."""
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16)))
+    n = data.draw(st.integers(1, 80))
+    prediction = rng.choice([0.0, 1.0, 2.0, 3.0], size=n).astype(np.float32)  # many ties
+    for value in data.draw(st.lists(st.sampled_from([np.nan, np.inf]), max_size=2)):
+        prediction[rng.integers(0, n)] = value
+    arrays = {"input": prediction, "target": np.zeros(n, dtype=np.float32)}
+    options = {"reduction": "mean"}
+    one_search = _accumulate("mse", arrays, options, [0, n]).finish()
+    chunked = _accumulate("mse", arrays, options, _cuts(n, data)).finish()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(accumulator, "_RANKED_SLICE", data.draw(st.integers(1, 9)))
+        sliced = _accumulate("mse", arrays, options, [0, n]).finish()
+    assert [(i, repr(v)) for i, v in sliced.worst] == [(i, repr(v)) for i, v in one_search.worst]
+    assert [i for i, _ in chunked.worst] == [i for i, _ in one_search.worst]
 
 
 @settings(max_examples=25, deadline=None)

@@ -63,3 +63,31 @@ def test_streamed_beyond_the_capacity_the_json_and_the_table_name_the_same_sampl
         main([*argv, "--no-color"])
     title = re.search(r"a uniform sample of (\d+) samples", capsys.readouterr().out)
     assert title is not None and int(title.group(1)) == sampled
+
+
+@pytest.mark.parametrize(
+    ("budget", "capacity"),
+    [(None, 1 << 20), (4 << 30, 1 << 20), (512 << 20, 1 << 20), (64 << 20, 1 << 17), (8 << 20, 1 << 14), (1 << 20, 1 << 12), (16 << 10, 1 << 12)],
+)  # fmt: skip
+def test_the_sample_takes_a_share_of_the_memory_budget(budget: int | None, capacity: int) -> None:
+    assert accumulator.sketch_capacity(budget) == capacity
+    if budget is not None and capacity > 1 << 12:  # twice the capacity: 1/32 of the budget
+        assert 2 * capacity * 8 <= budget // 32
+
+
+def test_a_text_stream_keeps_a_sample_within_its_budget(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # text's length is unknown beforehand: the sample halves whenever it outgrows twice the
+    # capacity, which a 1MB budget sets at 2^12 (2^20 with no budget: 30,000 would all stay)
+    rng = np.random.default_rng(3)
+    rows = 30_000
+    table = np.column_stack([rng.normal(size=rows), rng.normal(size=rows)])
+    path = tmp_path / "t.csv"
+    np.savetxt(path, table, delimiter=",", header="p,t", comments="", fmt="%.6f")
+    argv = ["compute", "mse", f"{path}:p", f"{path}:t", "--memory-budget", "1MB"]
+    summary = run_json(capsys, argv).report["per_sample_summary"]
+    assert summary["n"] == rows
+    assert 1 << 12 <= summary["quantile_samples"] <= 2 << 12
+    expected = np.quantile((table[:, 0] - table[:, 1]) ** 2, 0.5)
+    assert summary["p50"] == pytest.approx(expected, rel=0.05)
