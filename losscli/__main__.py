@@ -1,5 +1,5 @@
 """Entry point for ``python -m losscli``."""
 
-from losscli.cli import main
+from losscli.cli import entry
 
-main()
+entry()
