@@ -28,6 +28,7 @@ from losscli.loaders import (
     LoadedArray,
     chunk_estimate,
     load,
+    load_many,
     open_chunk_readers,
     size_text,
 )
@@ -621,12 +622,9 @@ def open_feed(
         itemsize = np.dtype(FLOAT_DTYPES[float_dtype]).itemsize
         return StreamFeed(sources, budget, itemsize, stdin_format, decided.estimates)
     cache = {} if cache is None else cache
-    loaded = {}
-    for name, text in bound.items():
-        if text not in cache:
-            cache[text] = load(sources[name], stdin_format, decided.allowance())
-        loaded[name] = cache[text]
-    return WholeFeed(loaded)
+    missing = {text: sources[name] for name, text in bound.items() if text not in cache}
+    cache.update(load_many(missing, stdin_format, decided.allowance()))
+    return WholeFeed({name: cache[text] for name, text in bound.items()})
 
 
 # debug infers the task from at most this many leading samples of each input
@@ -653,6 +651,9 @@ def heads(
     named = estimates_of({str(i): source for i, source in enumerate(sources)}, budget)
     judged = Plan.of(named, budget)
     stream, allowance = judged.stream, judged.allowance()
+    if not stream:  # all of them whole: columns of one text file parsed once
+        wanted = {t: s for t, s in zip(texts, sources, strict=True) if t not in cache}
+        cache.update(load_many(wanted, stdin_format, allowance))
     found = []
     for text, source, estimate in zip(texts, sources, named.values(), strict=True):
         if stream and not estimate.chunkable and not _small(source, estimate):

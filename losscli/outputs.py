@@ -11,7 +11,7 @@ import contextlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,6 +31,23 @@ def discard_all() -> None:
         with contextlib.suppress(OSError):
             path.unlink()
         _LIVE.discard(path)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held back by this thread until the block ends (where the system
+    can hold them: POSIX), so a temporary file is never created unregistered."""
+    import signal
+
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def check_target(path: str, inputs: Iterable[Path]) -> Path:
@@ -90,16 +107,17 @@ class PerSampleWriter:
         self.name = printable(name if name is not None else str(target))
         self.suffix = target.suffix.lower()
         try:
-            handle, temporary = tempfile.mkstemp(
-                # the name cut short: a target near the file-name limit must still fit
-                prefix=f".{target.name[:64]}.",
-                suffix=".part",
-                dir=target.parent or Path("."),
-            )
+            with _interrupts_held():  # an interrupt between the two would leave the file
+                handle, temporary = tempfile.mkstemp(
+                    # the name cut short: a target near the file-name limit must still fit
+                    prefix=f".{target.name[:64]}.",
+                    suffix=".part",
+                    dir=target.parent or Path("."),
+                )
+                self._temporary = Path(temporary)
+                _LIVE.add(self._temporary)
         except OSError as error:
             raise self._failed(error) from None
-        self._temporary = Path(temporary)
-        _LIVE.add(self._temporary)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(handle, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600

@@ -337,6 +337,35 @@ def test_an_interrupted_run_exits_130_and_leaves_the_output(
     no_leftovers(tmp_path)
 
 
+def test_an_interrupt_as_the_temporary_file_is_created_finds_it_registered(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the signal lands inside mkstemp, before the file could be registered for discarding:
+    # it is held until the file is, so the handler (the CLI's discards every live file) sees it
+    import tempfile
+
+    from losscli import outputs
+
+    seen: list[bool] = []
+    created: list[Path] = []
+    mkstemp = tempfile.mkstemp
+
+    def interrupted_mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
+        handle, name = mkstemp(*args, **kwargs)  # type: ignore[call-overload]
+        created.append(Path(name))
+        os.kill(os.getpid(), signal.SIGTERM)
+        return handle, name
+
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append(created[0] in outputs._LIVE))
+    try:
+        monkeypatch.setattr(tempfile, "mkstemp", interrupted_mkstemp)
+        writer = outputs.PerSampleWriter(tmp_path / "losses.npy")
+        writer.discard()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen == [True]
+
+
 def test_concurrent_runs_never_interleave(tmp_path: Path) -> None:
     """Two runs write one file at once: it ends as one run's losses, whole, never a mix."""
     first = RNG.normal(size=300_000).astype(np.float32)

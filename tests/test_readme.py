@@ -326,10 +326,12 @@ def run(example: Example, workdir: Path) -> Result:
     argv = _in_process(example)
     if argv is not None:
         return _run_in_process(argv, example, workdir)
+    with _PROCESS_STATE:  # not while an in-process run has the environment replaced
+        env = _environment(workdir, example)
     done = subprocess.run(
         ["bash", "-o", "pipefail", "-c", example.command],
         cwd=workdir,
-        env=_environment(workdir, example),
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,

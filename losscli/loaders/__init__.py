@@ -275,6 +275,46 @@ def load(
     return _checked(loaded)
 
 
+def load_many(
+    sources: dict[str, Source], stdin_format: str = "csv", allowance: Allowance | None = None
+) -> dict[str, LoadedArray]:
+    """:func:`load` of each source, in order; selections of one delimited text file are
+    parsed once, when the first of them is loaded.
+
+    ``losscli compute mse t.csv:pred t.csv:true`` reads ``t.csv`` once, for both columns.
+    """
+    on_file: dict[Path, list[str]] = {}
+    for key, source in sources.items():
+        if source.kind is SourceKind.FILE and source.path is not None:
+            on_file.setdefault(source.path, []).append(key)
+    found: dict[str, LoadedArray] = {}
+    for key, source in sources.items():
+        if key in found:
+            continue
+        keys = on_file.get(source.path, []) if source.path is not None else []
+        if len(keys) > 1:
+            # on failure each is loaded alone, in order: the error is the first input's
+            with contextlib.suppress(LoadError):
+                found.update(_parsed_once(source.path, {k: sources[k] for k in keys}))
+        if key not in found:
+            found[key] = load(source, stdin_format, allowance)
+    return {key: found[key] for key in sources}
+
+
+def _parsed_once(path: Path | None, sources: dict[str, Source]) -> dict[str, LoadedArray]:
+    """Every selection of one delimited text file from one parse; nothing for other formats."""
+    assert path is not None
+    first = next(iter(sources.values()))
+    kind = _file_kind(path, first.file_name, first.text)
+    if kind.pipe or kind.format.module != "csv":
+        return {}
+    from losscli.loaders import csv
+
+    with _guarded(first.file_name, kind.format.name):
+        read = csv.read_path_columns(path, [(s.selector, s.display) for s in sources.values()])
+    return {key: _checked(loaded) for key, loaded in zip(sources, read, strict=True)}
+
+
 def chunk_estimate(source: Source, cap: int | None = None) -> Estimate:
     """How many bytes ``source`` will occupy once decoded, and whether it reads in chunks.
 

@@ -100,6 +100,26 @@ def read_path(path: Path, selector: str | None, display: str) -> LoadedArray:
     return _parse(inputs, layout, selector, display, name)
 
 
+def read_path_columns(path: Path, selections: list[tuple[str | None, str]]) -> list[LoadedArray]:
+    """Several selections of one delimited text file (``t.csv:a``, ``t.csv:b``), parsed once.
+
+    Each comes out as :func:`read_path` gives it; the file is parsed once for the columns
+    they name together. ``selections``: (selector, display) pairs, in the order wanted.
+    """
+    name = str(path)
+    inputs, layout = _open_path(path, name)
+    chosen = [_select(layout, selector, name) for selector, _ in selections]
+    table = _table(
+        inputs, layout, list(dict.fromkeys(c for columns in chosen for c in columns)), name
+    )
+    return [
+        LoadedArray(
+            values=_to_numpy(table, columns), source=display, columns=tuple(columns), from_text=True
+        )
+        for columns, (_, display) in zip(chosen, selections, strict=True)
+    ]
+
+
 def read_bytes(
     data: bytes, selector: str | None, display: str, name: str = "<stdin>"
 ) -> LoadedArray:
@@ -600,10 +620,17 @@ def _parse(
     display: str,
     name: str,
 ) -> LoadedArray:
+    chosen = _select(layout, selector, name)
+    table = _table(inputs, layout, chosen, name)
+    values = _to_numpy(table, chosen)
+    return LoadedArray(values=values, source=display, columns=tuple(chosen), from_text=True)
+
+
+def _table(inputs: _Inputs, layout: _Layout, chosen: list[str], name: str) -> Any:
+    """The ``chosen`` columns of the whole text as a pyarrow table, each one a number."""
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
-    chosen = _select(layout, selector, name)
     block = block_bytes(layout, _BLOCK_BYTES)
     while True:
         read_options, parse_options, convert_options = _arrow_options(layout, chosen, block)
@@ -629,8 +656,7 @@ def _parse(
         column_type = table.column(column).type
         if not _is_numeric(column_type):
             raise LoadError(name, _diagnose_cell(inputs.parsed, layout, column, column_type))
-    values = _to_numpy(table, chosen)
-    return LoadedArray(values=values, source=display, columns=tuple(chosen), from_text=True)
+    return table
 
 
 def _no_rows(layout: _Layout) -> str:
