@@ -549,8 +549,14 @@ class Accumulator:
         if not self.finite:
             quantiles = None
         elif self.keep_all and per_sample.size == self.samples:
-            finite = per_sample[np.isfinite(per_sample)]
-            quantiles = [float(q) for q in np.quantile(finite, [0.5, 0.9, 0.99])]
+            # one copy, partitioned in place (np.quantile would copy it again)
+            finite = (
+                per_sample.copy()
+                if self.finite == per_sample.size
+                else per_sample[np.isfinite(per_sample)]
+            )
+            levels = [0.5, 0.9, 0.99]
+            quantiles = [float(q) for q in np.quantile(finite, levels, overwrite_input=True)]
             quantile_samples = finite.size
         else:
             quantiles = self._sample.quantiles([0.5, 0.9, 0.99])

@@ -139,8 +139,6 @@ class ArrayKind:
         non_finite: how many values are NaN or Inf.
         min: the smallest finite value.
         max: the largest finite value.
-        mean: the mean of the finite values.
-        median: the median of the finite values.
         integral: every finite value is a whole number (integer dtypes always are).
         n_distinct: the number of distinct finite values when integral, else None.
         distinct: the distinct finite values, sorted, when there are at most 16 (else ()).
@@ -161,8 +159,6 @@ class ArrayKind:
     non_finite: int
     min: float
     max: float
-    mean: float
-    median: float
     integral: bool
     n_distinct: int | None
     distinct: tuple[float, ...]
@@ -218,6 +214,29 @@ def _distinct(whole: np.ndarray, low: float, high: float) -> np.ndarray:
     return (np.flatnonzero(counts) + low).astype(whole.dtype)
 
 
+def _finite_values(array: np.ndarray) -> np.ndarray:
+    """The finite values, flat: a view when every value is finite (two fast passes find it
+    out: NaN or Inf would be one of the ends), a copy of the finite ones otherwise."""
+    flat = array.reshape(-1)
+    if array.dtype.kind != "f" or (
+        math.isfinite(float(flat.min())) and math.isfinite(float(flat.max()))
+    ):
+        return flat
+    return flat[np.isfinite(flat)]
+
+
+# integrality is first judged on this many leading values: one that is not whole settles it
+_WHOLE_HEAD = 4096
+
+
+def _whole_numbers(finite: np.ndarray) -> bool:
+    """Every value is a whole number (exact in any float dtype: floor(x) == x)."""
+    head = finite[:_WHOLE_HEAD]
+    if not np.array_equal(np.floor(head), head):
+        return False
+    return head.size == finite.size or bool(np.array_equal(np.floor(finite), finite))
+
+
 def classify(values: np.ndarray, class_axis: int | None = None) -> ArrayKind:
     """Say what ``values`` look like.
 
@@ -237,14 +256,12 @@ def classify(values: np.ndarray, class_axis: int | None = None) -> ArrayKind:
     axis = _normalised_axis(class_axis, array.ndim)
     if array.size == 0:
         return _empty(array, axis)
-    finite_mask = np.isfinite(array) if array.dtype.kind == "f" else None
-    finite = array[finite_mask] if finite_mask is not None else array.reshape(-1)
+    finite = _finite_values(array)
     non_finite = int(array.size - finite.size)
     if finite.size == 0:
         return _empty(array, axis, kind=Kind.NON_FINITE, non_finite=non_finite)
-    as_float = finite.astype(np.float64, copy=False)
-    low, high = float(as_float.min()), float(as_float.max())
-    integral = array.dtype.kind in "biu" or bool(np.all(np.floor(as_float) == as_float))
+    low, high = float(finite.min()), float(finite.max())
+    integral = array.dtype.kind in "biu" or _whole_numbers(finite)
     n_distinct: int | None = None
     distinct: tuple[float, ...] = ()
     if integral:
@@ -275,8 +292,6 @@ def classify(values: np.ndarray, class_axis: int | None = None) -> ArrayKind:
         non_finite=non_finite,
         min=low,
         max=high,
-        mean=float(as_float.mean()),
-        median=float(np.median(as_float)),
         integral=integral,
         n_distinct=n_distinct,
         distinct=distinct,
@@ -468,8 +483,6 @@ def _empty(
         non_finite=non_finite,
         min=nan,
         max=nan,
-        mean=nan,
-        median=nan,
         integral=False,
         n_distinct=None,
         distinct=(),

@@ -231,3 +231,22 @@ def test_log_bins_count_as_numpy_does_with_the_same_edges(values: list[float], b
     expected, _ = np.histogram(magnitudes, bins=binned.edges)
     assert binned.counts.tolist() == expected.tolist()
     assert int(binned.counts.sum()) == magnitudes.size
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.floats(-1e6, 1e6, allow_nan=False, width=32), min_size=1, max_size=200),
+    st.booleans(),
+    st.integers(0, 3),
+)
+def test_float32_values_bin_as_their_float64_copy(values: list[float], log: bool, bad: int) -> None:
+    # binned in their own dtype (no float64 copy of a large gradient): the same edges and counts
+    single = np.array(values + [np.nan, np.inf, -np.inf][:bad], dtype=np.float32)
+    ours, wide = (
+        charts.histogram(single, log=log),
+        charts.histogram(single.astype(np.float64), log=log),
+    )
+    assert ours.edges.dtype == np.float64
+    assert ours.edges.tolist() == wide.edges.tolist()
+    assert ours.counts.tolist() == wide.counts.tolist()
+    assert (ours.zeros, ours.non_finite) == (wide.zeros, wide.non_finite)

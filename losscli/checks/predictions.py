@@ -161,7 +161,8 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
             "probabilities-as-logits",
             Severity.WARNING,
             f"all {kind.size} values of {name} from {context.source(name)} lie in [0, 1] "
-            f"({text.number(kind.min)} to {text.number(kind.max)}, median {text.number(kind.median)}): they look like "
+            f"({text.number(kind.min)} to {text.number(kind.max)}, median "
+            f"{text.number(_median(context.inputs[name].values))}): they look like "
             f"sigmoid output, and {spec.name} applies sigmoid again, squeezing every prediction into "
             "[0.5, 0.73]" + ("" if readings is None else readings.text()),
             "pass the logits (the model output before torch.sigmoid), or recover them with "
@@ -175,6 +176,12 @@ def check_probabilities_as_logits(context: CheckContext) -> Iterator[Finding]:
             minimum=kind.min,
             maximum=kind.max,
         )
+
+
+def _median(values: np.ndarray) -> float:
+    """The median of the finite values (only for a finding's message: a sort of them all)."""
+    flat = np.asarray(values, dtype=np.float64).reshape(-1)
+    return float(np.median(flat[np.isfinite(flat)]))
 
 
 def _sigmoid_readings(context: CheckContext, name: str) -> SigmoidReadings | None:

@@ -48,14 +48,18 @@ def histogram(values: np.ndarray, bins: int = BINS, log: bool = False) -> Histog
         bins: the most bins; fewer when there are fewer values, one when all are equal.
         log: log-spaced bins over the values' magnitudes ``|v| > 0``; zeros are counted apart.
     """
-    flat = np.asarray(values, dtype=np.float64).reshape(-1)
-    finite = flat[np.isfinite(flat)]
+    flat = np.asarray(values).reshape(-1)
+    if flat.dtype.kind != "f":
+        flat = flat.astype(np.float64)
+    # in the values' own float dtype (binned against float64 edges): no float64 copy
+    finite = flat if flat.size and _finite_ends(flat) else flat[np.isfinite(flat)]
     non_finite = int(flat.size - finite.size)
     zeros = 0
     if log:
         finite = np.abs(finite)
         zeros = int(np.count_nonzero(finite == 0))
-        finite = finite[finite > 0]
+        if zeros:
+            finite = finite[finite > 0]
     if finite.size == 0:
         return Histogram(np.zeros(0), np.zeros(0, dtype=np.int64), log, zeros, non_finite)
     low, high = float(finite.min()), float(finite.max())
@@ -66,12 +70,34 @@ def histogram(values: np.ndarray, bins: int = BINS, log: bool = False) -> Histog
     if log:
         edges = np.logspace(math.log10(low), math.log10(high), count + 1)
         edges[0], edges[-1] = low, high  # exact ends despite pow/log rounding
-        # np.histogram's bins for uneven edges, without the sort it does of the values
-        bin_of = np.searchsorted(edges, finite, side="right") - 1
-        counts = np.bincount(np.minimum(bin_of, count - 1), minlength=count)
+        counts = _edge_counts(finite, edges)
     else:  # even bins: np.histogram's arithmetic path, on the linspace edges it returns
-        counts, edges = np.histogram(finite, bins=count, range=(low, high))
+        # float64 ends: with float32 values numpy would otherwise space the bins in float32
+        counts, edges = np.histogram(finite, bins=count, range=(np.float64(low), np.float64(high)))
     return Histogram(edges, counts.astype(np.int64), log, zeros, non_finite)
+
+
+# values compared against the edges a block at a time (the block stays in the cache)
+_BLOCK = 1 << 20
+
+
+def _edge_counts(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """How many ``values`` (all within ``edges``) each bin holds, as np.histogram counts them
+    (``edges[i] <= v < edges[i + 1]``, the last bin closed): from how many are at or above
+    each inner edge. Comparisons only: for uneven edges np.histogram sorts each block of the
+    values, several times the cost on 1e8 gradients (2.2 s against 0.3 s)."""
+    at_or_above = np.zeros(edges.size - 1, dtype=np.int64)
+    at_or_above[0] = values.size
+    for start in range(0, values.size, _BLOCK):
+        block = values[start : start + _BLOCK]
+        for index in range(1, edges.size - 1):
+            at_or_above[index] += np.count_nonzero(block >= edges[index])  # in float64
+    return at_or_above - np.append(at_or_above[1:], 0)
+
+
+def _finite_ends(values: np.ndarray) -> bool:
+    """Both ends finite, so every value is (NaN or Inf would be an end)."""
+    return math.isfinite(float(values.min())) and math.isfinite(float(values.max()))
 
 
 def bar(count: int, largest: int, width: int) -> str:
