@@ -8,10 +8,11 @@ The target may not be one of the inputs.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import stat
-import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,23 +32,6 @@ def discard_all() -> None:
         with contextlib.suppress(OSError):
             path.unlink()
         _LIVE.discard(path)
-
-
-@contextlib.contextmanager
-def _interrupts_held() -> Iterator[None]:
-    """SIGINT and SIGTERM held back by this thread until the block ends (where the system
-    can hold them: POSIX), so a temporary file is never created unregistered."""
-    import signal
-
-    held = {signal.SIGINT, signal.SIGTERM}
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def check_target(path: str, inputs: Iterable[Path]) -> Path:
@@ -106,24 +90,32 @@ class PerSampleWriter:
         self.target = target
         self.name = printable(name if name is not None else str(target))
         self.suffix = target.suffix.lower()
-        try:
-            with _interrupts_held():  # an interrupt between the two would leave the file
-                handle, temporary = tempfile.mkstemp(
-                    # the name cut short: a target near the file-name limit must still fit
-                    prefix=f".{target.name[:64]}.",
-                    suffix=".part",
-                    dir=target.parent or Path("."),
-                )
-                self._temporary = Path(temporary)
-                _LIVE.add(self._temporary)
-        except OSError as error:
-            raise self._failed(error) from None
+        handle, self._temporary = self._created(target)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(handle, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
         self._stream: BinaryIO = os.fdopen(handle, "wb")
         self._count = 0
         self._write(self._npy_header(0) if self.suffix == ".npy" else b"per_sample\n")
+
+    def _created(self, target: Path) -> tuple[int, Path]:
+        """A new temporary file beside ``target``, as ``tempfile.mkstemp`` makes one (a random
+        name, created exclusively, mode 0600), registered for discarding before it exists: an
+        interrupt then finds it whenever it lands (the handler ends the process at once)."""
+        # the name cut short: a target near the file-name limit must still fit
+        stem = target.parent / f".{target.name[:64]}."
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        for _ in range(100):
+            temporary = Path(f"{stem}{secrets.token_hex(4)}.part")
+            _LIVE.add(temporary)
+            try:
+                return os.open(temporary, flags, 0o600), temporary
+            except FileExistsError:
+                _LIVE.discard(temporary)
+            except OSError as error:
+                _LIVE.discard(temporary)
+                raise self._failed(error) from None
+        raise self._failed(FileExistsError(errno.EEXIST, "no unused temporary name"))
 
     def _write(self, data: bytes | memoryview) -> None:
         try:

@@ -17,10 +17,12 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -340,30 +342,38 @@ def test_an_interrupted_run_exits_130_and_leaves_the_output(
 def test_an_interrupt_as_the_temporary_file_is_created_finds_it_registered(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the signal lands inside mkstemp, before the file could be registered for discarding:
-    # it is held until the file is, so the handler (the CLI's discards every live file) sees it
-    import tempfile
-
+    # the signal lands while the file is being created, where a file made first and then
+    # registered was missed by the handler (the CLI's discards every registered file)
     from losscli import outputs
 
     seen: list[bool] = []
-    created: list[Path] = []
-    mkstemp = tempfile.mkstemp
+    opened: list[Path] = []
+    open_file = os.open
 
-    def interrupted_mkstemp(*args: object, **kwargs: object) -> tuple[int, str]:
-        handle, name = mkstemp(*args, **kwargs)  # type: ignore[call-overload]
-        created.append(Path(name))
-        os.kill(os.getpid(), signal.SIGTERM)
-        return handle, name
+    def interrupted_open(path: Any, *args: Any, **kwargs: Any) -> int:
+        handle = open_file(path, *args, **kwargs)
+        if str(path).endswith(".part"):
+            opened.append(Path(path))
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before this returns
+        return handle
 
-    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append(created[0] in outputs._LIVE))
+    # another thread, as the CLI has (torch's import, its workers): a signal for the process
+    # may go to any thread that does not hold it back (holding it in the main thread alone
+    # failed this test in the full suite), so only registering first protects
+    done = threading.Event()
+    other = threading.Thread(target=done.wait, daemon=True)
+    other.start()
+    previous = signal.signal(signal.SIGTERM, lambda *_: seen.append(opened[-1] in outputs._LIVE))
     try:
-        monkeypatch.setattr(tempfile, "mkstemp", interrupted_mkstemp)
+        monkeypatch.setattr(os, "open", interrupted_open)
         writer = outputs.PerSampleWriter(tmp_path / "losses.npy")
+        monkeypatch.undo()
         writer.discard()
     finally:
         signal.signal(signal.SIGTERM, previous)
+        done.set()
     assert seen == [True]
+    assert not list(tmp_path.iterdir())
 
 
 def test_concurrent_runs_never_interleave(tmp_path: Path) -> None:
