@@ -211,7 +211,6 @@ def main(argv: list[str] | None = None) -> None:
     if _closed(sys.stdout):
         _fatal("standard output is closed; nothing can be written (remove '>&-')")
     _sane_columns()
-    _lean_arrow_memory()
     previous = {}
     with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
         for number in (signal.SIGTERM, signal.SIGINT):
@@ -231,8 +230,10 @@ def entry() -> NoReturn:
     C++ objects torn down one by one), and nothing of losscli's is left by then: every output
     file is renamed into place or discarded before :func:`main` returns, and every write to
     stdout was flushed as it was made (a failed one is exit 2 there). Standard streams are
-    flushed once more here; a program that calls :func:`main` itself keeps the usual exit.
+    flushed once more here; a program that calls :func:`main` itself keeps the usual exit,
+    its collector and its pyarrow memory pool (:func:`_lean_process`).
     """
+    _lean_process()
     try:
         main()
         code = 0
@@ -339,9 +340,10 @@ def _start_torch_import() -> None:
         # the foreground import reports any real error
         with contextlib.suppress(Exception):
             import torch  # noqa: F401  (warm the import; compute.py uses it)
-        # torch's million objects live as long as the process: out of the collector's sight,
-        # a full collection costs ~1 ms where it cost ~80 ms (each of several in a run)
-        gc.freeze()
+        if _PROCESS.lean:
+            # torch's million objects live as long as the process: out of the collector's
+            # sight, a full collection costs ~1 ms where it cost ~80 ms (several in a run)
+            gc.freeze()
 
     if "torch" not in sys.modules:
         threading.Thread(target=_import, name="import-torch", daemon=True).start()
@@ -398,11 +400,23 @@ def _stderr_console() -> Any:
 MIN_WIDTH = 40
 
 
-def _lean_arrow_memory() -> None:
-    """pyarrow allocates from the C library's malloc in this process, unless the user chose
-    (``ARROW_DEFAULT_MEMORY_POOL``): its default, mimalloc, holds ~12 MB of arenas from the
-    first parsed block on, which a stream at a small ``--memory-budget`` cannot spare;
-    parsing is as fast either way (measured: 0.67 s for 4e6 rows each)."""
+@dataclasses.dataclass
+class _Process:
+    """What the ``losscli`` program may do to its own process (and a caller of main() not)."""
+
+    lean: bool = False
+
+
+_PROCESS = _Process()
+
+
+def _lean_process() -> None:
+    """The ``losscli`` program's own process: torch's objects frozen out of the collector
+    once imported (:func:`_start_torch_import`), and pyarrow allocating from the C library's
+    malloc unless the user chose (``ARROW_DEFAULT_MEMORY_POOL``): its default, mimalloc,
+    holds ~12 MB of arenas from the first parsed block on, which a stream at a small
+    ``--memory-budget`` cannot spare; parsing is as fast either way (0.67 s for 4e6 rows)."""
+    _PROCESS.lean = True
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 
