@@ -65,7 +65,12 @@ def plain_value(annotation: Any, value: Any, bounds: tuple[Any, Any] = (None, No
 
 def _number(value: Any, pattern: re.Pattern[str], kind: type) -> Any:
     if isinstance(value, str):
-        return kind(value) if pattern.match(value) else None
+        if not pattern.match(value):
+            return None
+        try:
+            return kind(value)
+        except ValueError:  # past int()'s 4300 digits: Typer's refusal
+            return None
     if type(value) is kind:  # a default (never a bool for an int)
         return value
     return None

@@ -207,11 +207,18 @@ _COUNTED_SPAN = 1 << 16
 def _distinct(whole: np.ndarray, low: float, high: float) -> np.ndarray:
     """The distinct values of ``whole`` (whole numbers from ``low`` to ``high``), sorted, in
     its dtype: counted in one pass when they span few values (labels, classes, masks), sorted
-    otherwise."""
-    if whole.size <= _COUNTED_SPAN or high - low >= _COUNTED_SPAN:
+    otherwise. The offsets are taken in int64 or float64: int8 or float16 would wrap or round."""
+    if whole.size <= _COUNTED_SPAN or high - low >= _COUNTED_SPAN or whole.dtype == np.uint64:
+        if whole.dtype == np.float16:  # numpy 2.4's sort of many float16 repeats values
+            return np.unique(whole.astype(np.float64)).astype(np.float16)
         return np.unique(whole)
-    counts = np.bincount((whole - whole.dtype.type(low)).astype(np.intp, copy=False))
-    return (np.flatnonzero(counts) + low).astype(whole.dtype)
+    if whole.dtype.kind == "f":
+        base: float | int = low
+        offsets = np.subtract(whole, low, dtype=np.float64).astype(np.intp)
+    else:  # exact for any int64, where float(low) may not be
+        base = int(whole.min())
+        offsets = np.subtract(whole, base, dtype=np.int64)
+    return (np.flatnonzero(np.bincount(offsets)) + base).astype(whole.dtype)
 
 
 def _finite_values(array: np.ndarray) -> np.ndarray:

@@ -48,7 +48,7 @@ TYPED = [
     "0", "3", "-1", "+2", "007", "10", "1.5", "-0.25", ".5", "5.", "1e3", "1E-2", "-1e+2",
     "nan", "inf", "-inf", "1_000", " 3", "3 ", "", "0x10", "٣", "1.5.2", "e3", "--",
     "json", "JSON", "table", "float64", "Float64", "warning", "never", "auto", "300MB",
-    "mean", "sum", "none", "csv", "true", "yes",
+    "mean", "sum", "none", "csv", "true", "yes", "9" * 5000, "1" + "0" * 400,
 ]  # fmt: skip
 
 

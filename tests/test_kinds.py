@@ -218,7 +218,7 @@ def test_decimal_places(values: np.ndarray, expected: int | None) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.sampled_from([np.int64, np.int32, np.int16, np.float32, np.float64]),
+    st.sampled_from([np.int64, np.int32, np.int16, np.int8, np.float16, np.float32, np.float64]),
     st.integers(-30_000, 30_000),
     st.sampled_from([0, 1, 2, 9, 15, 300, 65_535, 65_536, 200_000]),
     st.sampled_from([1, 5, 1_000, 65_537, 150_000]),
@@ -227,12 +227,30 @@ def test_distinct_whole_numbers_are_numpys_unique(
     dtype: type, low: int, span: int, size: int
 ) -> None:
     # counted (a span under 2^16 in many values) or sorted: numpy's values, dtype and order
-    if np.dtype(dtype) == np.int16:
-        span = min(span, 2_000)
+    if np.dtype(dtype) == np.int8:  # negative ones too: an offset in int8 would wrap
+        low, span = low % 128 - 128, min(span, 127)
+    if np.dtype(dtype) in (np.int16, np.float16):
+        low, span = low % 30_000 - 30_000, min(span, 60_000)
     random = np.random.default_rng(size + span)
     values = (low + random.integers(0, span + 1, size)).astype(dtype)
     distinct = kinds._distinct(values, float(values.min()), float(values.max()))
-    expected = np.unique(values)
+    # numpy's own answer, in float64 for float16 (numpy 2.4 repeats values sorting many)
+    expected = np.unique(values.astype(np.float64)).astype(values.dtype)
     assert distinct.dtype == expected.dtype
     assert np.array_equal(distinct, expected)
     assert classify(values).n_distinct == expected.size
+
+
+def test_distinct_float16_whole_numbers_are_not_rounded() -> None:
+    # 2784 - (-30000) = 32784 is no float16: an offset in float16 reads 2768
+    values = np.tile(np.array([-30000, 2784, 30000], dtype=np.float16), 30_000)
+    assert classify(values).distinct == (-30000.0, 2784.0, 30000.0)
+
+
+def test_many_float16_values_sort_into_distinct_ones() -> None:
+    # numpy 2.4.6: np.unique of 65,537 float16 values from -3 to 6 lists -2 and -1 thrice
+    values = (-3 + np.random.default_rng(65546).integers(0, 10, 65_537)).astype(np.float16)
+    wide = np.concatenate([values, np.array([-10_000, 60_000], dtype=np.float16)])  # sorted
+    for array in (values, wide):
+        found = classify(array)
+        assert found.n_distinct == len(set(array.tolist()))
