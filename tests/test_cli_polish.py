@@ -127,3 +127,44 @@ def test_typer_exit_codes_are_not_swallowed_by_main() -> None:
         main(["compute", "l1", "[1]", "[3]", "--max-loss", "1"])
     assert done.value.code == 1
     assert isinstance(typer.Exit(1).exit_code, int)
+
+
+# The program (console script, python -m losscli) ends with os._exit once main() returns:
+# what main() wrote and its exit code must survive that, whatever SystemExit carried.
+_PROGRAM = """
+import sys
+import losscli.cli as cli
+
+def main():
+    sys.stdout.write("written, not flushed")
+    raise SystemExit({code!r})
+
+cli.main = main
+cli.entry()
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "exit_code", "stderr"),
+    [(None, 0, ""), (0, 0, ""), (1, 1, ""), (2, 2, ""), ("a message", 1, "losscli: a message\n")],
+)
+def test_the_program_exits_with_mains_code_and_output(
+    code: object, exit_code: int, stderr: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    buffered = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # a pipe
+    done = subprocess.run(
+        [sys.executable, "-c", _PROGRAM.format(code=code)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=buffered,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        exit_code,
+        "written, not flushed",
+        stderr,
+    )

@@ -254,3 +254,10 @@ def test_many_float16_values_sort_into_distinct_ones() -> None:
     for array in (values, wide):
         found = classify(array)
         assert found.n_distinct == len(set(array.tolist()))
+
+
+def test_a_fraction_past_the_first_values_still_makes_them_not_whole() -> None:
+    # integrality is judged on the first 4096 values first; a fraction after them still counts
+    values = np.concatenate([np.arange(5000, dtype=np.float32), np.array([0.5], np.float32)])
+    assert not classify(values).integral
+    assert classify(values[:-1]).integral
