@@ -58,6 +58,24 @@ print(F.mse_loss(torch.from_numpy(table[:, 0]), torch.from_numpy(table[:, 1])).i
 """
 
 
+# The shards variant: every shard loaded, concatenated, then torch (what the issue replaces).
+HAND_SHARDS = """
+import glob, re, sys
+import numpy as np
+import torch
+import torch.nn.functional as F
+def natural(path):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\\d+)", path)]
+pred, true = (
+    torch.from_numpy(np.concatenate([np.load(f) for f in sorted(glob.glob(g), key=natural)]))
+    for g in sys.argv[1:3]
+)
+print(F.mse_loss(pred, true).item())
+"""
+# the large pair is cut into this many shards for the shard rows
+SHARDS = 8
+
+
 @dataclass(frozen=True)
 class Sizes:
     small: int
@@ -113,6 +131,24 @@ def _npy_pair(elements: int) -> tuple[Path, Path]:
         del array
         part.rename(path)
     return paths
+
+
+def _shards(pair: tuple[Path, Path], count: int) -> tuple[str, str]:
+    """The pair cut into ``count`` shards of unequal sizes (written once): two globs."""
+    globs = []
+    for path in pair:
+        directory = DATA / f"{path.stem}_shards{count}"
+        if not directory.exists():
+            whole = np.load(path, mmap_mode="r")
+            cuts = np.linspace(0, len(whole), count + 1).astype(int)
+            cuts[1:-1] += np.arange(1, count) * 1000  # unequal sizes
+            part = directory.with_suffix(".part")
+            part.mkdir(exist_ok=True)
+            for index in range(count):
+                np.save(part / f"part-{index}.npy", whole[cuts[index] : cuts[index + 1]])
+            part.rename(directory)
+        globs.append(str(directory / "part-*.npy"))
+    return globs[0], globs[1]
 
 
 def _csv_table(rows: int) -> Path:
@@ -271,6 +307,7 @@ def main() -> None:
     medium = _npy_pair(sizes.medium)
     table = _csv_table(sizes.csv_rows)
     streamed = [_csv_table(rows) for rows in sizes.stream_csv_rows]
+    sharded = _shards(large, SHARDS)
     _compiled()
     load = os.getloadavg()[0]
     hand = [PYTHON, "-c", HAND_MSE]
@@ -320,6 +357,27 @@ def main() -> None:
             [*hand, *map(str, medium)],
             Target(),
             _bytes(*medium),
+        ),
+        (
+            f"compute mse, {sizes.large:.0e} elements in {SHARDS} shards, vs concatenating them",
+            _losscli("compute", "mse", *sharded),
+            [PYTHON, "-c", HAND_SHARDS, *sharded],
+            Target(),
+            _bytes(*large),
+        ),
+        (
+            f"compute mse, {sizes.large:.0e} elements: {SHARDS} shards vs one file streamed",
+            _losscli("compute", "mse", *sharded),
+            _losscli("compute", "mse", *map(str, large), *budget),
+            Target(),
+            _bytes(*large),
+        ),
+        (
+            f"compute mse, {sizes.large:.0e} elements in {SHARDS} shards: --dask local vs here",
+            _losscli("compute", "mse", *sharded, "--dask", "local"),
+            _losscli("compute", "mse", *sharded),
+            Target(),
+            _bytes(*large),
         ),
         (
             f"losscli peak memory, {sizes.large:.0e} vs {sizes.medium:.0e} elements, streamed",

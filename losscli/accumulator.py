@@ -77,10 +77,10 @@ class QuantileSample:
     stays uniform and bounded however many losses go past.
     """
 
-    def __init__(self, expected: int | None, capacity: int | None = None) -> None:
+    def __init__(self, expected: int | None, capacity: int | None = None, seed: int = 0) -> None:
         self.capacity = SKETCH_CAPACITY if capacity is None else capacity
         self.rate = 1.0 if not expected else min(1.0, self.capacity / expected)
-        self._random = np.random.default_rng(0)
+        self._random = np.random.default_rng(seed)
         self._kept: list[np.ndarray] = []
         self._count = 0
 
@@ -94,6 +94,30 @@ class QuantileSample:
             picked = losses[positions].astype(np.float64)  # in any order: only ranked
         self._kept.append(picked)
         self._count += picked.size
+        self._bound()
+
+    def merge(self, other: QuantileSample) -> None:
+        """Fold in another sample of other losses: the one kept at the higher rate is thinned
+        to the lower rate, so every loss of both was kept with the same probability."""
+        rate = min(self.rate, other.rate)
+        mine, theirs = (
+            self._thinned(self.values(), rate / self.rate),
+            other._thinned(other.values(), rate / other.rate, self._random),
+        )
+        self._kept = [mine, theirs]
+        self._count = mine.size + theirs.size
+        self.rate = rate
+        self._bound()
+
+    def _thinned(
+        self, values: np.ndarray, keep: float, random: np.random.Generator | None = None
+    ) -> np.ndarray:
+        if keep >= 1.0:
+            return values
+        return values[(random or self._random).random(values.size) < keep]
+
+    def _bound(self) -> None:
+        """Halve the sample (and the rate) while it holds more than twice the capacity."""
         while self._count > 2 * self.capacity:
             merged = np.concatenate(self._kept)
             merged = merged[self._random.random(merged.size) < 0.5]
@@ -179,6 +203,7 @@ class Accumulator:
         expected: how many samples will come, when known (sizes the quantile sample).
         classes: count predicted versus true classes this way, or None.
         budget: the memory budget of a stream (bounds the quantile sample), or None.
+        seed: seeds the quantile sample (a shard's index: each shard's is drawn apart).
     """
 
     def __init__(
@@ -191,13 +216,14 @@ class Accumulator:
         expected: int | None = None,
         classes: ClassSetup | None = None,
         budget: int | None = None,
+        seed: int = 0,
     ) -> None:
         self.spec = spec
         self.reduction = str(options.get("reduction", "mean"))
         self.keep_all = keep_all
         self.top = max(top, 0)
         self.class_setup = classes
-        self._sample = QuantileSample(expected, sketch_capacity(budget))
+        self._sample = QuantileSample(expected, sketch_capacity(budget), seed)
         self._results: list[ChunkResult] = []  # the first chunk's, kept for a single chunk
         self.chunks = 0
         self.samples = 0
@@ -235,7 +261,7 @@ class Accumulator:
 
     def add(self, result: ChunkResult, offset: int, arrays: dict[str, np.ndarray]) -> None:
         """Fold in one chunk: ``result`` computed on ``arrays``, whose first sample is ``offset``."""
-        if not self._results:
+        if not self._results and result.reduced:  # whole tensors: torch's value as it is
             self._results.append(result)
         self.chunks += 1
         per_sample = np.asarray(result.per_sample)  # float64, or a streamed chunk's float32
@@ -459,6 +485,104 @@ class Accumulator:
         state.ignored += int((~counted).sum())
         state.total += int(true.size)
 
+    # ------------------------------------------------------------------ merge
+
+    def merge(self, later: Accumulator) -> None:
+        """Fold in the accumulator of the samples that follow these (a later shard's, whose
+        sample indices are already global): every count, sum and list as if its chunks had
+        been added here, in order; among equal extremes the earlier sample wins, as in
+        :meth:`add`."""
+        if not self._results:
+            self._results = later._results
+        if later.chunks:
+            self.dtype, self.elements = later.dtype, later.elements
+        self.chunks += later.chunks
+        self.loss_sum += later.loss_sum
+        self.denominator += later.denominator
+        self.finite += later.finite
+        self.finite_sum += later.finite_sum
+        if later.maximum > self.maximum:
+            self.maximum, self.argmax = later.maximum, later.argmax
+        if later.minimum < self.minimum:
+            self.minimum, self.argmin = later.minimum, later.argmin
+        self.largest = max(self.largest, later.largest)
+        self.negative += later.negative
+        self.nan += later.nan
+        self.positive_inf += later.positive_inf
+        self.negative_inf += later.negative_inf
+        self.bad_samples = (self.bad_samples + later.bad_samples)[:_LISTED]
+        self.described = (self.described + later.described)[:_DESCRIBED]
+        self.worst = sorted(self.worst + later.worst, key=lambda w: (-w[0], -w[1]))[: self.top]
+        self.warnings.update(later.warnings)
+        self._sample.merge(later._sample)
+        self._merge_kept(later)
+        for name, state in later.gradients.items():
+            mine = self.gradients.get(name)
+            if mine is None:
+                self.gradients[name] = state
+            else:
+                _merge_gradient(mine, state)
+        self._merge_precision(later)
+        self._merge_classes(later)
+        self.samples += later.samples
+
+    def _merge_kept(self, later: Accumulator) -> None:
+        """Every per-sample loss and gradient stays kept while the two hold few enough."""
+        few = self.keep_all or self.samples + later.samples <= KEEP_SAMPLES
+        if self.kept is None or later.kept is None or not few:
+            self.kept = self.kept_ignored = None
+            self.kept_predicted.clear()
+        else:
+            self.kept += later.kept
+            if self.kept_ignored is not None and later.kept_ignored is not None:
+                self.kept_ignored += later.kept_ignored
+            self.kept_predicted += later.kept_predicted
+        elements = {
+            name: state.elements
+            + (later.gradients[name].elements if name in later.gradients else 0)
+            for name, state in self.gradients.items()
+        }
+        self.kept_gradients = (
+            self.kept is not None
+            and self.kept_gradients
+            and later.kept_gradients
+            and (self.keep_all or all(count <= KEEP_SAMPLES for count in elements.values()))
+        )
+        if not self.kept_gradients:
+            for state in (*self.gradients.values(), *later.gradients.values()):
+                state.kept.clear()
+
+    def _merge_precision(self, later: Accumulator) -> None:
+        if not later.precision_seen:
+            return
+        if not self.precision_seen:
+            self.precision = list(later.precision)
+            self.precision_name = later.precision_name
+            self.precision_seen = True
+            return
+        self.precision[0] += later.precision[0]
+        self.precision[1] += later.precision[1]
+        self.precision[3] = self.precision[3] and later.precision[3]
+        self.precision[4] = self.precision[4] or later.precision[4]
+
+    def _merge_classes(self, later: Accumulator) -> None:
+        theirs = later.classes
+        if theirs is None:
+            return
+        mine = self.classes
+        if mine is None:
+            self.classes = theirs
+            return
+        mine.true += theirs.true
+        mine.predicted += theirs.predicted
+        mine.correct += theirs.correct
+        mine.loss_sum += theirs.loss_sum
+        mine.out_of_range += theirs.out_of_range
+        mine.ignored += theirs.ignored
+        mine.total += theirs.total
+        mine.chunks += theirs.chunks
+        mine.with_losses += theirs.with_losses
+
     # ------------------------------------------------------------------ compute
 
     def divisor(self) -> float:
@@ -655,6 +779,19 @@ class Accumulator:
             ignored=state.ignored,
             total=state.total,
         )
+
+
+def _merge_gradient(mine: _Gradient, later: _Gradient) -> None:
+    """Fold in a later shard's gradient statistics (its positions already global)."""
+    mine.squares += later.squares
+    mine.max_abs = max(mine.max_abs, later.max_abs)
+    mine.zeros += later.zeros
+    mine.elements += later.elements
+    mine.non_finite += later.non_finite
+    mine.positions = (mine.positions + later.positions)[:_POSITIONS]
+    mine.samples = (mine.samples + later.samples)[:_LISTED]
+    mine.only_in_bad_samples = mine.only_in_bad_samples and later.only_in_bad_samples
+    mine.kept += later.kept
 
 
 def _squares(values: np.ndarray) -> float:

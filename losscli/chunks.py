@@ -427,6 +427,8 @@ class StreamFeed:
         float_itemsize: bytes per value of the float dtype torch computes in.
         stdin_format: the format of ``-``.
         estimates: the inputs' estimates from :func:`plan` (judged again when not given).
+        given_whole: the inputs to read whole and give to every chunk; None: those that hold
+            one sample or cannot be cut (a shard of one sample is cut like any other).
     """
 
     whole = False
@@ -438,6 +440,7 @@ class StreamFeed:
         float_itemsize: int = 4,
         stdin_format: str = "csv",
         estimates: dict[str, Estimate] | None = None,
+        given_whole: frozenset[str] | None = None,
     ) -> None:
         self.sources = sources
         self.budget = budget
@@ -447,7 +450,11 @@ class StreamFeed:
         cut = {
             name: source
             for name, source in sources.items()
-            if estimates[name].chunkable and not _one_sample(estimates[name])
+            if (
+                name not in given_whole
+                if given_whole is not None
+                else estimates[name].chunkable and not _one_sample(estimates[name])
+            )
         }
         self.whole_inputs = {
             name: load(source, stdin_format) for name, source in sources.items() if name not in cut
@@ -598,8 +605,10 @@ def open_feed(
     float_dtype: str = "float32",
     stdin_format: str = "csv",
     cache: dict[str, LoadedArray] | None = None,
-) -> WholeFeed | StreamFeed:
-    """The inputs of ``spec`` (argument name → INPUT as typed): whole, or streamed over ``budget``.
+    dask: str | None = None,
+) -> Feed:
+    """The inputs of ``spec`` (argument name → INPUT as typed): whole, or streamed over
+    ``budget``, or shard by shard when an INPUT is a glob (:mod:`losscli.shards`).
 
     Args:
         spec: the loss.
@@ -609,17 +618,28 @@ def open_feed(
         float_dtype: the float dtype torch computes in (it sizes the chunks).
         stdin_format: the format of ``-``.
         cache: INPUT text → array already loaded whole (``compare`` loads each input once).
+        dask: evaluate the shards on this Dask cluster (``--dask``: an address or ``local``).
 
     Raises:
-        UsageError: the inputs would exceed the budget and cannot stream.
-        LoadError: an input cannot be read.
+        UsageError: the inputs would exceed the budget and cannot stream, or ``dask`` is
+            given without shards.
+        LoadError: an input cannot be read, or the shards do not pair.
     """
+    from losscli import shards
+    from losscli.conversion import FLOAT_DTYPES
+
+    itemsize = np.dtype(FLOAT_DTYPES[float_dtype]).itemsize
     sources = {name: parse_source(text) for name, text in bound.items()}
+    sharded = shards.find(spec, sources, budget, options)
+    if sharded is not None:
+        return shards.ShardFeed(spec, sharded, budget, itemsize, stdin_format, dask)
+    if dask is not None:
+        raise UsageError(
+            "--dask computes shards on a Dask cluster, and no INPUT is a glob of shards",
+            tip="give the inputs as quoted globs, as in 'preds/part-*.npy', or leave out --dask",
+        )
     decided = plan(spec, sources, budget, options)
     if decided.stream:
-        from losscli.conversion import FLOAT_DTYPES
-
-        itemsize = np.dtype(FLOAT_DTYPES[float_dtype]).itemsize
         return StreamFeed(sources, budget, itemsize, stdin_format, decided.estimates)
     cache = {} if cache is None else cache
     missing = {text: sources[name] for name, text in bound.items() if text not in cache}
@@ -643,11 +663,12 @@ def heads(
     that follows) and cut; larger ones are read through their chunk reader, only as far as
     the head. Either way inference sees the same samples.
     """
+    from losscli.shards import first_shard
     from losscli.sources import check_one_stdin
 
     check_one_stdin(texts)
     cache = {} if cache is None else cache
-    sources = [parse_source(text) for text in texts]
+    sources = [first_shard(parse_source(text)) for text in texts]  # a glob's head: its first
     named = estimates_of({str(i): source for i, source in enumerate(sources)}, budget)
     judged = Plan.of(named, budget)
     stream, allowance = judged.stream, judged.allowance()

@@ -558,6 +558,11 @@ def compute(
     invocation = _invocation(spec, inputs, given, run)
     chosen, budget, saved = _checked_run(run)
     gates = _gates(spec.name, run, saved)
+    if per_sample_out is not None and run.dask is not None:
+        raise UsageError(
+            "--per-sample-out with --dask: the per-sample losses stay on the Dask workers",
+            tip="leave out --dask to write them, shard after shard, on this machine",
+        )
     writer = _per_sample_writer(spec, inputs, given, per_sample_out)
     try:
         report = _evaluated(invocation, resolved, run, budget, writer.write if writer else None)
@@ -678,7 +683,7 @@ def _evaluated(
         settings = pipeline.Settings(
             run.dtype.value, run.strict, top=run.top, per_sample=per_sample, progress=progress
         )
-        return runner.run(invocation, resolved, budget, settings, cache)
+        return runner.run(invocation, resolved, budget, settings, cache, run.dask)
 
 
 @contextlib.contextmanager
@@ -865,6 +870,7 @@ def compare(
         cache=cache,
         maps=run.maps,
         memory_budget=_typed_budget(run),
+        dask=run.dask,
     )
     tripped = {
         entry.spec.name: comparison.tripped(entry, gates[entry.spec.name]) for entry in entries

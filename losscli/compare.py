@@ -42,6 +42,7 @@ def evaluate_all(
     cache: dict[str, LoadedArray] | None = None,
     maps: Sequence[str] = (),
     memory_budget: str | None = None,
+    dask: str | None = None,
 ) -> list[Entry]:
     """Evaluate every loss on the same inputs, each through :func:`losscli.runner.run`.
 
@@ -56,6 +57,7 @@ def evaluate_all(
         maps: the ``--map`` lines; a loss whose inputs they do not name is an entry with an
             error.
         memory_budget: ``--memory-budget`` as typed, when given (the fixes' commands repeat it).
+        dask: compute shards on this Dask cluster (``--dask``), or None.
     """
     from losscli import runner
     from losscli.invocation import Invocation
@@ -78,7 +80,7 @@ def evaluate_all(
                 memory_budget=memory_budget,
             )
             resolved = loss_options.resolve(spec, chosen)
-            report = runner.run(invocation, resolved, budget, settings, cache)
+            report = runner.run(invocation, resolved, budget, settings, cache, dask)
         except UsageError as error:  # this loss cannot take these inputs: the others can
             entries.append(Entry(spec, error=error.line()))
             continue

@@ -18,6 +18,20 @@ class LossCliError(Exception):
         line = f"{self.message} (tip: {self.tip})" if self.tip else self.message
         return printable(line)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled with its attributes, whatever the subclass's arguments: an error raised
+        on a Dask worker reaches the client as itself."""
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuilt(
+    kind: type[LossCliError], args: tuple[object, ...], state: dict[str, object]
+) -> LossCliError:
+    error = kind.__new__(kind)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class UsageError(LossCliError):
     """The command line cannot work: an unknown loss, an option that does not apply, ..."""
@@ -52,4 +66,14 @@ class LoadError(LossCliError):
         self.problem = problem
 
 
-_VERB_OPENINGS = ("is ", "has ", "holds ", "cannot ", "does ", "looks ", "declares ")
+_VERB_OPENINGS = (
+    "is ",
+    "has ",
+    "holds ",
+    "cannot ",
+    "does ",
+    "looks ",
+    "declares ",
+    "matches ",
+    "failed ",
+)

@@ -191,9 +191,35 @@ class Evidence:
         while self._count > self.limit:
             self._raise_level()
 
+    def merge(self, later: Evidence) -> None:
+        """Fold in the evidence of the samples that follow these (a later shard's, collected
+        with the same global sample indices): both brought to the higher level, joined, and
+        raised while they hold too many. Which samples are kept depends only on their
+        indices, so this keeps what one evidence fed every chunk would."""
+        self._template = self._template or later._template
+        for name, values in later._broadcast.items():
+            self._broadcast.setdefault(name, values)
+        for name, values in later._broadcast_arrays.items():
+            self._broadcast_arrays.setdefault(name, values)
+        if self.limit is None:  # an input that is not cut into samples: one chunk in all
+            self._pieces += later._pieces
+            return
+        while self.level < later.level:
+            self._raise_level()
+        while later.level < self.level:
+            later._raise_level()
+        self._pieces += later._pieces
+        self._count += later._count
+        self.total += later.total
+        assert self.limit is not None
+        while self._count > self.limit:
+            self._raise_level()
+
     def _raise_level(self) -> None:
         """Blocks twice as large: keep the representative of each (one of the two kept)."""
         self.level += 1
+        if not self._pieces:
+            return
         merged = self._merged()
         keep = np.flatnonzero(
             representatives(self.level, merged.index >> self.level) == merged.index

@@ -16,6 +16,7 @@ from losscli.chunks import Chunk, Feed, WholeFeed
 from losscli.errors import UsageError
 from losscli.loaders import LoadedArray
 from losscli.report import InputInfo
+from losscli.shards import ShardFeed
 from losscli.transforms import Map, apply_maps, mixing_problem
 
 # the samples of the first chunk the maps are tried on, whole and in two parts
@@ -28,6 +29,8 @@ def mapped_feed(feed: Feed, maps: Sequence[Map], limit_bytes: int) -> Feed:
         return feed
     if isinstance(feed, WholeFeed):
         return WholeFeed(mapped(feed.inputs, maps, limit_bytes))
+    if isinstance(feed, ShardFeed):  # each shard's chunks, wherever the shard is evaluated
+        return feed.with_maps(maps, limit_bytes)
     return MappedFeed(feed, maps, limit_bytes)
 
 

@@ -226,6 +226,17 @@ MemoryBudget = Annotated[
         rich_help_panel=_SCALE_PANEL,
     ),
 ]
+Dask = Annotated[
+    str | None,
+    typer.Option(
+        "--dask",
+        metavar="ADDRESS|local",
+        help="Compute the shards of glob INPUTs ('preds/part-*.npy') on a Dask cluster: a "
+        "scheduler's address (tcp://host:8786), or local for one worker process per core. "
+        "Needs pip install 'losscli[dask]'.",
+        rich_help_panel=_SCALE_PANEL,
+    ),
+]
 PerSampleOut = Annotated[
     str | None,
     typer.Option(
@@ -359,6 +370,7 @@ class RunOptions:
         max_increase: --max-increase.
         memory_budget: --memory-budget.
         maps: --map, each as typed.
+        dask: --dask (a Dask scheduler's address, or ``local``), or None.
     """
 
     output_format: OutputFormat | None = None
@@ -374,6 +386,7 @@ class RunOptions:
     max_increase: float | None = None
     memory_budget: str = DEFAULT_BUDGET
     maps: tuple[str, ...] = ()
+    dask: str | None = None
 
 
 # RunOptions field → its command-line parameter type (the Annotated aliases above)
@@ -391,6 +404,7 @@ _RUN_PARAMETERS: dict[str, Any] = {
     "max_increase": MaxIncrease,
     "memory_budget": MemoryBudget,
     "maps": MapOption,
+    "dask": Dask,
 }
 
 

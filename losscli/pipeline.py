@@ -20,6 +20,7 @@ only when there is something to compute.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import itertools
 from collections.abc import Callable, Iterable, Sequence
@@ -48,6 +49,7 @@ from losscli.losses import Layout, LossSpec, Role
 from losscli.options import json_ready
 from losscli.report import InputInfo, Report
 from losscli.result import ChunkResult
+from losscli.shards import ShardFeed
 from losscli.sources import check_one_stdin, parse_source
 
 # the worst samples kept for JSON, whatever --top shows in the table
@@ -135,16 +137,6 @@ class _Evaluation:
         self.feed = feed
         self.options = options
         self.settings = settings
-        self.chunk_checks = checks_for(spec, Scope.CHUNK)
-        self.totals_checks = checks_for(spec, Scope.TOTALS)
-        self.totals: dict[Check, Totals] = {}
-        self.merged = _Merged()
-        self.blocked = False
-        self.rejected: str | None = None
-        self.chunks = 0
-        self.torch_dtypes: dict[str, str] = {}
-        self.torch_settings = contextlib.ExitStack()  # torch's threads while streaming
-        self.computed_before = False
 
     def report(self) -> Report:
         feed, spec, settings = self.feed, self.spec, self.settings
@@ -155,41 +147,37 @@ class _Evaluation:
             first = None
         info = feed.info()
         self.layout = _sample_layout(spec, {name: i.shape for name, i in info.items()})
+        soft_target = (
+            conversion.soft_target_of(spec, first.loaded, settings.strict)
+            if first is not None
+            else False
+        )
+        self.steps = ChunkSteps(
+            spec, self.options, settings, soft_target, self.layout, whole=feed.whole
+        )
         if first is None:  # no chunk of aligned samples: only the shapes can be judged
-            self.soft_target = False
             stand_in = Chunk(0, stand_ins(info, feed.templates()))
             self.layout = dataclasses.replace(self.layout, aligned=False)
-            self.evidence = Evidence(None)
-            self.accumulator = Accumulator(spec, self.options, keep_all=True)
+            self.partial = Partial(Accumulator(spec, self.options, keep_all=True), Evidence(None))
             return self._finish(info, stand_in, self._shapes(stand_in))
-        self.soft_target = conversion.soft_target_of(spec, first.loaded, settings.strict)
         shape_found = self._shapes(first)
-        self.blocked = _blocks(f for _, f in shape_found) or not self.layout.aligned
-        self.evidence = Evidence(
-            capacity(feed.sample_shapes().values()) if self.layout.batched else None,
-            feed.total,
-            self.layout.per_sample,
-        )
-        self.accumulator = Accumulator(
-            spec,
-            self.options,
-            keep_all=feed.whole,
-            top=max(settings.top, WORST_SAMPLES),
-            expected=feed.total,
-            budget=feed.budget,
+        self.steps.prepare(
+            feed,
+            blocked=_blocks(f for _, f in shape_found) or not self.layout.aligned,
             classes=self._class_setup(first.loaded),
+            precision=_precision_request(spec, first.loaded),
         )
-        self.precision = _precision_request(spec, first.loaded)
+        self.partial = self.steps.partial(0, feed.total)
         streamed = not feed.whole
         advance = (
             settings.progress(feed.total) if settings.progress is not None and streamed else None
         )
-        with contextlib.ExitStack() as self.torch_settings:
+        chunks = itertools.chain([first], iterator)
+        if isinstance(feed, ShardFeed):  # each shard folded on its own, then merged
+            self.partial = feed.evaluate(self.steps, chunks, self.partial, advance)
+        else:
             try:
-                for chunk in itertools.chain([first], iterator):
-                    self._chunk(chunk)
-                    if advance is not None:
-                        advance(chunk.rows)
+                self.steps.fold(chunks, self.partial, advance)
             except Unaligned:  # found at the end of the shorter input
                 self.layout = dataclasses.replace(self.layout, aligned=False)
         info = feed.info()
@@ -206,155 +194,62 @@ class _Evaluation:
         arrays are stand-ins too, with the dtypes the first chunk converts to: converting
         a full-shaped stand-in would allocate the whole input the budget keeps out.
         """
-        converted = self._converted(first)
+        converted = self.steps.converted(first)
         if self.feed.whole:
-            return self._context(first.loaded, converted.arrays, total=self.feed.total)
+            return self.steps.context(first.loaded, converted.arrays, total=self.feed.total)
         inputs = stand_ins(info, first.loaded)
         shapes = {name: inputs[name].values.shape for name in converted.arrays}
-        return self._context(inputs, zeros_like(converted.arrays, shapes), total=self.feed.total)
+        return self.steps.context(
+            inputs, zeros_like(converted.arrays, shapes), total=self.feed.total
+        )
 
     def _shapes(self, first: Chunk, info: dict[str, InputInfo] | None = None) -> list[Raised]:
         context = self._shape_context(info or self.feed.info(), first)
         return _raised(run(checks_for(self.spec, Scope.SHAPES), context))
 
-    def _converted(self, chunk: Chunk) -> conversion.Converted:
-        """The chunk's arrays in the dtypes torch is given (conversion findings alongside)."""
-        return conversion.convert(
-            self.spec,
-            chunk.loaded,
-            self.settings.float_dtype,
-            self.settings.strict,
-            soft_target=self.soft_target,
-            offset=chunk.offset,
-        )
-
-    def _context(
-        self,
-        inputs: dict[str, LoadedArray],
-        arrays: dict[str, Any],
-        **view: Any,
-    ) -> CheckContext:
-        return CheckContext(
-            spec=self.spec,
-            inputs=inputs,
-            arrays=arrays,
-            options=self.options,
-            soft_target=self.soft_target,
-            strict=self.settings.strict,
-            **view,
-        )
-
-    def _chunk(self, chunk: Chunk) -> None:
-        """Convert, check, compute and accumulate one chunk."""
-        self.chunks += 1
-        if not self.layout.aligned:  # samples cannot be paired: the shape findings say why
-            return
-        converted = self._converted(chunk)
-        self.torch_dtypes = {
-            name: self._torch_dtype(array) for name, array in converted.arrays.items()
-        }
-        context = self._context(
-            chunk.loaded,
-            converted.arrays,
-            offset=chunk.offset,
-            complete=self.feed.whole,
-            total=self.feed.total,
-        )
-        found: list[Raised] = [(_CONVERSION, f) for f in converted.findings]
-        found += _raised(run(self.chunk_checks, context))
-        for check in self.totals_checks:
-            assert check.collect is not None
-            self.totals[check] = add_totals(self.totals.get(check), check.collect(context))
-        self.merged.add(found, chunk)
-        if converted.blocked or _blocks(f for _, f in found):
-            self.blocked = True
-        result = None
-        if not self.blocked and self.rejected is None:
-            result = self._compute(converted.arrays)
-        if not converted.blocked:
-            self.accumulator.count_classes(converted.arrays, result)
-        self.evidence.add(
-            chunk.offset, chunk.loaded, converted.arrays, result, stable=self.feed.whole
-        )
-
-    def _compute(self, arrays: dict[str, Any]) -> ChunkResult | None:
-        # the first torch call: until here a chunk is converted and checked without torch,
-        # which the command line is still importing in a thread
-        from losscli.compute import NoKernel, TorchRejected, beside_a_reader, compute_chunk
-
-        settings = self.settings
-        if not self.feed.whole and not self.computed_before:  # the next chunk is read meanwhile
-            self.torch_settings.enter_context(beside_a_reader())
-        self.computed_before = True
-        try:
-            result = compute_chunk(
-                self.spec,
-                arrays,
-                self.options,
-                self.soft_target,
-                reduced=self.feed.whole,
-                want_gradient=settings.want_gradient,
-                precision=self.precision,
-                float_dtype=None if settings.strict else settings.float_dtype,
-            )
-        except NoKernel as error:
-            if settings.strict or settings.float_dtype not in _LOW_PRECISION:
-                self.rejected = str(error)
-                return None
-            raise UnsupportedDtype(
-                f"--dtype {settings.float_dtype}: torch has no {settings.float_dtype} kernel for "
-                f"{self.spec.name} on the CPU ({error}); use --dtype float32 or float64",
-                settings.float_dtype,
-            ) from None
-        except TorchRejected as error:
-            self.rejected = str(error)
-            return None
-        offset = self.accumulator.samples
-        self.accumulator.add(result, offset, arrays)
-        if self.settings.per_sample is not None:
-            self.settings.per_sample(result.per_sample)
-        return result
-
     def _finish(
         self, info: dict[str, InputInfo], first: Chunk, shape_found: list[Raised]
     ) -> Report:
-        spec = self.spec
+        spec, steps, partial = self.spec, self.steps, self.partial
+        accumulator, evidence = partial.accumulator, partial.evidence
         aligned = self.layout.aligned
         computed = (
-            self.accumulator.finish()
+            accumulator.finish()
             if aligned
-            and self.accumulator.chunks == self.chunks
-            and not self.blocked
-            and self.rejected is None
+            and accumulator.chunks == partial.chunks
+            and not partial.blocked
+            and partial.rejected is None
             else None
         )
-        inputs, arrays, rows = self.evidence.inputs()
-        complete = self.evidence.complete
-        total = next(iter(info.values())).shape[0] if info and self.evidence.limit else None
-        view = self._context(inputs, arrays, rows=rows, complete=complete, total=total)
+        inputs, arrays, rows = evidence.inputs()
+        if isinstance(self.feed, ShardFeed):  # the evidence spans shards: named by the glob
+            inputs = {name: replace(a, source=info[name].source) for name, a in inputs.items()}
+        complete = evidence.complete
+        total = next(iter(info.values())).shape[0] if info and evidence.limit else None
+        view = steps.context(inputs, arrays, rows=rows, complete=complete, total=total)
         if not aligned:
             chunk_found = []
-        elif self.chunks == 1:
-            chunk_found = self.merged.single()
+        elif partial.chunks == 1:
+            chunk_found = partial.merged.single()
         elif complete:  # every sample is in the evidence: judge it as one
-            converted = self._converted(Chunk(0, inputs))
+            converted = steps.converted(Chunk(0, inputs))
             chunk_found = [(_CONVERSION, f) for f in converted.findings]
-            chunk_found += _raised(run(self.chunk_checks, view))
+            chunk_found += _raised(run(steps.chunk_checks, view))
         else:
-            chunk_found = self.merged.merged(self.chunks)
-        scale = self.accumulator.gradient_scale if computed is not None else 1.0
-        sample_view = self._context(
+            chunk_found = partial.merged.merged(partial.chunks)
+        scale = accumulator.gradient_scale if computed is not None else 1.0
+        sample_view = steps.context(
             inputs,
             arrays,
             rows=rows,
             complete=complete,
             total=total,
-            computation=self.evidence.computation(computed, scale),
+            computation=evidence.computation(computed, scale),
         )
         totals_found: list[Raised] = []
         if aligned:
-            for check in self.totals_checks:
-                counted = dataclasses.replace(view, totals=self.totals.get(check, {}))
+            for check in steps.totals_checks:
+                counted = dataclasses.replace(view, totals=partial.totals.get(check, {}))
                 totals_found += _raised(run([check], counted))
         sample_found = (
             _sampled(_raised(run(checks_for(spec, Scope.SAMPLE), sample_view)), complete, view)
@@ -363,19 +258,19 @@ class _Evaluation:
         )
         result_found: list[Raised] = []
         if computed is not None:
-            result_view = self._context(
+            result_view = steps.context(
                 inputs, arrays, rows=rows, complete=complete, total=total, computation=computed
             )
             result_found = _raised(run(checks_for(spec, Scope.RESULT), result_view))
         ordered = _in_registry_order(
             [*shape_found, *chunk_found, *totals_found, *sample_found, *result_found]
         )
-        if self.rejected is not None:
+        if partial.rejected is not None:
             ordered.append(
                 finding(
                     "torch-rejected",
                     Severity.ERROR,
-                    f"torch raised: {self.rejected}",
+                    f"torch raised: {partial.rejected}",
                     f"run losscli debug {spec.name} on the same inputs for an explanation",
                 )
             )
@@ -383,7 +278,7 @@ class _Evaluation:
             computed = None
         seen: dict[str, Any] = {
             "samples": total,
-            "evidence_samples": self.evidence.kept,
+            "evidence_samples": evidence.kept,
             "complete": complete,
         }
         if not complete:  # which findings were judged on the sample
@@ -394,6 +289,8 @@ class _Evaluation:
         streaming = self.feed.describe()
         if streaming is not None:
             extra["streaming"] = streaming
+        if isinstance(self.feed, ShardFeed):
+            extra["engine"] = self.feed.engine()
         return Report(
             spec=spec,
             options=json_ready(self.options),
@@ -402,16 +299,8 @@ class _Evaluation:
             findings=tuple(ordered),
             extra=extra,
             loaded=dict(first.loaded) if self.feed.whole else (inputs if complete else {}),
-            classes=self.accumulator.class_totals(),
+            classes=accumulator.class_totals(),
         )
-
-    def _torch_dtype(self, array: Any) -> str:
-        """The dtype torch is given for a converted array (bfloat16 is held in float32)."""
-        dtype = str(array.dtype)
-        settings = self.settings
-        if dtype == "float32" and settings.float_dtype == "bfloat16" and not settings.strict:
-            return "bfloat16"
-        return dtype
 
     def _described(self, info: dict[str, InputInfo], first: Chunk) -> dict[str, InputInfo]:
         """Each input's stored dtype (a bfloat16 tensor arrives widened to float32) and the
@@ -421,14 +310,17 @@ class _Evaluation:
             loaded = first.loaded.get(name)
             stored = loaded.stored_dtype if loaded is not None else None
             described[name] = replace(
-                item, dtype=stored or item.dtype, torch_dtype=self.torch_dtypes.get(name)
+                item, dtype=stored or item.dtype, torch_dtype=self.partial.torch_dtypes.get(name)
             )
         return described
 
     def _class_setup(self, loaded: dict[str, LoadedArray]) -> ClassSetup | None:
         """Count predicted versus true classes when the loss takes class indices that line up."""
         spec = self.spec
-        if spec.layout not in (Layout.CLASS_SCORES, Layout.CLASS_SCORES_FLAT) or self.soft_target:
+        if (
+            spec.layout not in (Layout.CLASS_SCORES, Layout.CLASS_SCORES_FLAT)
+            or self.steps.soft_target
+        ):
             return None
         target = next((a for a in spec.arguments if a.role in _CLASS_ROLES), None)
         if target is None:
@@ -447,6 +339,269 @@ class _Evaluation:
             ignore_index=None if ignore is None else int(ignore),
             names=_class_names(columns, int(scores[1])),
         )
+
+
+@dataclass
+class Partial:
+    """What the chunks of one run of samples (a shard, or the whole input) add up to.
+
+    A partial result merges with the one of the samples that follow it
+    (:meth:`merge`), so shards are folded apart, here or on other machines, and merged in
+    shard order; the merge is associative, and what it gives equals folding every chunk
+    into one partial (to the rounding of float64 sums, and for the quantile sample, to its
+    randomness: each shard's is seeded by the shard's index).
+
+    Attributes:
+        accumulator: what torch computed (:class:`~losscli.accumulator.Accumulator`).
+        evidence: the rows the SAMPLE checks judge (:class:`~losscli.evidence.Evidence`).
+        merged: each chunk's findings (:class:`_Merged`).
+        totals: what each TOTALS check counted.
+        chunks: how many chunks were folded in.
+        samples: how many samples they held.
+        blocked: a blocking finding keeps torch from computing.
+        rejected: what torch raised, first (it then computes nothing more).
+        torch_dtypes: the dtype torch was given for each argument.
+    """
+
+    accumulator: Accumulator
+    evidence: Evidence
+    merged: _Merged = field(default_factory=lambda: _Merged())
+    totals: dict[Check, Totals] = field(default_factory=dict)
+    chunks: int = 0
+    samples: int = 0
+    blocked: bool = False
+    rejected: str | None = None
+    torch_dtypes: dict[str, str] = field(default_factory=dict)
+
+    def merge(self, later: Partial) -> None:
+        """Fold in the partial result of the samples that follow these."""
+        self.accumulator.merge(later.accumulator)
+        self.evidence.merge(later.evidence)
+        self.merged.merge(later.merged)
+        for check, counted in later.totals.items():
+            self.totals[check] = add_totals(self.totals.get(check), counted)
+        self.chunks += later.chunks
+        self.samples += later.samples
+        self.blocked = self.blocked or later.blocked
+        self.rejected = self.rejected if self.rejected is not None else later.rejected
+        self.torch_dtypes = later.torch_dtypes or self.torch_dtypes
+
+
+class _TorchThreads:
+    """torch's threads during one fold: streamed, one core fewer from the first torch call
+    on, since the next chunk is read in a thread meanwhile (restored when the fold ends)."""
+
+    def __init__(self, stack: contextlib.ExitStack, *, streamed: bool) -> None:
+        self.stack = stack
+        self.pending = streamed
+
+    def before_compute(self) -> None:
+        if self.pending:
+            from losscli.compute import beside_a_reader
+
+            self.stack.enter_context(beside_a_reader())
+            self.pending = False
+
+
+class ChunkSteps:
+    """The steps each chunk goes through (convert, check, compute, accumulate), set up once
+    from the first chunk; picklable once :meth:`portable`, so a Dask worker runs the same
+    steps on its shards.
+
+    Args:
+        spec: the loss.
+        options: the resolved options.
+        settings: how to evaluate.
+        soft_target: the target holds class probabilities (judged on the first chunk).
+        layout: how the inputs are indexed by sample.
+        whole: the inputs are tensors in memory, one chunk computed with the user's
+            reduction.
+    """
+
+    def __init__(
+        self,
+        spec: LossSpec,
+        options: dict[str, Any],
+        settings: Settings,
+        soft_target: bool,
+        layout: _SampleLayout,
+        *,
+        whole: bool,
+    ) -> None:
+        self.spec = spec
+        self.options = options
+        self.settings = settings
+        self.soft_target = soft_target
+        self.layout = layout
+        self.whole = whole
+        self.chunk_checks = checks_for(spec, Scope.CHUNK)
+        self.totals_checks = checks_for(spec, Scope.TOTALS)
+        self.blocked = False
+        self.classes: ClassSetup | None = None
+        self.precision: Any = None
+        self.budget: int | None = None
+        self.total: int | None = None
+        self.evidence_limit: int | None = None
+        self.sample_shapes: dict[str, tuple[int, ...]] = {}
+
+    def prepare(
+        self, feed: Feed, *, blocked: bool, classes: ClassSetup | None, precision: Any
+    ) -> None:
+        """What the first chunk and the full shapes decide for every chunk."""
+        self.blocked = blocked
+        self.classes = classes
+        self.precision = precision
+        self.budget = feed.budget
+        self.total = feed.total
+        self.sample_shapes = feed.sample_shapes()
+        self.evidence_limit = capacity(self.sample_shapes.values()) if self.layout.batched else None
+
+    def portable(self) -> ChunkSteps:
+        """These steps without what only this process can call (the per-sample sink and the
+        progress bar): what a Dask worker is sent."""
+        copied = copy.copy(self)
+        copied.settings = replace(self.settings, per_sample=None, progress=None)
+        return copied
+
+    def partial(self, index: int, expected: int | None) -> Partial:
+        """An empty partial result for a run of ``expected`` samples (None: not known);
+        ``index`` seeds its quantile sample (shard ``index``; 0 for the whole input)."""
+        accumulator = Accumulator(
+            self.spec,
+            self.options,
+            keep_all=self.whole,
+            top=max(self.settings.top, WORST_SAMPLES),
+            expected=expected,
+            budget=self.budget,
+            classes=self.classes,
+            seed=index,
+        )
+        evidence = Evidence(self.evidence_limit, expected, self.layout.per_sample)
+        return Partial(accumulator, evidence, blocked=self.blocked)
+
+    def fold(
+        self,
+        chunks: Iterable[Chunk],
+        partial: Partial,
+        advance: Callable[[int], None] | None = None,
+    ) -> None:
+        """Convert, check, compute and accumulate every chunk into ``partial``, in order."""
+        with contextlib.ExitStack() as stack:
+            threads = _TorchThreads(stack, streamed=not self.whole)
+            for chunk in chunks:
+                self._chunk(chunk, partial, threads)
+                if advance is not None:
+                    advance(chunk.rows)
+
+    def converted(self, chunk: Chunk) -> conversion.Converted:
+        """The chunk's arrays in the dtypes torch is given (conversion findings alongside)."""
+        return conversion.convert(
+            self.spec,
+            chunk.loaded,
+            self.settings.float_dtype,
+            self.settings.strict,
+            soft_target=self.soft_target,
+            offset=chunk.offset,
+        )
+
+    def context(
+        self,
+        inputs: dict[str, LoadedArray],
+        arrays: dict[str, Any],
+        **view: Any,
+    ) -> CheckContext:
+        return CheckContext(
+            spec=self.spec,
+            inputs=inputs,
+            arrays=arrays,
+            options=self.options,
+            soft_target=self.soft_target,
+            strict=self.settings.strict,
+            **view,
+        )
+
+    def _chunk(self, chunk: Chunk, partial: Partial, threads: _TorchThreads) -> None:
+        """Convert, check, compute and accumulate one chunk."""
+        partial.chunks += 1
+        partial.samples += chunk.rows
+        if not self.layout.aligned:  # samples cannot be paired: the shape findings say why
+            return
+        converted = self.converted(chunk)
+        partial.torch_dtypes = {
+            name: self._torch_dtype(array) for name, array in converted.arrays.items()
+        }
+        context = self.context(
+            chunk.loaded,
+            converted.arrays,
+            offset=chunk.offset,
+            complete=self.whole,
+            total=self.total,
+        )
+        found: list[Raised] = [(_CONVERSION, f) for f in converted.findings]
+        found += _raised(run(self.chunk_checks, context))
+        for check in self.totals_checks:
+            assert check.collect is not None
+            partial.totals[check] = add_totals(partial.totals.get(check), check.collect(context))
+        partial.merged.add(found, chunk)
+        if converted.blocked or _blocks(f for _, f in found):
+            partial.blocked = True
+        result = None
+        if not partial.blocked and partial.rejected is None:
+            result = self._compute(converted.arrays, chunk.offset, partial, threads)
+        if not converted.blocked:
+            partial.accumulator.count_classes(converted.arrays, result)
+        partial.evidence.add(
+            chunk.offset, chunk.loaded, converted.arrays, result, stable=self.whole
+        )
+
+    def _compute(
+        self,
+        arrays: dict[str, Any],
+        offset: int,
+        partial: Partial,
+        threads: _TorchThreads,
+    ) -> ChunkResult | None:
+        # the first torch call: until here a chunk is converted and checked without torch,
+        # which the command line is still importing in a thread
+        from losscli.compute import NoKernel, TorchRejected, compute_chunk
+
+        settings = self.settings
+        threads.before_compute()
+        try:
+            result = compute_chunk(
+                self.spec,
+                arrays,
+                self.options,
+                self.soft_target,
+                reduced=self.whole,
+                want_gradient=settings.want_gradient,
+                precision=self.precision,
+                float_dtype=None if settings.strict else settings.float_dtype,
+            )
+        except NoKernel as error:
+            if settings.strict or settings.float_dtype not in _LOW_PRECISION:
+                partial.rejected = str(error)
+                return None
+            raise UnsupportedDtype(
+                f"--dtype {settings.float_dtype}: torch has no {settings.float_dtype} kernel for "
+                f"{self.spec.name} on the CPU ({error}); use --dtype float32 or float64",
+                settings.float_dtype,
+            ) from None
+        except TorchRejected as error:
+            partial.rejected = str(error)
+            return None
+        partial.accumulator.add(result, offset, arrays)
+        if settings.per_sample is not None:
+            settings.per_sample(result.per_sample)
+        return result
+
+    def _torch_dtype(self, array: Any) -> str:
+        """The dtype torch is given for a converted array (bfloat16 is held in float32)."""
+        dtype = str(array.dtype)
+        settings = self.settings
+        if dtype == "float32" and settings.float_dtype == "bfloat16" and not settings.strict:
+            return "bfloat16"
+        return dtype
 
 
 def _class_names(columns: tuple[str, ...] | None, classes: int) -> tuple[str, ...] | None:
@@ -577,6 +732,24 @@ class _Merged:
                 continue
             entry[3] += 1
             entry[4] = entry[4] or item.blocking
+            entry[5] += count
+            if item.severity.rank > entry[1].severity.rank:
+                entry[1], entry[2] = item, span
+
+    def merge(self, later: _Merged) -> None:
+        """Fold in the findings of the chunks that follow these (a later shard's)."""
+        if self.chunk_count == 0:
+            self.first = list(later.first)
+        self.chunk_count += later.chunk_count
+        for key in later.order:
+            source, item, span, fired, blocking, count = later.seen[key]
+            entry = self.seen.get(key)
+            if entry is None:
+                self.seen[key] = [source, item, span, fired, blocking, count]
+                self.order.append(key)
+                continue
+            entry[3] += fired
+            entry[4] = entry[4] or blocking
             entry[5] += count
             if item.severity.rank > entry[1].severity.rank:
                 entry[1], entry[2] = item, span

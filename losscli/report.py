@@ -23,6 +23,18 @@ SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
+class ShardInfo:
+    """The files of a sharded input (a glob): how many, and the first and last in order."""
+
+    count: int
+    first: str
+    last: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "first": self.first, "last": self.last}
+
+
+@dataclass(frozen=True)
 class InputInfo:
     """Where one argument came from and what it was.
 
@@ -33,12 +45,14 @@ class InputInfo:
             to float32 when loaded), or as read from text (float64, int64).
         torch_dtype: the dtype of the tensor torch was given (after conversion; None when
             nothing was converted yet).
+        shards: the files of an input given as a glob of shards, else None.
     """
 
     source: str
     shape: tuple[int, ...]
     dtype: str
     torch_dtype: str | None = None
+    shards: ShardInfo | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "source", printable(self.source))
@@ -51,6 +65,8 @@ class InputInfo:
         }
         if self.torch_dtype is not None:
             record["torch_dtype"] = self.torch_dtype
+        if self.shards is not None:
+            record["shards"] = self.shards.to_dict()
         return record
 
 

@@ -28,6 +28,7 @@ def run(
     budget: int,
     settings: pipeline.Settings,
     cache: dict[str, LoadedArray] | None = None,
+    dask: str | None = None,
 ) -> Report:
     """The report of ``invocation``, with its verified fixes.
 
@@ -38,6 +39,7 @@ def run(
         settings: how to evaluate (dtype, strictness, progress, per-sample sink).
         cache: INPUT text → array loaded whole, shared between commands (``compare``,
             ``debug``'s inference); filled in here.
+        dask: compute the shards on this Dask cluster (an address, or ``local``).
 
     Raises:
         UsageError: a map does not fit, or the inputs cannot stream.
@@ -53,6 +55,7 @@ def run(
         settings.float_dtype,
         invocation.stdin_format,
         cache,
+        dask,
     )
     return _verified(invocation, feed, resolved, budget, settings, cache)
 

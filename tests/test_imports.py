@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 
 HEAVY = ("torch", "pyarrow")
@@ -22,10 +25,14 @@ print("\\n@@" + json.dumps([m for m in {heavy!r} if m in sys.modules]))
 """
 
 
-def heavy_imports(argv: list[str]) -> tuple[list[str], str]:
-    """The heavy modules imported by ``losscli ARGV``, and what it printed."""
+def heavy_imports(
+    argv: list[str], modules: tuple[str, ...] = HEAVY, cwd: Path | None = None
+) -> tuple[list[str], str]:
+    """The ``modules`` (the heavy ones by default) imported by ``losscli ARGV``, and what
+    it printed."""
     done = subprocess.run(
-        [sys.executable, "-c", _PROBE.format(argv=argv, heavy=HEAVY)],
+        [sys.executable, "-c", _PROBE.format(argv=argv, heavy=modules)],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -93,3 +100,34 @@ def test_import_losscli_is_light() -> None:
 def test_the_api_imports_torch_when_first_called_not_pyarrow() -> None:
     imported = _imported_by("import losscli; losscli.check('mse', [1.0, 2.0], [1.5, 2.0])")
     assert "torch" in imported and "pyarrow" not in imported
+
+
+DASK = ("dask", "distributed")
+
+
+def _shards(directory: Path) -> list[str]:
+    for name in ("p", "t"):
+        (directory / name).mkdir()
+        for index in range(3):
+            np.save(directory / name / f"part-{index}.npy", np.arange(4.0) + index)
+    return ["p/part-*.npy", "t/part-*.npy"]
+
+
+def test_the_core_never_imports_dask_even_for_shards(tmp_path: Path) -> None:
+    # SPEC "Shards and many machines": Dask is an optional extra, imported only for --dask
+    shards = _shards(tmp_path)
+    for argv in (["compute", "mse", *shards], ["compute", "mse", "[1, 2]", "[1, 2]"]):
+        imported, printed = heavy_imports([*argv, "--format", "json"], DASK, cwd=tmp_path)
+        assert '"value": 0.0' in printed and imported == [], (argv, printed)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("distributed") is None,
+    reason="Dask is not installed (pip install 'losscli[dask]')",
+)
+def test_the_probe_sees_dask_when_dask_is_asked_for(tmp_path: Path) -> None:
+    # near miss: --dask does import it, so the probe above can tell
+    shards = _shards(tmp_path)
+    argv = ["compute", "mse", *shards, "--dask", "local", "--format", "json"]
+    imported, printed = heavy_imports(argv, DASK, cwd=tmp_path)
+    assert '"engine": "dask"' in printed and "distributed" in imported, printed

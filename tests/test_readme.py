@@ -21,7 +21,7 @@ and the numbers quoted in the paragraph right after a block must be printed by o
 commands. Commands on files the reader has are shown in ``text`` blocks, not ``bash``; the
 set-up and development commands (``pip``, ``pytest``, ``ruff``, ``mypy``) are what CI runs
 itself, and are the only ones left out. ``jq`` pipelines are skipped, with the reason, on a
-machine without ``jq``.
+machine without ``jq``, and ``--dask`` commands on one without Dask.
 
 Two more checks run each ``losscli debug``/``compute`` command in-process as JSON: a debug
 command under a comment ending ``: FINDING`` raises that finding, and every verified fix it
@@ -31,6 +31,7 @@ shows prints what it announced. A README with one quoted value changed fails (th
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import os
 import re
@@ -54,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 BIN = Path(sys.executable).parent  # the venv's bin: its losscli is the one installed
 HAS_JQ = shutil.which("jq") is not None
+HAS_DASK = importlib.util.find_spec("distributed") is not None
 # run by CI itself, never from here (installing, the test suite, the linters)
 NOT_RUN = ("pip ", "pytest", "ruff ", "mypy")
 
@@ -100,8 +102,13 @@ class Example:
         return [m for text in self.above for m in _DECIMAL.findall(text)]
 
     @property
-    def needs_jq(self) -> bool:
-        return re.search(r"\|\s*jq\b", self.command) is not None
+    def unavailable(self) -> str | None:
+        """Why this machine cannot run the command (None: it can)."""
+        if not HAS_JQ and re.search(r"\|\s*jq\b", self.command) is not None:
+            return "jq is not installed: the pipeline through jq is not run"
+        if not HAS_DASK and "--dask" in self.command:
+            return "Dask is not installed (pip install 'losscli[dask]'): --dask is not run"
+        return None
 
     @property
     def losscli_argv(self) -> list[str] | None:
@@ -349,9 +356,7 @@ def workdir_with_samples(parent: Path) -> Path:
 
 def _run_block(block: Block, workdir: Path) -> dict[Example, Result]:
     return {
-        example: run(example, workdir)
-        for example in block.examples
-        if HAS_JQ or not example.needs_jq
+        example: run(example, workdir) for example in block.examples if example.unavailable is None
     }
 
 
@@ -382,7 +387,7 @@ def test_each_command_does_what_the_readme_says(
     example: Example, results: dict[Example, Result]
 ) -> None:
     if example not in results:
-        pytest.skip("jq is not installed: the pipeline through jq is not run")
+        pytest.skip(example.unavailable or "not run")
     assert problems(example, results[example]) == [], example.command
 
 
@@ -419,6 +424,7 @@ def _json_runnable(example: Example) -> bool:
         and "-:label" not in argv
         and not any("$" in word for word in argv)
         and "--baseline" not in argv  # reads the report its block saved
+        and not any("*" in word for word in argv)  # reads the shards its block wrote
         and example.code != 2  # a usage error has no report
     )
 

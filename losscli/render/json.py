@@ -55,6 +55,7 @@ def report_dict(report: Report, all_values: bool = False) -> dict[str, Any]:
     for key in ("checks", "streaming"):  # what the checks saw; chunk size and count
         if report.extra.get(key) is not None:
             record[key] = report.extra[key]
+    record.update(report.extra.get("engine") or {})  # sharded: where the shards were computed
     if report.classes is not None:
         record["classes"] = report.classes.to_dict()
     if computation is None:

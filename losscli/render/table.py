@@ -53,12 +53,27 @@ def value_panel(report: Report) -> Panel:
     dtype = f" in {computation.dtype}" if computation is not None else ""
     lines.append(Text(f"{spec.torch_class}({options}){dtype}", style="dim"))
     for name, info in report.inputs.items():
+        shards = f"  {info.shards.count} shards" if info.shards is not None else ""
         lines.append(
-            Text(f"{name:<14} {info.source}  {shape_text(info.shape)} {info.dtype}", style="dim")
+            Text(
+                f"{name:<14} {info.source}  {shape_text(info.shape)} {info.dtype}{shards}",
+                style="dim",
+            )
         )
     if computation is not None and computation.streamed:
-        lines.append(Text("streamed: accumulated chunk by chunk in float64", style="dim"))
+        lines.append(Text(f"streamed: {_accumulated(report)} in float64", style="dim"))
     return Panel(Group(*lines), box=box.ROUNDED, expand=False)
+
+
+def _accumulated(report: Report) -> str:
+    """How the value was accumulated: chunk by chunk, or shard by shard (and where)."""
+    engine = report.extra.get("engine")
+    if engine is None:
+        return "accumulated chunk by chunk"
+    if engine["engine"] == "dask":
+        workers = engine["workers"]
+        return f"shards computed on Dask ({workers} worker{'s' if workers != 1 else ''}), merged"
+    return "accumulated shard by shard, chunk by chunk"
 
 
 def per_sample_table(report: Report, top: int) -> RenderableType | None:
