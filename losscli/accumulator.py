@@ -256,6 +256,7 @@ class Accumulator:
         self.precision_name = ""
         self.nan_in_chunk = False
         self.classes: _Classes | None = None
+        self.ignored_samples = 0  # samples whose every target is ignore_index
 
     # ------------------------------------------------------------------ update
 
@@ -279,6 +280,8 @@ class Accumulator:
                 part = per_sample[start : start + _RANKED_SLICE]
                 top = float(part.max()) if highest is not None else None
                 self._rank(part, offset + start, top)
+        if result.ignored is not None:
+            self.ignored_samples += int(np.count_nonzero(result.ignored))
         self._keep(result, per_sample)
         for argument in self.spec.arguments:
             gradient = result.gradients.get(argument.name)
@@ -491,7 +494,8 @@ class Accumulator:
         """Fold in the accumulator of the samples that follow these (a later shard's, whose
         sample indices are already global): every count, sum and list as if its chunks had
         been added here, in order; among equal extremes the earlier sample wins, as in
-        :meth:`add`."""
+        :meth:`add`. ``later`` is taken over (its arrays are kept or changed here), so it is
+        not used again."""
         if not self._results:
             self._results = later._results
         if later.chunks:
@@ -507,6 +511,7 @@ class Accumulator:
             self.minimum, self.argmin = later.minimum, later.argmin
         self.largest = max(self.largest, later.largest)
         self.negative += later.negative
+        self.ignored_samples += later.ignored_samples
         self.nan += later.nan
         self.positive_inf += later.positive_inf
         self.negative_inf += later.negative_inf
@@ -514,7 +519,10 @@ class Accumulator:
         self.described = (self.described + later.described)[:_DESCRIBED]
         self.worst = sorted(self.worst + later.worst, key=lambda w: (-w[0], -w[1]))[: self.top]
         self.warnings.update(later.warnings)
-        self._sample.merge(later._sample)
+        if self.samples:
+            self._sample.merge(later._sample)
+        else:  # nothing computed before (an empty first shard): the later sample as it is
+            self._sample = later._sample
         self._merge_kept(later)
         for name, state in later.gradients.items():
             mine = self.gradients.get(name)
@@ -599,7 +607,11 @@ class Accumulator:
         if self.single:
             return 1.0
         divisor = self.divisor()
-        return 1.0 / divisor if divisor else math.nan
+        if divisor:
+            return 1.0 / divisor
+        # 0/0: torch's gradient is NaN, but 0 where no sample reaches the loss (every target
+        # ignored: the gradients of the chunks' sums are 0 already)
+        return 0.0 if self.samples and self.ignored_samples == self.samples else math.nan
 
     @property
     def single(self) -> bool:

@@ -32,7 +32,7 @@ from losscli.loaders import (
     open_chunk_readers,
     size_text,
 )
-from losscli.losses import LossSpec
+from losscli.losses import LossSpec, Option
 from losscli.report import InputInfo
 from losscli.sources import Source, SourceKind, parse_source
 
@@ -242,22 +242,33 @@ def plan(spec: LossSpec, sources: dict[str, Source], budget: int, options: dict[
             f"sample, which cannot be split into chunks; {over}",
             tip=whole,
         )
+    spanning = per_sample_option(spec, options, shape)
+    if spanning is not None:
+        raise UsageError(
+            f"{spanning.flag} holds one value per sample, which streaming does not split; {over}",
+            tip=whole,
+        )
+    return judged
+
+
+def per_sample_option(
+    spec: LossSpec, options: dict[str, Any], shape: tuple[int, ...] | None
+) -> Option | None:
+    """The tensor option holding one value per sample of a prediction of ``shape`` (bce's
+    per-element weight), which neither chunks nor shards can split; None when there is none
+    or the shape is not known."""
     rows = shape[0] if shape else None
     for option in spec.options:
         value = options.get(option.name)
-        spans = (
+        if (
             isinstance(value, np.ndarray)
             and rows is not None
             and rows > 1
             and value.ndim == len(shape or ())
             and value.shape[0] == rows
-        )
-        if spans:  # bce's per-element weight
-            raise UsageError(
-                f"{option.flag} holds one value per sample, which streaming does not split; {over}",
-                tip=whole,
-            )
-    return judged
+        ):
+            return option
+    return None
 
 
 def _over(sources: dict[str, Source], estimates: dict[str, Estimate], budget: int) -> str:
@@ -453,7 +464,7 @@ class StreamFeed:
             if (
                 name not in given_whole
                 if given_whole is not None
-                else estimates[name].chunkable and not _one_sample(estimates[name])
+                else estimates[name].chunkable and not one_sample(estimates[name])
             )
         }
         self.whole_inputs = {
@@ -663,12 +674,19 @@ def heads(
     that follows) and cut; larger ones are read through their chunk reader, only as far as
     the head. Either way inference sees the same samples.
     """
-    from losscli.shards import first_shard
+    from losscli import shards
     from losscli.sources import check_one_stdin
 
     check_one_stdin(texts)
     cache = {} if cache is None else cache
-    sources = [first_shard(parse_source(text)) for text in texts]  # a glob's head: its first
+    sources = [parse_source(text) for text in texts]
+    if any(shards.is_pattern(source) for source in sources):
+        return [
+            shards.head(source, HEAD_SAMPLES, budget)
+            if shards.is_pattern(source)
+            else heads([text], budget, stdin_format, cache)[0]
+            for text, source in zip(texts, sources, strict=True)
+        ]
     named = estimates_of({str(i): source for i, source in enumerate(sources)}, budget)
     judged = Plan.of(named, budget)
     stream, allowance = judged.stream, judged.allowance()
@@ -702,7 +720,7 @@ def heads(
     return found
 
 
-def _one_sample(found: Estimate) -> bool:
+def one_sample(found: Estimate) -> bool:
     """A ``.npy`` that holds one sample (shape (1, ...)) or none at all."""
     return found.shape is not None and (len(found.shape) == 0 or found.shape[0] == 1)
 

@@ -23,7 +23,7 @@ from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from losscli import __version__, losses
 from losscli.coercion import plain_first
-from losscli.errors import LossCliError, UsageError
+from losscli.errors import LoadError, LossCliError, UsageError
 from losscli.parameters import (
     CATALOGUE_FORMATS,
     FLAG,
@@ -618,8 +618,26 @@ def _per_sample_writer(
         and (option := spec.option(name)) is not None
         and option.type is OptionType.TENSOR
     ]
-    paths = [source.path for source in map(parse_source, texts) if source.path is not None]
+    paths = [
+        shard.path
+        for source in map(parse_source, texts)
+        for shard in _files_of(source)
+        if shard.path is not None
+    ]
     return outputs.PerSampleWriter(outputs.check_target(per_sample_out, paths), per_sample_out)
+
+
+def _files_of(source: Any) -> list[Any]:
+    """The sources a source reads: its shards when it is a glob (none when it matches
+    nothing: the evaluation says so), else itself."""
+    from losscli import shards
+
+    if not shards.is_pattern(source):
+        return [source]
+    try:
+        return shards.expand(source)
+    except LoadError:
+        return []
 
 
 def _invocation(
@@ -679,11 +697,34 @@ def _evaluated(
     progress bar on a terminal while an input streams."""
     from losscli import pipeline, runner
 
-    with _progress_bar(enabled=sys.stderr.isatty()) as progress:
+    with (
+        _dask_session(run, list(invocation.arguments)),
+        _progress_bar(enabled=sys.stderr.isatty()) as progress,
+    ):
         settings = pipeline.Settings(
             run.dtype.value, run.strict, top=run.top, per_sample=per_sample, progress=progress
         )
         return runner.run(invocation, resolved, budget, settings, cache, run.dask)
+
+
+@contextlib.contextmanager
+def _dask_session(run: RunOptions, inputs: list[str]) -> Iterator[None]:
+    """With ``--dask``, one cluster for the whole command, reached (or refused) before any
+    work: Dask missing, no scheduler at the address, or no INPUT a glob of shards is one
+    line, exit 2."""
+    if run.dask is None:
+        yield
+        return
+    from losscli import dask_engine, shards
+    from losscli.sources import parse_source
+
+    if not any(shards.is_pattern(parse_source(text)) for text in inputs):
+        raise UsageError(
+            "--dask computes shards on a Dask cluster, and no INPUT is a glob of shards",
+            tip="give the inputs as quoted globs, as in 'preds/part-*.npy', or leave out --dask",
+        )
+    with dask_engine.session(run.dask):
+        yield
 
 
 @contextlib.contextmanager
@@ -860,18 +901,19 @@ def compare(
     gates = {spec.name: _gates(spec.name, run, saved) for spec in specs}
     _maps_fit_one_of(specs, run.maps)
     settings = pipeline.Settings(run.dtype.value, run.strict)
-    entries = comparison.evaluate_all(
-        specs,
-        inputs,
-        given,
-        settings,
-        budget,
-        run.stdin_format,
-        cache=cache,
-        maps=run.maps,
-        memory_budget=_typed_budget(run),
-        dask=run.dask,
-    )
+    with _dask_session(run, inputs):
+        entries = comparison.evaluate_all(
+            specs,
+            inputs,
+            given,
+            settings,
+            budget,
+            run.stdin_format,
+            cache=cache,
+            maps=run.maps,
+            memory_budget=_typed_budget(run),
+            dask=run.dask,
+        )
     tripped = {
         entry.spec.name: comparison.tripped(entry, gates[entry.spec.name]) for entry in entries
     }

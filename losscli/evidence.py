@@ -195,7 +195,8 @@ class Evidence:
         """Fold in the evidence of the samples that follow these (a later shard's, collected
         with the same global sample indices): both brought to the higher level, joined, and
         raised while they hold too many. Which samples are kept depends only on their
-        indices, so this keeps what one evidence fed every chunk would."""
+        indices, so this keeps what one evidence fed every chunk would. ``later`` is taken
+        over (its level may be raised), so it is not used again."""
         self._template = self._template or later._template
         for name, values in later._broadcast.items():
             self._broadcast.setdefault(name, values)

@@ -233,7 +233,7 @@ Dask = Annotated[
         metavar="ADDRESS|local",
         help="Compute the shards of glob INPUTs ('preds/part-*.npy') on a Dask cluster: a "
         "scheduler's address (tcp://host:8786), or local for one worker process per core. "
-        "Needs pip install 'losscli[dask]'.",
+        "Needs pip install 'losscli\\[dask]'.",
         rich_help_panel=_SCALE_PANEL,
     ),
 ]

@@ -167,15 +167,15 @@ class _Evaluation:
             classes=self._class_setup(first.loaded),
             precision=_precision_request(spec, first.loaded),
         )
-        self.partial = self.steps.partial(0, feed.total)
         streamed = not feed.whole
         advance = (
             settings.progress(feed.total) if settings.progress is not None and streamed else None
         )
         chunks = itertools.chain([first], iterator)
         if isinstance(feed, ShardFeed):  # each shard folded on its own, then merged
-            self.partial = feed.evaluate(self.steps, chunks, self.partial, advance)
+            self.partial = feed.evaluate(self.steps, chunks, advance)
         else:
+            self.partial = self.steps.partial(0, feed.total)
             try:
                 self.steps.fold(chunks, self.partial, advance)
             except Unaligned:  # found at the end of the shorter input
@@ -374,7 +374,8 @@ class Partial:
     torch_dtypes: dict[str, str] = field(default_factory=dict)
 
     def merge(self, later: Partial) -> None:
-        """Fold in the partial result of the samples that follow these."""
+        """Fold in the partial result of the samples that follow these; ``later`` is taken
+        over (parts of it are kept or changed here), so it is not used again."""
         self.accumulator.merge(later.accumulator)
         self.evidence.merge(later.evidence)
         self.merged.merge(later.merged)

@@ -18,13 +18,21 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from losscli.chunks import Chunk, Feed, StreamFeed, Unaligned, estimates_of
+from losscli.chunks import (
+    Chunk,
+    Feed,
+    StreamFeed,
+    Unaligned,
+    estimates_of,
+    one_sample,
+    per_sample_option,
+)
 from losscli.errors import LoadError, UsageError
 from losscli.loaders import Estimate, LoadedArray, dtype_description
 from losscli.losses import LossSpec
@@ -85,9 +93,27 @@ def expand(source: Source) -> list[Source]:
     ]
 
 
-def first_shard(source: Source) -> Source:
-    """The first shard of a glob (its first samples), or ``source`` itself."""
-    return expand(source)[0] if is_pattern(source) else source
+def head(source: Source, samples: int, budget: int) -> LoadedArray:
+    """The first ``samples`` samples of a glob's shards, read shard after shard (an empty
+    or short first shard does not stand for the input), named by the glob."""
+    from losscli.loaders import open_chunk_readers
+
+    parts: list[np.ndarray] = []
+    found = 0
+    for shard in expand(source):
+        reader = open_chunk_readers({"shard": shard}, budget)["shard"]
+        try:
+            while found < samples and (values := reader.read(samples - found)) is not None:
+                parts.append(np.array(values))
+                found += len(values)
+        finally:
+            reader.close()
+        if found >= samples:
+            break
+    values = (
+        np.concatenate(parts) if parts else np.empty((0, *reader.sample_shape), dtype=reader.dtype)
+    )
+    return LoadedArray(values, source.display, from_text=reader.from_text)
 
 
 @dataclass(frozen=True)
@@ -123,7 +149,8 @@ class Sharded:
     @property
     def total(self) -> int | None:
         """Samples in all the shards, when every shard's header says."""
-        return None if any(r is None for r in self.rows) else sum(r or 0 for r in self.rows)
+        known = [rows for rows in self.rows if rows is not None]
+        return sum(known) if len(known) == len(self.rows) else None
 
     def info(self, name: str) -> ShardInfo | None:
         """What the JSON says of input ``name``'s shards (None: given whole)."""
@@ -170,33 +197,33 @@ def find(
     for name, source in sources.items():
         if name in patterns:
             continue
-        if source.kind is SourceKind.INLINE or _one_sample(estimates_of({name: source}, budget)):
+        if _broadcast(source, estimates_of({name: source}, budget)[name]):
             broadcast[name] = source
             continue
+        what = (
+            f"the inline {name} holds several samples"
+            if source.kind is SourceKind.INLINE
+            else f"{source.display} is one input"
+        )
         raise UsageError(
-            f"{source.display} is one input but {patterns[first_name].display} is "
+            f"{what} but {patterns[first_name].display} is "
             f"{len(first_shards)} shards: every input that holds samples must be sharded "
-            "the same way",
+            "the same way (an input of one sample goes whole to every shard)",
             tip=f"give {name} as a glob of as many shards, or concatenate the shards",
         )
     for name, found in estimates.items():
         _same_layout(shards[name], found)
-    prediction = estimates.get(spec.arguments[0].name)
-    shape = prediction[0].shape if prediction else None
-    for option in spec.options:
-        value = options.get(option.name)
-        spans = (
-            isinstance(value, np.ndarray)
-            and bool(shape)
-            and value.ndim == len(shape or ())
-            and value.shape[0] > 1
-        )
-        if spans:  # bce's per-element weight
-            raise UsageError(
-                f"{option.flag} holds one value per sample, which shards do not split",
-                tip="concatenate the shards into one file",
-            )
     rows = tuple(_pair_rows(shards, estimates, index) for index in range(len(first_shards)))
+    prediction = estimates.get(spec.arguments[0].name)
+    first_shape = prediction[0].shape if prediction else None
+    total = None if None in rows else sum(r or 0 for r in rows)
+    whole_shape = (total, *first_shape[1:]) if first_shape and total is not None else None
+    spanning = per_sample_option(spec, options, whole_shape)
+    if spanning is not None:  # bce's per-element weight
+        raise UsageError(
+            f"{spanning.flag} holds one value per sample, which shards do not split",
+            tip="concatenate the shards into one file",
+        )
     return Sharded(patterns, shards, broadcast, rows, tuple(sources))
 
 
@@ -230,10 +257,15 @@ def _wildcard_part(pattern: Source, shard: Source) -> str:
     return path[len(head) : len(path) - len(tail)]
 
 
-def _one_sample(estimates: dict[str, Estimate]) -> bool:
-    """A file of one sample (shape (1, ...)) or a scalar, broadcast against every sample."""
-    shape = next(iter(estimates.values())).shape
-    return shape is not None and (len(shape) == 0 or shape[0] == 1)
+def _broadcast(source: Source, found: Estimate) -> bool:
+    """An input of at most one sample (a scalar, one row, an inline ``[0.5]``), which goes
+    whole to every shard as torch broadcasts it."""
+    if source.kind is SourceKind.INLINE:
+        from losscli.loaders import load
+
+        values = load(source).values
+        return values.ndim == 0 or values.shape[0] <= 1
+    return one_sample(found)
 
 
 def _same_layout(files: list[Source], estimates: list[Estimate]) -> None:
@@ -302,9 +334,18 @@ def open_shard(
     stdin_format: str,
     maps: tuple[Map, ...] = (),
     limit_bytes: int = 0,
+    sample_shapes: dict[str, tuple[int, ...]] | None = None,
 ) -> Feed:
     """Shard pair ``index`` as a stream of chunks (its maps applied), offsets from 0: every
-    shard is cut into chunks (a shard of one sample too), the broadcast inputs given whole."""
+    shard is cut into chunks (a shard of one sample too), the broadcast inputs given whole.
+
+    Args:
+        sample_shapes: the first shard's sample shapes as read (before any map): a text
+            shard's, known once it is opened, must be the same.
+
+    Raises:
+        LoadError: the shard cannot be read, or its samples are not shaped like the first's.
+    """
     feed: Feed = StreamFeed(
         sharded.pair(index),
         budget,
@@ -312,11 +353,32 @@ def open_shard(
         stdin_format,
         given_whole=frozenset(sharded.broadcast),
     )
+    if sample_shapes is not None:
+        try:
+            _same_sample_shapes(sharded, index, feed.sample_shapes(), sample_shapes)
+        except LoadError:
+            feed.close()
+            raise
     if maps:
         from losscli.mapping import MappedFeed
 
         feed = MappedFeed(feed, maps, limit_bytes)
     return feed
+
+
+def _same_sample_shapes(
+    sharded: Sharded,
+    index: int,
+    found: dict[str, tuple[int, ...]],
+    first: dict[str, tuple[int, ...]],
+) -> None:
+    for name, shape in found.items():
+        if name in first and tuple(shape) != tuple(first[name]):
+            raise LoadError(
+                sharded.pair(index)[name].display,
+                f"holds samples of shape {tuple(shape)} but {sharded.pair(0)[name].display} "
+                f"holds {tuple(first[name])}: every shard of an input has one sample shape",
+            )
 
 
 @dataclass(frozen=True)
@@ -327,30 +389,35 @@ class ShardWork:
     Attributes:
         steps: the pipeline's per-chunk steps, set up from the first chunk of the first shard.
         sharded: the shards.
+        sample_shapes: the first shard's sample shapes as read, before any map.
         budget, float_itemsize, stdin_format, maps, limit_bytes: how to open a shard
             (:func:`open_shard`).
     """
 
     steps: ChunkSteps
     sharded: Sharded
+    sample_shapes: dict[str, tuple[int, ...]]
     budget: int
     float_itemsize: int
     stdin_format: str
     maps: tuple[Map, ...] = ()
     limit_bytes: int = 0
 
-    def open(self, index: int) -> Feed:
+    def open(self, index: int, maps: bool = True) -> Feed:
         return open_shard(
             self.sharded,
             index,
             self.budget,
             self.float_itemsize,
             self.stdin_format,
-            self.maps,
+            self.maps if maps else (),
             self.limit_bytes,
+            self.sample_shapes,
         )
 
-    def __call__(self, index: int, base: int, advance: Any = None) -> Partial:
+    def __call__(
+        self, index: int, base: int, advance: Callable[[int], None] | None = None
+    ) -> Partial:
         """Shard ``index``'s partial result; its first sample is sample ``base`` of the input.
 
         Args:
@@ -360,7 +427,6 @@ class ShardWork:
         """
         opened = self.open(index)
         try:
-            self._check_layout(index, opened)
             partial = self.steps.partial(index, opened.total)
             chunks = (Chunk(base + chunk.offset, chunk.loaded) for chunk in opened.chunks())
             try:
@@ -374,30 +440,13 @@ class ShardWork:
     def count(self, index: int) -> int:
         """How many samples shard pair ``index`` holds, read to its end (a text shard's count
         is known only there); its inputs must hold as many."""
-        opened = open_shard(
-            self.sharded, index, self.budget, self.float_itemsize, self.stdin_format
-        )
+        opened = self.open(index, maps=False)  # a map keeps one row per sample
         try:
             return sum(chunk.rows for chunk in opened.chunks())
         except Unaligned as unaligned:
             raise mismatch(self.sharded.pair(index), unaligned.rows) from None
         finally:
             opened.close()
-
-    def _check_layout(self, index: int, feed: Feed) -> None:
-        """A text shard's sample shape, known once it is opened, is the first shard's."""
-        if index == 0:
-            return
-        first = self.steps.sample_shapes
-        for name, shape in feed.sample_shapes().items():
-            if name in first and tuple(shape) != tuple(first[name]):
-                source = self.sharded.pair(index)[name]
-                raise LoadError(
-                    source.display,
-                    f"holds samples of shape {tuple(shape)} but "
-                    f"{self.sharded.pair(0)[name].display} holds {tuple(first[name])}: every "
-                    "shard of an input has one sample shape",
-                )
 
 
 class ShardFeed:
@@ -445,6 +494,9 @@ class ShardFeed:
                 "cannot cut",
                 tip="save the shards with a batch dimension first",
             )
+        self._read_shapes = self._first.sample_shapes()  # as read: before any map
+        self._first_index = 0  # the shard whose chunks come first (empty ones are passed)
+        self._reading: Generator[Chunk, None, None] | None = None
         self._rows: int | None = None  # every shard's samples, once evaluated
         self._chunks = 0
         self.workers = 1
@@ -484,10 +536,33 @@ class ShardFeed:
 
     def chunks(self) -> Iterator[Chunk]:
         """The first shard's chunks (the pipeline's first chunk, and shard 0 when local)."""
-        try:
-            yield from self._first.chunks()
-        except Unaligned as unaligned:
-            raise mismatch(self.sharded.pair(0), unaligned.rows) from None
+        self._reading = self._first_chunks()
+        return self._reading
+
+    def _first_chunks(self) -> Generator[Chunk, None, None]:
+        """The chunks of the first shard that holds samples (a rank may have written none)."""
+        while True:
+            produced = False
+            try:
+                for chunk in self._first.chunks():
+                    produced = True
+                    yield chunk
+            except Unaligned as unaligned:
+                raise mismatch(self.sharded.pair(self._first_index), unaligned.rows) from None
+            if produced or self._first_index + 1 >= self.sharded.count:
+                return
+            self._first.close()
+            self._first_index += 1
+            self._first = open_shard(
+                self.sharded,
+                self._first_index,
+                self.budget,
+                self.float_itemsize,
+                self.stdin_format,
+                self.maps,
+                self.limit_bytes,
+                self._read_shapes,
+            )
 
     def describe(self) -> dict[str, Any] | None:
         found = dict(self._first.describe() or {})
@@ -496,7 +571,7 @@ class ShardFeed:
         return found
 
     def close(self) -> None:
-        self._first.close()
+        self._close_first()
 
     def engine(self) -> dict[str, Any]:
         """Where the shards were evaluated, for the JSON: ``local`` (here, one after another)
@@ -507,19 +582,22 @@ class ShardFeed:
         return self._first.templates()
 
     def evaluate(
-        self, steps: ChunkSteps, started: Iterator[Chunk], partial: Partial, advance: Any
+        self,
+        steps: ChunkSteps,
+        started: Iterator[Chunk],
+        advance: Callable[[int], None] | None,
     ) -> Partial:
-        """Every shard's partial result, merged in shard order into ``partial``.
+        """Every shard's partial result, merged in shard order.
 
         Args:
             steps: the pipeline's per-chunk steps.
             started: the first shard's chunks, from the pipeline's first one on.
-            partial: the first shard's partial result, which nothing was folded into yet.
             advance: called with each shard's (or chunk's) samples as they are done, or None.
         """
         work = ShardWork(
             steps,
             self.sharded,
+            self._read_shapes,
             self.budget,
             self.float_itemsize,
             self.stdin_format,
@@ -529,24 +607,32 @@ class ShardFeed:
         if self.dask is not None:
             from losscli import dask_engine
 
-            self._first.close()
+            self._close_first()
             merged, self.workers = dask_engine.evaluate(
                 self.dask, replace(work, steps=steps.portable()), advance
             )
         else:
-            merged = self._local(work, started, partial, advance)
+            merged = self._local(work, started, advance)
         self._rows = merged.samples
         self._chunks = merged.chunks
         return merged
 
     def _local(
-        self, work: ShardWork, started: Iterator[Chunk], partial: Partial, advance: Any
+        self, work: ShardWork, started: Iterator[Chunk], advance: Callable[[int], None] | None
     ) -> Partial:
         """Shard after shard in this process: the first one continues from its first chunk."""
+        merged = work.steps.partial(self._first_index, self._first.total)
         try:
-            work.steps.fold(started, partial, advance)
+            work.steps.fold(started, merged, advance)  # as a worker would fold this shard
         finally:
-            self._first.close()
-        for index in range(1, self.sharded.count):
-            partial.merge(work(index, partial.samples, advance))
-        return partial
+            self._close_first()
+        for index in range(self._first_index + 1, self.sharded.count):
+            merged.merge(work(index, merged.samples, advance))
+        return merged
+
+    def _close_first(self) -> None:
+        """Close the first shard: its chunks first (which waits for a read ahead in flight),
+        then its readers."""
+        if self._reading is not None:
+            self._reading.close()
+        self._first.close()

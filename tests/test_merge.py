@@ -14,11 +14,13 @@ import math
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from losscli import losses
 from losscli.accumulator import Accumulator, ClassSetup, QuantileSample
+from losscli.checks import registry
 from losscli.compute import compute_chunk
 from losscli.evidence import Evidence
 from losscli.loaders import LoadedArray
@@ -186,3 +188,18 @@ def test_exact_quantile_samples_merged_stay_exact() -> None:
     first.merge(second)
     assert first.exact and first.size == 150
     assert first.quantiles([0.5]) == [float(np.quantile(np.arange(150.0), 0.5))]
+
+
+def test_every_check_comes_back_from_a_worker_as_the_registrys_own() -> None:
+    """Findings are keyed by the check that raised them; a check pickled to a Dask worker
+    and back must be the registry's (some checks hold closures, which cloudpickle copies)."""
+    import pickle
+
+    checks = registry()
+    assert len({check.name for check in checks}) == len(checks)
+    for check in checks:
+        assert pickle.loads(pickle.dumps(check)) is check
+    # what Dask pickles tasks and results with, installed with it
+    cloudpickle = pytest.importorskip("cloudpickle", reason="Dask is not installed")
+    for check in checks:
+        assert pickle.loads(cloudpickle.dumps(check)) is check

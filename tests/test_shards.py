@@ -255,7 +255,7 @@ def test_per_sample_out_writes_every_shard_in_order(
     )
 
 
-def test_debug_without_a_loss_infers_the_task_from_the_first_shard(
+def test_debug_without_a_loss_infers_the_task_from_the_shards(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rng = np.random.default_rng(8)
@@ -417,3 +417,104 @@ def test_per_sample_out_with_dask_is_a_usage_error(
     )
     assert "--per-sample-out with --dask" in line
     assert not (root / "out.npy").exists()
+
+
+def test_a_map_that_changes_the_sample_shape_applies_to_every_shard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(13)
+    arrays = {"input": rng.standard_normal((20, 5)), "target": rng.integers(0, 3, 20)}
+    whole = write_whole(tmp_path / "whole", arrays)
+    globs = write_shards(tmp_path / "shards", arrays)
+    mapped = ["--map", "input = input[:, :3]"]
+    _, expected, _ = run(
+        capsys, "compute", "cross-entropy", whole["input"], whole["target"], *mapped
+    )
+    code, found, err = run(
+        capsys, "compute", "cross-entropy", globs["input"], globs["target"], *mapped
+    )
+    assert code == 0, err
+    assert found["inputs"]["input"]["shape"] == [20, 3]
+    assert_same_answer(expected, found, "narrowed")
+
+
+def test_per_sample_out_may_not_be_a_shard(
+    pairs: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root, globs = pairs
+    shard = root / "shards" / "input" / "part-5.npy"
+    before = shard.read_bytes()
+    line = _refused(
+        capsys,
+        "compute",
+        "cross-entropy",
+        globs["input"],
+        globs["target"],
+        "--per-sample-out",
+        str(shard),
+    )
+    assert "--per-sample-out" in line and shard.read_bytes() == before
+
+
+def test_an_empty_first_shard_is_a_rank_that_wrote_no_samples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rng = np.random.default_rng(14)
+    arrays = {"input": rng.standard_normal((40, 4)), "target": rng.standard_normal((40, 4))}
+    whole = write_whole(tmp_path / "whole", arrays)
+    for name in arrays:
+        (tmp_path / name).mkdir()
+        for index, (start, end) in enumerate(((0, 0), (0, 0), (0, 10), (10, 10), (10, 40))):
+            np.save(tmp_path / name / f"rank{index}.npy", arrays[name][start:end])
+    _, expected, _ = run(capsys, "compute", "mse", whole["input"], whole["target"])
+    code, found, err = run(
+        capsys,
+        "compute",
+        "mse",
+        str(tmp_path / "input" / "rank*.npy"),
+        str(tmp_path / "target" / "rank*.npy"),
+    )
+    assert code == 0, err
+    assert found["per_sample_summary"]["n"] == 40
+    assert_same_answer(expected, found, "empty first shards")
+
+
+def test_debug_without_a_loss_reads_past_a_short_first_shard(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rank 0 wrote 4 samples whose targets happen to be 0 and 1; the rest are continuous:
+    the task is regression, as for the concatenated input."""
+    rng = np.random.default_rng(15)
+    target = rng.standard_normal(40)
+    target[:4] = [0.0, 1.0, 1.0, 0.0]
+    arrays = {"input": target + 0.1 * rng.standard_normal(40), "target": target}
+    whole = write_whole(tmp_path / "whole", arrays)
+    globs = write_shards(tmp_path / "shards", arrays, sizes=(4,))
+    _, expected, _ = run(capsys, "debug", whole["input"], whole["target"])
+    code, found, err = run(capsys, "debug", globs["input"], globs["target"])
+    assert code == 0, err
+    assert found["loss"] == expected["loss"] == "mse"
+
+
+def test_every_target_ignored_gives_the_findings_of_the_concatenated_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """torch's value is 0/0 and its gradient 0 (not NaN): no non-finite-gradient finding."""
+    rng = np.random.default_rng(16)
+    arrays = {"input": rng.standard_normal((30, 3)), "target": np.full(30, -100)}
+    whole = write_whole(tmp_path / "whole", arrays)
+    globs = write_shards(tmp_path / "shards", arrays)
+    code, expected, _ = run(capsys, "compute", "cross-entropy", whole["input"], whole["target"])
+    shard_code, found, _ = run(capsys, "compute", "cross-entropy", globs["input"], globs["target"])
+    assert code == shard_code == 1
+    assert [f["name"] for f in found["findings"]] == [f["name"] for f in expected["findings"]]
+    assert "non-finite-gradient" not in {f["name"] for f in found["findings"]}
+    assert found["gradient"]["input"]["norm"] == 0
+
+
+def test_an_inline_array_of_several_samples_beside_shards_is_refused(
+    pairs: tuple[Path, dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, globs = pairs
+    line = _refused(capsys, "compute", "cross-entropy", globs["input"], "[0, 1, 2]")
+    assert "the inline target holds several samples" in line and "4 shards" in line

@@ -170,6 +170,17 @@ class Check:
     def name(self) -> str:
         return self.function.__name__
 
+    def __reduce__(self) -> tuple[object, ...]:
+        """Pickled as its name, unpickled as the registry's own check: a check's findings
+        come back from a Dask worker keyed by the same check (some checks hold closures,
+        which would come back as copies, equal to nothing)."""
+        return (registered, (self.name,))
+
+
+def registered(name: str) -> Check:
+    """The registry's check of this name."""
+    return next(check for check in registry() if check.name == name)
+
 
 def registry() -> tuple[Check, ...]:
     """Every check, in the order their findings are reported."""
