@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 import pytest
@@ -47,14 +47,23 @@ def _accumulated(arrays: dict[str, np.ndarray], cuts: list[int], seed: int) -> A
     return found
 
 
-def _left(parts: list[Accumulator]) -> Accumulator:
+class _Mergeable(Protocol):
+    def merge(self, later: Any) -> None: ...
+
+
+Part = TypeVar("Part", bound=_Mergeable)
+
+
+def _left(parts: list[Part]) -> Part:
+    """((a + b) + c) + ...: each merge takes over a copy of the next part."""
     first = copy.deepcopy(parts[0])
     for part in parts[1:]:
         first.merge(copy.deepcopy(part))
     return first
 
 
-def _right(parts: list[Accumulator]) -> Accumulator:
+def _right(parts: list[Part]) -> Part:
+    """a + (b + (c + ...))."""
     last = copy.deepcopy(parts[-1])
     for part in reversed(parts[:-1]):
         earlier = copy.deepcopy(part)
@@ -140,24 +149,7 @@ def test_evidence_merged_keeps_the_rows_of_one_evidence(data: st.DataObject) -> 
         collected(low, high, high - low if known else None)
         for low, high in itertools.pairwise(bounds)
     ]
-    merged: Callable[[list[Evidence]], Evidence]
-
-    def left(found: list[Evidence]) -> Evidence:
-        first = copy.deepcopy(found[0])
-        for part in found[1:]:
-            first.merge(copy.deepcopy(part))
-        return first
-
-    def right(found: list[Evidence]) -> Evidence:
-        last = copy.deepcopy(found[-1])
-        for part in reversed(found[:-1]):
-            earlier = copy.deepcopy(part)
-            earlier.merge(last)
-            last = earlier
-        return last
-
-    for merged in (left, right):
-        together = merged(parts)
+    for together in (_left(parts), _right(parts)):
         assert rows(together) == expected
         assert together.complete == (n <= limit) and together.total == n
 

@@ -124,6 +124,26 @@ def assert_same_answer(
     assert worst == [w["sample"] for w in sharded.get("worst", [])], label
 
 
+def whole_and_sharded(
+    capsys: pytest.CaptureFixture[str],
+    directory: Path,
+    argv: list[str],
+    arrays: dict[str, np.ndarray],
+    *extra: str,
+    sizes: tuple[int, ...] = SIZES,
+) -> tuple[int, dict[str, Any], dict[str, Any]]:
+    """``argv`` (a command and its loss) on ``arrays`` in one file each, then in shards,
+    with ``extra`` arguments after the inputs; both exit the same. Returns the exit code and
+    the two JSON reports."""
+    whole = write_whole(directory / "whole", arrays)
+    globs = write_shards(directory / "shards", arrays, sizes)
+    code, expected, err = run(capsys, *argv, *whole.values(), *extra)
+    assert code != 2, err
+    shard_code, found, err = run(capsys, *argv, *globs.values(), *extra)
+    assert shard_code == code, err
+    return code, expected, found
+
+
 @pytest.mark.parametrize("case", SHARDABLE, ids=[c.id for c in SHARDABLE])
 def test_shards_give_the_answer_of_the_concatenated_input(
     case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -151,19 +171,18 @@ def test_shards_give_the_answer_of_the_concatenated_input(
 def test_findings_and_their_sample_numbers_are_those_of_the_concatenated_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Softmax output given to cross-entropy, a NaN in the third shard, an out-of-range
-    class: the findings name the samples by their index in the whole input."""
+    """Softmax output given to cross-entropy and a NaN in the last shard: the findings are
+    those of the concatenated input, and name the samples by their index in it."""
     rng = np.random.default_rng(3)
     logits = rng.standard_normal((40, 5)).astype(np.float32)
     probabilities = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
     labels = rng.integers(0, 5, 40)
     probabilities[31, 2] = np.nan
     arrays = {"input": probabilities, "target": labels}
-    whole = write_whole(tmp_path / "whole", arrays)
-    globs = write_shards(tmp_path / "shards", arrays, sizes=(7, 1, 20))
-    code, expected, _ = run(capsys, "compute", "cross-entropy", whole["input"], whole["target"])
-    shard_code, found, _ = run(capsys, "compute", "cross-entropy", globs["input"], globs["target"])
-    assert code == shard_code == 1
+    code, expected, found = whole_and_sharded(
+        capsys, tmp_path, ["compute", "cross-entropy"], arrays, sizes=(7, 1, 20)
+    )
+    assert code == 1
     assert answer(code, expected)["findings"] == answer(code, found)["findings"]
     names = {f["name"] for f in found["findings"]}
     assert {"non-finite-input", "probabilities-as-logits"} <= names, names
@@ -207,15 +226,9 @@ def test_a_broadcast_input_goes_whole_to_every_shard(
     arrays = {"input": rng.standard_normal((25, 2)), "target": rng.standard_normal((25, 2))}
     variance = tmp_path / "var.npy"
     np.save(variance, np.full((1, 2), 0.5))
-    whole = write_whole(tmp_path / "whole", arrays)
-    globs = write_shards(tmp_path / "shards", arrays)
-    _, expected, _ = run(
-        capsys, "compute", "gaussian-nll", whole["input"], whole["target"], str(variance)
+    _, expected, found = whole_and_sharded(
+        capsys, tmp_path, ["compute", "gaussian-nll"], arrays, str(variance)
     )
-    code, found, err = run(
-        capsys, "compute", "gaussian-nll", globs["input"], globs["target"], str(variance)
-    )
-    assert code == 0, err
     assert_same_answer(expected, found, "gaussian-nll")
     assert "shards" not in found["inputs"]["var"]
 
@@ -225,16 +238,10 @@ def test_maps_apply_to_every_chunk_of_every_shard(
 ) -> None:
     rng = np.random.default_rng(6)
     arrays = {"input": rng.standard_normal((20, 4)), "target": rng.integers(1, 5, 20)}
-    whole = write_whole(tmp_path / "whole", arrays)
-    globs = write_shards(tmp_path / "shards", arrays)
     mapped = ["--map", "target = target - 1"]
-    _, expected, _ = run(
-        capsys, "compute", "cross-entropy", whole["input"], whole["target"], *mapped
+    _, expected, found = whole_and_sharded(
+        capsys, tmp_path, ["compute", "cross-entropy"], arrays, *mapped
     )
-    code, found, err = run(
-        capsys, "compute", "cross-entropy", globs["input"], globs["target"], *mapped
-    )
-    assert code == 0, err
     assert_same_answer(expected, found, "mapped")
 
 
@@ -424,16 +431,10 @@ def test_a_map_that_changes_the_sample_shape_applies_to_every_shard(
 ) -> None:
     rng = np.random.default_rng(13)
     arrays = {"input": rng.standard_normal((20, 5)), "target": rng.integers(0, 3, 20)}
-    whole = write_whole(tmp_path / "whole", arrays)
-    globs = write_shards(tmp_path / "shards", arrays)
     mapped = ["--map", "input = input[:, :3]"]
-    _, expected, _ = run(
-        capsys, "compute", "cross-entropy", whole["input"], whole["target"], *mapped
+    _, expected, found = whole_and_sharded(
+        capsys, tmp_path, ["compute", "cross-entropy"], arrays, *mapped
     )
-    code, found, err = run(
-        capsys, "compute", "cross-entropy", globs["input"], globs["target"], *mapped
-    )
-    assert code == 0, err
     assert found["inputs"]["input"]["shape"] == [20, 3]
     assert_same_answer(expected, found, "narrowed")
 
@@ -488,11 +489,7 @@ def test_debug_without_a_loss_reads_past_a_short_first_shard(
     target = rng.standard_normal(40)
     target[:4] = [0.0, 1.0, 1.0, 0.0]
     arrays = {"input": target + 0.1 * rng.standard_normal(40), "target": target}
-    whole = write_whole(tmp_path / "whole", arrays)
-    globs = write_shards(tmp_path / "shards", arrays, sizes=(4,))
-    _, expected, _ = run(capsys, "debug", whole["input"], whole["target"])
-    code, found, err = run(capsys, "debug", globs["input"], globs["target"])
-    assert code == 0, err
+    _, expected, found = whole_and_sharded(capsys, tmp_path, ["debug"], arrays, sizes=(4,))
     assert found["loss"] == expected["loss"] == "mse"
 
 
@@ -502,11 +499,10 @@ def test_every_target_ignored_gives_the_findings_of_the_concatenated_input(
     """torch's value is 0/0 and its gradient 0 (not NaN): no non-finite-gradient finding."""
     rng = np.random.default_rng(16)
     arrays = {"input": rng.standard_normal((30, 3)), "target": np.full(30, -100)}
-    whole = write_whole(tmp_path / "whole", arrays)
-    globs = write_shards(tmp_path / "shards", arrays)
-    code, expected, _ = run(capsys, "compute", "cross-entropy", whole["input"], whole["target"])
-    shard_code, found, _ = run(capsys, "compute", "cross-entropy", globs["input"], globs["target"])
-    assert code == shard_code == 1
+    code, expected, found = whole_and_sharded(
+        capsys, tmp_path, ["compute", "cross-entropy"], arrays
+    )
+    assert code == 1
     assert [f["name"] for f in found["findings"]] == [f["name"] for f in expected["findings"]]
     assert "non-finite-gradient" not in {f["name"] for f in found["findings"]}
     assert found["gradient"]["input"]["norm"] == 0
