@@ -159,15 +159,19 @@ _SESSION: dict[str, Any] = {}
 
 @contextlib.contextmanager
 def session(address: str) -> Iterator[None]:
-    """One cluster for a whole command: ``compare`` evaluates several losses on it, and a
-    scheduler that cannot be reached, or Dask missing, is found before any work.
+    """One cluster for a whole command: ``compare`` evaluates several losses on it, and Dask
+    missing or a scheduler that cannot be reached is found before any work. A local cluster
+    starts when the first shards are computed (its workers then start beside this process
+    reading the first chunk, not beside its import of torch), and stops with the session.
 
     Raises:
         UsageError: Dask is not installed, or no scheduler answers at ``address``.
     """
     _installed()
-    with _opened(address, os.cpu_count() or 1) as client:
-        _SESSION.update(address=address, client=client)
+    with contextlib.ExitStack() as stack:
+        _SESSION.update(address=address, stack=stack)
+        if address != LOCAL:
+            _SESSION["client"] = stack.enter_context(_connected(address))
         try:
             yield
         finally:
@@ -186,8 +190,11 @@ def _installed() -> None:
 
 @contextlib.contextmanager
 def _client(address: str, shards: int) -> Iterator[Any]:
-    """The session's client (:func:`session`), or one of its own."""
+    """The session's client (:func:`session`; a local cluster is started on first use), or
+    one of its own."""
     if _SESSION.get("address") == address:
+        if _SESSION.get("client") is None:
+            _SESSION["client"] = _SESSION["stack"].enter_context(_opened(address, shards))
         yield _SESSION["client"]
         return
     with _opened(address, shards) as client:
