@@ -123,8 +123,8 @@ class Sharded:
     Attributes:
         patterns: argument name → the glob as typed (its source), for each sharded input.
         shards: argument name → its shards in natural order (all of the same count).
-        broadcast: argument name → an input given whole, as it is, to every shard (an inline
-            array, or a file of one sample: a scalar variance).
+        broadcast: argument name → an input of one sample given whole, as it is, to every
+            shard (a scalar variance in a file, an inline ``[0.5]``).
         rows: the samples of each shard pair, where the headers say (``.npy``), else None.
         order: the argument names in torch's order.
     """
