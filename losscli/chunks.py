@@ -645,10 +645,7 @@ def open_feed(
     if sharded is not None:
         return shards.ShardFeed(spec, sharded, budget, itemsize, stdin_format, dask)
     if dask is not None:
-        raise UsageError(
-            "--dask computes shards on a Dask cluster, and no INPUT is a glob of shards",
-            tip="give the inputs as quoted globs, as in 'preds/part-*.npy', or leave out --dask",
-        )
+        raise shards.dask_without_shards()
     decided = plan(spec, sources, budget, options)
     if decided.stream:
         return StreamFeed(sources, budget, itemsize, stdin_format, decided.estimates)

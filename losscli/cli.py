@@ -719,10 +719,7 @@ def _dask_session(run: RunOptions, inputs: list[str]) -> Iterator[None]:
     from losscli.sources import parse_source
 
     if not any(shards.is_pattern(parse_source(text)) for text in inputs):
-        raise UsageError(
-            "--dask computes shards on a Dask cluster, and no INPUT is a glob of shards",
-            tip="give the inputs as quoted globs, as in 'preds/part-*.npy', or leave out --dask",
-        )
+        raise shards.dask_without_shards()
     with dask_engine.session(run.dask):
         yield
 

@@ -93,6 +93,14 @@ def expand(source: Source) -> list[Source]:
     ]
 
 
+def dask_without_shards() -> UsageError:
+    """The refusal of ``--dask`` when no INPUT is a glob: Dask computes shards."""
+    return UsageError(
+        "--dask computes shards on a Dask cluster, and no INPUT is a glob of shards",
+        tip="give the inputs as quoted globs, as in 'preds/part-*.npy', or leave out --dask",
+    )
+
+
 def head(source: Source, samples: int, budget: int) -> LoadedArray:
     """The first ``samples`` samples of a glob's shards, read shard after shard (an empty
     or short first shard does not stand for the input), named by the glob."""

@@ -309,9 +309,19 @@ def test_compare_uses_one_cluster_and_fails_once_on_a_bad_address(
     argv = ["compare", globs["input"], globs["target"], "-l", "mse", "-l", "l1"]
     code, local, err = run(capsys, *argv)
     assert code == 0, err
+    connections: list[str] = []
+    connected = dask_engine._connected
+
+    def counted(to: str) -> Any:
+        connections.append(to)
+        return connected(to)
+
+    monkeypatch.setattr(dask_engine, "_connected", counted)
     code, found, err = run(capsys, *argv, "--dask", address)
     assert code == 0, err
+    assert connections == [address]  # one session for both losses
     assert [r["value"] for r in found["losses"]] == [r["value"] for r in local["losses"]]
+    assert {r["engine"] for r in found["losses"]} == {"dask"}
     monkeypatch.setattr(dask_engine, "CONNECT_SECONDS", 1)
     code, found, err = run(capsys, *argv, "--dask", "tcp://127.0.0.1:1")
     assert code == 2 and found == {} and len(err.strip().splitlines()) == 1, err

@@ -9,30 +9,20 @@ same samples in one file.
 from __future__ import annotations
 
 import itertools
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from parity import answer
+from parity import answer, run
 from test_conformance import CASES, Case
 
 from losscli import losses
-from losscli.cli import main
 from losscli.shards import natural_key
 
 # shard sizes: unequal, one of a single sample (the rest of the samples go to the last)
 SIZES = (4, 1, 9)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any], str]:
-    with pytest.raises(SystemExit) as done:
-        main([*argv, "--format", "json"])
-    captured = capsys.readouterr()
-    record = json.loads(captured.out) if captured.out.strip() else {}
-    return int(done.value.code or 0), record, captured.err
 
 
 def _flags(options: dict[str, Any]) -> list[str]:
